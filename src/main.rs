@@ -1,0 +1,178 @@
+//! The `withus` binary: parses arguments, sets up logging, and calls the library. No logic here.
+
+use std::io::{BufWriter, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use withus::format::to_hex;
+use withus::store::{LogStore, StoreConfig, VerifyReport};
+
+/// Exit code: the command did what it was asked and, for `verify`, the store verified.
+const EXIT_OK: u8 = 0;
+/// Exit code: verification ran and found a problem.
+const EXIT_VERIFY_FAILED: u8 = 1;
+/// Exit code: the store could not be opened or read (see the message).
+const EXIT_ERROR: u8 = 3;
+
+#[derive(Parser)]
+#[command(name = "withus", version, about = "withus: co-produced peer-support records on a verifiable log")]
+#[command(after_help = "Exit codes: 0 success; 1 verification found a problem; 2 bad usage; 3 the store could not be opened or read.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with the event log directly (the server must not be running on the same directory).
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Write every entry's exact bytes, one per line, in seq order (log-format.md §5).
+    /// Works read-only, also on a damaged store.
+    Export {
+        /// Data directory of the store.
+        #[arg(long, default_value = "./withus-data")]
+        data: PathBuf,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check the whole store (every check of log-format.md §6, Merkle nodes, indexes, content
+    /// slots), or with --checkpoint only what was appended since a trusted checkpoint.
+    /// Read-only; exits 1 and names the first bad seq when anything is wrong.
+    Verify {
+        /// Data directory of the store.
+        #[arg(long, default_value = "./withus-data")]
+        data: PathBuf,
+        /// A signed checkpoint (file) you trust; only entries after it are checked.
+        #[arg(long, requires = "vkey")]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key that signed --checkpoint (as printed by `withus log vkey`).
+        #[arg(long, requires = "checkpoint")]
+        vkey: Option<String>,
+    },
+    /// Print a signed checkpoint (C2SP signed note) of the current tree.
+    Checkpoint {
+        /// Data directory of the store.
+        #[arg(long, default_value = "./withus-data")]
+        data: PathBuf,
+    },
+    /// Print the verifier key for this log's checkpoints.
+    Vkey {
+        /// Data directory of the store.
+        #[arg(long, default_value = "./withus-data")]
+        data: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("withus: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let Command::Log { command } = cli.command;
+    match command {
+        LogCommand::Export { data, out } => {
+            let store = LogStore::open_read_only(&data)?;
+            let mut w: Box<dyn std::io::Write> = match &out {
+                Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut w = BufWriter::with_capacity(1 << 20, &mut w);
+            let mut n = 0u64;
+            for e in store.entries(0, store.size()) {
+                let e = e?;
+                w.write_all(&e.bytes)?;
+                w.write_all(b"\n")?;
+                n += 1;
+            }
+            w.flush()?;
+            drop(w);
+            if out.is_some() {
+                eprintln!("exported {n} entries");
+            }
+            Ok(EXIT_OK)
+        }
+        LogCommand::Verify { data, checkpoint, vkey } => {
+            let store = LogStore::open_read_only(&data)?;
+            let bar = progress_bar(store.size());
+            let mut tick = |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            let report = match (checkpoint, vkey) {
+                (Some(cp), Some(vkey)) => {
+                    let note = std::fs::read_to_string(&cp).with_context(|| format!("cannot read {}", cp.display()))?;
+                    store.verify_since(&note, &vkey, &mut tick)?
+                }
+                _ => store.verify(&mut tick)?,
+            };
+            bar.finish_and_clear();
+            Ok(summarise(&report))
+        }
+        LogCommand::Checkpoint { data } => {
+            let store = LogStore::open(StoreConfig::new(&data))?;
+            print!("{}", store.checkpoint()?);
+            store.close()?;
+            Ok(EXIT_OK)
+        }
+        LogCommand::Vkey { data } => {
+            let store = LogStore::open_read_only(&data)?;
+            println!("{}", store.vkey()?);
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("verifying {bar:40} {pos}/{len} entries ({per_sec}, eta {eta})") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Prints the one-line summary and picks the exit code.
+fn summarise(r: &VerifyReport) -> u8 {
+    match &r.failure {
+        None => {
+            println!(
+                "ok: verified {} entries; tree size {}, root {}; {} content segments",
+                r.entries,
+                r.size,
+                to_hex(&r.root),
+                r.contents
+            );
+            EXIT_OK
+        }
+        Some(f) => {
+            println!("FAILED: {f}");
+            EXIT_VERIFY_FAILED
+        }
+    }
+}

@@ -1,0 +1,853 @@
+//! The log store: a durable, hash-chained, Merkle-proved event log on sled (log format v1).
+//!
+//! Owns: the data directory — sled (trees `log` and `derived`), the salt slot file and the
+//! checkpoint signing key — and every byte written there. This is the only module that imports
+//! sled. It assigns `seq`, `prev`, `subject_prev`, `at` and `version`, serialises each entry once
+//! and keeps those bytes; it acknowledges an append only once it is on disk.
+//! Must not touch: domain rules (what events mean, who may do what). It checks the log format's
+//! shape and stream versions, nothing more.
+//!
+//! Invariants (see ARCHITECTURE.md):
+//! - the `log` tree is the only source of truth; `derived` is rebuilt from it when behind;
+//! - an append resolves only after its group is flushed and (by default) fsynced;
+//! - what must be durable together is written in one `apply_batch` on one tree;
+//! - a segment's text is stored only sealed under a key derived from its salt, and the salt
+//!   only in the slot file, which erasure overwrites in place.
+
+mod error;
+mod keys;
+mod slots;
+mod verify;
+mod writer;
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::StoreError;
+pub use verify::{Failure, VerifyReport};
+
+use crate::checkpoint::{NoteSigner, NoteVerifier};
+use crate::content::{self, Content, Segment};
+use crate::format::{self, leaf_hash, Actor, EntryView, Hash};
+use crate::merkle::{self, NodeSource, ProofRequestError};
+use slots::{Slot, SlotFile};
+
+/// The store format this code writes and reads. Bumped only with a migration.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Most events one append may carry; keeps one call's memory and latency bounded.
+pub const MAX_EVENTS_PER_APPEND: usize = 1024;
+
+/// Largest serialised `data` object of one event. Text belongs in the content store, so real
+/// events are a few hundred bytes; the limit stops a client from bloating the log.
+pub const MAX_DATA_BYTES: usize = 16 * 1024;
+
+/// sled writes values above `segment_size / 4` as separate blob files, which it never fsyncs. All
+/// our values stay below 128 KiB, so with 2 MiB segments no blob is ever written and fsyncing the
+/// one `db` file makes a commit power-safe.
+const SLED_SEGMENT_SIZE: usize = 2 << 20;
+
+/// Where time comes from. The store never lets `at` go backwards whatever this returns.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_millis(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// How far an append goes before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// sled's flush (`sync_file_range`) then `fdatasync` of its data file: survives power loss.
+    Fsync,
+    /// sled's flush only: survives a process crash, not necessarily power loss. For benchmarks
+    /// that measure what the fsync costs.
+    Flush,
+}
+
+/// How to open a store. Plain data, passed explicitly.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// The data directory; created (owner-only) if missing.
+    pub dir: PathBuf,
+    /// The origin (and checkpoint key name) of a *new* store, e.g. `withus.example/team-log`.
+    /// `None` makes one up. An existing store keeps the origin it was created with.
+    pub origin: Option<String>,
+    /// See [`Durability`]; `Fsync` unless measuring.
+    pub durability: Durability,
+    /// Most events committed in one group (one sled batch, one flush). Bounds a Merkle block's
+    /// size (which must stay far below sled's blob threshold) and one flush's latency.
+    pub max_group_events: usize,
+    /// The clock that stamps `at`.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl StoreConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            dir: dir.into(),
+            origin: None,
+            durability: Durability::Fsync,
+            max_group_events: 1024,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// What a new event expects of its stream (optimistic concurrency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// Append whatever the stream's version.
+    Any,
+    /// The stream must hold exactly this many events now, i.e. the event gets this `version`.
+    /// `Version(0)` means "the stream must not exist yet".
+    Version(u64),
+}
+
+/// One event to append. The store fills in `seq`, `prev`, `at`, `version`, `subject_prev`.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub v: u32,
+    pub stream: String,
+    pub expected: Expected,
+    pub subject: Option<String>,
+    pub actor: Actor,
+    /// The event's own fields; must be a JSON object with no free text (text goes in segments).
+    pub data: Value,
+}
+
+/// A segment's text sealed and ready to commit together with the entries that reference it.
+/// Made by [`LogStore::stage_content`]; its salt never leaves the store except through
+/// [`LogStore::content`].
+#[derive(Clone)]
+pub struct StagedContent {
+    commit: Hash,
+    salt: [u8; 32],
+    nonce: [u8; 12],
+    sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for StagedContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the salt: with it, a guessed text could be checked against the commitment.
+        f.debug_struct("StagedContent").field("commit", &format::to_hex(&self.commit)).finish()
+    }
+}
+
+/// One atomic append: all of it becomes durable, or none of it.
+#[derive(Debug, Clone, Default)]
+pub struct AppendBatch {
+    /// The client's idempotency key; a repeat returns the first call's receipts.
+    pub command: Option<String>,
+    pub events: Vec<NewEvent>,
+    /// Content the events commit to, stored in the same durable step.
+    pub contents: Vec<StagedContent>,
+    /// Commitments whose content is erased in the same durable step (an agreed redaction).
+    pub erase: Vec<Hash>,
+}
+
+/// Proof that an entry was appended: where, its leaf hash, and the tree size after its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    pub leaf_hash: Hash,
+    pub tree_size: u64,
+}
+
+/// An entry as stored: its seq and exact bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl StoredEntry {
+    pub fn view(&self) -> Result<EntryView<'_>, StoreError> {
+        EntryView::parse(&self.bytes).map_err(|what| StoreError::corrupt(self.seq, what))
+    }
+
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.bytes)
+    }
+}
+
+/// State shared by readers and the writer thread.
+struct Shared {
+    /// The data directory, for messages.
+    dir: PathBuf,
+    /// Kept to flush and to name the whole database.
+    db: sled::Db,
+    /// Entries, sealed content, erasure markers, store metadata: the source of truth.
+    log: sled::Tree,
+    /// Indexes and Merkle nodes, rebuilt from `log` when behind.
+    derived: sled::Tree,
+    /// Salts of live segments.
+    slots: SlotFile,
+    /// sled's data file, held open to `fdatasync` it after each flush. `None` when read-only.
+    db_file: Option<File>,
+    /// Signs checkpoints; `None` in a read-only store whose key file is missing.
+    signer: Option<NoteSigner>,
+    /// The log's origin.
+    origin: String,
+    /// Entries durable and visible to readers. Readers never look past it, so they never see a
+    /// half-written group.
+    committed: AtomicU64,
+    /// Slot indexes free for reuse, and the next never-used slot. Only the writer allocates;
+    /// reconciliation on open fills it.
+    free_slots: Mutex<(Vec<u64>, u64)>,
+}
+
+/// A message to the writer thread.
+struct Request {
+    batch: AppendBatch,
+    reply: oneshot::Sender<Result<Vec<Receipt>, StoreError>>,
+}
+
+/// The log store. Cheap to share behind an `Arc`; reads run on the caller's thread, appends are
+/// sequenced by one writer thread that commits them in groups.
+pub struct LogStore {
+    shared: Arc<Shared>,
+    /// To the writer; `None` when read-only or closed.
+    tx: Option<mpsc::Sender<Request>>,
+    /// Joined on close so that the last flush happens before the store is reported closed.
+    writer: Option<JoinHandle<()>>,
+}
+
+fn sled_open(dir: &Path) -> Result<sled::Db, StoreError> {
+    let path = dir.join("sled");
+    sled::Config::new().path(&path).segment_size(SLED_SEGMENT_SIZE).open().map_err(|e| match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::Locked(dir.to_path_buf())
+        }
+        other => other.into(),
+    })
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
+}
+
+fn random<const N: usize>() -> Result<[u8; N], StoreError> {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).map_err(|e| StoreError::Engine(format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+/// Reads the Ed25519 seed, refusing a key file others can read.
+fn read_key(path: &Path) -> Result<[u8; 32], StoreError> {
+    let key_err = |what: String| StoreError::Key { path: path.to_path_buf(), what };
+    let mut f = File::open(path).map_err(|e| key_err(format!("cannot open ({e}); restore it from backup")))?;
+    let mode = f.metadata().map_err(|e| StoreError::io(path, e))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(key_err(format!("permissions {:o} let others read it; run `chmod 600` on it", mode & 0o777)));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(|e| StoreError::io(path, e))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut seed)
+        .map_err(|_| key_err("does not hold 64 hex digits".into()))?;
+    Ok(seed)
+}
+
+fn write_new_key(dir: &Path, path: &Path) -> Result<(), StoreError> {
+    let seed = random::<32>()?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))?;
+    f.write_all(format!("{}\n", hex::encode(seed)).as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| StoreError::io(path, e))?;
+    fsync_dir(dir)
+}
+
+impl LogStore {
+    /// Opens (creating if needed) a store for reading and writing. Brings derived records up to
+    /// date with the log, finishes erasures a crash interrupted, and clears salt slots that no
+    /// committed content uses. Refuses a store of a newer format, or one whose head is damaged.
+    pub fn open(config: StoreConfig) -> Result<LogStore, StoreError> {
+        let dir = config.dir.clone();
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+        let db = sled_open(&dir)?;
+        let log = db.open_tree("log")?;
+        let derived = db.open_tree("derived")?;
+
+        let origin = match read_meta(&log)? {
+            Some(origin) => origin,
+            None => {
+                let origin = match &config.origin {
+                    Some(o) => o.clone(),
+                    None => format!("withus.local/{}", hex::encode(random::<8>()?)),
+                };
+                // Validate before writing anything.
+                NoteSigner::new(&origin, &[0u8; 32])?;
+                let mut b = sled::Batch::default();
+                b.insert(keys::META_FORMAT, &FORMAT_VERSION.to_be_bytes());
+                b.insert(keys::META_ORIGIN, origin.as_bytes());
+                log.apply_batch(b)?;
+                db.flush()?;
+                origin
+            }
+        };
+
+        let key_path = dir.join("checkpoint.key");
+        if !key_path.exists() {
+            if log.scan_prefix([keys::ENTRY]).next().is_some() {
+                return Err(StoreError::Key {
+                    path: key_path,
+                    what: "missing for a store that already has entries; restore it from backup".into(),
+                });
+            }
+            write_new_key(&dir, &key_path)?;
+        }
+        let signer = NoteSigner::new(&origin, &read_key(&key_path)?)?;
+
+        let slots_path = dir.join("salts");
+        let slots = SlotFile::open(&slots_path, true).map_err(|e| StoreError::io(&slots_path, e))?;
+        let db_path = dir.join("sled").join("db");
+        let db_file = File::open(&db_path).map_err(|e| StoreError::io(&db_path, e))?;
+        fsync_dir(&dir)?;
+
+        let shared = Arc::new(Shared {
+            dir,
+            db,
+            log,
+            derived,
+            slots,
+            db_file: Some(db_file),
+            signer: Some(signer),
+            origin,
+            committed: AtomicU64::new(0),
+            free_slots: Mutex::new((Vec::new(), 0)),
+        });
+
+        let tip = writer::recover(&shared, config.max_group_events)?;
+        shared.finish_erasures()?;
+        shared.reconcile_slots()?;
+        shared.committed.store(tip.size(), Ordering::Release);
+
+        let (tx, rx) = mpsc::channel(4096);
+        let w = writer::Writer::new(Arc::clone(&shared), tip, config.durability, config.max_group_events, config.clock);
+        let handle = std::thread::Builder::new()
+            .name("withus-log-writer".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
+        Ok(LogStore { shared, tx: Some(tx), writer: Some(handle) })
+    }
+
+    /// Opens a store for verification and export only: nothing of withus' is written, nothing is
+    /// repaired, derived records are used as found. Works on a damaged store. (sled itself may
+    /// still replay its own write-ahead log on open.)
+    pub fn open_read_only(dir: impl Into<PathBuf>) -> Result<LogStore, StoreError> {
+        let dir = dir.into();
+        if !dir.join("sled").exists() {
+            return Err(StoreError::NotFound(format!("no withus store in {}", dir.display())));
+        }
+        let db = sled_open(&dir)?;
+        let log = db.open_tree("log")?;
+        let derived = db.open_tree("derived")?;
+        let origin = read_meta(&log)?.unwrap_or_default();
+        let key_path = dir.join("checkpoint.key");
+        let signer = read_key(&key_path).ok().and_then(|seed| NoteSigner::new(&origin, &seed).ok());
+        let slots_path = dir.join("salts");
+        let slots = SlotFile::open(&slots_path, false).map_err(|e| StoreError::io(&slots_path, e))?;
+        let size = match log.scan_prefix([keys::ENTRY]).next_back() {
+            Some(kv) => keys::tail_u64(&kv?.0).map_or(0, |s| s.saturating_add(1)),
+            None => 0,
+        };
+        let shared = Arc::new(Shared {
+            dir,
+            db,
+            log,
+            derived,
+            slots,
+            db_file: None,
+            signer,
+            origin,
+            committed: AtomicU64::new(size),
+            free_slots: Mutex::new((Vec::new(), 0)),
+        });
+        Ok(LogStore { shared, tx: None, writer: None })
+    }
+
+    /// Appends a batch; resolves once it is durable (or refused). All or nothing.
+    pub async fn append(&self, batch: AppendBatch) -> Result<Vec<Receipt>, StoreError> {
+        validate(&batch)?;
+        let tx = self.tx.as_ref().ok_or(StoreError::ReadOnly)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Request { batch, reply }).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`append`](Self::append) for callers outside an async runtime (CLI tools, benchmarks).
+    /// Must not be called from within a runtime.
+    pub fn append_blocking(&self, batch: AppendBatch) -> Result<Vec<Receipt>, StoreError> {
+        validate(&batch)?;
+        let tx = self.tx.as_ref().ok_or(StoreError::ReadOnly)?;
+        let (reply, rx) = oneshot::channel();
+        tx.blocking_send(Request { batch, reply }).map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Seals a text as a segment to commit with an append: a fresh random salt, the commitment,
+    /// the character count. Nothing is stored until the append that carries it is durable.
+    pub fn stage_content(&self, id: &str, text: &str) -> Result<(Segment, StagedContent), StoreError> {
+        if !format::is_name(id) {
+            return Err(StoreError::invalid("segment id", "must be 1-160 printable ASCII characters without spaces"));
+        }
+        if text.len() > content::MAX_SEGMENT_BYTES {
+            return Err(StoreError::invalid(
+                "segment text",
+                format!("{} bytes is over the {} byte limit; split it", text.len(), content::MAX_SEGMENT_BYTES),
+            ));
+        }
+        let salt = random::<32>()?;
+        let nonce = random::<12>()?;
+        let commit = content::commit(&salt, text);
+        let sealed = content::seal(&salt, &nonce, &commit, text);
+        let segment = Segment { id: id.to_string(), commit, chars: content::chars(text) };
+        Ok((segment, StagedContent { commit, salt, nonce, sealed }))
+    }
+
+    /// The content committed to by `commit`: `None` if it was erased (or never stored).
+    pub fn content(&self, commit: &Hash) -> Result<Option<Content>, StoreError> {
+        self.shared.content(commit)
+    }
+
+    /// Entries durable so far (the tree size readers see).
+    pub fn size(&self) -> u64 {
+        self.shared.committed.load(Ordering::Acquire)
+    }
+
+    /// The log's origin, also its checkpoint key name.
+    pub fn origin(&self) -> &str {
+        &self.shared.origin
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    pub fn entry(&self, seq: u64) -> Result<Option<StoredEntry>, StoreError> {
+        if seq >= self.size() {
+            return Ok(None);
+        }
+        self.shared.entry(seq).map(Some)
+    }
+
+    /// Entries `from..to` (clamped to the durable size), in order, read lazily.
+    pub fn entries(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<StoredEntry, StoreError>> + '_ {
+        let to = to.min(self.size());
+        let from = from.min(to);
+        let mut expect = from;
+        self.shared.log.range(keys::entry(from)..keys::entry(to)).map(move |kv| {
+            let (k, v) = kv?;
+            let seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(expect, "malformed entry key"))?;
+            if seq != expect {
+                return Err(StoreError::corrupt(expect, "entry is missing from the log"));
+            }
+            expect += 1;
+            Ok(StoredEntry { seq, bytes: v.to_vec() })
+        })
+    }
+
+    /// Seqs of a person's entries, in order.
+    pub fn subject_seqs(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
+        let size = self.size();
+        let mut out = Vec::new();
+        for kv in self.shared.derived.scan_prefix(keys::name_prefix(keys::SUBJECT, subject)) {
+            let (k, _) = kv?;
+            let seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed subject index key"))?;
+            if seq < size {
+                out.push(seq);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A person's entries, in order.
+    pub fn subject_entries(&self, subject: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        self.subject_seqs(subject)?.into_iter().map(|s| self.shared.entry(s)).collect()
+    }
+
+    /// Seqs of a stream's entries, in version order.
+    pub fn stream_seqs(&self, stream: &str) -> Result<Vec<u64>, StoreError> {
+        let size = self.size();
+        let mut out = Vec::new();
+        for kv in self.shared.derived.scan_prefix(keys::name_prefix(keys::STREAM, stream)) {
+            let (_, v) = kv?;
+            let seq = keys::be_u64(&v, 0).ok_or_else(|| StoreError::corrupt(None, "malformed stream index value"))?;
+            if seq < size {
+                out.push(seq);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A stream's entries, in version order.
+    pub fn stream_entries(&self, stream: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        self.stream_seqs(stream)?.into_iter().map(|s| self.shared.entry(s)).collect()
+    }
+
+    /// The stream's current version count (how many events it holds).
+    pub fn stream_len(&self, stream: &str) -> Result<u64, StoreError> {
+        Ok(self.stream_seqs(stream)?.len() as u64)
+    }
+
+    /// Leaf hash of entry `seq`, from the stored tree.
+    pub fn leaf_hash(&self, seq: u64) -> Result<Hash, StoreError> {
+        let size = self.size();
+        if seq >= size {
+            return Err(ProofRequestError::IndexOutOfRange { index: seq, size }.into());
+        }
+        self.shared.node(0, seq)
+    }
+
+    /// Merkle tree hash of the first `n` entries.
+    pub fn root(&self, n: u64) -> Result<Hash, StoreError> {
+        self.check_size(n)?;
+        merkle::root(&*self.shared, n)
+    }
+
+    /// Inclusion proof of entry `m` in the tree of size `n`.
+    pub fn inclusion_proof(&self, m: u64, n: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(n)?;
+        if m >= n {
+            return Err(ProofRequestError::IndexOutOfRange { index: m, size: n }.into());
+        }
+        merkle::inclusion_proof(&*self.shared, m, n)
+    }
+
+    /// Consistency proof between tree sizes `m` and `n`, `0 < m <= n`.
+    pub fn consistency_proof(&self, m: u64, n: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(n)?;
+        if m == 0 || m > n {
+            return Err(ProofRequestError::BadSizes { first: m, second: n }.into());
+        }
+        merkle::consistency_proof(&*self.shared, m, n)
+    }
+
+    fn check_size(&self, n: u64) -> Result<(), StoreError> {
+        let current = self.size();
+        if n > current {
+            return Err(ProofRequestError::BeyondTree { requested: n, current }.into());
+        }
+        Ok(())
+    }
+
+    /// A signed checkpoint of the current tree.
+    pub fn checkpoint(&self) -> Result<String, StoreError> {
+        let size = self.size();
+        let root = self.root(size)?;
+        Ok(self.signer()?.sign(size, &root))
+    }
+
+    /// The verifier key for this log's checkpoints.
+    pub fn vkey(&self) -> Result<String, StoreError> {
+        Ok(self.signer()?.vkey())
+    }
+
+    fn signer(&self) -> Result<&NoteSigner, StoreError> {
+        self.shared.signer.as_ref().ok_or_else(|| StoreError::Key {
+            path: self.shared.dir.join("checkpoint.key"),
+            what: "missing or unreadable".into(),
+        })
+    }
+
+    /// Checks the whole store: every check of log-format.md §6, the Merkle nodes, the indexes
+    /// and the content slots. `progress(done, total)` is called now and then.
+    pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport, StoreError> {
+        verify::full(&self.shared, self.size(), progress)
+    }
+
+    /// Checks only what was appended after a trusted checkpoint: the stored tree must extend the
+    /// checkpoint's, and every later entry must pass §6 against proven earlier ones.
+    pub fn verify_since(
+        &self,
+        checkpoint: &str,
+        vkey: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport, StoreError> {
+        let trusted = NoteVerifier::from_vkey(vkey)?.open(checkpoint)?;
+        verify::since(&self.shared, self.size(), &trusted, progress)
+    }
+
+    /// Stops the writer after it has committed what it was given, and flushes.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.shutdown();
+        self.shared.db.flush()?;
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for LogStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn read_meta(log: &sled::Tree) -> Result<Option<String>, StoreError> {
+    let Some(fmt) = log.get(keys::META_FORMAT)? else {
+        if log.scan_prefix([keys::ENTRY]).next().is_some() {
+            return Err(StoreError::corrupt(None, "entries exist but the store format record is missing"));
+        }
+        return Ok(None);
+    };
+    let found = <[u8; 4]>::try_from(fmt.as_ref())
+        .map(u32::from_be_bytes)
+        .map_err(|_| StoreError::corrupt(None, "store format record is malformed"))?;
+    if found > FORMAT_VERSION {
+        return Err(StoreError::NewerFormat { found, supported: FORMAT_VERSION });
+    }
+    let origin = log
+        .get(keys::META_ORIGIN)?
+        .and_then(|o| String::from_utf8(o.to_vec()).ok())
+        .ok_or_else(|| StoreError::corrupt(None, "origin record is missing or not UTF-8"))?;
+    Ok(Some(origin))
+}
+
+/// Checks an append's shape before it reaches the writer, so a bad call costs the writer nothing.
+fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
+    const NAME: &str = "must be 1-160 printable ASCII characters without spaces";
+    if batch.events.is_empty() && batch.erase.is_empty() {
+        return Err(StoreError::invalid("events", "an append needs at least one event or erasure"));
+    }
+    if batch.events.len() > MAX_EVENTS_PER_APPEND {
+        return Err(StoreError::invalid(
+            "events",
+            format!("{} events is over the limit of {MAX_EVENTS_PER_APPEND} per append", batch.events.len()),
+        ));
+    }
+    if let Some(c) = &batch.command {
+        if !format::is_name(c) {
+            return Err(StoreError::invalid("command", NAME));
+        }
+    }
+    for (i, e) in batch.events.iter().enumerate() {
+        let field = |f: &str| format!("events[{i}].{f}");
+        if !format::is_name(&e.event_type) {
+            return Err(StoreError::invalid(field("type"), NAME));
+        }
+        if e.v == 0 {
+            return Err(StoreError::invalid(field("v"), "schema versions start at 1"));
+        }
+        match e.stream.split_once(':') {
+            Some((kind, id)) if !kind.is_empty() && !id.is_empty() && format::is_name(&e.stream) => {}
+            _ => return Err(StoreError::invalid(field("stream"), "must be <kind>:<id>, printable ASCII without spaces")),
+        }
+        if let Some(s) = &e.subject {
+            if !format::is_name(s) {
+                return Err(StoreError::invalid(field("subject"), NAME));
+            }
+        }
+        if !format::is_name(&e.actor.id) {
+            return Err(StoreError::invalid(field("actor.id"), NAME));
+        }
+        if !format::is_name(&e.actor.role) {
+            return Err(StoreError::invalid(field("actor.role"), NAME));
+        }
+        if !e.data.is_object() {
+            return Err(StoreError::invalid(field("data"), "must be a JSON object"));
+        }
+        let len = serde_json::to_vec(&e.data).map(|v| v.len()).unwrap_or(usize::MAX);
+        if len > MAX_DATA_BYTES {
+            return Err(StoreError::invalid(
+                field("data"),
+                format!("{len} bytes is over the {MAX_DATA_BYTES} byte limit; put text in content segments"),
+            ));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &batch.contents {
+        if !seen.insert(c.commit) {
+            return Err(StoreError::invalid("contents", "the same segment is staged twice"));
+        }
+    }
+    Ok(())
+}
+
+impl Shared {
+    fn entry(&self, seq: u64) -> Result<StoredEntry, StoreError> {
+        let v = self
+            .log
+            .get(keys::entry(seq))?
+            .ok_or_else(|| StoreError::corrupt(seq, "entry is missing from the log"))?;
+        Ok(StoredEntry { seq, bytes: v.to_vec() })
+    }
+
+    fn content(&self, commit: &Hash) -> Result<Option<Content>, StoreError> {
+        let Some(rec) = self.log.get(keys::content(commit))? else {
+            return Ok(None);
+        };
+        if self.log.contains_key(keys::erasing(commit))? {
+            return Ok(None);
+        }
+        let (slot, nonce, sealed) = split_content(&rec)
+            .ok_or_else(|| StoreError::corrupt(None, format!("content record {} is malformed", format::to_hex(commit))))?;
+        let salt = match self.slots.read(slot).map_err(|e| StoreError::io(self.dir.join("salts"), e))? {
+            Slot::Used { commit: c, salt } if c == *commit => salt,
+            _ => {
+                return Err(StoreError::corrupt(
+                    None,
+                    format!("salt slot {slot} of content {} is damaged or missing", format::to_hex(commit)),
+                ))
+            }
+        };
+        let text = content::open(&salt, &nonce, commit, sealed).ok_or_else(|| {
+            StoreError::corrupt(None, format!("content {} does not decrypt: altered", format::to_hex(commit)))
+        })?;
+        if content::commit(&salt, &text) != *commit {
+            return Err(StoreError::corrupt(None, format!("content {} does not match its commitment", format::to_hex(commit))));
+        }
+        Ok(Some(Content { commit: *commit, salt, text }))
+    }
+
+    /// Completes erasures that were made durable (marker `X`) but not finished before a crash.
+    fn finish_erasures(&self) -> Result<(), StoreError> {
+        let mut pending = Vec::new();
+        for kv in self.log.scan_prefix([keys::ERASING]) {
+            let (k, _) = kv?;
+            let commit: Hash = k[1..].try_into().map_err(|_| StoreError::corrupt(None, "malformed erasure marker"))?;
+            pending.push(commit);
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(count = pending.len(), "finishing erasures interrupted by a crash");
+        self.erase_now(&pending)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Overwrites the salts of `commits` (only where the slot still holds that commitment), syncs
+    /// the slot file, then drops the sealed records and markers. Returns the freed slots.
+    fn erase_now(&self, commits: &[Hash]) -> Result<Vec<u64>, StoreError> {
+        let mut freed = Vec::new();
+        let mut batch = sled::Batch::default();
+        for commit in commits {
+            if let Some(rec) = self.log.get(keys::content(commit))? {
+                if let Some((slot, _, _)) = split_content(&rec) {
+                    let held = self.slots.read(slot).map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
+                    if matches!(held, Slot::Used { commit: c, .. } if c == *commit) || held == Slot::Damaged {
+                        self.slots.wipe(slot).map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
+                        freed.push(slot);
+                    }
+                }
+            }
+            batch.remove(&keys::content(commit)[..]);
+            batch.remove(&keys::erasing(commit)[..]);
+        }
+        self.slots.sync().map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
+        self.log.apply_batch(batch)?;
+        Ok(freed)
+    }
+
+    /// Wipes slots that no content record points to (salts written for an append that never
+    /// committed) and builds the free list.
+    fn reconcile_slots(&self) -> Result<(), StoreError> {
+        let mut owner: HashMap<u64, Hash> = HashMap::new();
+        for kv in self.log.scan_prefix([keys::CONTENT]) {
+            let (k, v) = kv?;
+            let commit: Hash = k[1..].try_into().map_err(|_| StoreError::corrupt(None, "malformed content key"))?;
+            let (slot, _, _) = split_content(&v).ok_or_else(|| StoreError::corrupt(None, "malformed content record"))?;
+            owner.insert(slot, commit);
+        }
+        let salts = self.dir.join("salts");
+        let all = self.slots.read_all().map_err(|e| StoreError::io(&salts, e))?;
+        let mut free = Vec::new();
+        let mut wiped = 0u64;
+        for (i, slot) in (0u64..).zip(all.iter()) {
+            let owned = owner.get(&i);
+            match slot {
+                Slot::Used { commit, .. } if owned == Some(commit) => {}
+                Slot::Free if owned.is_none() => free.push(i),
+                _ if owned.is_some() => {
+                    return Err(StoreError::corrupt(None, format!("salt slot {i} does not hold the salt its content record names")));
+                }
+                _ => {
+                    self.slots.wipe(i).map_err(|e| StoreError::io(&salts, e))?;
+                    wiped += 1;
+                    free.push(i);
+                }
+            }
+        }
+        if wiped > 0 {
+            tracing::info!(wiped, "cleared salt slots of appends that never committed");
+            self.slots.sync().map_err(|e| StoreError::io(&salts, e))?;
+        }
+        let next = all.len() as u64;
+        free.reverse();
+        if let Ok(mut g) = self.free_slots.lock() {
+            *g = (free, next);
+        }
+        Ok(())
+    }
+}
+
+/// `slot(8) ‖ nonce(12) ‖ sealed` → parts.
+fn split_content(rec: &[u8]) -> Option<(u64, [u8; 12], &[u8])> {
+    let slot = keys::be_u64(rec, 0)?;
+    let nonce: [u8; 12] = rec.get(8..20)?.try_into().ok()?;
+    Some((slot, nonce, rec.get(20..)?))
+}
+
+impl NodeSource for Shared {
+    type Error = StoreError;
+
+    /// Reads `node(level, index)` from the Merkle block holding the seq that completed it.
+    fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
+        let seq = index
+            .checked_add(1)
+            .and_then(|i| i.checked_shl(level))
+            .and_then(|i| i.checked_sub(1))
+            .ok_or_else(|| StoreError::corrupt(None, format!("node ({level}, {index}) is outside any tree")))?;
+        let missing = || StoreError::corrupt(seq, format!("Merkle node ({level}, {index}) is missing"));
+        let (k, block) = self.derived.range(..=keys::merkle(seq)).next_back().ok_or_else(missing)??;
+        if k.first() != Some(&keys::MERKLE) {
+            return Err(missing());
+        }
+        let first = keys::tail_u64(&k).ok_or_else(missing)?;
+        let at = keys::merkle_offset(first, seq) + u64::from(level);
+        let start = usize::try_from(at * 32).map_err(|_| missing())?;
+        let bytes = block.get(start..start + 32).ok_or_else(missing)?;
+        let mut h = [0u8; 32];
+        h.copy_from_slice(bytes);
+        Ok(h)
+    }
+}

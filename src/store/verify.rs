@@ -1,0 +1,668 @@
+//! Verification of a store: every check of log-format.md §6 over the stored entries, plus the
+//! stored Merkle nodes, the indexes and the content slots against the log.
+//!
+//! Owns: the verification pipeline and its report.
+//! Must not touch: anything on disk — verification only reads; it never repairs.
+//!
+//! Pipeline: one thread reads entries from sled in chunks, workers parse and hash chunks in
+//! parallel (per-entry work), and the calling thread runs the order-dependent checks (chains,
+//! `at`, stream versions, Merkle nodes) on the results, in seq order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+
+use super::keys;
+use super::slots::Slot;
+use super::{Shared, StoreError};
+use crate::checkpoint::Checkpoint;
+use crate::format::{leaf_hash, EntryView, Hash, ZERO_HASH};
+use crate::merkle::{self, Frontier};
+
+/// Entries per chunk handed between pipeline stages.
+const CHUNK: usize = 2048;
+
+/// The first problem found: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The first bad entry, when the problem is in or found through an entry.
+    pub seq: Option<u64>,
+    pub what: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.seq {
+            Some(s) => write!(f, "seq {s}: {}", self.what),
+            None => f.write_str(&self.what),
+        }
+    }
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked (all of them, or those after the trusted checkpoint).
+    pub entries: u64,
+    /// Tree size and root the checks arrived at.
+    pub size: u64,
+    pub root: Hash,
+    /// Content segments checked against their commitments.
+    pub contents: u64,
+    /// The first failure; `None` means the store verified.
+    pub failure: Option<Failure>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Per-entry facts, computed in parallel.
+struct Item {
+    seq: u64,
+    /// Key seq as stored, to catch entries filed under the wrong key.
+    key_seq: u64,
+    leaf: Hash,
+    /// Parse error, if the bytes are not a v1 entry.
+    error: Option<String>,
+    prev: Hash,
+    at: String,
+    stream: String,
+    version: u64,
+    subject: Option<String>,
+    subject_prev: Option<Hash>,
+    command: Option<String>,
+}
+
+fn examine(key_seq: u64, bytes: &[u8]) -> Item {
+    let leaf = leaf_hash(bytes);
+    match EntryView::parse(bytes) {
+        Ok(v) => Item {
+            seq: v.seq,
+            key_seq,
+            leaf,
+            error: None,
+            prev: v.prev,
+            at: v.at.into_owned(),
+            stream: v.stream.into_owned(),
+            version: v.version,
+            subject: v.subject.map(|s| s.into_owned()),
+            subject_prev: v.subject_prev,
+            command: v.command.map(|c| c.into_owned()),
+        },
+        Err(e) => Item {
+            seq: key_seq,
+            key_seq,
+            leaf,
+            error: Some(e),
+            prev: ZERO_HASH,
+            at: String::new(),
+            stream: String::new(),
+            version: 0,
+            subject: None,
+            subject_prev: None,
+            command: None,
+        },
+    }
+}
+
+/// Streams examined chunks `[from, to)` in order; the reading and the examining run on other
+/// threads. Ends early (with a failure item) if the log has a gap.
+fn pipeline<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    shared: &'s Shared,
+    from: u64,
+    to: u64,
+) -> Receiver<Result<Vec<Item>, StoreError>> {
+    let (raw_tx, raw_rx) = sync_channel::<(usize, Result<Vec<(u64, sled::IVec)>, StoreError>)>(4);
+    let raw_rx = Arc::new(Mutex::new(raw_rx));
+    let (done_tx, done_rx) = sync_channel::<(usize, Result<Vec<Item>, StoreError>)>(8);
+    scope.spawn(move || {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut n = 0usize;
+        for kv in shared.log.range(keys::entry(from)..keys::entry(to)) {
+            match kv {
+                Ok((k, v)) => {
+                    let Some(seq) = keys::tail_u64(&k) else {
+                        let _ = raw_tx.send((n, Err(StoreError::corrupt(None, "malformed entry key"))));
+                        return;
+                    };
+                    chunk.push((seq, v));
+                }
+                Err(e) => {
+                    let _ = raw_tx.send((n, Err(e.into())));
+                    return;
+                }
+            }
+            if chunk.len() == CHUNK {
+                if raw_tx.send((n, Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))))).is_err() {
+                    return;
+                }
+                n += 1;
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = raw_tx.send((n, Ok(chunk)));
+        }
+    });
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    for _ in 0..workers {
+        let raw_rx = Arc::clone(&raw_rx);
+        let done_tx = done_tx.clone();
+        scope.spawn(move || loop {
+            let next = match raw_rx.lock() {
+                Ok(rx) => rx.recv(),
+                Err(_) => return,
+            };
+            let Ok((n, chunk)) = next else { return };
+            let items = chunk.map(|c| c.iter().map(|(s, b)| examine(*s, b)).collect());
+            if done_tx.send((n, items)).is_err() {
+                return;
+            }
+        });
+    }
+    drop(done_tx);
+    // Reorder: workers finish chunks out of order.
+    let (out_tx, out_rx) = sync_channel(4);
+    scope.spawn(move || {
+        let mut pending = BTreeMap::new();
+        let mut want = 0usize;
+        for (n, items) in done_rx {
+            pending.insert(n, items);
+            while let Some(items) = pending.remove(&want) {
+                if out_tx.send(items).is_err() {
+                    return;
+                }
+                want += 1;
+            }
+        }
+    });
+    out_rx
+}
+
+/// Order-dependent state of the checks.
+struct Chain {
+    next_seq: u64,
+    prev: Hash,
+    last_at: String,
+    /// Next version of each stream.
+    streams: HashMap<String, u64>,
+    /// Leaf hash of each person's latest entry.
+    subjects: HashMap<String, Hash>,
+    frontier: Frontier,
+    /// Multiset hashes of the index records the log implies, to compare with those stored.
+    expect_stream: u128,
+    expect_subject: u128,
+    expect_command: u128,
+    /// The command run in progress: (command, first seq, count).
+    run: Option<(String, u64, u64)>,
+}
+
+fn mix(acc: &mut u128, key: &[u8], value: &[u8]) {
+    let mut h = blake3::Hasher::new();
+    h.update(&(key.len() as u64).to_le_bytes());
+    h.update(key);
+    h.update(value);
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d.as_bytes()[..16]);
+    *acc = acc.wrapping_add(u128::from_le_bytes(b));
+}
+
+fn command_value(first: u64, count: u64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&first.to_be_bytes());
+    v[8..].copy_from_slice(&count.to_be_bytes());
+    v
+}
+
+impl Chain {
+    fn end_run(&mut self) {
+        if let Some((c, f, n)) = self.run.take() {
+            mix(&mut self.expect_command, &keys::command(&c), &command_value(f, n));
+        }
+    }
+
+    /// The §6 checks of one entry, given everything before it.
+    fn check(&mut self, it: &Item) -> Result<(), String> {
+        if it.key_seq != self.next_seq {
+            return Err(format!("entry {} is missing (next stored key is {})", self.next_seq, it.key_seq));
+        }
+        if let Some(e) = &it.error {
+            return Err(e.clone());
+        }
+        if it.seq != it.key_seq {
+            return Err(format!("`seq` is {} but the entry is stored at {}", it.seq, it.key_seq));
+        }
+        if it.prev != self.prev {
+            return Err("`prev` is not the leaf hash of the previous entry".into());
+        }
+        if it.at < self.last_at {
+            return Err(format!("`at` {} is earlier than the previous entry's {}", it.at, self.last_at));
+        }
+        if crate::format::parse_millis(&it.at).is_none() {
+            return Err(format!("`at` {} is not a real time", it.at));
+        }
+        let next_version = self.streams.get(it.stream.as_str()).copied().unwrap_or(0);
+        if it.version != next_version {
+            return Err(format!("`version` {} of stream {} should be {next_version}", it.version, it.stream));
+        }
+        match (&it.subject, &it.subject_prev) {
+            (None, _) => {}
+            (Some(s), sp) => {
+                let want = self.subjects.get(s.as_str());
+                if sp.as_ref() != want {
+                    return Err(format!("`subject_prev` does not match the previous entry of {s}"));
+                }
+            }
+        }
+        // Accepted: advance.
+        match self.streams.get_mut(it.stream.as_str()) {
+            Some(v) => *v += 1,
+            None => {
+                self.streams.insert(it.stream.clone(), 1);
+            }
+        }
+        if let Some(s) = &it.subject {
+            match self.subjects.get_mut(s.as_str()) {
+                Some(h) => *h = it.leaf,
+                None => {
+                    self.subjects.insert(s.clone(), it.leaf);
+                }
+            }
+            mix(&mut self.expect_subject, &keys::name_u64(keys::SUBJECT, s, it.seq), &[]);
+        }
+        mix(&mut self.expect_stream, &keys::name_u64(keys::STREAM, &it.stream, it.version), &it.seq.to_be_bytes());
+        match (&mut self.run, it.command.as_deref()) {
+            (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
+            (_, cmd) => {
+                self.end_run();
+                self.run = cmd.map(|c| (c.to_string(), it.seq, 1));
+            }
+        }
+        self.prev = it.leaf;
+        self.last_at.clone_from(&it.at);
+        self.next_seq += 1;
+        Ok(())
+    }
+}
+
+/// Reads stored Merkle blocks in order, to compare with the nodes recomputed from the entries.
+struct Blocks<I> {
+    iter: I,
+    /// Current block: first seq it covers, its bytes, and the read position in hashes.
+    cur: Option<(u64, sled::IVec, usize)>,
+}
+
+impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Blocks<I> {
+    /// The stored hashes for `seq` (its leaf, then the nodes it completes), `n` of them.
+    fn take(&mut self, seq: u64, n: usize, out: &mut Vec<Hash>) -> Result<(), String> {
+        out.clear();
+        let exhausted = matches!(&self.cur, Some((_, b, pos)) if *pos * 32 >= b.len());
+        if self.cur.is_none() || exhausted {
+            let (k, v) = match self.iter.next() {
+                Some(Ok(kv)) => kv,
+                Some(Err(e)) => return Err(format!("cannot read Merkle nodes: {e}")),
+                None => return Err("stored Merkle nodes end before the log does".into()),
+            };
+            let first = keys::tail_u64(&k).unwrap_or(u64::MAX);
+            if first != seq {
+                return Err(format!("stored Merkle block starts at {first}, expected {seq}"));
+            }
+            self.cur = Some((first, v, 0));
+        }
+        let Some((_, block, pos)) = &mut self.cur else {
+            return Err("stored Merkle nodes missing".into());
+        };
+        for _ in 0..n {
+            let Some(b) = block.get(*pos * 32..*pos * 32 + 32) else {
+                return Err("stored Merkle block is shorter than the entries it covers".into());
+            };
+            let mut h = [0u8; 32];
+            h.copy_from_slice(b);
+            out.push(h);
+            *pos += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Full verification of entries `[0, size)` and everything derived from them.
+pub(super) fn full(
+    shared: &Shared,
+    size: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, StoreError> {
+    let chain = Chain {
+        next_seq: 0,
+        prev: ZERO_HASH,
+        last_at: String::new(),
+        streams: HashMap::new(),
+        subjects: HashMap::new(),
+        frontier: Frontier::default(),
+        expect_stream: 0,
+        expect_subject: 0,
+        expect_command: 0,
+        run: None,
+    };
+    let blocks = Blocks { iter: shared.derived.scan_prefix([keys::MERKLE]), cur: None };
+    let (mut chain, mut report) = run_chain(shared, chain, blocks, size, progress)?;
+    if report.failure.is_some() {
+        return Ok(report);
+    }
+    chain.end_run();
+    report.failure = check_indexes(shared, &chain, size)?;
+    if report.failure.is_none() {
+        let (n, failure) = check_contents(shared)?;
+        report.contents = n;
+        report.failure = failure;
+    }
+    Ok(report)
+}
+
+/// Runs the entry checks from `chain.next_seq` to `size`, comparing recomputed Merkle nodes
+/// with `blocks`.
+fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
+    shared: &Shared,
+    mut chain: Chain,
+    mut blocks: Blocks<I>,
+    size: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(Chain, VerifyReport), StoreError> {
+    let from = chain.next_seq;
+    let mut failure: Option<Failure> = None;
+    let mut completed: Vec<Hash> = Vec::with_capacity(8);
+    let mut stored: Vec<Hash> = Vec::with_capacity(8);
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        let rx = pipeline(scope, shared, from, size);
+        'outer: for chunk in rx.iter() {
+            for it in chunk? {
+                if let Err(what) = chain.check(&it) {
+                    failure = Some(Failure { seq: Some(chain.next_seq), what });
+                    break 'outer;
+                }
+                completed.clear();
+                chain.frontier.push(it.leaf, |_, _, h| completed.push(*h));
+                if let Err(what) = blocks.take(it.seq, completed.len(), &mut stored) {
+                    failure = Some(Failure { seq: Some(it.seq), what });
+                    break 'outer;
+                }
+                if let Some(level) = completed.iter().zip(&stored).position(|(a, b)| a != b) {
+                    let what = if level == 0 {
+                        "entry bytes do not match the stored leaf hash (entry or tree altered)".to_string()
+                    } else {
+                        format!("stored Merkle node at level {level} does not match the entries")
+                    };
+                    failure = Some(Failure { seq: Some(it.seq), what });
+                    break 'outer;
+                }
+            }
+            progress(chain.next_seq, size);
+        }
+        // Dropping `rx` here stops the pipeline threads early after a failure.
+        Ok(())
+    })?;
+    if failure.is_none() && chain.next_seq != size {
+        failure = Some(Failure { seq: Some(chain.next_seq), what: "entry is missing from the log".into() });
+    }
+    if failure.is_none() {
+        if let Some((_, b, pos)) = &blocks.cur {
+            if pos * 32 != b.len() {
+                failure = Some(Failure { seq: None, what: "stored Merkle block has hashes past the log's end".into() });
+            }
+        }
+        if failure.is_none() && blocks.iter.next().is_some() {
+            failure = Some(Failure { seq: None, what: "stored Merkle nodes go past the log's end".into() });
+        }
+    }
+    let report = VerifyReport {
+        entries: chain.next_seq - from,
+        size: chain.frontier.size(),
+        root: chain.frontier.root(),
+        contents: 0,
+        failure,
+    };
+    Ok((chain, report))
+}
+
+/// Compares the stored indexes with those the log implies. Cheap multiset hashes first; only on
+/// a mismatch a slower pass finds the first seq whose index record is wrong.
+fn check_indexes(shared: &Shared, chain: &Chain, size: u64) -> Result<Option<Failure>, StoreError> {
+    let d = &shared.derived;
+    let watermark = d.get(keys::WATERMARK)?.and_then(|w| keys::be_u64(&w, 0));
+    if watermark != Some(size) && size > 0 {
+        return Ok(Some(Failure {
+            seq: None,
+            what: format!("derived records cover {} entries, the log has {size}", watermark.unwrap_or(0)),
+        }));
+    }
+    let sum = |tag: u8| -> Result<u128, StoreError> {
+        let mut acc = 0u128;
+        for kv in d.scan_prefix([tag]) {
+            let (k, v) = kv?;
+            mix(&mut acc, &k, &v);
+        }
+        Ok(acc)
+    };
+    for (tag, want, name) in [
+        (keys::STREAM, chain.expect_stream, "stream"),
+        (keys::SUBJECT, chain.expect_subject, "subject"),
+        (keys::COMMAND, chain.expect_command, "command"),
+    ] {
+        if sum(tag)? != want {
+            let seq = locate_index_fault(shared, tag, size)?;
+            return Ok(Some(Failure { seq, what: format!("the {name} index does not match the log") }));
+        }
+    }
+    Ok(None)
+}
+
+/// Finds the first seq whose stream or subject index record is missing, wrong or extra.
+fn locate_index_fault(shared: &Shared, tag: u8, size: u64) -> Result<Option<u64>, StoreError> {
+    let d = &shared.derived;
+    let mut first_bad: Option<u64> = None;
+    let mut note = |s: u64| first_bad = Some(first_bad.map_or(s, |b: u64| b.min(s)));
+    for seq in 0..size {
+        let e = shared.entry(seq)?;
+        let Ok(v) = e.view() else { continue };
+        let ok = match tag {
+            keys::STREAM => d.get(keys::name_u64(keys::STREAM, &v.stream, v.version))?.as_deref() == Some(&seq.to_be_bytes()[..]),
+            keys::SUBJECT => v.subject.as_deref().map_or(Ok(true), |s| d.contains_key(keys::name_u64(keys::SUBJECT, s, seq)))?,
+            _ => match v.command.as_deref() {
+                None => true,
+                Some(c) => d.get(keys::command(c))?.is_some_and(|r| {
+                    let (f, n) = (keys::be_u64(&r, 0).unwrap_or(u64::MAX), keys::be_u64(&r, 8).unwrap_or(0));
+                    f <= seq && seq < f.saturating_add(n)
+                }),
+            },
+        };
+        if !ok {
+            note(seq);
+            break;
+        }
+    }
+    // Records that point at entries which do not carry them.
+    for kv in d.scan_prefix([tag]) {
+        let (k, val) = kv?;
+        let seq = match tag {
+            keys::STREAM => keys::be_u64(&val, 0),
+            keys::SUBJECT => keys::tail_u64(&k),
+            _ => keys::be_u64(&val, 0),
+        };
+        let Some(seq) = seq else { continue };
+        let matches = seq < size
+            && shared.entry(seq).ok().is_some_and(|e| {
+                e.view().is_ok_and(|v| match tag {
+                    keys::STREAM => k == keys::name_u64(keys::STREAM, &v.stream, v.version),
+                    keys::SUBJECT => v.subject.as_deref().is_some_and(|s| k == keys::name_u64(keys::SUBJECT, s, seq)),
+                    _ => v.command.as_deref().is_some_and(|c| k == keys::command(c)),
+                })
+            });
+        if !matches {
+            note(seq.min(size));
+        }
+    }
+    Ok(first_bad)
+}
+
+/// Every content record: its salt slot holds its commitment, it decrypts, and the text matches.
+fn check_contents(shared: &Shared) -> Result<(u64, Option<Failure>), StoreError> {
+    let mut n = 0u64;
+    for kv in shared.log.scan_prefix([keys::CONTENT]) {
+        let (k, _) = kv?;
+        let Ok(commit) = <Hash>::try_from(&k[1..]) else {
+            return Ok((n, Some(Failure { seq: None, what: "malformed content key".into() })));
+        };
+        match shared.content(&commit) {
+            Ok(_) => n += 1,
+            Err(e) => return Ok((n, Some(Failure { seq: None, what: e.to_string() }))),
+        }
+    }
+    // A used slot that no record owns is a salt that should have been wiped.
+    let owned: std::collections::HashSet<Hash> = shared
+        .log
+        .scan_prefix([keys::CONTENT])
+        .filter_map(|kv| kv.ok().and_then(|(k, _)| <Hash>::try_from(&k[1..]).ok()))
+        .collect();
+    let all = shared.slots.read_all().map_err(|e| StoreError::io(shared.dir.join("salts"), e))?;
+    for (i, slot) in all.iter().enumerate() {
+        match slot {
+            Slot::Used { commit, .. } if !owned.contains(commit) => {
+                return Ok((n, Some(Failure { seq: None, what: format!("salt slot {i} holds a salt no content uses") })));
+            }
+            Slot::Damaged => {
+                return Ok((n, Some(Failure { seq: None, what: format!("salt slot {i} is damaged") })));
+            }
+            _ => {}
+        }
+    }
+    Ok((n, None))
+}
+
+/// Incremental verification from a trusted checkpoint `(m, root)`: proves the stored tree at `m`
+/// is the checkpoint's, proves the facts the new entries depend on (the last entry before `m`,
+/// and each stream's and person's previous entry) by inclusion against the trusted root, then
+/// runs the §6 checks and the Merkle comparison on entries `m..size` only.
+pub(super) fn since(
+    shared: &Shared,
+    size: u64,
+    trusted: &Checkpoint,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, StoreError> {
+    let m = trusted.size;
+    let fail = |seq: Option<u64>, what: String| VerifyReport {
+        entries: 0,
+        size,
+        root: [0u8; 32],
+        contents: 0,
+        failure: Some(Failure { seq, what }),
+    };
+    if trusted.origin != shared.origin {
+        return Ok(fail(None, format!("checkpoint is for log {:?}, this log is {:?}", trusted.origin, shared.origin)));
+    }
+    if m > size {
+        return Ok(fail(None, format!("checkpoint is of size {m} but the log has only {size} entries: entries were lost")));
+    }
+    let frontier = match Frontier::load(shared, m) {
+        Ok(f) if f.root() == trusted.root => f,
+        Ok(_) => return Ok(fail(m.checked_sub(1), "stored tree at the checkpoint's size differs from the checkpoint's root".into())),
+        Err(e) => return Ok(fail(m.checked_sub(1), e.to_string())),
+    };
+    // Proves an entry before `m` against the trusted root and returns its parsed view's facts.
+    let proven = |seq: u64| -> Result<Option<(Hash, String, String, u64)>, StoreError> {
+        let e = shared.entry(seq)?;
+        let leaf = leaf_hash(&e.bytes);
+        let path = merkle::inclusion_proof(shared, seq, m)?;
+        if !merkle::verify_inclusion(&leaf, seq, m, &path, &trusted.root) {
+            return Ok(None);
+        }
+        let v = e.view()?;
+        Ok(Some((leaf, v.at.into_owned(), v.stream.into_owned(), v.version)))
+    };
+    let (prev, last_at) = if m == 0 {
+        (ZERO_HASH, String::new())
+    } else {
+        match proven(m - 1)? {
+            Some((leaf, at, _, _)) => (leaf, at),
+            None => return Ok(fail(Some(m - 1), "entry differs from the one the checkpoint committed to".into())),
+        }
+    };
+    // Seed the per-stream and per-person state from the proven last entries before `m`.
+    let mut streams = HashMap::new();
+    let mut subjects = HashMap::new();
+    let mut names = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    for it in shared.log.range(keys::entry(m)..keys::entry(size)) {
+        let (_, v) = it?;
+        if let Ok(view) = EntryView::parse(&v) {
+            names.0.insert(view.stream.into_owned());
+            if let Some(s) = view.subject {
+                names.1.insert(s.into_owned());
+            }
+        }
+    }
+    for stream in names.0 {
+        let before = last_before(shared, keys::STREAM, &stream, m)?;
+        if let Some(seq) = before {
+            match proven(seq)? {
+                Some((_, _, s, version)) if s == stream => {
+                    streams.insert(stream, version + 1);
+                }
+                _ => return Ok(fail(Some(seq), "stream index points at an entry the checkpoint does not prove".into())),
+            }
+        }
+    }
+    for subject in names.1 {
+        if let Some(seq) = last_before(shared, keys::SUBJECT, &subject, m)? {
+            match proven(seq)? {
+                Some((leaf, ..)) => {
+                    subjects.insert(subject, leaf);
+                }
+                None => return Ok(fail(Some(seq), "subject index points at an entry the checkpoint does not prove".into())),
+            }
+        }
+    }
+    let chain = Chain {
+        next_seq: m,
+        prev,
+        last_at,
+        streams,
+        subjects,
+        frontier,
+        expect_stream: 0,
+        expect_subject: 0,
+        expect_command: 0,
+        run: None,
+    };
+    let start_block = shared.derived.range(..=keys::merkle(m)).next_back().transpose()?;
+    let mut blocks = Blocks { iter: shared.derived.range(keys::merkle(m)..keys::merkle(u64::MAX)), cur: None };
+    if let Some((k, v)) = start_block {
+        if let (Some(&keys::MERKLE), Some(first)) = (k.first(), keys::tail_u64(&k)) {
+            if first < m {
+                let pos = usize::try_from(keys::merkle_offset(first, m)).unwrap_or(usize::MAX);
+                blocks = Blocks {
+                    iter: shared.derived.range(keys::merkle(first + 1)..keys::merkle(u64::MAX)),
+                    cur: Some((first, v, pos)),
+                };
+            }
+        }
+    }
+    let (_, report) = run_chain(shared, chain, blocks, size, progress)?;
+    Ok(report)
+}
+
+/// The last seq before `m` in a stream's or person's index.
+fn last_before(shared: &Shared, tag: u8, name: &str, m: u64) -> Result<Option<u64>, StoreError> {
+    let prefix = keys::name_prefix(tag, name);
+    for kv in shared.derived.scan_prefix(&prefix).rev() {
+        let (k, v) = kv?;
+        let seq = if tag == keys::STREAM { keys::be_u64(&v, 0) } else { keys::tail_u64(&k) };
+        if let Some(seq) = seq {
+            if seq < m {
+                return Ok(Some(seq));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,486 @@
+//! The single writer: sequences appends, commits them in groups (one sled batch per tree, one
+//! flush, one fsync per group) and only then answers the callers. Also the catch-up of derived
+//! records on open, which shares the derivation code.
+//!
+//! Owns: the tip of the log (size, last leaf, last `at`, Merkle frontier) and the caches of
+//! stream versions and per-person chain heads.
+//! Must not touch: anything readers rely on before the group is durable — `committed` moves
+//! only after the flush.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::keys;
+use super::{Clock, Durability, Expected, Receipt, Request, Shared, StoreError};
+use crate::format::{self, leaf_hash, to_hex, EntryFields, EntryView, Hash, ZERO_HASH};
+use crate::merkle::{Frontier, NodeSource};
+
+/// Caches larger than this are dropped and refilled from the indexes on demand.
+const MAX_CACHE: usize = 1 << 20;
+
+/// The end of the log as the writer knows it.
+#[derive(Clone)]
+pub(super) struct Tip {
+    /// Right edge of the Merkle tree; its size is the log's size.
+    frontier: Frontier,
+    /// Leaf hash of the last entry (`prev` of the next).
+    last_leaf: Hash,
+    /// `at` of the last entry, in milliseconds: the next `at` is never earlier.
+    last_at_ms: u64,
+}
+
+impl Tip {
+    pub(super) fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+}
+
+/// Derived index keys of one entry: stream position and, for a person's entry, the subject index.
+fn derive_keys(batch: &mut sled::Batch, seq: u64, stream: &str, version: u64, subject: Option<&str>) {
+    batch.insert(keys::name_u64(keys::STREAM, stream, version), &seq.to_be_bytes()[..]);
+    if let Some(s) = subject {
+        batch.insert(keys::name_u64(keys::SUBJECT, s, seq), &[][..]);
+    }
+}
+
+fn command_value(first: u64, count: u64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&first.to_be_bytes());
+    v[8..].copy_from_slice(&count.to_be_bytes());
+    v
+}
+
+/// Brings the derived tree up to the log: on open, after a crash between the two trees' batches,
+/// or when the derived tree is missing. Checks the chain of what it re-derives, and the head
+/// entry against its stored leaf, refusing to open a store whose tail is damaged.
+pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreError> {
+    let log_size = match shared.log.scan_prefix([keys::ENTRY]).next_back() {
+        None => 0,
+        Some(kv) => {
+            let (k, v) = kv?;
+            let seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed entry key"))?;
+            let view = EntryView::parse(&v).map_err(|w| StoreError::corrupt(seq, w))?;
+            if view.seq != seq {
+                return Err(StoreError::corrupt(seq, format!("entry stored at seq {seq} says seq {}", view.seq)));
+            }
+            seq + 1
+        }
+    };
+    let mut watermark = match shared.derived.get(keys::WATERMARK)? {
+        Some(w) => keys::be_u64(&w, 0).ok_or_else(|| StoreError::corrupt(None, "malformed derived watermark"))?,
+        None => 0,
+    };
+    let loaded = if watermark > log_size {
+        None
+    } else {
+        Frontier::load(shared, watermark).ok()
+    };
+    let frontier = match loaded {
+        Some(f) => f,
+        None => {
+            tracing::warn!(watermark, log_size, "derived records do not match the log; rebuilding them from the log");
+            shared.derived.clear()?;
+            watermark = 0;
+            Frontier::default()
+        }
+    };
+    let (last_leaf, last_at_ms) = if watermark == 0 {
+        (ZERO_HASH, 0)
+    } else {
+        let seq = watermark - 1;
+        let entry = shared.entry(seq)?;
+        let stored = shared.node(0, seq)?;
+        if leaf_hash(&entry.bytes) != stored {
+            return Err(StoreError::corrupt(seq, "entry does not match its stored leaf hash (altered?)"));
+        }
+        let view = entry.view()?;
+        let at = format::parse_millis(&view.at).ok_or_else(|| StoreError::corrupt(seq, "`at` is not a valid time"))?;
+        (stored, at)
+    };
+    let mut tip = Tip { frontier, last_leaf, last_at_ms };
+    if watermark < log_size {
+        tracing::info!(from = watermark, to = log_size, "re-deriving indexes and Merkle nodes from the log");
+    }
+    // Command runs: consecutive entries with one command id came from one append.
+    let mut run: Option<(String, u64, u64)> = None;
+    let mut seq = watermark;
+    while seq < log_size {
+        let end = log_size.min(seq + max_group.max(1) as u64);
+        let mut batch = sled::Batch::default();
+        let mut block = Vec::new();
+        let first = seq;
+        for kv in shared.log.range(keys::entry(seq)..keys::entry(end)) {
+            let (k, bytes) = kv?;
+            let key_seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(seq, "malformed entry key"))?;
+            if key_seq != seq {
+                return Err(StoreError::corrupt(seq, "entry is missing from the log"));
+            }
+            let view = EntryView::parse(&bytes).map_err(|w| StoreError::corrupt(seq, w))?;
+            if view.seq != seq {
+                return Err(StoreError::corrupt(seq, format!("entry says seq {}", view.seq)));
+            }
+            if view.prev != tip.last_leaf {
+                return Err(StoreError::corrupt(seq, "`prev` is not the leaf hash of the previous entry"));
+            }
+            let at = format::parse_millis(&view.at).ok_or_else(|| StoreError::corrupt(seq, "`at` is not a valid time"))?;
+            if at < tip.last_at_ms {
+                return Err(StoreError::corrupt(seq, "`at` is earlier than the previous entry's"));
+            }
+            derive_keys(&mut batch, seq, &view.stream, view.version, view.subject.as_deref());
+            match (&mut run, view.command.as_deref()) {
+                (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
+                (r, cmd) => {
+                    if let Some((c, f, n)) = r.take() {
+                        batch.insert(keys::command(&c), &command_value(f, n)[..]);
+                    }
+                    *r = cmd.map(|c| (c.to_string(), seq, 1));
+                }
+            }
+            let leaf = leaf_hash(&bytes);
+            tip.frontier.push(leaf, |_, _, h| block.extend_from_slice(h));
+            tip.last_leaf = leaf;
+            tip.last_at_ms = at;
+            seq += 1;
+        }
+        if seq != end {
+            return Err(StoreError::corrupt(seq, "entry is missing from the log"));
+        }
+        if let Some((c, f, n)) = &run {
+            batch.insert(keys::command(c), &command_value(*f, *n)[..]);
+        }
+        batch.insert(&keys::merkle(first)[..], block);
+        batch.insert(keys::WATERMARK, &seq.to_be_bytes()[..]);
+        shared.derived.apply_batch(batch)?;
+    }
+    if watermark < log_size {
+        shared.db.flush()?;
+    }
+    Ok(tip)
+}
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    shared: Arc<Shared>,
+    tip: Tip,
+    durability: Durability,
+    /// Most events in one group; see `StoreConfig::max_group_events`.
+    max_group: usize,
+    clock: Arc<dyn Clock>,
+    /// Next version of each stream seen recently.
+    streams: HashMap<String, u64>,
+    /// Leaf hash of each person's latest entry, seen recently.
+    subjects: HashMap<String, Hash>,
+    /// Set after a storage failure; every later append is refused with it.
+    failed: Option<String>,
+}
+
+/// The answer to one request, sent only after the group is durable.
+type Outcome = (tokio::sync::oneshot::Sender<Result<Vec<Receipt>, StoreError>>, Result<Vec<Receipt>, StoreError>);
+
+impl Writer {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        tip: Tip,
+        durability: Durability,
+        max_group: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Writer {
+        Writer {
+            shared,
+            tip,
+            durability,
+            max_group: max_group.max(1),
+            clock,
+            streams: HashMap::new(),
+            subjects: HashMap::new(),
+            failed: None,
+        }
+    }
+
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut n = first.batch.events.len();
+            let mut group = vec![first];
+            while n < self.max_group {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        n += r.batch.events.len();
+                        group.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Some(why) = &self.failed {
+                for r in group {
+                    let _ = r.reply.send(Err(StoreError::Failed(why.clone())));
+                }
+                continue;
+            }
+            let mut outcomes = Vec::with_capacity(group.len());
+            if let Err(e) = self.commit_group(group, &mut outcomes) {
+                let why = e.to_string();
+                tracing::error!(error = %why, "storage failure; refusing further writes until restart");
+                self.failed = Some(why.clone());
+                for (reply, result) in outcomes {
+                    // Refusals decided before the failure stand; acceptances did not happen.
+                    let result = match result {
+                        Err(e @ (StoreError::Conflict { .. } | StoreError::Invalid { .. })) => Err(e),
+                        _ => Err(StoreError::Failed(why.clone())),
+                    };
+                    let _ = reply.send(result);
+                }
+                continue;
+            }
+            for (reply, result) in outcomes {
+                let _ = reply.send(result);
+            }
+        }
+        if self.failed.is_none() {
+            let _ = self.shared.db.flush();
+        }
+    }
+
+    fn stream_next(&mut self, stream: &str) -> Result<u64, StoreError> {
+        if let Some(&v) = self.streams.get(stream) {
+            return Ok(v);
+        }
+        let next = match self.shared.derived.scan_prefix(keys::name_prefix(keys::STREAM, stream)).next_back() {
+            None => 0,
+            Some(kv) => {
+                let (k, _) = kv?;
+                keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed stream index key"))? + 1
+            }
+        };
+        Ok(next)
+    }
+
+    fn subject_last(&mut self, subject: &str) -> Result<Option<Hash>, StoreError> {
+        if let Some(h) = self.subjects.get(subject) {
+            return Ok(Some(*h));
+        }
+        match self.shared.derived.scan_prefix(keys::name_prefix(keys::SUBJECT, subject)).next_back() {
+            None => Ok(None),
+            Some(kv) => {
+                let (k, _) = kv?;
+                let seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed subject index key"))?;
+                Ok(Some(self.shared.node(0, seq)?))
+            }
+        }
+    }
+
+    fn command_receipts(&self, first: u64, count: u64) -> Result<Vec<Receipt>, StoreError> {
+        (first..first + count)
+            .map(|seq| Ok(Receipt { seq, leaf_hash: self.shared.node(0, seq)?, tree_size: first + count }))
+            .collect()
+    }
+
+    /// Sequences a group, writes it durably, and fills `outcomes`. An `Err` means storage failed
+    /// part-way and nothing in the group may be acknowledged.
+    fn commit_group(&mut self, group: Vec<Request>, outcomes: &mut Vec<Outcome>) -> Result<(), StoreError> {
+        let mut tip = self.tip.clone();
+        let now = self.clock.now_millis().max(tip.last_at_ms);
+        let at = format::format_millis(now);
+        let mut log_batch = sled::Batch::default();
+        let mut derived = sled::Batch::default();
+        let mut block: Vec<u8> = Vec::new();
+        let block_first = tip.size();
+        let mut streams: HashMap<String, u64> = HashMap::new();
+        let mut subjects: HashMap<String, Hash> = HashMap::new();
+        let mut commands: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut staged_commits = std::collections::HashSet::new();
+        let mut slot_writes = Vec::new();
+        let mut erasures = Vec::new();
+        // Requests repeating a command of this same group are answered once it is durable.
+        let mut repeats: Vec<(usize, u64, u64)> = Vec::new();
+
+        for Request { batch, reply } in group {
+            if let Some(cmd) = &batch.command {
+                if let Some(&(first, count)) = commands.get(cmd) {
+                    repeats.push((outcomes.len(), first, count));
+                    outcomes.push((reply, Ok(Vec::new())));
+                    continue;
+                }
+                if let Some(v) = self.shared.derived.get(keys::command(cmd))? {
+                    let (first, count) = keys::be_u64(&v, 0)
+                        .zip(keys::be_u64(&v, 8))
+                        .ok_or_else(|| StoreError::corrupt(None, "malformed command index record"))?;
+                    outcomes.push((reply, self.command_receipts(first, count)));
+                    continue;
+                }
+            }
+            // Check every expectation before anything of this request is sequenced.
+            let mut next: HashMap<&str, u64> = HashMap::new();
+            let mut refusal = None;
+            for e in &batch.events {
+                let cur = match next.get(e.stream.as_str()).or_else(|| streams.get(&e.stream)) {
+                    Some(&v) => v,
+                    None => self.stream_next(&e.stream)?,
+                };
+                if let Expected::Version(want) = e.expected {
+                    if want != cur {
+                        refusal = Some(StoreError::Conflict { stream: e.stream.clone(), expected: want, actual: cur });
+                        break;
+                    }
+                }
+                next.insert(&e.stream, cur + 1);
+            }
+            if refusal.is_none() {
+                for c in &batch.contents {
+                    if staged_commits.contains(&c.commit) || self.shared.log.contains_key(keys::content(&c.commit))? {
+                        refusal = Some(StoreError::invalid("contents", format!("segment {} is already stored", to_hex(&c.commit))));
+                        break;
+                    }
+                }
+            }
+            if let Some(r) = refusal {
+                outcomes.push((reply, Err(r)));
+                continue;
+            }
+            let versions: HashMap<String, u64> = next.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+
+            let first = tip.size();
+            let mut receipts = Vec::with_capacity(batch.events.len());
+            let mut stream_pos: HashMap<&str, u64> = HashMap::new();
+            for e in &batch.events {
+                let seq = tip.size();
+                let version = match stream_pos.get(e.stream.as_str()).or_else(|| streams.get(&e.stream)) {
+                    Some(&v) => v,
+                    None => self.stream_next(&e.stream)?,
+                };
+                stream_pos.insert(&e.stream, version + 1);
+                let subject_prev = match &e.subject {
+                    None => None,
+                    Some(s) => match subjects.get(s) {
+                        Some(h) => Some(*h),
+                        None => self.subject_last(s)?,
+                    },
+                };
+                let prev_hex = to_hex(&tip.last_leaf);
+                let subject_prev_hex = subject_prev.map(|h| to_hex(&h));
+                let bytes = EntryFields {
+                    seq,
+                    prev: &prev_hex,
+                    at: &at,
+                    event_type: &e.event_type,
+                    v: e.v,
+                    stream: &e.stream,
+                    version,
+                    subject: e.subject.as_deref(),
+                    subject_prev: subject_prev_hex.as_deref(),
+                    actor: &e.actor,
+                    command: batch.command.as_deref(),
+                    data: &e.data,
+                }
+                .to_bytes();
+                let leaf = leaf_hash(&bytes);
+                log_batch.insert(&keys::entry(seq)[..], bytes);
+                derive_keys(&mut derived, seq, &e.stream, version, e.subject.as_deref());
+                tip.frontier.push(leaf, |_, _, h| block.extend_from_slice(h));
+                tip.last_leaf = leaf;
+                if let Some(s) = &e.subject {
+                    subjects.insert(s.clone(), leaf);
+                }
+                receipts.push(Receipt { seq, leaf_hash: leaf, tree_size: 0 });
+            }
+            streams.extend(versions);
+            let end = tip.size();
+            for r in &mut receipts {
+                r.tree_size = end;
+            }
+            if let Some(cmd) = &batch.command {
+                if end > first {
+                    derived.insert(keys::command(cmd), &command_value(first, end - first)[..]);
+                    commands.insert(cmd.clone(), (first, end - first));
+                }
+            }
+            for c in batch.contents {
+                let slot = self.alloc_slot();
+                let mut rec = Vec::with_capacity(20 + c.sealed.len());
+                rec.extend_from_slice(&slot.to_be_bytes());
+                rec.extend_from_slice(&c.nonce);
+                rec.extend_from_slice(&c.sealed);
+                log_batch.insert(&keys::content(&c.commit)[..], rec);
+                staged_commits.insert(c.commit);
+                slot_writes.push((slot, c.commit, c.salt));
+            }
+            for commit in &batch.erase {
+                log_batch.insert(&keys::erasing(commit)[..], &[][..]);
+                erasures.push(*commit);
+            }
+            outcomes.push((reply, Ok(receipts)));
+        }
+
+        if tip.size() == block_first && slot_writes.is_empty() && erasures.is_empty() {
+            self.fill_repeats(outcomes, &repeats);
+            return Ok(());
+        }
+        if tip.size() > block_first {
+            tip.last_at_ms = now;
+            derived.insert(&keys::merkle(block_first)[..], block);
+            derived.insert(keys::WATERMARK, &tip.size().to_be_bytes()[..]);
+        }
+        let salts = || self.shared.dir.join("salts");
+        // 1. Salts first: a committed record never points at a salt that is not on disk.
+        if !slot_writes.is_empty() {
+            for (slot, commit, salt) in &slot_writes {
+                self.shared.slots.write(*slot, commit, salt).map_err(|e| StoreError::io(salts(), e))?;
+            }
+            self.shared.slots.sync().map_err(|e| StoreError::io(salts(), e))?;
+        }
+        // 2. The source of truth, atomically; then what is derived from it.
+        self.shared.log.apply_batch(log_batch)?;
+        self.shared.derived.apply_batch(derived)?;
+        // 3. Durable.
+        self.shared.db.flush()?;
+        if self.durability == Durability::Fsync {
+            if let Some(f) = &self.shared.db_file {
+                f.sync_data().map_err(|e| StoreError::io(self.shared.dir.join("sled/db"), e))?;
+            }
+        }
+        // 4. Erasures acknowledged in this group: overwrite the salts before answering.
+        if !erasures.is_empty() {
+            let freed = self.shared.erase_now(&erasures)?;
+            if let Ok(mut g) = self.shared.free_slots.lock() {
+                g.0.extend(freed);
+            }
+        }
+        // 5. Visible.
+        self.tip = tip;
+        if self.streams.len() + streams.len() > MAX_CACHE {
+            self.streams.clear();
+        }
+        if self.subjects.len() + subjects.len() > MAX_CACHE {
+            self.subjects.clear();
+        }
+        self.streams.extend(streams);
+        self.subjects.extend(subjects);
+        self.shared.committed.store(self.tip.size(), Ordering::Release);
+        self.fill_repeats(outcomes, &repeats);
+        Ok(())
+    }
+
+    /// Answers requests that repeated a command first seen in the same group.
+    fn fill_repeats(&self, outcomes: &mut [Outcome], repeats: &[(usize, u64, u64)]) {
+        for &(i, first, count) in repeats {
+            outcomes[i].1 = self.command_receipts(first, count);
+        }
+    }
+
+    fn alloc_slot(&self) -> u64 {
+        match self.shared.free_slots.lock() {
+            Ok(mut g) => match g.0.pop() {
+                Some(s) => s,
+                None => {
+                    g.1 += 1;
+                    g.1 - 1
+                }
+            },
+            // A poisoned lock means a reader panicked holding it; fall back to a fresh slot past
+            // the end of the file, which is always free.
+            Err(_) => self.shared.slots.len().unwrap_or(u64::MAX / 128),
+        }
+    }
+}

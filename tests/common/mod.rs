@@ -1,0 +1,52 @@
+//! Helpers shared by the integration tests: stores in temporary directories (real sled, real
+//! files), and events shaped like the domain's.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::json;
+use withus::format::Actor;
+use withus::store::{AppendBatch, Clock, Expected, LogStore, NewEvent, StoreConfig};
+
+/// A clock tests can move, including backwards.
+#[derive(Default)]
+pub struct TestClock(pub AtomicU64);
+
+impl Clock for TestClock {
+    fn now_millis(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    pub fn set(&self, ms: u64) {
+        self.0.store(ms, Ordering::SeqCst)
+    }
+}
+
+pub fn open(dir: &std::path::Path) -> LogStore {
+    LogStore::open(StoreConfig::new(dir)).expect("open store")
+}
+
+pub fn open_with_clock(dir: &std::path::Path, clock: Arc<TestClock>) -> LogStore {
+    let mut cfg = StoreConfig::new(dir);
+    cfg.clock = clock;
+    LogStore::open(cfg).expect("open store")
+}
+
+pub fn event(stream: &str, subject: Option<&str>, expected: Expected) -> NewEvent {
+    NewEvent {
+        event_type: "meeting.recorded".into(),
+        v: 1,
+        stream: stream.into(),
+        expected,
+        subject: subject.map(str::to_string),
+        actor: Actor { id: "pw-amara".into(), role: "peer_worker".into() },
+        data: json!({"kind": "one_to_one", "mode": "in_person", "minutes": 45}),
+    }
+}
+
+pub fn batch(command: Option<&str>, events: Vec<NewEvent>) -> AppendBatch {
+    AppendBatch { command: command.map(str::to_string), events, ..AppendBatch::default() }
+}
