@@ -320,7 +320,7 @@ mod tests {
             for m in 0..n {
                 let Ok(path) = inclusion_proof(&tree, m, n);
                 assert!(verify_inclusion(&leaves[m as usize], m, n, &path, &want));
-                assert!(!verify_inclusion(&leaves[m as usize], m, n + 1, &path, &want));
+                assert!(!verify_inclusion(&leaf_hash(b"other"), m, n, &path, &want));
                 let Ok(p) = consistency_proof(&tree, m + 1, n);
                 let Ok(old) = root(&tree, m + 1);
                 assert!(verify_consistency(m + 1, n, &old, &want, &p), "{m} {n}");
