@@ -73,7 +73,10 @@ pub struct NoteSigner {
 impl NoteSigner {
     pub fn new(name: &str, seed: &[u8; 32]) -> Result<NoteSigner, CheckpointError> {
         check_name(name)?;
-        Ok(NoteSigner { name: name.to_string(), key: SigningKey::from_bytes(seed) })
+        Ok(NoteSigner {
+            name: name.to_string(),
+            key: SigningKey::from_bytes(seed),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -90,7 +93,12 @@ impl NoteSigner {
         let mut blob = Vec::with_capacity(33);
         blob.push(ALG_ED25519);
         blob.extend_from_slice(&public);
-        format!("{}+{}+{}", self.name, hex::encode(key_id(&self.name, &public)), B64.encode(blob))
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex::encode(key_id(&self.name, &public)),
+            B64.encode(blob)
+        )
     }
 
     /// The signed checkpoint note for a tree of `size` leaves with `root`.
@@ -121,7 +129,9 @@ impl NoteVerifier {
             return Err(bad("expected <name>+<hex key id>+<base64 key>"));
         };
         check_name(name)?;
-        let blob = B64.decode(blob_b64).map_err(|_| bad("key is not standard base64"))?;
+        let blob = B64
+            .decode(blob_b64)
+            .map_err(|_| bad("key is not standard base64"))?;
         if blob.len() != 33 || blob[0] != ALG_ED25519 {
             return Err(bad("key is not a 0x01-prefixed 32-byte Ed25519 key"));
         }
@@ -131,8 +141,13 @@ impl NoteVerifier {
         if hex::encode(key_id) != id_hex {
             return Err(bad("key ID does not match the name and key"));
         }
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("not a valid Ed25519 point"))?;
-        Ok(NoteVerifier { name: name.to_string(), key_id, key })
+        let key =
+            VerifyingKey::from_bytes(&public).map_err(|_| bad("not a valid Ed25519 point"))?;
+        Ok(NoteVerifier {
+            name: name.to_string(),
+            key_id,
+            key,
+        })
     }
 
     /// Checks the note's signature and parses its checkpoint body.
@@ -141,16 +156,24 @@ impl NoteVerifier {
         if note.len() > 1 << 16 {
             return Err(bad("note is larger than 64 KiB"));
         }
-        let split = note.rfind("\n\n").ok_or_else(|| bad("no blank line before signatures"))?;
+        let split = note
+            .rfind("\n\n")
+            .ok_or_else(|| bad("no blank line before signatures"))?;
         let (body, sigs) = (&note[..split + 1], &note[split + 2..]);
         if !sigs.ends_with('\n') {
             return Err(bad("signature block does not end with a newline"));
         }
         let mut found = false;
         for line in sigs.lines() {
-            let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| bad("signature line without '— '"))?;
-            let (name, b64) = rest.split_once(' ').ok_or_else(|| bad("signature line without a key"))?;
-            let blob = B64.decode(b64).map_err(|_| bad("signature is not standard base64"))?;
+            let rest = line
+                .strip_prefix(SIG_PREFIX)
+                .ok_or_else(|| bad("signature line without '— '"))?;
+            let (name, b64) = rest
+                .split_once(' ')
+                .ok_or_else(|| bad("signature line without a key"))?;
+            let blob = B64
+                .decode(b64)
+                .map_err(|_| bad("signature is not standard base64"))?;
             if name != self.name || blob.len() != 68 || blob[..4] != self.key_id {
                 continue;
             }
@@ -167,7 +190,13 @@ impl NoteVerifier {
         let origin = lines.next().unwrap_or_default();
         let size = lines
             .next()
-            .and_then(|s| if s.starts_with('0') && s.len() > 1 { None } else { s.parse::<u64>().ok() })
+            .and_then(|s| {
+                if s.starts_with('0') && s.len() > 1 {
+                    None
+                } else {
+                    s.parse::<u64>().ok()
+                }
+            })
             .ok_or_else(|| bad("second line is not a decimal tree size"))?;
         let root_bytes = lines
             .next()
@@ -179,6 +208,10 @@ impl NoteVerifier {
         }
         let mut root = [0u8; 32];
         root.copy_from_slice(&root_bytes);
-        Ok(Checkpoint { origin: origin.to_string(), size, root })
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root,
+        })
     }
 }

@@ -43,8 +43,12 @@ impl Segment {
             commit: String,
             chars: u64,
         }
-        serde_json::to_value(Out { id: &self.id, commit: to_hex(&self.commit), chars: self.chars })
-            .unwrap_or(serde_json::Value::Null)
+        serde_json::to_value(Out {
+            id: &self.id,
+            commit: to_hex(&self.commit),
+            chars: self.chars,
+        })
+        .unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -86,15 +90,28 @@ fn cipher(salt: &[u8; 32]) -> ChaCha20Poly1305 {
 /// so a sealed record cannot be swapped under another segment's commitment.
 pub fn seal(salt: &[u8; 32], nonce: &[u8; 12], commit: &Hash, text: &str) -> Vec<u8> {
     cipher(salt)
-        .encrypt(Nonce::from_slice(nonce), Payload { msg: text.as_bytes(), aad: commit })
+        .encrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: text.as_bytes(),
+                aad: commit,
+            },
+        )
         // ChaCha20-Poly1305 encryption fails only for messages over 256 GiB; segments are ≤ 64 KiB.
         .unwrap_or_default()
 }
 
 /// Opens a sealed text; `None` if the salt is wrong or the record was altered.
 pub fn open(salt: &[u8; 32], nonce: &[u8; 12], commit: &Hash, sealed: &[u8]) -> Option<String> {
-    let plain =
-        cipher(salt).decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: commit }).ok()?;
+    let plain = cipher(salt)
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: sealed,
+                aad: commit,
+            },
+        )
+        .ok()?;
     String::from_utf8(plain).ok()
 }
 
@@ -109,7 +126,10 @@ mod tests {
         let c = commit(&salt, "a passage");
         let sealed = seal(&salt, &nonce, &c, "a passage");
         assert!(!sealed.windows(9).any(|w| w == b"a passage"));
-        assert_eq!(open(&salt, &nonce, &c, &sealed).as_deref(), Some("a passage"));
+        assert_eq!(
+            open(&salt, &nonce, &c, &sealed).as_deref(),
+            Some("a passage")
+        );
         assert_eq!(open(&[8u8; 32], &nonce, &c, &sealed), None);
         assert_eq!(open(&salt, &nonce, &[0u8; 32], &sealed), None);
     }

@@ -49,7 +49,11 @@ pub fn to_hex(h: &Hash) -> String {
 /// Parses exactly 64 lowercase hex digits. Uppercase is refused: the format says lowercase, and a
 /// verifier comparing strings would otherwise disagree with one comparing bytes.
 pub fn parse_hex(s: &str) -> Option<Hash> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; 32];
@@ -178,9 +182,7 @@ impl<'a> EntryView<'a> {
         let prev = parse_hex(&raw.prev).ok_or("`prev` is not 64 lowercase hex digits")?;
         let subject_prev = match subject_prev {
             None => None,
-            Some(s) => {
-                Some(parse_hex(&s).ok_or("`subject_prev` is not 64 lowercase hex digits")?)
-            }
+            Some(s) => Some(parse_hex(&s).ok_or("`subject_prev` is not 64 lowercase hex digits")?),
         };
         if !is_timestamp(&raw.at) {
             return Err(format!("`at` {:?} is not YYYY-MM-DDTHH:MM:SS.mmmZ", raw.at));
@@ -245,7 +247,12 @@ pub fn parse_millis(s: &str) -> Option<u64> {
     let num = |r: std::ops::Range<usize>| s[r].parse::<u64>().ok();
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, sec, milli) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59
+    if !(1..=12).contains(&mo)
+        || d == 0
+        || d > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || sec > 59
     {
         return None;
     }

@@ -17,8 +17,14 @@ const EXIT_VERIFY_FAILED: u8 = 1;
 const EXIT_ERROR: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "withus", version, about = "withus: co-produced peer-support records on a verifiable log")]
-#[command(after_help = "Exit codes: 0 success; 1 verification found a problem; 2 bad usage; 3 the store could not be opened or read.")]
+#[command(
+    name = "withus",
+    version,
+    about = "withus: co-produced peer-support records on a verifiable log"
+)]
+#[command(
+    after_help = "Exit codes: 0 success; 1 verification found a problem; 2 bad usage; 3 the store could not be opened or read."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -97,7 +103,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         LogCommand::Export { data, out } => {
             let store = LogStore::open_read_only(&data)?;
             let mut w: Box<dyn std::io::Write> = match &out {
-                Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                ),
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut w = BufWriter::with_capacity(1 << 20, &mut w);
@@ -115,7 +124,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(EXIT_OK)
         }
-        LogCommand::Verify { data, checkpoint, vkey } => {
+        LogCommand::Verify {
+            data,
+            checkpoint,
+            vkey,
+        } => {
             let store = LogStore::open_read_only(&data)?;
             let bar = progress_bar(store.size());
             let mut tick = |done: u64, total: u64| {
@@ -124,7 +137,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             let report = match (checkpoint, vkey) {
                 (Some(cp), Some(vkey)) => {
-                    let note = std::fs::read_to_string(&cp).with_context(|| format!("cannot read {}", cp.display()))?;
+                    let note = std::fs::read_to_string(&cp)
+                        .with_context(|| format!("cannot read {}", cp.display()))?;
                     store.verify_since(&note, &vkey, &mut tick)?
                 }
                 _ => store.verify(&mut tick)?,
@@ -151,7 +165,9 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("verifying {bar:40} {pos}/{len} entries ({per_sec}, eta {eta})") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "verifying {bar:40} {pos}/{len} entries ({per_sec}, eta {eta})",
+    ) {
         bar.set_style(style);
     }
     bar

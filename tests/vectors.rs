@@ -18,11 +18,20 @@ fn vectors() -> Value {
 }
 
 fn hexes(v: &Value) -> Vec<[u8; 32]> {
-    v.as_array().unwrap().iter().map(|h| parse_hex(h.as_str().unwrap()).unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| parse_hex(h.as_str().unwrap()).unwrap())
+        .collect()
 }
 
 fn entries(v: &Value) -> Vec<String> {
-    v["entries"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string()).collect()
+    v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -31,10 +40,16 @@ fn entries_recreated_from_their_fields_give_the_same_bytes_and_leaf_hashes() {
     let leaves = hexes(&v["leaf_hashes"]);
     let jsonl = include_str!("vectors/log.jsonl");
     for (i, (text, line)) in entries(&v).iter().zip(jsonl.lines()).enumerate() {
-        assert_eq!(text, line, "log.jsonl line {i} equals vectors.json entry {i}");
+        assert_eq!(
+            text, line,
+            "log.jsonl line {i} equals vectors.json entry {i}"
+        );
         let view = EntryView::parse(text.as_bytes()).expect("vector entry parses");
         let data: Value = serde_json::from_str(view.data).unwrap();
-        let actor = Actor { id: view.actor_id.to_string(), role: view.actor_role.to_string() };
+        let actor = Actor {
+            id: view.actor_id.to_string(),
+            role: view.actor_role.to_string(),
+        };
         let prev = to_hex(&view.prev);
         let sp = view.subject_prev.map(|h| to_hex(&h));
         let bytes = EntryFields {
@@ -52,7 +67,11 @@ fn entries_recreated_from_their_fields_give_the_same_bytes_and_leaf_hashes() {
             data: &data,
         }
         .to_bytes();
-        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), *text, "entry {i} bytes");
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            *text,
+            "entry {i} bytes"
+        );
         assert_eq!(leaf_hash(&bytes), leaves[i], "entry {i} leaf hash");
     }
 }
@@ -68,25 +87,54 @@ fn tree_hashes_and_proofs_match() {
     assert_eq!(tree.root(), root_at(0));
     for leaf in &leaves {
         tree.push(*leaf);
-        assert_eq!(tree.root(), root_at(tree.size()), "root of size {}", tree.size());
+        assert_eq!(
+            tree.root(),
+            root_at(tree.size()),
+            "root of size {}",
+            tree.size()
+        );
     }
     for case in v["inclusion"].as_array().unwrap() {
-        let (m, n) = (case["index"].as_u64().unwrap(), case["size"].as_u64().unwrap());
+        let (m, n) = (
+            case["index"].as_u64().unwrap(),
+            case["size"].as_u64().unwrap(),
+        );
         let want = hexes(&case["path"]);
         let Ok(got) = merkle::inclusion_proof(&tree, m, n);
         assert_eq!(got, want, "inclusion ({m}, {n})");
-        assert!(merkle::verify_inclusion(&leaves[m as usize], m, n, &want, &root_at(n)));
+        assert!(merkle::verify_inclusion(
+            &leaves[m as usize],
+            m,
+            n,
+            &want,
+            &root_at(n)
+        ));
     }
     for case in v["consistency"].as_array().unwrap() {
-        let (m, n) = (case["first"].as_u64().unwrap(), case["second"].as_u64().unwrap());
+        let (m, n) = (
+            case["first"].as_u64().unwrap(),
+            case["second"].as_u64().unwrap(),
+        );
         let want = hexes(&case["proof"]);
         let Ok(got) = merkle::consistency_proof(&tree, m, n);
         assert_eq!(got, want, "consistency ({m}, {n})");
-        assert!(merkle::verify_consistency(m, n, &root_at(m), &root_at(n), &want));
+        assert!(merkle::verify_consistency(
+            m,
+            n,
+            &root_at(m),
+            &root_at(n),
+            &want
+        ));
         if let Some((first, rest)) = want.split_first() {
             let mut bad = rest.to_vec();
             bad.insert(0, leaf_hash(first));
-            assert!(!merkle::verify_consistency(m, n, &root_at(m), &root_at(n), &bad));
+            assert!(!merkle::verify_consistency(
+                m,
+                n,
+                &root_at(m),
+                &root_at(n),
+                &bad
+            ));
         }
     }
 }
@@ -97,7 +145,10 @@ fn content_commitments_match() {
     for c in v["content"].as_array().unwrap() {
         let salt = parse_hex(c["salt"].as_str().unwrap()).unwrap();
         let text = c["text"].as_str().unwrap();
-        assert_eq!(to_hex(&withus::content::commit(&salt, text)), c["commit"].as_str().unwrap());
+        assert_eq!(
+            to_hex(&withus::content::commit(&salt, text)),
+            c["commit"].as_str().unwrap()
+        );
         assert_eq!(withus::content::chars(text), c["chars"].as_u64().unwrap());
     }
 }
@@ -108,16 +159,25 @@ fn checkpoint_and_vkey_from_the_seed_match_byte_for_byte() {
     let s = &v["signing"];
     let seed = parse_hex(s["ed25519_seed_hex"].as_str().unwrap()).unwrap();
     let signer = NoteSigner::new(s["origin"].as_str().unwrap(), &seed).unwrap();
-    assert_eq!(hex::encode(signer.public_key()), s["public_key_hex"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(signer.public_key()),
+        s["public_key_hex"].as_str().unwrap()
+    );
     assert_eq!(signer.vkey(), s["vkey"].as_str().unwrap());
     let root7 = parse_hex(v["tree_hashes"]["7"].as_str().unwrap()).unwrap();
     let note = signer.sign(7, &root7);
     assert_eq!(note, s["checkpoint"].as_str().unwrap());
     assert_eq!(note, include_str!("vectors/checkpoint.txt"));
-    let opened = NoteVerifier::from_vkey(&signer.vkey()).unwrap().open(&note).unwrap();
+    let opened = NoteVerifier::from_vkey(&signer.vkey())
+        .unwrap()
+        .open(&note)
+        .unwrap();
     assert_eq!((opened.size, opened.root), (7, root7));
     let tampered = note.replacen("\n7\n", "\n8\n", 1);
-    assert!(NoteVerifier::from_vkey(&signer.vkey()).unwrap().open(&tampered).is_err());
+    assert!(NoteVerifier::from_vkey(&signer.vkey())
+        .unwrap()
+        .open(&tampered)
+        .is_err());
 }
 
 /// Appends the vector log's events, one call each at the vector's times, through a real store
@@ -149,7 +209,10 @@ fn the_store_writes_the_vector_log_exactly() {
             stream: e.stream.to_string(),
             expected: Expected::Version(e.version),
             subject: e.subject.as_deref().map(str::to_string),
-            actor: Actor { id: e.actor_id.to_string(), role: e.actor_role.to_string() },
+            actor: Actor {
+                id: e.actor_id.to_string(),
+                role: e.actor_role.to_string(),
+            },
             data: serde_json::from_str(e.data).unwrap(),
         };
         let receipts = store
@@ -163,19 +226,40 @@ fn the_store_writes_the_vector_log_exactly() {
         assert_eq!(receipts[0].seq, i as u64);
         assert_eq!(receipts[0].leaf_hash, leaves[i]);
         assert_eq!(receipts[0].tree_size, i as u64 + 1);
-        assert_eq!(store.entry(i as u64).unwrap().unwrap().bytes, text.as_bytes());
+        assert_eq!(
+            store.entry(i as u64).unwrap().unwrap().bytes,
+            text.as_bytes()
+        );
     }
-    assert_eq!(store.checkpoint().unwrap(), include_str!("vectors/checkpoint.txt"));
-    assert_eq!(store.vkey().unwrap(), v["signing"]["vkey"].as_str().unwrap());
+    assert_eq!(
+        store.checkpoint().unwrap(),
+        include_str!("vectors/checkpoint.txt")
+    );
+    assert_eq!(
+        store.vkey().unwrap(),
+        v["signing"]["vkey"].as_str().unwrap()
+    );
     for case in v["inclusion"].as_array().unwrap() {
-        let (m, n) = (case["index"].as_u64().unwrap(), case["size"].as_u64().unwrap());
+        let (m, n) = (
+            case["index"].as_u64().unwrap(),
+            case["size"].as_u64().unwrap(),
+        );
         assert_eq!(store.inclusion_proof(m, n).unwrap(), hexes(&case["path"]));
     }
     for case in v["consistency"].as_array().unwrap() {
-        let (m, n) = (case["first"].as_u64().unwrap(), case["second"].as_u64().unwrap());
-        assert_eq!(store.consistency_proof(m, n).unwrap(), hexes(&case["proof"]));
+        let (m, n) = (
+            case["first"].as_u64().unwrap(),
+            case["second"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            store.consistency_proof(m, n).unwrap(),
+            hexes(&case["proof"])
+        );
     }
     assert!(store.verify(&mut |_, _| {}).unwrap().ok());
-    assert_eq!(store.subject_seqs("su-sam").unwrap(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        store.subject_seqs("su-sam").unwrap(),
+        vec![1, 2, 3, 4, 5, 6]
+    );
     assert_eq!(store.stream_seqs("note:n-1").unwrap(), vec![3, 4, 5]);
 }

@@ -38,7 +38,11 @@ pub enum StoreError {
 
     /// An expected stream version did not match (optimistic concurrency).
     #[error("stream {stream}: expected version {expected} but the stream is at version {actual}; reload it and retry")]
-    Conflict { stream: String, expected: u64, actual: u64 },
+    Conflict {
+        stream: String,
+        expected: u64,
+        actual: u64,
+    },
 
     /// A field of an append is not acceptable; `field` names it.
     #[error("invalid {field}: {why}")]
@@ -72,15 +76,24 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> StoreError {
-        StoreError::Io { path: path.into(), source }
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn corrupt(seq: impl Into<Option<u64>>, what: impl Into<String>) -> StoreError {
-        StoreError::Corrupt { seq: seq.into(), what: what.into() }
+        StoreError::Corrupt {
+            seq: seq.into(),
+            what: what.into(),
+        }
     }
 
     pub(crate) fn invalid(field: impl Into<String>, why: impl Into<String>) -> StoreError {
-        StoreError::Invalid { field: field.into(), why: why.into() }
+        StoreError::Invalid {
+            field: field.into(),
+            why: why.into(),
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use serde_json::Value;
@@ -151,7 +151,9 @@ pub struct StagedContent {
 impl std::fmt::Debug for StagedContent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the salt: with it, a guessed text could be checked against the commitment.
-        f.debug_struct("StagedContent").field("commit", &format::to_hex(&self.commit)).finish()
+        f.debug_struct("StagedContent")
+            .field("commit", &format::to_hex(&self.commit))
+            .finish()
     }
 }
 
@@ -213,6 +215,10 @@ struct Shared {
     /// Entries durable and visible to readers. Readers never look past it, so they never see a
     /// half-written group.
     committed: AtomicU64,
+    /// Entries whose derived records (indexes, Merkle nodes) are in the `derived` tree. Trails
+    /// `committed` by at most a group or two: the indexer applies them off the acknowledgement
+    /// path. Readers of derived records wait for it with [`Shared::wait_indexed`].
+    indexed: Watermark,
     /// Slot indexes free for reuse, and the next never-used slot. Only the writer allocates;
     /// reconciliation on open fills it.
     free_slots: Mutex<(Vec<u64>, u64)>,
@@ -236,16 +242,22 @@ pub struct LogStore {
 
 fn sled_open(dir: &Path) -> Result<sled::Db, StoreError> {
     let path = dir.join("sled");
-    sled::Config::new().path(&path).segment_size(SLED_SEGMENT_SIZE).open().map_err(|e| match e {
-        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::Locked(dir.to_path_buf())
-        }
-        other => other.into(),
-    })
+    sled::Config::new()
+        .path(&path)
+        .segment_size(SLED_SEGMENT_SIZE)
+        .open()
+        .map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked(dir.to_path_buf())
+            }
+            other => other.into(),
+        })
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
 }
 
 fn random<const N: usize>() -> Result<[u8; N], StoreError> {
@@ -256,14 +268,26 @@ fn random<const N: usize>() -> Result<[u8; N], StoreError> {
 
 /// Reads the Ed25519 seed, refusing a key file others can read.
 fn read_key(path: &Path) -> Result<[u8; 32], StoreError> {
-    let key_err = |what: String| StoreError::Key { path: path.to_path_buf(), what };
-    let mut f = File::open(path).map_err(|e| key_err(format!("cannot open ({e}); restore it from backup")))?;
-    let mode = f.metadata().map_err(|e| StoreError::io(path, e))?.permissions().mode();
+    let key_err = |what: String| StoreError::Key {
+        path: path.to_path_buf(),
+        what,
+    };
+    let mut f = File::open(path)
+        .map_err(|e| key_err(format!("cannot open ({e}); restore it from backup")))?;
+    let mode = f
+        .metadata()
+        .map_err(|e| StoreError::io(path, e))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
-        return Err(key_err(format!("permissions {:o} let others read it; run `chmod 600` on it", mode & 0o777)));
+        return Err(key_err(format!(
+            "permissions {:o} let others read it; run `chmod 600` on it",
+            mode & 0o777
+        )));
     }
     let mut text = String::new();
-    f.read_to_string(&mut text).map_err(|e| StoreError::io(path, e))?;
+    f.read_to_string(&mut text)
+        .map_err(|e| StoreError::io(path, e))?;
     let mut seed = [0u8; 32];
     hex::decode_to_slice(text.trim(), &mut seed)
         .map_err(|_| key_err("does not hold 64 hex digits".into()))?;
@@ -319,7 +343,8 @@ impl LogStore {
             if log.scan_prefix([keys::ENTRY]).next().is_some() {
                 return Err(StoreError::Key {
                     path: key_path,
-                    what: "missing for a store that already has entries; restore it from backup".into(),
+                    what: "missing for a store that already has entries; restore it from backup"
+                        .into(),
                 });
             }
             write_new_key(&dir, &key_path)?;
@@ -327,7 +352,8 @@ impl LogStore {
         let signer = NoteSigner::new(&origin, &read_key(&key_path)?)?;
 
         let slots_path = dir.join("salts");
-        let slots = SlotFile::open(&slots_path, true).map_err(|e| StoreError::io(&slots_path, e))?;
+        let slots =
+            SlotFile::open(&slots_path, true).map_err(|e| StoreError::io(&slots_path, e))?;
         let db_path = dir.join("sled").join("db");
         let db_file = File::open(&db_path).map_err(|e| StoreError::io(&db_path, e))?;
         fsync_dir(&dir)?;
@@ -342,6 +368,7 @@ impl LogStore {
             signer: Some(signer),
             origin,
             committed: AtomicU64::new(0),
+            indexed: Watermark::new(0),
             free_slots: Mutex::new((Vec::new(), 0)),
         });
 
@@ -349,14 +376,25 @@ impl LogStore {
         shared.finish_erasures()?;
         shared.reconcile_slots()?;
         shared.committed.store(tip.size(), Ordering::Release);
+        shared.indexed.advance(tip.size());
 
         let (tx, rx) = mpsc::channel(4096);
-        let w = writer::Writer::new(Arc::clone(&shared), tip, config.durability, config.max_group_events, config.clock);
+        let w = writer::Writer::new(
+            Arc::clone(&shared),
+            tip,
+            config.durability,
+            config.max_group_events,
+            config.clock,
+        )?;
         let handle = std::thread::Builder::new()
             .name("withus-log-writer".into())
             .spawn(move || w.run(rx))
             .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
-        Ok(LogStore { shared, tx: Some(tx), writer: Some(handle) })
+        Ok(LogStore {
+            shared,
+            tx: Some(tx),
+            writer: Some(handle),
+        })
     }
 
     /// Opens a store for verification and export only: nothing of withus' is written, nothing is
@@ -365,16 +403,22 @@ impl LogStore {
     pub fn open_read_only(dir: impl Into<PathBuf>) -> Result<LogStore, StoreError> {
         let dir = dir.into();
         if !dir.join("sled").exists() {
-            return Err(StoreError::NotFound(format!("no withus store in {}", dir.display())));
+            return Err(StoreError::NotFound(format!(
+                "no withus store in {}",
+                dir.display()
+            )));
         }
         let db = sled_open(&dir)?;
         let log = db.open_tree("log")?;
         let derived = db.open_tree("derived")?;
         let origin = read_meta(&log)?.unwrap_or_default();
         let key_path = dir.join("checkpoint.key");
-        let signer = read_key(&key_path).ok().and_then(|seed| NoteSigner::new(&origin, &seed).ok());
+        let signer = read_key(&key_path)
+            .ok()
+            .and_then(|seed| NoteSigner::new(&origin, &seed).ok());
         let slots_path = dir.join("salts");
-        let slots = SlotFile::open(&slots_path, false).map_err(|e| StoreError::io(&slots_path, e))?;
+        let slots =
+            SlotFile::open(&slots_path, false).map_err(|e| StoreError::io(&slots_path, e))?;
         let size = match log.scan_prefix([keys::ENTRY]).next_back() {
             Some(kv) => keys::tail_u64(&kv?.0).map_or(0, |s| s.saturating_add(1)),
             None => 0,
@@ -389,9 +433,14 @@ impl LogStore {
             signer,
             origin,
             committed: AtomicU64::new(size),
+            indexed: Watermark::new(size),
             free_slots: Mutex::new((Vec::new(), 0)),
         });
-        Ok(LogStore { shared, tx: None, writer: None })
+        Ok(LogStore {
+            shared,
+            tx: None,
+            writer: None,
+        })
     }
 
     /// Appends a batch; resolves once it is durable (or refused). All or nothing.
@@ -399,7 +448,9 @@ impl LogStore {
         validate(&batch)?;
         let tx = self.tx.as_ref().ok_or(StoreError::ReadOnly)?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Request { batch, reply }).await.map_err(|_| StoreError::Closed)?;
+        tx.send(Request { batch, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -409,28 +460,52 @@ impl LogStore {
         validate(&batch)?;
         let tx = self.tx.as_ref().ok_or(StoreError::ReadOnly)?;
         let (reply, rx) = oneshot::channel();
-        tx.blocking_send(Request { batch, reply }).map_err(|_| StoreError::Closed)?;
+        tx.blocking_send(Request { batch, reply })
+            .map_err(|_| StoreError::Closed)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
     /// Seals a text as a segment to commit with an append: a fresh random salt, the commitment,
     /// the character count. Nothing is stored until the append that carries it is durable.
-    pub fn stage_content(&self, id: &str, text: &str) -> Result<(Segment, StagedContent), StoreError> {
+    pub fn stage_content(
+        &self,
+        id: &str,
+        text: &str,
+    ) -> Result<(Segment, StagedContent), StoreError> {
         if !format::is_name(id) {
-            return Err(StoreError::invalid("segment id", "must be 1-160 printable ASCII characters without spaces"));
+            return Err(StoreError::invalid(
+                "segment id",
+                "must be 1-160 printable ASCII characters without spaces",
+            ));
         }
         if text.len() > content::MAX_SEGMENT_BYTES {
             return Err(StoreError::invalid(
                 "segment text",
-                format!("{} bytes is over the {} byte limit; split it", text.len(), content::MAX_SEGMENT_BYTES),
+                format!(
+                    "{} bytes is over the {} byte limit; split it",
+                    text.len(),
+                    content::MAX_SEGMENT_BYTES
+                ),
             ));
         }
         let salt = random::<32>()?;
         let nonce = random::<12>()?;
         let commit = content::commit(&salt, text);
         let sealed = content::seal(&salt, &nonce, &commit, text);
-        let segment = Segment { id: id.to_string(), commit, chars: content::chars(text) };
-        Ok((segment, StagedContent { commit, salt, nonce, sealed }))
+        let segment = Segment {
+            id: id.to_string(),
+            commit,
+            chars: content::chars(text),
+        };
+        Ok((
+            segment,
+            StagedContent {
+                commit,
+                salt,
+                nonce,
+                sealed,
+            },
+        ))
     }
 
     /// The content committed to by `commit`: `None` if it was erased (or never stored).
@@ -469,24 +544,37 @@ impl LogStore {
         let to = to.min(self.size());
         let from = from.min(to);
         let mut expect = from;
-        self.shared.log.range(keys::entry(from)..keys::entry(to)).map(move |kv| {
-            let (k, v) = kv?;
-            let seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(expect, "malformed entry key"))?;
-            if seq != expect {
-                return Err(StoreError::corrupt(expect, "entry is missing from the log"));
-            }
-            expect += 1;
-            Ok(StoredEntry { seq, bytes: v.to_vec() })
-        })
+        self.shared
+            .log
+            .range(keys::entry(from)..keys::entry(to))
+            .map(move |kv| {
+                let (k, v) = kv?;
+                let seq = keys::tail_u64(&k)
+                    .ok_or_else(|| StoreError::corrupt(expect, "malformed entry key"))?;
+                if seq != expect {
+                    return Err(StoreError::corrupt(expect, "entry is missing from the log"));
+                }
+                expect += 1;
+                Ok(StoredEntry {
+                    seq,
+                    bytes: v.to_vec(),
+                })
+            })
     }
 
     /// Seqs of a person's entries, in order.
     pub fn subject_seqs(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
         let size = self.size();
+        self.shared.wait_indexed(size)?;
         let mut out = Vec::new();
-        for kv in self.shared.derived.scan_prefix(keys::name_prefix(keys::SUBJECT, subject)) {
+        for kv in self
+            .shared
+            .derived
+            .scan_prefix(keys::name_prefix(keys::SUBJECT, subject))
+        {
             let (k, _) = kv?;
-            let seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed subject index key"))?;
+            let seq = keys::tail_u64(&k)
+                .ok_or_else(|| StoreError::corrupt(None, "malformed subject index key"))?;
             if seq < size {
                 out.push(seq);
             }
@@ -496,16 +584,25 @@ impl LogStore {
 
     /// A person's entries, in order.
     pub fn subject_entries(&self, subject: &str) -> Result<Vec<StoredEntry>, StoreError> {
-        self.subject_seqs(subject)?.into_iter().map(|s| self.shared.entry(s)).collect()
+        self.subject_seqs(subject)?
+            .into_iter()
+            .map(|s| self.shared.entry(s))
+            .collect()
     }
 
     /// Seqs of a stream's entries, in version order.
     pub fn stream_seqs(&self, stream: &str) -> Result<Vec<u64>, StoreError> {
         let size = self.size();
+        self.shared.wait_indexed(size)?;
         let mut out = Vec::new();
-        for kv in self.shared.derived.scan_prefix(keys::name_prefix(keys::STREAM, stream)) {
+        for kv in self
+            .shared
+            .derived
+            .scan_prefix(keys::name_prefix(keys::STREAM, stream))
+        {
             let (_, v) = kv?;
-            let seq = keys::be_u64(&v, 0).ok_or_else(|| StoreError::corrupt(None, "malformed stream index value"))?;
+            let seq = keys::be_u64(&v, 0)
+                .ok_or_else(|| StoreError::corrupt(None, "malformed stream index value"))?;
             if seq < size {
                 out.push(seq);
             }
@@ -515,7 +612,10 @@ impl LogStore {
 
     /// A stream's entries, in version order.
     pub fn stream_entries(&self, stream: &str) -> Result<Vec<StoredEntry>, StoreError> {
-        self.stream_seqs(stream)?.into_iter().map(|s| self.shared.entry(s)).collect()
+        self.stream_seqs(stream)?
+            .into_iter()
+            .map(|s| self.shared.entry(s))
+            .collect()
     }
 
     /// The stream's current version count (how many events it holds).
@@ -529,6 +629,7 @@ impl LogStore {
         if seq >= size {
             return Err(ProofRequestError::IndexOutOfRange { index: seq, size }.into());
         }
+        self.shared.wait_indexed(seq + 1)?;
         self.shared.node(0, seq)
     }
 
@@ -551,17 +652,27 @@ impl LogStore {
     pub fn consistency_proof(&self, m: u64, n: u64) -> Result<Vec<Hash>, StoreError> {
         self.check_size(n)?;
         if m == 0 || m > n {
-            return Err(ProofRequestError::BadSizes { first: m, second: n }.into());
+            return Err(ProofRequestError::BadSizes {
+                first: m,
+                second: n,
+            }
+            .into());
         }
         merkle::consistency_proof(&*self.shared, m, n)
     }
 
+    /// Refuses sizes beyond the durable tree, and waits until the tree's nodes up to `n` are
+    /// indexed.
     fn check_size(&self, n: u64) -> Result<(), StoreError> {
         let current = self.size();
         if n > current {
-            return Err(ProofRequestError::BeyondTree { requested: n, current }.into());
+            return Err(ProofRequestError::BeyondTree {
+                requested: n,
+                current,
+            }
+            .into());
         }
-        Ok(())
+        self.shared.wait_indexed(n)
     }
 
     /// A signed checkpoint of the current tree.
@@ -586,7 +697,9 @@ impl LogStore {
     /// Checks the whole store: every check of log-format.md §6, the Merkle nodes, the indexes
     /// and the content slots. `progress(done, total)` is called now and then.
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport, StoreError> {
-        verify::full(&self.shared, self.size(), progress)
+        let size = self.size();
+        self.shared.wait_indexed(size)?;
+        verify::full(&self.shared, size, progress)
     }
 
     /// Checks only what was appended after a trusted checkpoint: the stored tree must extend the
@@ -598,7 +711,9 @@ impl LogStore {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<VerifyReport, StoreError> {
         let trusted = NoteVerifier::from_vkey(vkey)?.open(checkpoint)?;
-        verify::since(&self.shared, self.size(), &trusted, progress)
+        let size = self.size();
+        self.shared.wait_indexed(size)?;
+        verify::since(&self.shared, size, &trusted, progress)
     }
 
     /// Stops the writer after it has committed what it was given, and flushes.
@@ -625,7 +740,10 @@ impl Drop for LogStore {
 fn read_meta(log: &sled::Tree) -> Result<Option<String>, StoreError> {
     let Some(fmt) = log.get(keys::META_FORMAT)? else {
         if log.scan_prefix([keys::ENTRY]).next().is_some() {
-            return Err(StoreError::corrupt(None, "entries exist but the store format record is missing"));
+            return Err(StoreError::corrupt(
+                None,
+                "entries exist but the store format record is missing",
+            ));
         }
         return Ok(None);
     };
@@ -633,7 +751,10 @@ fn read_meta(log: &sled::Tree) -> Result<Option<String>, StoreError> {
         .map(u32::from_be_bytes)
         .map_err(|_| StoreError::corrupt(None, "store format record is malformed"))?;
     if found > FORMAT_VERSION {
-        return Err(StoreError::NewerFormat { found, supported: FORMAT_VERSION });
+        return Err(StoreError::NewerFormat {
+            found,
+            supported: FORMAT_VERSION,
+        });
     }
     let origin = log
         .get(keys::META_ORIGIN)?
@@ -646,12 +767,18 @@ fn read_meta(log: &sled::Tree) -> Result<Option<String>, StoreError> {
 fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
     const NAME: &str = "must be 1-160 printable ASCII characters without spaces";
     if batch.events.is_empty() && batch.erase.is_empty() {
-        return Err(StoreError::invalid("events", "an append needs at least one event or erasure"));
+        return Err(StoreError::invalid(
+            "events",
+            "an append needs at least one event or erasure",
+        ));
     }
     if batch.events.len() > MAX_EVENTS_PER_APPEND {
         return Err(StoreError::invalid(
             "events",
-            format!("{} events is over the limit of {MAX_EVENTS_PER_APPEND} per append", batch.events.len()),
+            format!(
+                "{} events is over the limit of {MAX_EVENTS_PER_APPEND} per append",
+                batch.events.len()
+            ),
         ));
     }
     if let Some(c) = &batch.command {
@@ -665,11 +792,20 @@ fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
             return Err(StoreError::invalid(field("type"), NAME));
         }
         if e.v == 0 {
-            return Err(StoreError::invalid(field("v"), "schema versions start at 1"));
+            return Err(StoreError::invalid(
+                field("v"),
+                "schema versions start at 1",
+            ));
         }
         match e.stream.split_once(':') {
-            Some((kind, id)) if !kind.is_empty() && !id.is_empty() && format::is_name(&e.stream) => {}
-            _ => return Err(StoreError::invalid(field("stream"), "must be <kind>:<id>, printable ASCII without spaces")),
+            Some((kind, id))
+                if !kind.is_empty() && !id.is_empty() && format::is_name(&e.stream) => {}
+            _ => {
+                return Err(StoreError::invalid(
+                    field("stream"),
+                    "must be <kind>:<id>, printable ASCII without spaces",
+                ))
+            }
         }
         if let Some(s) = &e.subject {
             if !format::is_name(s) {
@@ -685,7 +821,9 @@ fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
         if !e.data.is_object() {
             return Err(StoreError::invalid(field("data"), "must be a JSON object"));
         }
-        let len = serde_json::to_vec(&e.data).map(|v| v.len()).unwrap_or(usize::MAX);
+        let len = serde_json::to_vec(&e.data)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if len > MAX_DATA_BYTES {
             return Err(StoreError::invalid(
                 field("data"),
@@ -696,19 +834,68 @@ fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
     let mut seen = std::collections::HashSet::new();
     for c in &batch.contents {
         if !seen.insert(c.commit) {
-            return Err(StoreError::invalid("contents", "the same segment is staged twice"));
+            return Err(StoreError::invalid(
+                "contents",
+                "the same segment is staged twice",
+            ));
         }
     }
     Ok(())
 }
 
+/// A monotonic counter readers can wait on; or a failure that wakes them with an error.
+struct Watermark {
+    /// (value, failure that stopped it from advancing).
+    state: Mutex<(u64, Option<String>)>,
+    changed: Condvar,
+}
+
+impl Watermark {
+    fn new(v: u64) -> Watermark {
+        Watermark {
+            state: Mutex::new((v, None)),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn advance(&self, v: u64) {
+        if let Ok(mut g) = self.state.lock() {
+            g.0 = g.0.max(v);
+        }
+        self.changed.notify_all();
+    }
+
+    fn fail(&self, why: String) {
+        if let Ok(mut g) = self.state.lock() {
+            g.1 = Some(why);
+        }
+        self.changed.notify_all();
+    }
+}
+
 impl Shared {
+    /// Blocks until derived records cover the first `n` entries.
+    fn wait_indexed(&self, n: u64) -> Result<(), StoreError> {
+        let poisoned = || StoreError::Failed("indexer lock poisoned".into());
+        let mut g = self.indexed.state.lock().map_err(|_| poisoned())?;
+        while g.0 < n {
+            if let Some(why) = &g.1 {
+                return Err(StoreError::Failed(why.clone()));
+            }
+            g = self.indexed.changed.wait(g).map_err(|_| poisoned())?;
+        }
+        Ok(())
+    }
+
     fn entry(&self, seq: u64) -> Result<StoredEntry, StoreError> {
         let v = self
             .log
             .get(keys::entry(seq))?
             .ok_or_else(|| StoreError::corrupt(seq, "entry is missing from the log"))?;
-        Ok(StoredEntry { seq, bytes: v.to_vec() })
+        Ok(StoredEntry {
+            seq,
+            bytes: v.to_vec(),
+        })
     }
 
     fn content(&self, commit: &Hash) -> Result<Option<Content>, StoreError> {
@@ -718,24 +905,51 @@ impl Shared {
         if self.log.contains_key(keys::erasing(commit))? {
             return Ok(None);
         }
-        let (slot, nonce, sealed) = split_content(&rec)
-            .ok_or_else(|| StoreError::corrupt(None, format!("content record {} is malformed", format::to_hex(commit))))?;
-        let salt = match self.slots.read(slot).map_err(|e| StoreError::io(self.dir.join("salts"), e))? {
+        let (slot, nonce, sealed) = split_content(&rec).ok_or_else(|| {
+            StoreError::corrupt(
+                None,
+                format!("content record {} is malformed", format::to_hex(commit)),
+            )
+        })?;
+        let salt = match self
+            .slots
+            .read(slot)
+            .map_err(|e| StoreError::io(self.dir.join("salts"), e))?
+        {
             Slot::Used { commit: c, salt } if c == *commit => salt,
             _ => {
                 return Err(StoreError::corrupt(
                     None,
-                    format!("salt slot {slot} of content {} is damaged or missing", format::to_hex(commit)),
+                    format!(
+                        "salt slot {slot} of content {} is damaged or missing",
+                        format::to_hex(commit)
+                    ),
                 ))
             }
         };
         let text = content::open(&salt, &nonce, commit, sealed).ok_or_else(|| {
-            StoreError::corrupt(None, format!("content {} does not decrypt: altered", format::to_hex(commit)))
+            StoreError::corrupt(
+                None,
+                format!(
+                    "content {} does not decrypt: altered",
+                    format::to_hex(commit)
+                ),
+            )
         })?;
         if content::commit(&salt, &text) != *commit {
-            return Err(StoreError::corrupt(None, format!("content {} does not match its commitment", format::to_hex(commit))));
+            return Err(StoreError::corrupt(
+                None,
+                format!(
+                    "content {} does not match its commitment",
+                    format::to_hex(commit)
+                ),
+            ));
         }
-        Ok(Some(Content { commit: *commit, salt, text }))
+        Ok(Some(Content {
+            commit: *commit,
+            salt,
+            text,
+        }))
     }
 
     /// Completes erasures that were made durable (marker `X`) but not finished before a crash.
@@ -743,13 +957,18 @@ impl Shared {
         let mut pending = Vec::new();
         for kv in self.log.scan_prefix([keys::ERASING]) {
             let (k, _) = kv?;
-            let commit: Hash = k[1..].try_into().map_err(|_| StoreError::corrupt(None, "malformed erasure marker"))?;
+            let commit: Hash = k[1..]
+                .try_into()
+                .map_err(|_| StoreError::corrupt(None, "malformed erasure marker"))?;
             pending.push(commit);
         }
         if pending.is_empty() {
             return Ok(());
         }
-        tracing::info!(count = pending.len(), "finishing erasures interrupted by a crash");
+        tracing::info!(
+            count = pending.len(),
+            "finishing erasures interrupted by a crash"
+        );
         self.erase_now(&pending)?;
         self.db.flush()?;
         Ok(())
@@ -763,9 +982,16 @@ impl Shared {
         for commit in commits {
             if let Some(rec) = self.log.get(keys::content(commit))? {
                 if let Some((slot, _, _)) = split_content(&rec) {
-                    let held = self.slots.read(slot).map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
-                    if matches!(held, Slot::Used { commit: c, .. } if c == *commit) || held == Slot::Damaged {
-                        self.slots.wipe(slot).map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
+                    let held = self
+                        .slots
+                        .read(slot)
+                        .map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
+                    if matches!(held, Slot::Used { commit: c, .. } if c == *commit)
+                        || held == Slot::Damaged
+                    {
+                        self.slots
+                            .wipe(slot)
+                            .map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
                         freed.push(slot);
                     }
                 }
@@ -773,7 +999,9 @@ impl Shared {
             batch.remove(&keys::content(commit)[..]);
             batch.remove(&keys::erasing(commit)[..]);
         }
-        self.slots.sync().map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
+        self.slots
+            .sync()
+            .map_err(|e| StoreError::io(self.dir.join("salts"), e))?;
         self.log.apply_batch(batch)?;
         Ok(freed)
     }
@@ -784,12 +1012,18 @@ impl Shared {
         let mut owner: HashMap<u64, Hash> = HashMap::new();
         for kv in self.log.scan_prefix([keys::CONTENT]) {
             let (k, v) = kv?;
-            let commit: Hash = k[1..].try_into().map_err(|_| StoreError::corrupt(None, "malformed content key"))?;
-            let (slot, _, _) = split_content(&v).ok_or_else(|| StoreError::corrupt(None, "malformed content record"))?;
+            let commit: Hash = k[1..]
+                .try_into()
+                .map_err(|_| StoreError::corrupt(None, "malformed content key"))?;
+            let (slot, _, _) = split_content(&v)
+                .ok_or_else(|| StoreError::corrupt(None, "malformed content record"))?;
             owner.insert(slot, commit);
         }
         let salts = self.dir.join("salts");
-        let all = self.slots.read_all().map_err(|e| StoreError::io(&salts, e))?;
+        let all = self
+            .slots
+            .read_all()
+            .map_err(|e| StoreError::io(&salts, e))?;
         let mut free = Vec::new();
         let mut wiped = 0u64;
         for (i, slot) in (0u64..).zip(all.iter()) {
@@ -798,7 +1032,10 @@ impl Shared {
                 Slot::Used { commit, .. } if owned == Some(commit) => {}
                 Slot::Free if owned.is_none() => free.push(i),
                 _ if owned.is_some() => {
-                    return Err(StoreError::corrupt(None, format!("salt slot {i} does not hold the salt its content record names")));
+                    return Err(StoreError::corrupt(
+                        None,
+                        format!("salt slot {i} does not hold the salt its content record names"),
+                    ));
                 }
                 _ => {
                     self.slots.wipe(i).map_err(|e| StoreError::io(&salts, e))?;
@@ -836,9 +1073,16 @@ impl NodeSource for Shared {
             .checked_add(1)
             .and_then(|i| i.checked_shl(level))
             .and_then(|i| i.checked_sub(1))
-            .ok_or_else(|| StoreError::corrupt(None, format!("node ({level}, {index}) is outside any tree")))?;
-        let missing = || StoreError::corrupt(seq, format!("Merkle node ({level}, {index}) is missing"));
-        let (k, block) = self.derived.range(..=keys::merkle(seq)).next_back().ok_or_else(missing)??;
+            .ok_or_else(|| {
+                StoreError::corrupt(None, format!("node ({level}, {index}) is outside any tree"))
+            })?;
+        let missing =
+            || StoreError::corrupt(seq, format!("Merkle node ({level}, {index}) is missing"));
+        let (k, block) = self
+            .derived
+            .range(..=keys::merkle(seq))
+            .next_back()
+            .ok_or_else(missing)??;
         if k.first() != Some(&keys::MERKLE) {
             return Err(missing());
         }

@@ -20,7 +20,10 @@ pub const SLOT_LEN: u64 = 80;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     Free,
-    Used { commit: Hash, salt: [u8; 32] },
+    Used {
+        commit: Hash,
+        salt: [u8; 32],
+    },
     /// Neither all zeros nor a slot with a valid check: torn write or tampering.
     Damaged,
 }
@@ -61,7 +64,10 @@ impl SlotFile {
         if b.iter().all(|&x| x == 0) {
             return Slot::Free;
         }
-        if b.len() != SLOT_LEN as usize || b[0] != 1 || blake3::hash(&b[..72]).as_bytes()[..8] != b[72..] {
+        if b.len() != SLOT_LEN as usize
+            || b[0] != 1
+            || blake3::hash(&b[..72]).as_bytes()[..8] != b[72..]
+        {
             return Slot::Damaged;
         }
         let mut commit = [0u8; 32];
@@ -85,16 +91,21 @@ impl SlotFile {
         let n = self.len()?;
         let mut buf = vec![0u8; usize::try_from(n * SLOT_LEN).map_err(io::Error::other)?];
         self.file.read_exact_at(&mut buf, 0)?;
-        Ok(buf.chunks_exact(SLOT_LEN as usize).map(Self::decode).collect())
+        Ok(buf
+            .chunks_exact(SLOT_LEN as usize)
+            .map(Self::decode)
+            .collect())
     }
 
     pub fn write(&self, index: u64, commit: &Hash, salt: &[u8; 32]) -> io::Result<()> {
-        self.file.write_all_at(&Self::encode(commit, salt), offset(index)?)
+        self.file
+            .write_all_at(&Self::encode(commit, salt), offset(index)?)
     }
 
     /// Overwrites a slot with zeros, in place.
     pub fn wipe(&self, index: u64) -> io::Result<()> {
-        self.file.write_all_at(&[0u8; SLOT_LEN as usize], offset(index)?)
+        self.file
+            .write_all_at(&[0u8; SLOT_LEN as usize], offset(index)?)
     }
 
     /// `fdatasync`: the writes above reach the device before anything that depends on them.

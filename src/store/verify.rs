@@ -126,7 +126,8 @@ fn pipeline<'s>(
             match kv {
                 Ok((k, v)) => {
                     let Some(seq) = keys::tail_u64(&k) else {
-                        let _ = raw_tx.send((n, Err(StoreError::corrupt(None, "malformed entry key"))));
+                        let _ =
+                            raw_tx.send((n, Err(StoreError::corrupt(None, "malformed entry key"))));
                         return;
                     };
                     chunk.push((seq, v));
@@ -137,7 +138,13 @@ fn pipeline<'s>(
                 }
             }
             if chunk.len() == CHUNK {
-                if raw_tx.send((n, Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))))).is_err() {
+                if raw_tx
+                    .send((
+                        n,
+                        Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))),
+                    ))
+                    .is_err()
+                {
                     return;
                 }
                 n += 1;
@@ -147,7 +154,9 @@ fn pipeline<'s>(
             let _ = raw_tx.send((n, Ok(chunk)));
         }
     });
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
     for _ in 0..workers {
         let raw_rx = Arc::clone(&raw_rx);
         let done_tx = done_tx.clone();
@@ -221,40 +230,58 @@ fn command_value(first: u64, count: u64) -> [u8; 16] {
 impl Chain {
     fn end_run(&mut self) {
         if let Some((c, f, n)) = self.run.take() {
-            mix(&mut self.expect_command, &keys::command(&c), &command_value(f, n));
+            mix(
+                &mut self.expect_command,
+                &keys::command(&c),
+                &command_value(f, n),
+            );
         }
     }
 
     /// The §6 checks of one entry, given everything before it.
     fn check(&mut self, it: &Item) -> Result<(), String> {
         if it.key_seq != self.next_seq {
-            return Err(format!("entry {} is missing (next stored key is {})", self.next_seq, it.key_seq));
+            return Err(format!(
+                "entry {} is missing (next stored key is {})",
+                self.next_seq, it.key_seq
+            ));
         }
         if let Some(e) = &it.error {
             return Err(e.clone());
         }
         if it.seq != it.key_seq {
-            return Err(format!("`seq` is {} but the entry is stored at {}", it.seq, it.key_seq));
+            return Err(format!(
+                "`seq` is {} but the entry is stored at {}",
+                it.seq, it.key_seq
+            ));
         }
         if it.prev != self.prev {
             return Err("`prev` is not the leaf hash of the previous entry".into());
         }
         if it.at < self.last_at {
-            return Err(format!("`at` {} is earlier than the previous entry's {}", it.at, self.last_at));
+            return Err(format!(
+                "`at` {} is earlier than the previous entry's {}",
+                it.at, self.last_at
+            ));
         }
         if crate::format::parse_millis(&it.at).is_none() {
             return Err(format!("`at` {} is not a real time", it.at));
         }
         let next_version = self.streams.get(it.stream.as_str()).copied().unwrap_or(0);
         if it.version != next_version {
-            return Err(format!("`version` {} of stream {} should be {next_version}", it.version, it.stream));
+            return Err(format!(
+                "`version` {} of stream {} should be {next_version}",
+                it.version, it.stream
+            ));
         }
         match (&it.subject, &it.subject_prev) {
             (None, _) => {}
             (Some(s), sp) => {
                 let want = self.subjects.get(s.as_str());
                 if sp.as_ref() != want {
-                    return Err(format!("`subject_prev` does not match the previous entry of {s}"));
+                    return Err(format!(
+                        "`subject_prev` does not match the previous entry of {s}"
+                    ));
                 }
             }
         }
@@ -272,9 +299,17 @@ impl Chain {
                     self.subjects.insert(s.clone(), it.leaf);
                 }
             }
-            mix(&mut self.expect_subject, &keys::name_u64(keys::SUBJECT, s, it.seq), &[]);
+            mix(
+                &mut self.expect_subject,
+                &keys::name_u64(keys::SUBJECT, s, it.seq),
+                &[],
+            );
         }
-        mix(&mut self.expect_stream, &keys::name_u64(keys::STREAM, &it.stream, it.version), &it.seq.to_be_bytes());
+        mix(
+            &mut self.expect_stream,
+            &keys::name_u64(keys::STREAM, &it.stream, it.version),
+            &it.seq.to_be_bytes(),
+        );
         match (&mut self.run, it.command.as_deref()) {
             (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
             (_, cmd) => {
@@ -309,7 +344,9 @@ impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Blocks<I> {
             };
             let first = keys::tail_u64(&k).unwrap_or(u64::MAX);
             if first != seq {
-                return Err(format!("stored Merkle block starts at {first}, expected {seq}"));
+                return Err(format!(
+                    "stored Merkle block starts at {first}, expected {seq}"
+                ));
             }
             self.cur = Some((first, v, 0));
         }
@@ -347,7 +384,10 @@ pub(super) fn full(
         expect_command: 0,
         run: None,
     };
-    let blocks = Blocks { iter: shared.derived.scan_prefix([keys::MERKLE]), cur: None };
+    let blocks = Blocks {
+        iter: shared.derived.scan_prefix([keys::MERKLE]),
+        cur: None,
+    };
     let (mut chain, mut report) = run_chain(shared, chain, blocks, size, progress)?;
     if report.failure.is_some() {
         return Ok(report);
@@ -380,22 +420,32 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
         'outer: for chunk in rx.iter() {
             for it in chunk? {
                 if let Err(what) = chain.check(&it) {
-                    failure = Some(Failure { seq: Some(chain.next_seq), what });
+                    failure = Some(Failure {
+                        seq: Some(chain.next_seq),
+                        what,
+                    });
                     break 'outer;
                 }
                 completed.clear();
                 chain.frontier.push(it.leaf, |_, _, h| completed.push(*h));
                 if let Err(what) = blocks.take(it.seq, completed.len(), &mut stored) {
-                    failure = Some(Failure { seq: Some(it.seq), what });
+                    failure = Some(Failure {
+                        seq: Some(it.seq),
+                        what,
+                    });
                     break 'outer;
                 }
                 if let Some(level) = completed.iter().zip(&stored).position(|(a, b)| a != b) {
                     let what = if level == 0 {
-                        "entry bytes do not match the stored leaf hash (entry or tree altered)".to_string()
+                        "entry bytes do not match the stored leaf hash (entry or tree altered)"
+                            .to_string()
                     } else {
                         format!("stored Merkle node at level {level} does not match the entries")
                     };
-                    failure = Some(Failure { seq: Some(it.seq), what });
+                    failure = Some(Failure {
+                        seq: Some(it.seq),
+                        what,
+                    });
                     break 'outer;
                 }
             }
@@ -405,16 +455,25 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
         Ok(())
     })?;
     if failure.is_none() && chain.next_seq != size {
-        failure = Some(Failure { seq: Some(chain.next_seq), what: "entry is missing from the log".into() });
+        failure = Some(Failure {
+            seq: Some(chain.next_seq),
+            what: "entry is missing from the log".into(),
+        });
     }
     if failure.is_none() {
         if let Some((_, b, pos)) = &blocks.cur {
             if pos * 32 != b.len() {
-                failure = Some(Failure { seq: None, what: "stored Merkle block has hashes past the log's end".into() });
+                failure = Some(Failure {
+                    seq: None,
+                    what: "stored Merkle block has hashes past the log's end".into(),
+                });
             }
         }
         if failure.is_none() && blocks.iter.next().is_some() {
-            failure = Some(Failure { seq: None, what: "stored Merkle nodes go past the log's end".into() });
+            failure = Some(Failure {
+                seq: None,
+                what: "stored Merkle nodes go past the log's end".into(),
+            });
         }
     }
     let report = VerifyReport {
@@ -435,7 +494,10 @@ fn check_indexes(shared: &Shared, chain: &Chain, size: u64) -> Result<Option<Fai
     if watermark != Some(size) && size > 0 {
         return Ok(Some(Failure {
             seq: None,
-            what: format!("derived records cover {} entries, the log has {size}", watermark.unwrap_or(0)),
+            what: format!(
+                "derived records cover {} entries, the log has {size}",
+                watermark.unwrap_or(0)
+            ),
         }));
     }
     let sum = |tag: u8| -> Result<u128, StoreError> {
@@ -453,7 +515,10 @@ fn check_indexes(shared: &Shared, chain: &Chain, size: u64) -> Result<Option<Fai
     ] {
         if sum(tag)? != want {
             let seq = locate_index_fault(shared, tag, size)?;
-            return Ok(Some(Failure { seq, what: format!("the {name} index does not match the log") }));
+            return Ok(Some(Failure {
+                seq,
+                what: format!("the {name} index does not match the log"),
+            }));
         }
     }
     Ok(None)
@@ -468,12 +533,21 @@ fn locate_index_fault(shared: &Shared, tag: u8, size: u64) -> Result<Option<u64>
         let e = shared.entry(seq)?;
         let Ok(v) = e.view() else { continue };
         let ok = match tag {
-            keys::STREAM => d.get(keys::name_u64(keys::STREAM, &v.stream, v.version))?.as_deref() == Some(&seq.to_be_bytes()[..]),
-            keys::SUBJECT => v.subject.as_deref().map_or(Ok(true), |s| d.contains_key(keys::name_u64(keys::SUBJECT, s, seq)))?,
+            keys::STREAM => {
+                d.get(keys::name_u64(keys::STREAM, &v.stream, v.version))?
+                    .as_deref()
+                    == Some(&seq.to_be_bytes()[..])
+            }
+            keys::SUBJECT => v.subject.as_deref().map_or(Ok(true), |s| {
+                d.contains_key(keys::name_u64(keys::SUBJECT, s, seq))
+            })?,
             _ => match v.command.as_deref() {
                 None => true,
                 Some(c) => d.get(keys::command(c))?.is_some_and(|r| {
-                    let (f, n) = (keys::be_u64(&r, 0).unwrap_or(u64::MAX), keys::be_u64(&r, 8).unwrap_or(0));
+                    let (f, n) = (
+                        keys::be_u64(&r, 0).unwrap_or(u64::MAX),
+                        keys::be_u64(&r, 8).unwrap_or(0),
+                    );
                     f <= seq && seq < f.saturating_add(n)
                 }),
             },
@@ -496,7 +570,10 @@ fn locate_index_fault(shared: &Shared, tag: u8, size: u64) -> Result<Option<u64>
             && shared.entry(seq).ok().is_some_and(|e| {
                 e.view().is_ok_and(|v| match tag {
                     keys::STREAM => k == keys::name_u64(keys::STREAM, &v.stream, v.version),
-                    keys::SUBJECT => v.subject.as_deref().is_some_and(|s| k == keys::name_u64(keys::SUBJECT, s, seq)),
+                    keys::SUBJECT => v
+                        .subject
+                        .as_deref()
+                        .is_some_and(|s| k == keys::name_u64(keys::SUBJECT, s, seq)),
                     _ => v.command.as_deref().is_some_and(|c| k == keys::command(c)),
                 })
             });
@@ -513,11 +590,25 @@ fn check_contents(shared: &Shared) -> Result<(u64, Option<Failure>), StoreError>
     for kv in shared.log.scan_prefix([keys::CONTENT]) {
         let (k, _) = kv?;
         let Ok(commit) = <Hash>::try_from(&k[1..]) else {
-            return Ok((n, Some(Failure { seq: None, what: "malformed content key".into() })));
+            return Ok((
+                n,
+                Some(Failure {
+                    seq: None,
+                    what: "malformed content key".into(),
+                }),
+            ));
         };
         match shared.content(&commit) {
             Ok(_) => n += 1,
-            Err(e) => return Ok((n, Some(Failure { seq: None, what: e.to_string() }))),
+            Err(e) => {
+                return Ok((
+                    n,
+                    Some(Failure {
+                        seq: None,
+                        what: e.to_string(),
+                    }),
+                ))
+            }
         }
     }
     // A used slot that no record owns is a salt that should have been wiped.
@@ -526,14 +617,29 @@ fn check_contents(shared: &Shared) -> Result<(u64, Option<Failure>), StoreError>
         .scan_prefix([keys::CONTENT])
         .filter_map(|kv| kv.ok().and_then(|(k, _)| <Hash>::try_from(&k[1..]).ok()))
         .collect();
-    let all = shared.slots.read_all().map_err(|e| StoreError::io(shared.dir.join("salts"), e))?;
+    let all = shared
+        .slots
+        .read_all()
+        .map_err(|e| StoreError::io(shared.dir.join("salts"), e))?;
     for (i, slot) in all.iter().enumerate() {
         match slot {
             Slot::Used { commit, .. } if !owned.contains(commit) => {
-                return Ok((n, Some(Failure { seq: None, what: format!("salt slot {i} holds a salt no content uses") })));
+                return Ok((
+                    n,
+                    Some(Failure {
+                        seq: None,
+                        what: format!("salt slot {i} holds a salt no content uses"),
+                    }),
+                ));
             }
             Slot::Damaged => {
-                return Ok((n, Some(Failure { seq: None, what: format!("salt slot {i} is damaged") })));
+                return Ok((
+                    n,
+                    Some(Failure {
+                        seq: None,
+                        what: format!("salt slot {i} is damaged"),
+                    }),
+                ));
             }
             _ => {}
         }
@@ -560,14 +666,30 @@ pub(super) fn since(
         failure: Some(Failure { seq, what }),
     };
     if trusted.origin != shared.origin {
-        return Ok(fail(None, format!("checkpoint is for log {:?}, this log is {:?}", trusted.origin, shared.origin)));
+        return Ok(fail(
+            None,
+            format!(
+                "checkpoint is for log {:?}, this log is {:?}",
+                trusted.origin, shared.origin
+            ),
+        ));
     }
     if m > size {
-        return Ok(fail(None, format!("checkpoint is of size {m} but the log has only {size} entries: entries were lost")));
+        return Ok(fail(
+            None,
+            format!(
+                "checkpoint is of size {m} but the log has only {size} entries: entries were lost"
+            ),
+        ));
     }
     let frontier = match Frontier::load(shared, m) {
         Ok(f) if f.root() == trusted.root => f,
-        Ok(_) => return Ok(fail(m.checked_sub(1), "stored tree at the checkpoint's size differs from the checkpoint's root".into())),
+        Ok(_) => {
+            return Ok(fail(
+                m.checked_sub(1),
+                "stored tree at the checkpoint's size differs from the checkpoint's root".into(),
+            ))
+        }
         Err(e) => return Ok(fail(m.checked_sub(1), e.to_string())),
     };
     // Proves an entry before `m` against the trusted root and returns its parsed view's facts.
@@ -579,20 +701,33 @@ pub(super) fn since(
             return Ok(None);
         }
         let v = e.view()?;
-        Ok(Some((leaf, v.at.into_owned(), v.stream.into_owned(), v.version)))
+        Ok(Some((
+            leaf,
+            v.at.into_owned(),
+            v.stream.into_owned(),
+            v.version,
+        )))
     };
     let (prev, last_at) = if m == 0 {
         (ZERO_HASH, String::new())
     } else {
         match proven(m - 1)? {
             Some((leaf, at, _, _)) => (leaf, at),
-            None => return Ok(fail(Some(m - 1), "entry differs from the one the checkpoint committed to".into())),
+            None => {
+                return Ok(fail(
+                    Some(m - 1),
+                    "entry differs from the one the checkpoint committed to".into(),
+                ))
+            }
         }
     };
     // Seed the per-stream and per-person state from the proven last entries before `m`.
     let mut streams = HashMap::new();
     let mut subjects = HashMap::new();
-    let mut names = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    let mut names = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
     for it in shared.log.range(keys::entry(m)..keys::entry(size)) {
         let (_, v) = it?;
         if let Ok(view) = EntryView::parse(&v) {
@@ -609,7 +744,12 @@ pub(super) fn since(
                 Some((_, _, s, version)) if s == stream => {
                     streams.insert(stream, version + 1);
                 }
-                _ => return Ok(fail(Some(seq), "stream index points at an entry the checkpoint does not prove".into())),
+                _ => {
+                    return Ok(fail(
+                        Some(seq),
+                        "stream index points at an entry the checkpoint does not prove".into(),
+                    ))
+                }
             }
         }
     }
@@ -619,7 +759,12 @@ pub(super) fn since(
                 Some((leaf, ..)) => {
                     subjects.insert(subject, leaf);
                 }
-                None => return Ok(fail(Some(seq), "subject index points at an entry the checkpoint does not prove".into())),
+                None => {
+                    return Ok(fail(
+                        Some(seq),
+                        "subject index points at an entry the checkpoint does not prove".into(),
+                    ))
+                }
             }
         }
     }
@@ -635,14 +780,25 @@ pub(super) fn since(
         expect_command: 0,
         run: None,
     };
-    let start_block = shared.derived.range(..=keys::merkle(m)).next_back().transpose()?;
-    let mut blocks = Blocks { iter: shared.derived.range(keys::merkle(m)..keys::merkle(u64::MAX)), cur: None };
+    let start_block = shared
+        .derived
+        .range(..=keys::merkle(m))
+        .next_back()
+        .transpose()?;
+    let mut blocks = Blocks {
+        iter: shared
+            .derived
+            .range(keys::merkle(m)..keys::merkle(u64::MAX)),
+        cur: None,
+    };
     if let Some((k, v)) = start_block {
         if let (Some(&keys::MERKLE), Some(first)) = (k.first(), keys::tail_u64(&k)) {
             if first < m {
                 let pos = usize::try_from(keys::merkle_offset(first, m)).unwrap_or(usize::MAX);
                 blocks = Blocks {
-                    iter: shared.derived.range(keys::merkle(first + 1)..keys::merkle(u64::MAX)),
+                    iter: shared
+                        .derived
+                        .range(keys::merkle(first + 1)..keys::merkle(u64::MAX)),
                     cur: Some((first, v, pos)),
                 };
             }
@@ -657,7 +813,11 @@ fn last_before(shared: &Shared, tag: u8, name: &str, m: u64) -> Result<Option<u6
     let prefix = keys::name_prefix(tag, name);
     for kv in shared.derived.scan_prefix(&prefix).rev() {
         let (k, v) = kv?;
-        let seq = if tag == keys::STREAM { keys::be_u64(&v, 0) } else { keys::tail_u64(&k) };
+        let seq = if tag == keys::STREAM {
+            keys::be_u64(&v, 0)
+        } else {
+            keys::tail_u64(&k)
+        };
         if let Some(seq) = seq {
             if seq < m {
                 return Ok(Some(seq));

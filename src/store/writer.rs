@@ -11,6 +11,10 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
 use tokio::sync::mpsc;
 
 use super::keys;
@@ -39,8 +43,17 @@ impl Tip {
 }
 
 /// Derived index keys of one entry: stream position and, for a person's entry, the subject index.
-fn derive_keys(batch: &mut sled::Batch, seq: u64, stream: &str, version: u64, subject: Option<&str>) {
-    batch.insert(keys::name_u64(keys::STREAM, stream, version), &seq.to_be_bytes()[..]);
+fn derive_keys(
+    batch: &mut sled::Batch,
+    seq: u64,
+    stream: &str,
+    version: u64,
+    subject: Option<&str>,
+) {
+    batch.insert(
+        keys::name_u64(keys::STREAM, stream, version),
+        &seq.to_be_bytes()[..],
+    );
     if let Some(s) = subject {
         batch.insert(keys::name_u64(keys::SUBJECT, s, seq), &[][..]);
     }
@@ -61,16 +74,21 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
         None => 0,
         Some(kv) => {
             let (k, v) = kv?;
-            let seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed entry key"))?;
+            let seq = keys::tail_u64(&k)
+                .ok_or_else(|| StoreError::corrupt(None, "malformed entry key"))?;
             let view = EntryView::parse(&v).map_err(|w| StoreError::corrupt(seq, w))?;
             if view.seq != seq {
-                return Err(StoreError::corrupt(seq, format!("entry stored at seq {seq} says seq {}", view.seq)));
+                return Err(StoreError::corrupt(
+                    seq,
+                    format!("entry stored at seq {seq} says seq {}", view.seq),
+                ));
             }
             seq + 1
         }
     };
     let mut watermark = match shared.derived.get(keys::WATERMARK)? {
-        Some(w) => keys::be_u64(&w, 0).ok_or_else(|| StoreError::corrupt(None, "malformed derived watermark"))?,
+        Some(w) => keys::be_u64(&w, 0)
+            .ok_or_else(|| StoreError::corrupt(None, "malformed derived watermark"))?,
         None => 0,
     };
     let loaded = if watermark > log_size {
@@ -81,7 +99,11 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
     let frontier = match loaded {
         Some(f) => f,
         None => {
-            tracing::warn!(watermark, log_size, "derived records do not match the log; rebuilding them from the log");
+            tracing::warn!(
+                watermark,
+                log_size,
+                "derived records do not match the log; rebuilding them from the log"
+            );
             shared.derived.clear()?;
             watermark = 0;
             Frontier::default()
@@ -94,15 +116,27 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
         let entry = shared.entry(seq)?;
         let stored = shared.node(0, seq)?;
         if leaf_hash(&entry.bytes) != stored {
-            return Err(StoreError::corrupt(seq, "entry does not match its stored leaf hash (altered?)"));
+            return Err(StoreError::corrupt(
+                seq,
+                "entry does not match its stored leaf hash (altered?)",
+            ));
         }
         let view = entry.view()?;
-        let at = format::parse_millis(&view.at).ok_or_else(|| StoreError::corrupt(seq, "`at` is not a valid time"))?;
+        let at = format::parse_millis(&view.at)
+            .ok_or_else(|| StoreError::corrupt(seq, "`at` is not a valid time"))?;
         (stored, at)
     };
-    let mut tip = Tip { frontier, last_leaf, last_at_ms };
+    let mut tip = Tip {
+        frontier,
+        last_leaf,
+        last_at_ms,
+    };
     if watermark < log_size {
-        tracing::info!(from = watermark, to = log_size, "re-deriving indexes and Merkle nodes from the log");
+        tracing::info!(
+            from = watermark,
+            to = log_size,
+            "re-deriving indexes and Merkle nodes from the log"
+        );
     }
     // Command runs: consecutive entries with one command id came from one append.
     let mut run: Option<(String, u64, u64)> = None;
@@ -114,22 +148,39 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
         let first = seq;
         for kv in shared.log.range(keys::entry(seq)..keys::entry(end)) {
             let (k, bytes) = kv?;
-            let key_seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(seq, "malformed entry key"))?;
+            let key_seq = keys::tail_u64(&k)
+                .ok_or_else(|| StoreError::corrupt(seq, "malformed entry key"))?;
             if key_seq != seq {
                 return Err(StoreError::corrupt(seq, "entry is missing from the log"));
             }
             let view = EntryView::parse(&bytes).map_err(|w| StoreError::corrupt(seq, w))?;
             if view.seq != seq {
-                return Err(StoreError::corrupt(seq, format!("entry says seq {}", view.seq)));
+                return Err(StoreError::corrupt(
+                    seq,
+                    format!("entry says seq {}", view.seq),
+                ));
             }
             if view.prev != tip.last_leaf {
-                return Err(StoreError::corrupt(seq, "`prev` is not the leaf hash of the previous entry"));
+                return Err(StoreError::corrupt(
+                    seq,
+                    "`prev` is not the leaf hash of the previous entry",
+                ));
             }
-            let at = format::parse_millis(&view.at).ok_or_else(|| StoreError::corrupt(seq, "`at` is not a valid time"))?;
+            let at = format::parse_millis(&view.at)
+                .ok_or_else(|| StoreError::corrupt(seq, "`at` is not a valid time"))?;
             if at < tip.last_at_ms {
-                return Err(StoreError::corrupt(seq, "`at` is earlier than the previous entry's"));
+                return Err(StoreError::corrupt(
+                    seq,
+                    "`at` is earlier than the previous entry's",
+                ));
             }
-            derive_keys(&mut batch, seq, &view.stream, view.version, view.subject.as_deref());
+            derive_keys(
+                &mut batch,
+                seq,
+                &view.stream,
+                view.version,
+                view.subject.as_deref(),
+            );
             match (&mut run, view.command.as_deref()) {
                 (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
                 (r, cmd) => {
@@ -140,7 +191,8 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
                 }
             }
             let leaf = leaf_hash(&bytes);
-            tip.frontier.push(leaf, |_, _, h| block.extend_from_slice(h));
+            tip.frontier
+                .push(leaf, |_, _, h| block.extend_from_slice(h));
             tip.last_leaf = leaf;
             tip.last_at_ms = at;
             seq += 1;
@@ -161,24 +213,169 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
     Ok(tip)
 }
 
+/// Groups handed to the indexer but not yet applied, at most. Bounds memory if sled's inserts
+/// fall behind; the writer then waits.
+const INDEX_QUEUE: usize = 8;
+
 /// The writer thread's state.
 pub(super) struct Writer {
     shared: Arc<Shared>,
     tip: Tip,
-    durability: Durability,
     /// Most events in one group; see `StoreConfig::max_group_events`.
     max_group: usize,
     clock: Arc<dyn Clock>,
-    /// Next version of each stream seen recently.
+    /// Next version of each stream written since the last sync with the indexer. A stream not
+    /// here has had no entry since then, so the `derived` tree is authoritative for it.
     streams: HashMap<String, u64>,
-    /// Leaf hash of each person's latest entry, seen recently.
+    /// Leaf hash of each person's latest entry since the last sync (same rule as `streams`).
     subjects: HashMap<String, Hash>,
-    /// Set after a storage failure; every later append is refused with it.
-    failed: Option<String>,
+    /// Receipts of commands since the last sync (same rule): a retry is answered from here.
+    recent: HashMap<String, Vec<Receipt>>,
+    /// Sequenced groups, to the committer thread that makes them durable and answers.
+    commit_tx: Option<SyncSender<Applied>>,
+    /// Joined when the writer stops, so every group is durable and indexed before the final flush.
+    committer: Option<JoinHandle<()>>,
+    /// Set (by the writer or the committer) after a storage failure; every later append is
+    /// refused with it.
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+/// Sequenced groups waiting for the committer, at most. While the committer flushes, the writer
+/// sequences the next group; past this many it waits.
+const COMMIT_QUEUE: usize = 4;
+
+/// A group that is sequenced and applied to the `log` tree, on its way to disk.
+struct Applied {
+    /// Every request's answer, sent only once the group is durable.
+    outcomes: Vec<Outcome>,
+    /// The group's derived records and the size they bring the index to.
+    derived: Option<(sled::Batch, u64)>,
+    /// The log's size after this group.
+    size: u64,
+    /// Commitments to erase once the markers are durable, before answering.
+    erasures: Vec<Hash>,
+    /// Whether the group wrote to the `log` tree and so needs a flush.
+    wrote: bool,
+}
+
+/// Flushes, fsyncs, finishes erasures, publishes and answers, in order; hands derived records to
+/// the indexer.
+struct Committer {
+    shared: Arc<Shared>,
+    durability: Durability,
+    index_tx: Option<SyncSender<(sled::Batch, u64)>>,
+    indexer: Option<JoinHandle<()>>,
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+fn failure_of(failed: &Mutex<Option<String>>) -> Option<String> {
+    match failed.lock() {
+        Ok(g) => g.clone(),
+        Err(_) => Some("a writer thread panicked".into()),
+    }
+}
+
+fn set_failure(failed: &Mutex<Option<String>>, why: &str) {
+    tracing::error!(error = %why, "storage failure; refusing further writes until restart");
+    if let Ok(mut g) = failed.lock() {
+        g.get_or_insert_with(|| why.to_string());
+    }
+}
+
+/// Answers a failed group: refusals decided before the failure stand; acceptances did not happen.
+fn fail_outcomes(outcomes: Vec<Outcome>, why: &str) {
+    for (reply, result) in outcomes {
+        let result = match result {
+            Err(e @ (StoreError::Conflict { .. } | StoreError::Invalid { .. })) => Err(e),
+            _ => Err(StoreError::Failed(why.to_string())),
+        };
+        let _ = reply.send(result);
+    }
+}
+
+impl Committer {
+    fn run(mut self, rx: Receiver<Applied>) {
+        while let Ok(first) = rx.recv() {
+            let mut items = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                items.push(more);
+            }
+            let result = match failure_of(&self.failed) {
+                Some(why) => Err(StoreError::Failed(why)),
+                None => self.make_durable(&items),
+            };
+            if let Err(e) = result {
+                let why = e.to_string();
+                set_failure(&self.failed, &why);
+                for item in items {
+                    fail_outcomes(item.outcomes, &why);
+                }
+                continue;
+            }
+            if let Some(size) = items.iter().map(|i| i.size).max() {
+                self.shared.committed.fetch_max(size, Ordering::AcqRel);
+            }
+            for item in items {
+                for (reply, result) in item.outcomes {
+                    let _ = reply.send(result);
+                }
+                if let Some(d) = item.derived {
+                    let sent = self.index_tx.as_ref().is_some_and(|tx| tx.send(d).is_ok());
+                    if !sent {
+                        set_failure(&self.failed, "the indexer stopped after a storage failure");
+                    }
+                }
+            }
+        }
+        self.index_tx = None;
+        if let Some(h) = self.indexer.take() {
+            let _ = h.join();
+        }
+    }
+
+    fn make_durable(&self, items: &[Applied]) -> Result<(), StoreError> {
+        if items.iter().any(|i| i.wrote) {
+            self.shared.db.flush()?;
+            if self.durability == Durability::Fsync {
+                if let Some(f) = &self.shared.db_file {
+                    f.sync_data()
+                        .map_err(|e| StoreError::io(self.shared.dir.join("sled/db"), e))?;
+                }
+            }
+        }
+        // Erasures acknowledged in these groups: overwrite the salts before answering.
+        let erasures: Vec<Hash> = items
+            .iter()
+            .flat_map(|i| i.erasures.iter().copied())
+            .collect();
+        if !erasures.is_empty() {
+            let freed = self.shared.erase_now(&erasures)?;
+            if let Ok(mut g) = self.shared.free_slots.lock() {
+                g.0.extend(freed);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The answer to one request, sent only after the group is durable.
-type Outcome = (tokio::sync::oneshot::Sender<Result<Vec<Receipt>, StoreError>>, Result<Vec<Receipt>, StoreError>);
+type Outcome = (
+    tokio::sync::oneshot::Sender<Result<Vec<Receipt>, StoreError>>,
+    Result<Vec<Receipt>, StoreError>,
+);
+
+/// Applies derived batches in order, off the acknowledgement path, and advances `indexed`.
+fn run_indexer(shared: Arc<Shared>, rx: Receiver<(sled::Batch, u64)>) {
+    for (batch, size) in rx {
+        if let Err(e) = shared.derived.apply_batch(batch) {
+            let why = format!("cannot write derived records: {e}");
+            tracing::error!(error = %why, "indexer stopped; the store refuses writes until restart");
+            shared.indexed.fail(why);
+            return;
+        }
+        shared.indexed.advance(size);
+    }
+}
 
 impl Writer {
     pub(super) fn new(
@@ -187,17 +384,40 @@ impl Writer {
         durability: Durability,
         max_group: usize,
         clock: Arc<dyn Clock>,
-    ) -> Writer {
-        Writer {
+    ) -> Result<Writer, StoreError> {
+        let spawn_err =
+            |e: std::io::Error| StoreError::Engine(format!("cannot start a store thread: {e}"));
+        let (index_tx, index_rx) = sync_channel(INDEX_QUEUE);
+        let for_indexer = Arc::clone(&shared);
+        let indexer = std::thread::Builder::new()
+            .name("withus-log-indexer".into())
+            .spawn(move || run_indexer(for_indexer, index_rx))
+            .map_err(spawn_err)?;
+        let failed = Arc::new(Mutex::new(None));
+        let committer = Committer {
+            shared: Arc::clone(&shared),
+            durability,
+            index_tx: Some(index_tx),
+            indexer: Some(indexer),
+            failed: Arc::clone(&failed),
+        };
+        let (commit_tx, commit_rx) = sync_channel(COMMIT_QUEUE);
+        let committer = std::thread::Builder::new()
+            .name("withus-log-committer".into())
+            .spawn(move || committer.run(commit_rx))
+            .map_err(spawn_err)?;
+        Ok(Writer {
             shared,
             tip,
-            durability,
             max_group: max_group.max(1),
             clock,
             streams: HashMap::new(),
             subjects: HashMap::new(),
-            failed: None,
-        }
+            recent: HashMap::new(),
+            commit_tx: Some(commit_tx),
+            committer: Some(committer),
+            failed,
+        })
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Request>) {
@@ -213,73 +433,110 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if let Some(why) = &self.failed {
+            if let Some(why) = failure_of(&self.failed) {
                 for r in group {
                     let _ = r.reply.send(Err(StoreError::Failed(why.clone())));
                 }
                 continue;
             }
             let mut outcomes = Vec::with_capacity(group.len());
-            if let Err(e) = self.commit_group(group, &mut outcomes) {
-                let why = e.to_string();
-                tracing::error!(error = %why, "storage failure; refusing further writes until restart");
-                self.failed = Some(why.clone());
-                for (reply, result) in outcomes {
-                    // Refusals decided before the failure stand; acceptances did not happen.
-                    let result = match result {
-                        Err(e @ (StoreError::Conflict { .. } | StoreError::Invalid { .. })) => Err(e),
-                        _ => Err(StoreError::Failed(why.clone())),
-                    };
-                    let _ = reply.send(result);
+            let applied = match self.sequence(group, &mut outcomes) {
+                Ok(a) => a,
+                Err(e) => {
+                    let why = e.to_string();
+                    set_failure(&self.failed, &why);
+                    fail_outcomes(outcomes, &why);
+                    continue;
                 }
-                continue;
-            }
-            for (reply, result) in outcomes {
-                let _ = reply.send(result);
+            };
+            let Some(tx) = &self.commit_tx else { break };
+            if let Err(unsent) = tx.send(applied) {
+                let why = "the committer stopped after a storage failure";
+                set_failure(&self.failed, why);
+                fail_outcomes(unsent.0.outcomes, why);
             }
         }
-        if self.failed.is_none() {
+        // Let the committer and indexer finish what they were given, then make it durable.
+        self.commit_tx = None;
+        if let Some(h) = self.committer.take() {
+            let _ = h.join();
+        }
+        if failure_of(&self.failed).is_none() {
             let _ = self.shared.db.flush();
         }
     }
 
-    fn stream_next(&mut self, stream: &str) -> Result<u64, StoreError> {
+    fn stream_next(&self, stream: &str) -> Result<u64, StoreError> {
         if let Some(&v) = self.streams.get(stream) {
             return Ok(v);
         }
-        let next = match self.shared.derived.scan_prefix(keys::name_prefix(keys::STREAM, stream)).next_back() {
+        let next = match self
+            .shared
+            .derived
+            .scan_prefix(keys::name_prefix(keys::STREAM, stream))
+            .next_back()
+        {
             None => 0,
             Some(kv) => {
                 let (k, _) = kv?;
-                keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed stream index key"))? + 1
+                keys::tail_u64(&k)
+                    .ok_or_else(|| StoreError::corrupt(None, "malformed stream index key"))?
+                    + 1
             }
         };
         Ok(next)
     }
 
-    fn subject_last(&mut self, subject: &str) -> Result<Option<Hash>, StoreError> {
+    fn subject_last(&self, subject: &str) -> Result<Option<Hash>, StoreError> {
         if let Some(h) = self.subjects.get(subject) {
             return Ok(Some(*h));
         }
-        match self.shared.derived.scan_prefix(keys::name_prefix(keys::SUBJECT, subject)).next_back() {
+        match self
+            .shared
+            .derived
+            .scan_prefix(keys::name_prefix(keys::SUBJECT, subject))
+            .next_back()
+        {
             None => Ok(None),
             Some(kv) => {
                 let (k, _) = kv?;
-                let seq = keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed subject index key"))?;
+                let seq = keys::tail_u64(&k)
+                    .ok_or_else(|| StoreError::corrupt(None, "malformed subject index key"))?;
                 Ok(Some(self.shared.node(0, seq)?))
             }
         }
     }
 
-    fn command_receipts(&self, first: u64, count: u64) -> Result<Vec<Receipt>, StoreError> {
+    /// Receipts of an earlier command: from memory if recent, else from the indexes.
+    fn command_receipts(&self, cmd: &str) -> Result<Option<Vec<Receipt>>, StoreError> {
+        if let Some(r) = self.recent.get(cmd) {
+            return Ok(Some(r.clone()));
+        }
+        let Some(v) = self.shared.derived.get(keys::command(cmd))? else {
+            return Ok(None);
+        };
+        let (first, count) = keys::be_u64(&v, 0)
+            .zip(keys::be_u64(&v, 8))
+            .ok_or_else(|| StoreError::corrupt(None, "malformed command index record"))?;
         (first..first + count)
-            .map(|seq| Ok(Receipt { seq, leaf_hash: self.shared.node(0, seq)?, tree_size: first + count }))
-            .collect()
+            .map(|seq| {
+                Ok(Receipt {
+                    seq,
+                    leaf_hash: self.shared.node(0, seq)?,
+                    tree_size: first + count,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
-    /// Sequences a group, writes it durably, and fills `outcomes`. An `Err` means storage failed
-    /// part-way and nothing in the group may be acknowledged.
-    fn commit_group(&mut self, group: Vec<Request>, outcomes: &mut Vec<Outcome>) -> Result<(), StoreError> {
+    /// Sequences a group and applies it to the `log` tree (not yet durable); fills `outcomes`.
+    /// An `Err` means storage failed part-way and nothing in the group may be acknowledged.
+    fn sequence(
+        &mut self,
+        group: Vec<Request>,
+        outcomes: &mut Vec<Outcome>,
+    ) -> Result<Applied, StoreError> {
         let mut tip = self.tip.clone();
         let now = self.clock.now_millis().max(tip.last_at_ms);
         let at = format::format_millis(now);
@@ -289,25 +546,22 @@ impl Writer {
         let block_first = tip.size();
         let mut streams: HashMap<String, u64> = HashMap::new();
         let mut subjects: HashMap<String, Hash> = HashMap::new();
-        let mut commands: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut commands: HashMap<String, Vec<Receipt>> = HashMap::new();
         let mut staged_commits = std::collections::HashSet::new();
         let mut slot_writes = Vec::new();
         let mut erasures = Vec::new();
         // Requests repeating a command of this same group are answered once it is durable.
-        let mut repeats: Vec<(usize, u64, u64)> = Vec::new();
+        let mut repeats: Vec<(usize, String)> = Vec::new();
 
         for Request { batch, reply } in group {
             if let Some(cmd) = &batch.command {
-                if let Some(&(first, count)) = commands.get(cmd) {
-                    repeats.push((outcomes.len(), first, count));
+                if commands.contains_key(cmd) {
+                    repeats.push((outcomes.len(), cmd.clone()));
                     outcomes.push((reply, Ok(Vec::new())));
                     continue;
                 }
-                if let Some(v) = self.shared.derived.get(keys::command(cmd))? {
-                    let (first, count) = keys::be_u64(&v, 0)
-                        .zip(keys::be_u64(&v, 8))
-                        .ok_or_else(|| StoreError::corrupt(None, "malformed command index record"))?;
-                    outcomes.push((reply, self.command_receipts(first, count)));
+                if let Some(receipts) = self.command_receipts(cmd)? {
+                    outcomes.push((reply, Ok(receipts)));
                     continue;
                 }
             }
@@ -315,13 +569,20 @@ impl Writer {
             let mut next: HashMap<&str, u64> = HashMap::new();
             let mut refusal = None;
             for e in &batch.events {
-                let cur = match next.get(e.stream.as_str()).or_else(|| streams.get(&e.stream)) {
+                let cur = match next
+                    .get(e.stream.as_str())
+                    .or_else(|| streams.get(&e.stream))
+                {
                     Some(&v) => v,
                     None => self.stream_next(&e.stream)?,
                 };
                 if let Expected::Version(want) = e.expected {
                     if want != cur {
-                        refusal = Some(StoreError::Conflict { stream: e.stream.clone(), expected: want, actual: cur });
+                        refusal = Some(StoreError::Conflict {
+                            stream: e.stream.clone(),
+                            expected: want,
+                            actual: cur,
+                        });
                         break;
                     }
                 }
@@ -329,8 +590,13 @@ impl Writer {
             }
             if refusal.is_none() {
                 for c in &batch.contents {
-                    if staged_commits.contains(&c.commit) || self.shared.log.contains_key(keys::content(&c.commit))? {
-                        refusal = Some(StoreError::invalid("contents", format!("segment {} is already stored", to_hex(&c.commit))));
+                    if staged_commits.contains(&c.commit)
+                        || self.shared.log.contains_key(keys::content(&c.commit))?
+                    {
+                        refusal = Some(StoreError::invalid(
+                            "contents",
+                            format!("segment {} is already stored", to_hex(&c.commit)),
+                        ));
                         break;
                     }
                 }
@@ -339,14 +605,18 @@ impl Writer {
                 outcomes.push((reply, Err(r)));
                 continue;
             }
-            let versions: HashMap<String, u64> = next.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let versions: HashMap<String, u64> =
+                next.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
 
             let first = tip.size();
             let mut receipts = Vec::with_capacity(batch.events.len());
             let mut stream_pos: HashMap<&str, u64> = HashMap::new();
             for e in &batch.events {
                 let seq = tip.size();
-                let version = match stream_pos.get(e.stream.as_str()).or_else(|| streams.get(&e.stream)) {
+                let version = match stream_pos
+                    .get(e.stream.as_str())
+                    .or_else(|| streams.get(&e.stream))
+                {
                     Some(&v) => v,
                     None => self.stream_next(&e.stream)?,
                 };
@@ -378,12 +648,17 @@ impl Writer {
                 let leaf = leaf_hash(&bytes);
                 log_batch.insert(&keys::entry(seq)[..], bytes);
                 derive_keys(&mut derived, seq, &e.stream, version, e.subject.as_deref());
-                tip.frontier.push(leaf, |_, _, h| block.extend_from_slice(h));
+                tip.frontier
+                    .push(leaf, |_, _, h| block.extend_from_slice(h));
                 tip.last_leaf = leaf;
                 if let Some(s) = &e.subject {
                     subjects.insert(s.clone(), leaf);
                 }
-                receipts.push(Receipt { seq, leaf_hash: leaf, tree_size: 0 });
+                receipts.push(Receipt {
+                    seq,
+                    leaf_hash: leaf,
+                    tree_size: 0,
+                });
             }
             streams.extend(versions);
             let end = tip.size();
@@ -393,7 +668,7 @@ impl Writer {
             if let Some(cmd) = &batch.command {
                 if end > first {
                     derived.insert(keys::command(cmd), &command_value(first, end - first)[..]);
-                    commands.insert(cmd.clone(), (first, end - first));
+                    commands.insert(cmd.clone(), receipts.clone());
                 }
             }
             for c in batch.contents {
@@ -413,60 +688,58 @@ impl Writer {
             outcomes.push((reply, Ok(receipts)));
         }
 
-        if tip.size() == block_first && slot_writes.is_empty() && erasures.is_empty() {
-            self.fill_repeats(outcomes, &repeats);
-            return Ok(());
+        for (i, cmd) in &repeats {
+            if let (Some(o), Some(r)) = (outcomes.get_mut(*i), commands.get(cmd)) {
+                o.1 = Ok(r.clone());
+            }
         }
-        if tip.size() > block_first {
+        let appended = tip.size() > block_first;
+        let wrote = appended || !slot_writes.is_empty() || !erasures.is_empty();
+        let mut derived_out = None;
+        if appended {
             tip.last_at_ms = now;
             derived.insert(&keys::merkle(block_first)[..], block);
             derived.insert(keys::WATERMARK, &tip.size().to_be_bytes()[..]);
+            derived_out = Some((derived, tip.size()));
         }
-        let salts = || self.shared.dir.join("salts");
-        // 1. Salts first: a committed record never points at a salt that is not on disk.
-        if !slot_writes.is_empty() {
-            for (slot, commit, salt) in &slot_writes {
-                self.shared.slots.write(*slot, commit, salt).map_err(|e| StoreError::io(salts(), e))?;
+        if wrote {
+            let salts = || self.shared.dir.join("salts");
+            // Salts first, synced: sled may make the log batch durable at any moment after it is
+            // applied, and a durable record must never point at a salt that is not on disk.
+            if !slot_writes.is_empty() {
+                for (slot, commit, salt) in &slot_writes {
+                    self.shared
+                        .slots
+                        .write(*slot, commit, salt)
+                        .map_err(|e| StoreError::io(salts(), e))?;
+                }
+                self.shared
+                    .slots
+                    .sync()
+                    .map_err(|e| StoreError::io(salts(), e))?;
             }
-            self.shared.slots.sync().map_err(|e| StoreError::io(salts(), e))?;
+            // The source of truth, atomically. The committer makes it durable.
+            self.shared.log.apply_batch(log_batch)?;
         }
-        // 2. The source of truth, atomically; then what is derived from it.
-        self.shared.log.apply_batch(log_batch)?;
-        self.shared.derived.apply_batch(derived)?;
-        // 3. Durable.
-        self.shared.db.flush()?;
-        if self.durability == Durability::Fsync {
-            if let Some(f) = &self.shared.db_file {
-                f.sync_data().map_err(|e| StoreError::io(self.shared.dir.join("sled/db"), e))?;
-            }
-        }
-        // 4. Erasures acknowledged in this group: overwrite the salts before answering.
-        if !erasures.is_empty() {
-            let freed = self.shared.erase_now(&erasures)?;
-            if let Ok(mut g) = self.shared.free_slots.lock() {
-                g.0.extend(freed);
-            }
-        }
-        // 5. Visible.
         self.tip = tip;
-        if self.streams.len() + streams.len() > MAX_CACHE {
+        // Remember what this group wrote; past a bound, sync with the indexer and forget.
+        if self.streams.len() + self.subjects.len() + self.recent.len() > MAX_CACHE {
+            self.shared.wait_indexed(block_first)?;
             self.streams.clear();
-        }
-        if self.subjects.len() + subjects.len() > MAX_CACHE {
             self.subjects.clear();
+            self.recent.clear();
         }
         self.streams.extend(streams);
         self.subjects.extend(subjects);
-        self.shared.committed.store(self.tip.size(), Ordering::Release);
-        self.fill_repeats(outcomes, &repeats);
-        Ok(())
-    }
-
-    /// Answers requests that repeated a command first seen in the same group.
-    fn fill_repeats(&self, outcomes: &mut [Outcome], repeats: &[(usize, u64, u64)]) {
-        for &(i, first, count) in repeats {
-            outcomes[i].1 = self.command_receipts(first, count);
-        }
+        self.recent.extend(commands);
+        let outcomes = std::mem::take(outcomes);
+        Ok(Applied {
+            outcomes,
+            derived: derived_out,
+            size: self.tip.size(),
+            erasures,
+            wrote,
+        })
     }
 
     fn alloc_slot(&self) -> u64 {

@@ -42,11 +42,28 @@ pub fn event(stream: &str, subject: Option<&str>, expected: Expected) -> NewEven
         stream: stream.into(),
         expected,
         subject: subject.map(str::to_string),
-        actor: Actor { id: "pw-amara".into(), role: "peer_worker".into() },
+        actor: Actor {
+            id: "pw-amara".into(),
+            role: "peer_worker".into(),
+        },
         data: json!({"kind": "one_to_one", "mode": "in_person", "minutes": 45}),
     }
 }
 
 pub fn batch(command: Option<&str>, events: Vec<NewEvent>) -> AppendBatch {
-    AppendBatch { command: command.map(str::to_string), events, ..AppendBatch::default() }
+    AppendBatch {
+        command: command.map(str::to_string),
+        events,
+        ..AppendBatch::default()
+    }
+}
+
+/// Opens the store's sled database directly, to simulate damage and crashes the API cannot make.
+/// The segment size must match the store's (sled refuses a change across restarts).
+pub fn raw_sled(dir: &std::path::Path) -> sled::Db {
+    sled::Config::new()
+        .path(dir.join("sled"))
+        .segment_size(2 << 20)
+        .open()
+        .expect("open sled directly")
 }

@@ -1,0 +1,610 @@
+//! The log store's promises, on real sled in temporary directories: idempotency, optimistic
+//! concurrency, time that never runs backwards, recovery of derived records, refusal of newer or
+//! damaged stores, erasure that leaves nothing behind, and proofs for every size.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{batch, event, open, open_with_clock, TestClock};
+use withus::format::EntryView;
+use withus::merkle;
+use withus::store::{AppendBatch, Expected, LogStore, StoreError};
+
+#[test]
+fn a_repeated_command_returns_the_first_receipts_and_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let b = batch(
+        Some("c-1"),
+        vec![event("meeting:m-1", Some("su-sam"), Expected::Version(0))],
+    );
+    let first = store.append_blocking(b.clone()).unwrap();
+    let again = store.append_blocking(b.clone()).unwrap();
+    assert_eq!(first, again);
+    assert_eq!(store.size(), 1);
+    store.close().unwrap();
+    // Still remembered after a restart, from the command index.
+    let store = open(dir.path());
+    assert_eq!(store.append_blocking(b).unwrap(), first);
+    assert_eq!(store.size(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_repeated_within_one_group_is_appended_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let b = batch(
+        Some("c-same"),
+        vec![event("meeting:m-1", Some("su-sam"), Expected::Any)],
+    );
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (s, b) = (Arc::clone(&store), b.clone());
+            tokio::spawn(async move { s.append(b).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap().unwrap());
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(store.size(), 1);
+}
+
+#[test]
+fn a_stale_expected_version_is_a_conflict_naming_stream_and_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for v in 0..3 {
+        store
+            .append_blocking(batch(
+                None,
+                vec![event("note:n-1", Some("su-sam"), Expected::Version(v))],
+            ))
+            .unwrap();
+    }
+    let err = store
+        .append_blocking(batch(
+            None,
+            vec![event("note:n-1", Some("su-sam"), Expected::Version(1))],
+        ))
+        .unwrap_err();
+    match err {
+        StoreError::Conflict {
+            stream,
+            expected,
+            actual,
+        } => {
+            assert_eq!((stream.as_str(), expected, actual), ("note:n-1", 1, 3));
+        }
+        other => panic!("expected a conflict, got {other}"),
+    }
+    // Nothing of a refused batch is appended, even its valid events.
+    let mixed = batch(
+        None,
+        vec![
+            event("note:n-2", Some("su-sam"), Expected::Version(0)),
+            event("note:n-1", None, Expected::Version(0)),
+        ],
+    );
+    assert!(matches!(
+        store.append_blocking(mixed),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.size(), 3);
+    assert_eq!(store.stream_len("note:n-2").unwrap(), 0);
+}
+
+#[test]
+fn events_of_one_batch_for_one_stream_take_consecutive_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let b = batch(
+        None,
+        vec![
+            event("note:n-1", Some("su-sam"), Expected::Version(0)),
+            event("note:n-1", Some("su-sam"), Expected::Version(1)),
+            event("note:n-1", Some("su-sam"), Expected::Any),
+        ],
+    );
+    let r = store.append_blocking(b).unwrap();
+    assert_eq!(
+        r.iter().map(|r| r.tree_size).collect::<Vec<_>>(),
+        vec![3, 3, 3]
+    );
+    let versions: Vec<u64> = store
+        .stream_entries("note:n-1")
+        .unwrap()
+        .iter()
+        .map(|e| EntryView::parse(&e.bytes).unwrap().version)
+        .collect();
+    assert_eq!(versions, vec![0, 1, 2]);
+}
+
+#[test]
+fn at_never_decreases_when_the_clock_steps_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TestClock::default());
+    clock.set(1_795_251_600_000);
+    let store = open_with_clock(dir.path(), clock.clone());
+    store
+        .append_blocking(batch(None, vec![event("meeting:m-1", None, Expected::Any)]))
+        .unwrap();
+    clock.set(1_795_251_000_000); // ten minutes earlier
+    store
+        .append_blocking(batch(None, vec![event("meeting:m-2", None, Expected::Any)]))
+        .unwrap();
+    store.close().unwrap();
+    // Also across a restart.
+    let store = open_with_clock(dir.path(), clock.clone());
+    store
+        .append_blocking(batch(None, vec![event("meeting:m-3", None, Expected::Any)]))
+        .unwrap();
+    let ats: Vec<String> = store
+        .entries(0, 3)
+        .map(|e| EntryView::parse(&e.unwrap().bytes).unwrap().at.into_owned())
+        .collect();
+    assert_eq!(ats, vec!["2026-11-21T09:00:00.000Z"; 3]);
+    assert!(store.verify(&mut |_, _| {}).unwrap().ok());
+}
+
+#[test]
+fn bad_input_is_refused_with_the_field_named_and_nothing_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut cases: Vec<(AppendBatch, &str)> = Vec::new();
+    cases.push((batch(None, vec![]), "events"));
+    cases.push((
+        batch(
+            Some("has space"),
+            vec![event("meeting:m-1", None, Expected::Any)],
+        ),
+        "command",
+    ));
+    cases.push((
+        batch(None, vec![event("no-colon", None, Expected::Any)]),
+        "events[0].stream",
+    ));
+    cases.push((
+        batch(None, vec![event("meeting:m-1", Some(""), Expected::Any)]),
+        "events[0].subject",
+    ));
+    let mut e = event("meeting:m-1", None, Expected::Any);
+    e.data = serde_json::json!([1, 2]);
+    cases.push((batch(None, vec![e]), "events[0].data"));
+    let mut e = event("meeting:m-1", None, Expected::Any);
+    e.data = serde_json::json!({"x": "a".repeat(20_000)});
+    cases.push((batch(None, vec![e]), "events[0].data"));
+    let mut e = event("meeting:m-1", None, Expected::Any);
+    e.v = 0;
+    cases.push((batch(None, vec![e]), "events[0].v"));
+    let mut e = event("meeting:m-1", None, Expected::Any);
+    e.event_type = "note.drafted\n".into();
+    cases.push((batch(None, vec![e]), "events[0].type"));
+    for (b, field) in cases {
+        match store.append_blocking(b) {
+            Err(StoreError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: expected Invalid, got {other:?}"),
+        }
+    }
+    assert_eq!(store.size(), 0);
+    assert!(matches!(
+        store.stage_content("s1", &"x".repeat(70_000)),
+        Err(StoreError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn proofs_verify_for_every_pair_of_sizes_up_to_three_hundred() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Uneven batch sizes, so Merkle blocks start at awkward seqs.
+    let mut n = 0u64;
+    for size in [1usize, 2, 3, 5, 7, 11, 13, 64, 100, 94] {
+        let events = (0..size)
+            .map(|i| {
+                event(
+                    &format!("meeting:m-{}", n + i as u64),
+                    Some("su-sam"),
+                    Expected::Any,
+                )
+            })
+            .collect();
+        store.append_blocking(batch(None, events)).unwrap();
+        n += size as u64;
+    }
+    assert_eq!(n, 300);
+    let leaves: Vec<_> = (0..n)
+        .map(|s| store.entry(s).unwrap().unwrap().leaf_hash())
+        .collect();
+    let roots: Vec<_> = (0..=n).map(|k| store.root(k).unwrap()).collect();
+    for size in 1..=n {
+        for m in 0..size {
+            let path = store.inclusion_proof(m, size).unwrap();
+            assert!(
+                merkle::verify_inclusion(
+                    &leaves[m as usize],
+                    m,
+                    size,
+                    &path,
+                    &roots[size as usize]
+                ),
+                "({m}, {size})"
+            );
+        }
+        for m in 1..=size {
+            let proof = store.consistency_proof(m, size).unwrap();
+            assert!(
+                merkle::verify_consistency(
+                    m,
+                    size,
+                    &roots[m as usize],
+                    &roots[size as usize],
+                    &proof
+                ),
+                "consistency ({m}, {size})"
+            );
+        }
+    }
+    assert!(store.inclusion_proof(300, 300).is_err());
+    assert!(store.consistency_proof(0, 10).is_err());
+    assert!(store.root(301).is_err());
+}
+
+#[test]
+fn derived_records_are_rebuilt_from_the_log_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..50 {
+        store
+            .append_blocking(batch(
+                Some(&format!("c-{i}")),
+                vec![event("note:n-1", Some("su-sam"), Expected::Version(i))],
+            ))
+            .unwrap();
+    }
+    let root = store.root(50).unwrap();
+    store.close().unwrap();
+    {
+        let db = common::raw_sled(dir.path());
+        db.open_tree("derived").unwrap().clear().unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.root(50).unwrap(), root);
+    assert_eq!(store.stream_len("note:n-1").unwrap(), 50);
+    assert_eq!(store.subject_seqs("su-sam").unwrap().len(), 50);
+    // The command index is rebuilt too: a retry still appends nothing.
+    let r = store
+        .append_blocking(batch(
+            Some("c-7"),
+            vec![event("note:n-1", Some("su-sam"), Expected::Any)],
+        ))
+        .unwrap();
+    assert_eq!(r[0].seq, 7);
+    assert!(store.verify(&mut |_, _| {}).unwrap().ok());
+}
+
+fn set_in_sled(dir: &Path, tree: &str, key: &[u8], value: &[u8]) {
+    let db = common::raw_sled(dir);
+    db.open_tree(tree).unwrap().insert(key, value).unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_store_of_a_newer_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).close().unwrap();
+    set_in_sled(dir.path(), "log", b"Mformat", &2u32.to_be_bytes());
+    match LogStore::open(withus::store::StoreConfig::new(dir.path())) {
+        Err(StoreError::NewerFormat {
+            found: 2,
+            supported: 1,
+        }) => {}
+        other => panic!("expected NewerFormat, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn a_damaged_head_is_refused_on_open_but_can_be_verified_and_exported_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for _ in 0..5 {
+        store
+            .append_blocking(batch(
+                None,
+                vec![event("meeting:m-1", Some("su-sam"), Expected::Any)],
+            ))
+            .unwrap();
+    }
+    let original = store.entry(4).unwrap().unwrap().bytes;
+    store.close().unwrap();
+    let mut key = vec![b'E'];
+    key.extend_from_slice(&4u64.to_be_bytes());
+    let altered = String::from_utf8(original)
+        .unwrap()
+        .replace("\"minutes\":45", "\"minutes\":46");
+    set_in_sled(dir.path(), "log", &key, altered.as_bytes());
+    match LogStore::open(withus::store::StoreConfig::new(dir.path())) {
+        Err(StoreError::Corrupt { seq: Some(4), .. }) => {}
+        other => panic!("expected Corrupt at 4, got {:?}", other.err()),
+    }
+    let ro = LogStore::open_read_only(dir.path()).unwrap();
+    let report = ro.verify(&mut |_, _| {}).unwrap();
+    assert_eq!(report.failure.unwrap().seq, Some(4));
+    let exported: Vec<_> = ro.entries(0, ro.size()).map(|e| e.unwrap().bytes).collect();
+    assert_eq!(exported.len(), 5);
+    assert_eq!(exported[4], altered.as_bytes());
+    assert!(matches!(
+        ro.append_blocking(batch(None, vec![event("m:x", None, Expected::Any)])),
+        Err(StoreError::ReadOnly)
+    ));
+}
+
+/// Every file under `dir`, byte for byte.
+fn all_bytes(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn erased_content_leaves_neither_text_nor_salt_anywhere_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let secret = "Talked about the hard week with my brother, zebra-quartz-4471.";
+    let kept = "Sam said the walking group helped.";
+    let (seg, staged) = store.stage_content("s3", secret).unwrap();
+    let (seg2, staged2) = store.stage_content("s4", kept).unwrap();
+    let mut e = event("note:n-1", Some("su-sam"), Expected::Version(0));
+    e.event_type = "note.drafted".into();
+    e.data = serde_json::json!({"note_id": "n-1", "segments": [seg.to_json(), seg2.to_json()]});
+    store
+        .append_blocking(AppendBatch {
+            command: Some("c-1".into()),
+            events: vec![e],
+            contents: vec![staged, staged2],
+            erase: vec![],
+        })
+        .unwrap();
+    let content = store
+        .content(&seg.commit)
+        .unwrap()
+        .expect("content is readable before erasure");
+    assert_eq!(content.text, secret);
+    let salt = content.salt;
+    store.close().unwrap();
+    // At rest the text is sealed: not even a live segment's text is in any file.
+    for (p, bytes) in all_bytes(dir.path()) {
+        assert!(
+            !contains(&bytes, secret.as_bytes()),
+            "plain text found in {}",
+            p.display()
+        );
+    }
+    assert!(
+        all_bytes(dir.path())
+            .iter()
+            .any(|(_, b)| contains(b, &salt)),
+        "the salt is on disk before erasure"
+    );
+
+    let store = open(dir.path());
+    let mut agreed = event("note:n-1", Some("su-sam"), Expected::Version(1));
+    agreed.event_type = "redaction.agreed".into();
+    agreed.data = serde_json::json!({"proposal_id": "r-1"});
+    store
+        .append_blocking(AppendBatch {
+            command: Some("c-2".into()),
+            events: vec![agreed],
+            contents: vec![],
+            erase: vec![seg.commit],
+        })
+        .unwrap();
+    assert_eq!(store.content(&seg.commit).unwrap(), None);
+    assert_eq!(store.content(&seg2.commit).unwrap().unwrap().text, kept);
+    store.close().unwrap();
+
+    for (p, bytes) in all_bytes(dir.path()) {
+        assert!(
+            !contains(&bytes, secret.as_bytes()),
+            "erased text found in {}",
+            p.display()
+        );
+        assert!(
+            !contains(&bytes, &salt),
+            "erased salt found in {}",
+            p.display()
+        );
+    }
+    let store = open(dir.path());
+    assert_eq!(store.content(&seg.commit).unwrap(), None);
+    let report = store.verify(&mut |_, _| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.failure);
+    assert_eq!(report.contents, 1);
+    let root = store.root(2).unwrap();
+    for m in 0..2 {
+        let leaf = store.entry(m).unwrap().unwrap().leaf_hash();
+        assert!(merkle::verify_inclusion(
+            &leaf,
+            m,
+            2,
+            &store.inclusion_proof(m, 2).unwrap(),
+            &root
+        ));
+    }
+}
+
+#[test]
+fn an_erasure_interrupted_before_its_salt_was_wiped_is_finished_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (seg, staged) = store
+        .stage_content("s1", "a passage to remove, quokka-9912")
+        .unwrap();
+    let mut e = event("note:n-1", Some("su-sam"), Expected::Any);
+    e.data = serde_json::json!({"segments": [seg.to_json()]});
+    store
+        .append_blocking(AppendBatch {
+            events: vec![e],
+            contents: vec![staged],
+            ..AppendBatch::default()
+        })
+        .unwrap();
+    let salt = store.content(&seg.commit).unwrap().unwrap().salt;
+    store.close().unwrap();
+    // The state a crash leaves between the durable marker and the wipe.
+    let mut key = vec![b'X'];
+    key.extend_from_slice(&seg.commit);
+    set_in_sled(dir.path(), "log", &key, b"");
+    let store = open(dir.path());
+    assert_eq!(store.content(&seg.commit).unwrap(), None);
+    store.close().unwrap();
+    for (p, bytes) in all_bytes(dir.path()) {
+        assert!(!contains(&bytes, &salt), "salt left in {}", p.display());
+    }
+}
+
+#[test]
+fn verifying_since_a_trusted_checkpoint_checks_only_what_came_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..40u64 {
+        store
+            .append_blocking(batch(
+                None,
+                vec![event(
+                    &format!("note:n-{}", i % 3),
+                    Some(&format!("su-{}", i % 4)),
+                    Expected::Any,
+                )],
+            ))
+            .unwrap();
+    }
+    let checkpoint = store.checkpoint().unwrap();
+    let vkey = store.vkey().unwrap();
+    for i in 0..25u64 {
+        store
+            .append_blocking(batch(
+                None,
+                vec![event(
+                    &format!("note:n-{}", i % 5),
+                    Some(&format!("su-{}", i % 6)),
+                    Expected::Any,
+                )],
+            ))
+            .unwrap();
+    }
+    let report = store
+        .verify_since(&checkpoint, &vkey, &mut |_, _| {})
+        .unwrap();
+    assert!(report.ok(), "{:?}", report.failure);
+    assert_eq!((report.entries, report.size), (25, 65));
+    assert_eq!(report.root, store.root(65).unwrap());
+    // A checkpoint signed by another key is refused.
+    let other = tempfile::tempdir().unwrap();
+    let other_vkey = open(other.path()).vkey().unwrap();
+    assert!(store
+        .verify_since(&checkpoint, &other_vkey, &mut |_, _| {})
+        .is_err());
+    store.close().unwrap();
+    // An entry after the checkpoint altered: found, by seq.
+    let mut key = vec![b'E'];
+    key.extend_from_slice(&50u64.to_be_bytes());
+    let db = common::raw_sled(dir.path());
+    let log = db.open_tree("log").unwrap();
+    let bytes = log.get(&key).unwrap().unwrap().to_vec();
+    let altered = String::from_utf8(bytes)
+        .unwrap()
+        .replace("in_person", "in_persom");
+    log.insert(&key, altered.as_bytes()).unwrap();
+    db.flush().unwrap();
+    drop((log, db));
+    let ro = LogStore::open_read_only(dir.path()).unwrap();
+    let report = ro.verify_since(&checkpoint, &vkey, &mut |_, _| {}).unwrap();
+    assert_eq!(report.failure.unwrap().seq, Some(50));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_writers_on_shared_streams_lose_and_duplicate_no_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let streams = 8u64;
+    let per_task = 20u64;
+    let tasks: Vec<_> = (0..64u64)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let stream = format!("note:n-{}", t % streams);
+                let (mut ok, mut conflicts) = (Vec::new(), 0u64);
+                while (ok.len() as u64) < per_task {
+                    let seen = store.stream_len(&stream).unwrap();
+                    let b = batch(
+                        None,
+                        vec![event(&stream, Some("su-sam"), Expected::Version(seen))],
+                    );
+                    match store.append(b).await {
+                        Ok(r) => ok.push((seen, r[0].seq)),
+                        Err(StoreError::Conflict {
+                            expected, actual, ..
+                        }) => {
+                            assert_eq!(expected, seen);
+                            assert!(
+                                actual > seen,
+                                "a conflict means someone else got there first"
+                            );
+                            conflicts += 1;
+                        }
+                        Err(e) => panic!("unexpected error {e}"),
+                    }
+                }
+                (stream, ok, conflicts)
+            })
+        })
+        .collect();
+    let mut by_stream: std::collections::HashMap<String, Vec<(u64, u64)>> = Default::default();
+    let mut conflicts = 0;
+    for t in tasks {
+        let (stream, ok, c) = t.await.unwrap();
+        by_stream.entry(stream).or_default().extend(ok);
+        conflicts += c;
+    }
+    assert!(
+        conflicts > 0,
+        "64 writers on 8 streams must collide sometimes"
+    );
+    let mut all_seqs = std::collections::HashSet::new();
+    for (stream, mut won) in by_stream {
+        won.sort_unstable();
+        let versions: Vec<u64> = won.iter().map(|w| w.0).collect();
+        assert_eq!(
+            versions,
+            (0..8 * per_task).collect::<Vec<_>>(),
+            "{stream}: every version exactly once"
+        );
+        for (version, seq) in won {
+            assert!(all_seqs.insert(seq));
+            let e = store.entry(seq).unwrap().unwrap();
+            let v = EntryView::parse(&e.bytes).unwrap();
+            assert_eq!((v.stream.as_ref(), v.version), (stream.as_str(), version));
+        }
+    }
+    assert_eq!(store.size(), 64 * per_task);
+    assert!(store.verify(&mut |_, _| {}).unwrap().ok());
+}
