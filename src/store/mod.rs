@@ -240,18 +240,28 @@ pub struct LogStore {
     writer: Option<JoinHandle<()>>,
 }
 
+/// Opens sled. A lock failure is retried for up to two seconds: sled releases its lock
+/// asynchronously after the last handle is dropped (its I/O threads close the file a moment
+/// later), so a reopen in the same process can otherwise race it.
 fn sled_open(dir: &Path) -> Result<sled::Db, StoreError> {
     let path = dir.join("sled");
-    sled::Config::new()
-        .path(&path)
-        .segment_size(SLED_SEGMENT_SIZE)
-        .open()
-        .map_err(|e| match e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::Locked(dir.to_path_buf())
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::Config::new()
+            .path(&path)
+            .segment_size(SLED_SEGMENT_SIZE)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked(dir.to_path_buf()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            other => other.into(),
-        })
+            Err(other) => return Err(other.into()),
+        }
+    }
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
