@@ -1,5 +1,8 @@
 //! The `withus` binary: parses arguments, sets up logging, and calls the library. No logic here.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -154,35 +154,46 @@ fn at_never_decreases_when_the_clock_steps_back() {
 fn bad_input_is_refused_with_the_field_named_and_nothing_appended() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let mut cases: Vec<(AppendBatch, &str)> = Vec::new();
-    cases.push((batch(None, vec![]), "events"));
-    cases.push((
-        batch(
-            Some("has space"),
-            vec![event("meeting:m-1", None, Expected::Any)],
+    let with = |f: &dyn Fn(&mut withus::store::NewEvent)| {
+        let mut e = event("meeting:m-1", None, Expected::Any);
+        f(&mut e);
+        batch(None, vec![e])
+    };
+    let cases: Vec<(AppendBatch, &str)> = vec![
+        (batch(None, vec![]), "events"),
+        (
+            batch(
+                Some("has space"),
+                vec![event("meeting:m-1", None, Expected::Any)],
+            ),
+            "command",
         ),
-        "command",
-    ));
-    cases.push((
-        batch(None, vec![event("no-colon", None, Expected::Any)]),
-        "events[0].stream",
-    ));
-    cases.push((
-        batch(None, vec![event("meeting:m-1", Some(""), Expected::Any)]),
-        "events[0].subject",
-    ));
-    let mut e = event("meeting:m-1", None, Expected::Any);
-    e.data = serde_json::json!([1, 2]);
-    cases.push((batch(None, vec![e]), "events[0].data"));
-    let mut e = event("meeting:m-1", None, Expected::Any);
-    e.data = serde_json::json!({"x": "a".repeat(20_000)});
-    cases.push((batch(None, vec![e]), "events[0].data"));
-    let mut e = event("meeting:m-1", None, Expected::Any);
-    e.v = 0;
-    cases.push((batch(None, vec![e]), "events[0].v"));
-    let mut e = event("meeting:m-1", None, Expected::Any);
-    e.event_type = "note.drafted\n".into();
-    cases.push((batch(None, vec![e]), "events[0].type"));
+        (
+            batch(None, vec![event("no-colon", None, Expected::Any)]),
+            "events[0].stream",
+        ),
+        (
+            batch(None, vec![event("meeting:m-1", Some(""), Expected::Any)]),
+            "events[0].subject",
+        ),
+        (
+            with(&|e| e.data = serde_json::json!([1, 2])),
+            "events[0].data",
+        ),
+        (
+            with(&|e| e.data = serde_json::json!({"x": "a".repeat(20_000)})),
+            "events[0].data",
+        ),
+        (with(&|e| e.v = 0), "events[0].v"),
+        (
+            with(&|e| e.event_type = "note.drafted\n".into()),
+            "events[0].type",
+        ),
+        (
+            with(&|e| e.actor.role = "peer worker".into()),
+            "events[0].actor.role",
+        ),
+    ];
     for (b, field) in cases {
         match store.append_blocking(b) {
             Err(StoreError::Invalid { field: f, .. }) => assert_eq!(f, field),

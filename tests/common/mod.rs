@@ -61,9 +61,19 @@ pub fn batch(command: Option<&str>, events: Vec<NewEvent>) -> AppendBatch {
 /// Opens the store's sled database directly, to simulate damage and crashes the API cannot make.
 /// The segment size must match the store's (sled refuses a change across restarts).
 pub fn raw_sled(dir: &std::path::Path) -> sled::Db {
-    sled::Config::new()
-        .path(dir.join("sled"))
-        .segment_size(2 << 20)
-        .open()
-        .expect("open sled directly")
+    // sled drops its lock a moment after the last handle; retry briefly, as the store does.
+    for _ in 0..200 {
+        match sled::Config::new()
+            .path(dir.join("sled"))
+            .segment_size(2 << 20)
+            .open()
+        {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("open sled directly: {e}"),
+        }
+    }
+    panic!("sled stayed locked for 2 s")
 }
