@@ -619,3 +619,76 @@ async fn sixty_four_writers_on_shared_streams_lose_and_duplicate_no_version() {
     assert_eq!(store.size(), 64 * per_task);
     assert!(store.verify(&mut |_, _| {}).unwrap().ok());
 }
+
+#[test]
+fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..30u64 {
+        let b = batch(
+            Some(&format!("c-{i}")),
+            vec![event(
+                &format!("note:n-{}", i % 4),
+                Some("su-sam"),
+                Expected::Any,
+            )],
+        );
+        store.append_blocking(b).unwrap();
+    }
+    let entry17 = EntryView::parse(&store.entry(17).unwrap().unwrap().bytes)
+        .unwrap()
+        .stream
+        .into_owned();
+    let version17 = EntryView::parse(&store.entry(17).unwrap().unwrap().bytes)
+        .unwrap()
+        .version;
+    store.close().unwrap();
+    let verify_ro = || {
+        let ro = LogStore::open_read_only(dir.path()).unwrap();
+        ro.verify(&mut |_, _| {}).unwrap().failure
+    };
+    let db = common::raw_sled(dir.path());
+    let derived = db.open_tree("derived").unwrap();
+
+    // A stream index record removed: named by the entry it should point at.
+    let mut key = vec![b'T'];
+    key.extend_from_slice(entry17.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&version17.to_be_bytes());
+    let saved = derived.remove(&key).unwrap().unwrap();
+    db.flush().unwrap();
+    drop((derived, db));
+    let f = verify_ro().expect("a missing stream index record is found");
+    assert_eq!(f.seq, Some(17), "{}", f.what);
+
+    // An extra subject index record, pointing at an entry of no subject 'su-eve'.
+    let db = common::raw_sled(dir.path());
+    let derived = db.open_tree("derived").unwrap();
+    derived.insert(&key, saved).unwrap();
+    let mut extra = vec![b'S'];
+    extra.extend_from_slice(b"su-eve\0");
+    extra.extend_from_slice(&9u64.to_be_bytes());
+    derived.insert(&extra, &[][..]).unwrap();
+    db.flush().unwrap();
+    drop((derived, db));
+    let f = verify_ro().expect("an extra subject index record is found");
+    assert_eq!(f.seq, Some(9), "{}", f.what);
+
+    // A stored Merkle hash flipped: named by the seq whose record holds it.
+    let db = common::raw_sled(dir.path());
+    let derived = db.open_tree("derived").unwrap();
+    derived.remove(&extra).unwrap();
+    let mut block_key = vec![b'N'];
+    block_key.extend_from_slice(&12u64.to_be_bytes());
+    let mut block = derived
+        .get(&block_key)
+        .unwrap()
+        .expect("seq 12 was a group of its own")
+        .to_vec();
+    block[5] ^= 1; // inside seq 12's leaf hash
+    derived.insert(&block_key, block).unwrap();
+    db.flush().unwrap();
+    drop((derived, db));
+    let f = verify_ro().expect("a changed Merkle node is found");
+    assert_eq!(f.seq, Some(12), "{}", f.what);
+}

@@ -8,9 +8,12 @@
 //! parallel (per-entry work), and the calling thread runs the order-dependent checks (chains,
 //! `at`, stream versions, Merkle nodes) on the results, in seq order.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::keys;
 use super::slots::Slot;
@@ -68,37 +71,62 @@ struct Item {
     /// Parse error, if the bytes are not a v1 entry.
     error: Option<String>,
     prev: Hash,
-    at: String,
+    /// `at`, shape-checked by the parser and checked to be a real time here.
+    at: [u8; 24],
     stream: String,
     version: u64,
     subject: Option<String>,
     subject_prev: Option<Hash>,
     command: Option<String>,
+    /// This entry's share of the stream and subject index multiset hashes: order-independent,
+    /// so computed here in parallel rather than on the ordered path.
+    mix_stream: u128,
+    mix_subject: u128,
 }
 
-fn examine(key_seq: u64, bytes: &[u8]) -> Item {
+fn examine(key_seq: u64, bytes: &[u8], mixer: &Mixer) -> Item {
     let leaf = leaf_hash(bytes);
-    match EntryView::parse(bytes) {
-        Ok(v) => Item {
-            seq: v.seq,
-            key_seq,
-            leaf,
-            error: None,
-            prev: v.prev,
-            at: v.at.into_owned(),
-            stream: v.stream.into_owned(),
-            version: v.version,
-            subject: v.subject.map(|s| s.into_owned()),
-            subject_prev: v.subject_prev,
-            command: v.command.map(|c| c.into_owned()),
-        },
+    let parsed = EntryView::parse(bytes).and_then(|v| match crate::format::parse_millis(&v.at) {
+        Some(_) => Ok(v),
+        None => Err(format!("`at` {} is not a real time", v.at)),
+    });
+    match parsed {
+        Ok(v) => {
+            let mix_stream = mixer.record(&[
+                &[keys::STREAM],
+                v.stream.as_bytes(),
+                &[0],
+                &v.version.to_be_bytes(),
+                &v.seq.to_be_bytes(),
+            ]);
+            let mix_subject = v.subject.as_ref().map_or(0, |s| {
+                mixer.record(&[&[keys::SUBJECT], s.as_bytes(), &[0], &v.seq.to_be_bytes()])
+            });
+            Item {
+                mix_stream,
+                mix_subject,
+                seq: v.seq,
+                key_seq,
+                leaf,
+                error: None,
+                prev: v.prev,
+                at: v.at.as_bytes().try_into().unwrap_or([0; 24]),
+                stream: v.stream.into_owned(),
+                version: v.version,
+                subject: v.subject.map(|s| s.into_owned()),
+                subject_prev: v.subject_prev,
+                command: v.command.map(|c| c.into_owned()),
+            }
+        }
         Err(e) => Item {
+            mix_stream: 0,
+            mix_subject: 0,
             seq: key_seq,
             key_seq,
             leaf,
             error: Some(e),
             prev: ZERO_HASH,
-            at: String::new(),
+            at: [0; 24],
             stream: String::new(),
             version: 0,
             subject: None,
@@ -108,66 +136,61 @@ fn examine(key_seq: u64, bytes: &[u8]) -> Item {
     }
 }
 
-/// Streams examined chunks `[from, to)` in order; the reading and the examining run on other
-/// threads. Ends early (with a failure item) if the log has a gap.
+/// Streams examined chunks of `[from, to)` in order. Worker threads each claim the next chunk of
+/// seqs, read it from sled themselves (so sled's page-in, the parsing and the hashing all run in
+/// parallel), and a reorder thread hands the chunks on in seq order.
 fn pipeline<'s>(
     scope: &'s std::thread::Scope<'s, '_>,
     shared: &'s Shared,
     from: u64,
     to: u64,
+    mixer: &'s Mixer,
 ) -> Receiver<Result<Vec<Item>, StoreError>> {
-    let (raw_tx, raw_rx) = sync_channel::<(usize, Result<Vec<(u64, sled::IVec)>, StoreError>)>(4);
-    let raw_rx = Arc::new(Mutex::new(raw_rx));
-    let (done_tx, done_rx) = sync_channel::<(usize, Result<Vec<Item>, StoreError>)>(8);
-    scope.spawn(move || {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut n = 0usize;
-        for kv in shared.log.range(keys::entry(from)..keys::entry(to)) {
-            match kv {
-                Ok((k, v)) => {
-                    let Some(seq) = keys::tail_u64(&k) else {
-                        let _ =
-                            raw_tx.send((n, Err(StoreError::corrupt(None, "malformed entry key"))));
-                        return;
-                    };
-                    chunk.push((seq, v));
-                }
-                Err(e) => {
-                    let _ = raw_tx.send((n, Err(e.into())));
-                    return;
-                }
-            }
-            if chunk.len() == CHUNK {
-                if raw_tx
-                    .send((
-                        n,
-                        Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))),
-                    ))
-                    .is_err()
-                {
-                    return;
-                }
-                n += 1;
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = raw_tx.send((n, Ok(chunk)));
-        }
-    });
+    let chunks = (to - from).div_ceil(CHUNK as u64);
+    let next_chunk = Arc::new(AtomicU64::new(0));
+    // Chunks handed on so far; workers stay within WINDOW chunks of it, bounding memory.
+    let delivered = Arc::new(AtomicU64::new(0));
+    const WINDOW: u64 = 16;
+    let (done_tx, done_rx) = sync_channel::<(u64, Result<Vec<Item>, StoreError>)>(8);
+    // More workers than cores: part of a cold read is waiting on the page cache.
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .clamp(1, 4);
+        .clamp(1, 4)
+        + 1;
     for _ in 0..workers {
-        let raw_rx = Arc::clone(&raw_rx);
-        let done_tx = done_tx.clone();
+        let (next_chunk, done_tx, delivered) = (
+            Arc::clone(&next_chunk),
+            done_tx.clone(),
+            Arc::clone(&delivered),
+        );
         scope.spawn(move || loop {
-            let next = match raw_rx.lock() {
-                Ok(rx) => rx.recv(),
-                Err(_) => return,
-            };
-            let Ok((n, chunk)) = next else { return };
-            let items = chunk.map(|c| c.iter().map(|(s, b)| examine(*s, b)).collect());
-            if done_tx.send((n, items)).is_err() {
+            let n = next_chunk.fetch_add(1, AtomicOrdering::Relaxed);
+            if n >= chunks {
+                return;
+            }
+            while n >= delivered.load(AtomicOrdering::Acquire) + WINDOW {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            let start = from + n * CHUNK as u64;
+            let end = to.min(start + CHUNK as u64);
+            let mut items = Vec::with_capacity(CHUNK);
+            let mut result = Ok(());
+            for kv in shared.log.range(keys::entry(start)..keys::entry(end)) {
+                match kv {
+                    Ok((k, v)) => match keys::tail_u64(&k) {
+                        Some(seq) => items.push(examine(seq, &v, mixer)),
+                        None => {
+                            result = Err(StoreError::corrupt(None, "malformed entry key"));
+                            break;
+                        }
+                    },
+                    Err(e) => {
+                        result = Err(e.into());
+                        break;
+                    }
+                }
+            }
+            if done_tx.send((n, result.map(|()| items))).is_err() {
                 return;
             }
         });
@@ -175,16 +198,20 @@ fn pipeline<'s>(
     drop(done_tx);
     // Reorder: workers finish chunks out of order.
     let (out_tx, out_rx) = sync_channel(4);
+    let delivered_by_reorder = Arc::clone(&delivered);
     scope.spawn(move || {
         let mut pending = BTreeMap::new();
-        let mut want = 0usize;
+        let mut want = 0u64;
         for (n, items) in done_rx {
             pending.insert(n, items);
             while let Some(items) = pending.remove(&want) {
                 if out_tx.send(items).is_err() {
+                    // The checker stopped (a failure); let waiting workers run out.
+                    delivered_by_reorder.store(u64::MAX / 2, AtomicOrdering::Release);
                     return;
                 }
                 want += 1;
+                delivered_by_reorder.store(want, AtomicOrdering::Release);
             }
         }
     });
@@ -195,7 +222,7 @@ fn pipeline<'s>(
 struct Chain {
     next_seq: u64,
     prev: Hash,
-    last_at: String,
+    last_at: [u8; 24],
     /// Next version of each stream.
     streams: HashMap<String, u64>,
     /// Leaf hash of each person's latest entry.
@@ -207,17 +234,29 @@ struct Chain {
     expect_command: u128,
     /// The command run in progress: (command, first seq, count).
     run: Option<(String, u64, u64)>,
+    /// Keys of the index multiset hashes, shared with the workers.
+    mixer: Mixer,
 }
 
-fn mix(acc: &mut u128, key: &[u8], value: &[u8]) {
-    let mut h = blake3::Hasher::new();
-    h.update(&(key.len() as u64).to_le_bytes());
-    h.update(key);
-    h.update(value);
-    let d = h.finalize();
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d.as_bytes()[..16]);
-    *acc = acc.wrapping_add(u128::from_le_bytes(b));
+/// An order-independent (multiset) hash of index records: the sum of a 128-bit keyed hash of each
+/// record. The keys are drawn at random for each verification, so whoever can write the store
+/// cannot aim for a collision; and the records are fed as byte parts, so no key is allocated.
+#[derive(Clone)]
+struct Mixer(RandomState, RandomState);
+
+impl Mixer {
+    fn new() -> Mixer {
+        Mixer(RandomState::new(), RandomState::new())
+    }
+
+    fn record(&self, parts: &[&[u8]]) -> u128 {
+        let (mut a, mut b) = (self.0.build_hasher(), self.1.build_hasher());
+        for p in parts {
+            a.write(p);
+            b.write(p);
+        }
+        (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    }
 }
 
 fn command_value(first: u64, count: u64) -> [u8; 16] {
@@ -230,16 +269,15 @@ fn command_value(first: u64, count: u64) -> [u8; 16] {
 impl Chain {
     fn end_run(&mut self) {
         if let Some((c, f, n)) = self.run.take() {
-            mix(
-                &mut self.expect_command,
-                &keys::command(&c),
-                &command_value(f, n),
-            );
+            let r = self
+                .mixer
+                .record(&[&[keys::COMMAND], c.as_bytes(), &command_value(f, n)]);
+            self.expect_command = self.expect_command.wrapping_add(r);
         }
     }
 
     /// The §6 checks of one entry, given everything before it.
-    fn check(&mut self, it: &Item) -> Result<(), String> {
+    fn check(&mut self, it: &mut Item) -> Result<(), String> {
         if it.key_seq != self.next_seq {
             return Err(format!(
                 "entry {} is missing (next stored key is {})",
@@ -261,11 +299,9 @@ impl Chain {
         if it.at < self.last_at {
             return Err(format!(
                 "`at` {} is earlier than the previous entry's {}",
-                it.at, self.last_at
+                String::from_utf8_lossy(&it.at),
+                String::from_utf8_lossy(&self.last_at)
             ));
-        }
-        if crate::format::parse_millis(&it.at).is_none() {
-            return Err(format!("`at` {} is not a real time", it.at));
         }
         let next_version = self.streams.get(it.stream.as_str()).copied().unwrap_or(0);
         if it.version != next_version {
@@ -299,26 +335,18 @@ impl Chain {
                     self.subjects.insert(s.clone(), it.leaf);
                 }
             }
-            mix(
-                &mut self.expect_subject,
-                &keys::name_u64(keys::SUBJECT, s, it.seq),
-                &[],
-            );
         }
-        mix(
-            &mut self.expect_stream,
-            &keys::name_u64(keys::STREAM, &it.stream, it.version),
-            &it.seq.to_be_bytes(),
-        );
+        self.expect_subject = self.expect_subject.wrapping_add(it.mix_subject);
+        self.expect_stream = self.expect_stream.wrapping_add(it.mix_stream);
         match (&mut self.run, it.command.as_deref()) {
             (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
-            (_, cmd) => {
+            (_, _) => {
                 self.end_run();
-                self.run = cmd.map(|c| (c.to_string(), it.seq, 1));
+                self.run = it.command.take().map(|c| (c, it.seq, 1));
             }
         }
         self.prev = it.leaf;
-        self.last_at.clone_from(&it.at);
+        self.last_at = it.at;
         self.next_seq += 1;
         Ok(())
     }
@@ -375,7 +403,7 @@ pub(super) fn full(
     let chain = Chain {
         next_seq: 0,
         prev: ZERO_HASH,
-        last_at: String::new(),
+        last_at: [0; 24],
         streams: HashMap::new(),
         subjects: HashMap::new(),
         frontier: Frontier::default(),
@@ -383,17 +411,44 @@ pub(super) fn full(
         expect_subject: 0,
         expect_command: 0,
         run: None,
+        mixer: Mixer::new(),
     };
     let blocks = Blocks {
         iter: shared.derived.scan_prefix([keys::MERKLE]),
         cur: None,
     };
-    let (mut chain, mut report) = run_chain(shared, chain, blocks, size, progress)?;
+    // The stored indexes' multiset hashes do not depend on the entry pass: sum them meanwhile.
+    let mixer = chain.mixer.clone();
+    let (chain_result, stored) = std::thread::scope(|scope| {
+        let sums: Vec<_> = [keys::STREAM, keys::SUBJECT, keys::COMMAND]
+            .into_iter()
+            .map(|tag| {
+                let mixer = &mixer;
+                scope.spawn(move || stored_sum(shared, tag, mixer))
+            })
+            .collect();
+        let chain_result = run_chain(shared, chain, blocks, size, progress);
+        let stored: Vec<Result<u128, StoreError>> = sums
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Engine("index summing thread panicked".into()))
+                })
+            })
+            .collect();
+        (chain_result, stored)
+    });
+    let (mut chain, mut report) = chain_result?;
     if report.failure.is_some() {
         return Ok(report);
     }
     chain.end_run();
-    report.failure = check_indexes(shared, &chain, size)?;
+    let stored = [
+        stored[0].as_ref().map_err(clone_err)?,
+        stored[1].as_ref().map_err(clone_err)?,
+        stored[2].as_ref().map_err(clone_err)?,
+    ];
+    report.failure = check_indexes(shared, &chain, size, stored.map(|s| *s))?;
     if report.failure.is_none() {
         let (n, failure) = check_contents(shared)?;
         report.contents = n;
@@ -411,15 +466,16 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
     size: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Chain, VerifyReport), StoreError> {
+    let mixer = chain.mixer.clone();
     let from = chain.next_seq;
     let mut failure: Option<Failure> = None;
     let mut completed: Vec<Hash> = Vec::with_capacity(8);
     let mut stored: Vec<Hash> = Vec::with_capacity(8);
     std::thread::scope(|scope| -> Result<(), StoreError> {
-        let rx = pipeline(scope, shared, from, size);
+        let rx = pipeline(scope, shared, from, size, &mixer);
         'outer: for chunk in rx.iter() {
-            for it in chunk? {
-                if let Err(what) = chain.check(&it) {
+            for mut it in chunk? {
+                if let Err(what) = chain.check(&mut it) {
                     failure = Some(Failure {
                         seq: Some(chain.next_seq),
                         what,
@@ -488,7 +544,26 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
 
 /// Compares the stored indexes with those the log implies. Cheap multiset hashes first; only on
 /// a mismatch a slower pass finds the first seq whose index record is wrong.
-fn check_indexes(shared: &Shared, chain: &Chain, size: u64) -> Result<Option<Failure>, StoreError> {
+/// The multiset hash of every stored index record with `tag`.
+fn stored_sum(shared: &Shared, tag: u8, mixer: &Mixer) -> Result<u128, StoreError> {
+    let mut acc = 0u128;
+    for kv in shared.derived.scan_prefix([tag]) {
+        let (k, v) = kv?;
+        acc = acc.wrapping_add(mixer.record(&[&k, &v]));
+    }
+    Ok(acc)
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+fn check_indexes(
+    shared: &Shared,
+    chain: &Chain,
+    size: u64,
+    stored: [u128; 3],
+) -> Result<Option<Failure>, StoreError> {
     let d = &shared.derived;
     let watermark = d.get(keys::WATERMARK)?.and_then(|w| keys::be_u64(&w, 0));
     if watermark != Some(size) && size > 0 {
@@ -500,20 +575,15 @@ fn check_indexes(shared: &Shared, chain: &Chain, size: u64) -> Result<Option<Fai
             ),
         }));
     }
-    let sum = |tag: u8| -> Result<u128, StoreError> {
-        let mut acc = 0u128;
-        for kv in d.scan_prefix([tag]) {
-            let (k, v) = kv?;
-            mix(&mut acc, &k, &v);
-        }
-        Ok(acc)
-    };
-    for (tag, want, name) in [
+    for (i, (tag, want, name)) in [
         (keys::STREAM, chain.expect_stream, "stream"),
         (keys::SUBJECT, chain.expect_subject, "subject"),
         (keys::COMMAND, chain.expect_command, "command"),
-    ] {
-        if sum(tag)? != want {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if stored[i] != want {
             let seq = locate_index_fault(shared, tag, size)?;
             return Ok(Some(Failure {
                 seq,
@@ -709,10 +779,10 @@ pub(super) fn since(
         )))
     };
     let (prev, last_at) = if m == 0 {
-        (ZERO_HASH, String::new())
+        (ZERO_HASH, [0u8; 24])
     } else {
         match proven(m - 1)? {
-            Some((leaf, at, _, _)) => (leaf, at),
+            Some((leaf, at, _, _)) => (leaf, at.as_bytes().try_into().unwrap_or([0u8; 24])),
             None => {
                 return Ok(fail(
                     Some(m - 1),
@@ -779,6 +849,7 @@ pub(super) fn since(
         expect_subject: 0,
         expect_command: 0,
         run: None,
+        mixer: Mixer::new(),
     };
     let start_block = shared
         .derived
