@@ -88,7 +88,8 @@ pub struct EntryFields<'a> {
     pub subject_prev: Option<&'a str>,
     pub actor: &'a Actor,
     pub command: Option<&'a str>,
-    pub data: &'a serde_json::Value,
+    /// The event's fields, already serialised (compact), copied verbatim.
+    pub data: &'a RawValue,
 }
 
 impl EntryFields<'_> {

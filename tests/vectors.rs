@@ -46,6 +46,7 @@ fn entries_recreated_from_their_fields_give_the_same_bytes_and_leaf_hashes() {
         );
         let view = EntryView::parse(text.as_bytes()).expect("vector entry parses");
         let data: Value = serde_json::from_str(view.data).unwrap();
+        let data = serde_json::value::to_raw_value(&data).unwrap();
         let actor = Actor {
             id: view.actor_id.to_string(),
             role: view.actor_role.to_string(),

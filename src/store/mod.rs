@@ -227,6 +227,9 @@ struct Shared {
 /// A message to the writer thread.
 struct Request {
     batch: AppendBatch,
+    /// Each event's `data`, serialised once by the caller's thread during validation, so the
+    /// writer only copies it into the entry.
+    data: Vec<Box<serde_json::value::RawValue>>,
     reply: oneshot::Sender<Result<Vec<Receipt>, StoreError>>,
 }
 
@@ -455,10 +458,10 @@ impl LogStore {
 
     /// Appends a batch; resolves once it is durable (or refused). All or nothing.
     pub async fn append(&self, batch: AppendBatch) -> Result<Vec<Receipt>, StoreError> {
-        validate(&batch)?;
+        let data = validate(&batch)?;
         let tx = self.tx.as_ref().ok_or(StoreError::ReadOnly)?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Request { batch, reply })
+        tx.send(Request { batch, data, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -467,10 +470,10 @@ impl LogStore {
     /// [`append`](Self::append) for callers outside an async runtime (CLI tools, benchmarks).
     /// Must not be called from within a runtime.
     pub fn append_blocking(&self, batch: AppendBatch) -> Result<Vec<Receipt>, StoreError> {
-        validate(&batch)?;
+        let data = validate(&batch)?;
         let tx = self.tx.as_ref().ok_or(StoreError::ReadOnly)?;
         let (reply, rx) = oneshot::channel();
-        tx.blocking_send(Request { batch, reply })
+        tx.blocking_send(Request { batch, data, reply })
             .map_err(|_| StoreError::Closed)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
@@ -774,7 +777,8 @@ fn read_meta(log: &sled::Tree) -> Result<Option<String>, StoreError> {
 }
 
 /// Checks an append's shape before it reaches the writer, so a bad call costs the writer nothing.
-fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
+/// Returns each event's serialised `data`.
+fn validate(batch: &AppendBatch) -> Result<Vec<Box<serde_json::value::RawValue>>, StoreError> {
     const NAME: &str = "must be 1-160 printable ASCII characters without spaces";
     if batch.events.is_empty() && batch.erase.is_empty() {
         return Err(StoreError::invalid(
@@ -796,6 +800,7 @@ fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
             return Err(StoreError::invalid("command", NAME));
         }
     }
+    let mut data = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
         let field = |f: &str| format!("events[{i}].{f}");
         if !format::is_name(&e.event_type) {
@@ -831,15 +836,16 @@ fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
         if !e.data.is_object() {
             return Err(StoreError::invalid(field("data"), "must be a JSON object"));
         }
-        let len = serde_json::to_vec(&e.data)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let raw = serde_json::value::to_raw_value(&e.data)
+            .map_err(|err| StoreError::invalid(field("data"), err.to_string()))?;
+        let len = raw.get().len();
         if len > MAX_DATA_BYTES {
             return Err(StoreError::invalid(
                 field("data"),
                 format!("{len} bytes is over the {MAX_DATA_BYTES} byte limit; put text in content segments"),
             ));
         }
+        data.push(raw);
     }
     let mut seen = std::collections::HashSet::new();
     for c in &batch.contents {
@@ -850,7 +856,7 @@ fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
             ));
         }
     }
-    Ok(())
+    Ok(data)
 }
 
 /// A monotonic counter readers can wait on; or a failure that wakes them with an error.

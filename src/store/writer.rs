@@ -553,7 +553,7 @@ impl Writer {
         // Requests repeating a command of this same group are answered once it is durable.
         let mut repeats: Vec<(usize, String)> = Vec::new();
 
-        for Request { batch, reply } in group {
+        for Request { batch, data, reply } in group {
             if let Some(cmd) = &batch.command {
                 if commands.contains_key(cmd) {
                     repeats.push((outcomes.len(), cmd.clone()));
@@ -611,7 +611,7 @@ impl Writer {
             let first = tip.size();
             let mut receipts = Vec::with_capacity(batch.events.len());
             let mut stream_pos: HashMap<&str, u64> = HashMap::new();
-            for e in &batch.events {
+            for (e, data) in batch.events.iter().zip(&data) {
                 let seq = tip.size();
                 let version = match stream_pos
                     .get(e.stream.as_str())
@@ -642,7 +642,7 @@ impl Writer {
                     subject_prev: subject_prev_hex.as_deref(),
                     actor: &e.actor,
                     command: batch.command.as_deref(),
-                    data: &e.data,
+                    data,
                 }
                 .to_bytes();
                 let leaf = leaf_hash(&bytes);
