@@ -85,6 +85,14 @@ pub fn command(id: &str) -> Vec<u8> {
     k
 }
 
+/// The value of a `K` record: the first seq and the count of the batch a command produced.
+pub fn command_value(first: u64, count: u64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&first.to_be_bytes());
+    v[8..].copy_from_slice(&count.to_be_bytes());
+    v
+}
+
 /// Reads a big-endian u64 from `bytes[at..at + 8]`; `None` if too short.
 pub fn be_u64(bytes: &[u8], at: usize) -> Option<u64> {
     let b: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;

@@ -577,17 +577,29 @@ impl LogStore {
 
     /// Seqs of a person's entries, in order.
     pub fn subject_seqs(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
+        // Subject keys end in the seq.
+        self.index_seqs(keys::SUBJECT, subject, |k, _| keys::tail_u64(k))
+    }
+
+    /// Seqs listed under one name of an index, below the durable size, in key order.
+    fn index_seqs(
+        &self,
+        tag: u8,
+        name: &str,
+        seq_of: fn(&[u8], &[u8]) -> Option<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
         let size = self.size();
         self.shared.wait_indexed(size)?;
         let mut out = Vec::new();
         for kv in self
             .shared
             .derived
-            .scan_prefix(keys::name_prefix(keys::SUBJECT, subject))
+            .scan_prefix(keys::name_prefix(tag, name))
         {
-            let (k, _) = kv?;
-            let seq = keys::tail_u64(&k)
-                .ok_or_else(|| StoreError::corrupt(None, "malformed subject index key"))?;
+            let (k, v) = kv?;
+            let seq = seq_of(&k, &v).ok_or_else(|| {
+                StoreError::corrupt(None, format!("malformed index record under {name:?}"))
+            })?;
             if seq < size {
                 out.push(seq);
             }
@@ -605,22 +617,8 @@ impl LogStore {
 
     /// Seqs of a stream's entries, in version order.
     pub fn stream_seqs(&self, stream: &str) -> Result<Vec<u64>, StoreError> {
-        let size = self.size();
-        self.shared.wait_indexed(size)?;
-        let mut out = Vec::new();
-        for kv in self
-            .shared
-            .derived
-            .scan_prefix(keys::name_prefix(keys::STREAM, stream))
-        {
-            let (_, v) = kv?;
-            let seq = keys::be_u64(&v, 0)
-                .ok_or_else(|| StoreError::corrupt(None, "malformed stream index value"))?;
-            if seq < size {
-                out.push(seq);
-            }
-        }
-        Ok(out)
+        // Stream keys end in the version; the value is the seq.
+        self.index_seqs(keys::STREAM, stream, |_, v| keys::be_u64(v, 0))
     }
 
     /// A stream's entries, in version order.

@@ -259,19 +259,12 @@ impl Mixer {
     }
 }
 
-fn command_value(first: u64, count: u64) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..8].copy_from_slice(&first.to_be_bytes());
-    v[8..].copy_from_slice(&count.to_be_bytes());
-    v
-}
-
 impl Chain {
     fn end_run(&mut self) {
         if let Some((c, f, n)) = self.run.take() {
-            let r = self
-                .mixer
-                .record(&[&[keys::COMMAND], c.as_bytes(), &command_value(f, n)]);
+            let r =
+                self.mixer
+                    .record(&[&[keys::COMMAND], c.as_bytes(), &keys::command_value(f, n)]);
             self.expect_command = self.expect_command.wrapping_add(r);
         }
     }

@@ -1,11 +1,12 @@
-//! The single writer: sequences appends, commits them in groups (one sled batch per tree, one
-//! flush, one fsync per group) and only then answers the callers. Also the catch-up of derived
-//! records on open, which shares the derivation code.
+//! Appending: the writer thread sequences requests into groups and applies each group to the
+//! `log` tree; the committer thread flushes, fsyncs, finishes erasures, publishes `committed` and
+//! answers; the indexer thread applies derived records and publishes `indexed`. Also the
+//! catch-up of derived records on open, which shares the derivation code.
 //!
-//! Owns: the tip of the log (size, last leaf, last `at`, Merkle frontier) and the caches of
-//! stream versions and per-person chain heads.
-//! Must not touch: anything readers rely on before the group is durable — `committed` moves
-//! only after the flush.
+//! Owns: the tip of the log (size, last leaf, last `at`, Merkle frontier), the caches of stream
+//! versions, per-person chain heads and recent commands, and the three threads.
+//! Must not touch: `committed` before the flush that covers it (only the committer moves it), or
+//! any answer before then — refusals and retries included, so no answer reveals undurable state.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -57,13 +58,6 @@ fn derive_keys(
     if let Some(s) = subject {
         batch.insert(keys::name_u64(keys::SUBJECT, s, seq), &[][..]);
     }
-}
-
-fn command_value(first: u64, count: u64) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..8].copy_from_slice(&first.to_be_bytes());
-    v[8..].copy_from_slice(&count.to_be_bytes());
-    v
 }
 
 /// Brings the derived tree up to the log: on open, after a crash between the two trees' batches,
@@ -185,7 +179,7 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
                 (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
                 (r, cmd) => {
                     if let Some((c, f, n)) = r.take() {
-                        batch.insert(keys::command(&c), &command_value(f, n)[..]);
+                        batch.insert(keys::command(&c), &keys::command_value(f, n)[..]);
                     }
                     *r = cmd.map(|c| (c.to_string(), seq, 1));
                 }
@@ -201,7 +195,7 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
             return Err(StoreError::corrupt(seq, "entry is missing from the log"));
         }
         if let Some((c, f, n)) = &run {
-            batch.insert(keys::command(c), &command_value(*f, *n)[..]);
+            batch.insert(keys::command(c), &keys::command_value(*f, *n)[..]);
         }
         batch.insert(&keys::merkle(first)[..], block);
         batch.insert(keys::WATERMARK, &seq.to_be_bytes()[..]);
@@ -667,7 +661,10 @@ impl Writer {
             }
             if let Some(cmd) = &batch.command {
                 if end > first {
-                    derived.insert(keys::command(cmd), &command_value(first, end - first)[..]);
+                    derived.insert(
+                        keys::command(cmd),
+                        &keys::command_value(first, end - first)[..],
+                    );
                     commands.insert(cmd.clone(), receipts.clone());
                 }
             }
