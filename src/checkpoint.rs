@@ -35,8 +35,11 @@ pub enum CheckpointError {
 /// A checkpoint's content once its signature has been checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The log it is about (also the signing key's name).
     pub origin: String,
+    /// Entries the signed tree covers.
     pub size: u64,
+    /// `MTH` of those entries: what later proofs are checked against.
     pub root: Hash,
 }
 
@@ -115,8 +118,11 @@ impl NoteSigner {
 /// A parsed vkey: what a verifier needs to open checkpoints.
 #[derive(Debug, Clone)]
 pub struct NoteVerifier {
+    /// The key name; a checkpoint's origin must equal it.
     pub name: String,
+    /// Selects this key's line among a note's signatures.
     pub key_id: [u8; 4],
+    /// Checks the signature.
     key: VerifyingKey,
 }
 

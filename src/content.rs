@@ -55,8 +55,11 @@ impl Segment {
 /// Content in its export form `{"commit", "salt", "text"}`: enough to check a commitment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content {
+    /// The commitment entries hold.
     pub commit: Hash,
+    /// The key of the commitment: with it, anyone can check `text` against `commit`.
     pub salt: [u8; 32],
+    /// The words, as agreed with the person.
     pub text: String,
 }
 

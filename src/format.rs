@@ -73,7 +73,8 @@ pub struct Actor {
 }
 
 /// The fields of one entry, in the order the writer emits them (the vectors' order). Borrowed so
-/// that serialising an entry copies nothing but the output.
+/// that serialising an entry copies nothing but the output. Each field means what the table of
+/// log-format.md §1 says; `prev` and `subject_prev` are lowercase hex.
 #[derive(Serialize)]
 pub struct EntryFields<'a> {
     pub seq: u64,
@@ -149,7 +150,8 @@ struct RawActor<'a> {
 }
 
 /// A parsed, shape-checked entry (§1). Chain properties (`prev`, `subject_prev`, ordering of
-/// `at`, stream versions) need neighbouring entries and are checked by the verifier.
+/// `at`, stream versions) need neighbouring entries and are checked by the verifier. Fields mean
+/// what log-format.md §1 says; hashes are decoded, strings borrow from the bytes where they can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryView<'a> {
     pub seq: u64,

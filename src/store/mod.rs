@@ -127,11 +127,17 @@ pub enum Expected {
 /// One event to append. The store fills in `seq`, `prev`, `at`, `version`, `subject_prev`.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
+    /// Past-tense event type, e.g. `note.drafted` (domain.md).
     pub event_type: String,
+    /// Schema version of that type, from 1, so readers can tell old shapes from new.
     pub v: u32,
+    /// `<kind>:<id>`: the aggregate whose version sequence this event extends.
     pub stream: String,
+    /// The optimistic-concurrency check for `stream`.
     pub expected: Expected,
+    /// The person the event is about; links it into their chain (`subject_prev`).
     pub subject: Option<String>,
+    /// Who caused it, in what role: recorded, not looked up later.
     pub actor: Actor,
     /// The event's own fields; must be a JSON object with no free text (text goes in segments).
     pub data: Value,
@@ -162,25 +168,32 @@ impl std::fmt::Debug for StagedContent {
 pub struct AppendBatch {
     /// The client's idempotency key; a repeat returns the first call's receipts.
     pub command: Option<String>,
+    /// The events, appended in this order with consecutive seqs.
     pub events: Vec<NewEvent>,
     /// Content the events commit to, stored in the same durable step.
     pub contents: Vec<StagedContent>,
     /// Commitments whose content is erased in the same durable step (an agreed redaction).
+    /// Erasing content that is not stored (or already erased) does nothing.
     pub erase: Vec<Hash>,
 }
 
 /// Proof that an entry was appended: where, its leaf hash, and the tree size after its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
+    /// Where the entry is in the log.
     pub seq: u64,
+    /// Its leaf hash: what an inclusion proof proves.
     pub leaf_hash: Hash,
+    /// The tree size after the batch: the smallest checkpoint that can include it.
     pub tree_size: u64,
 }
 
 /// An entry as stored: its seq and exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {
+    /// Where it is in the log.
     pub seq: u64,
+    /// Exactly the bytes written at append: hash, export and verify use these.
     pub bytes: Vec<u8>,
 }
 

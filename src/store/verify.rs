@@ -30,6 +30,7 @@ const CHUNK: usize = 2048;
 pub struct Failure {
     /// The first bad entry, when the problem is in or found through an entry.
     pub seq: Option<u64>,
+    /// What is wrong, in words.
     pub what: String,
 }
 
@@ -47,8 +48,9 @@ impl std::fmt::Display for Failure {
 pub struct VerifyReport {
     /// Entries checked (all of them, or those after the trusted checkpoint).
     pub entries: u64,
-    /// Tree size and root the checks arrived at.
+    /// Tree size the checks arrived at.
     pub size: u64,
+    /// Root recomputed from the entries: compare it with a published checkpoint.
     pub root: Hash,
     /// Content segments checked against their commitments.
     pub contents: u64,
