@@ -187,6 +187,13 @@ fn summarise(r: &VerifyReport) -> u8 {
                 to_hex(&r.root),
                 r.contents
             );
+            if r.derived_behind > 0 {
+                println!(
+                    "note: indexes and Merkle nodes do not cover the last {} entries yet (normal after a crash); \
+                     they are re-derived when the store is next opened for writing",
+                    r.derived_behind
+                );
+            }
             EXIT_OK
         }
         Some(f) => {

@@ -692,3 +692,78 @@ fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
     let f = verify_ro().expect("a changed Merkle node is found");
     assert_eq!(f.seq, Some(12), "{}", f.what);
 }
+
+/// The state a crash leaves between a group's durable commit and its derived records: the log is
+/// ahead of the indexes and Merkle nodes. Read-only verification checks every entry, reports the
+/// lag as a note, not a failure; the next read-write open re-derives the rest.
+#[test]
+fn a_log_ahead_of_its_derived_records_verifies_and_is_caught_up_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let group = |cmd: &str, n: u64, base: u64| {
+        let events = (0..n)
+            .map(|i| {
+                event(
+                    &format!("note:n-{}", (base + i) % 3),
+                    Some("su-sam"),
+                    Expected::Any,
+                )
+            })
+            .collect();
+        batch(Some(cmd), events)
+    };
+    store.append_blocking(group("c-a", 10, 0)).unwrap();
+    store.append_blocking(group("c-b", 5, 10)).unwrap();
+    let tail: Vec<(String, u64, u64)> = (10..15)
+        .map(|seq| {
+            let e = store.entry(seq).unwrap().unwrap();
+            let v = EntryView::parse(&e.bytes).unwrap();
+            (v.stream.into_owned(), v.version, seq)
+        })
+        .collect();
+    let root = store.root(15).unwrap();
+    store.close().unwrap();
+    {
+        let db = common::raw_sled(dir.path());
+        let derived = db.open_tree("derived").unwrap();
+        let mut k = vec![b'N'];
+        k.extend_from_slice(&10u64.to_be_bytes());
+        assert!(
+            derived.remove(&k).unwrap().is_some(),
+            "the second group has its own Merkle block"
+        );
+        for (stream, version, seq) in &tail {
+            let mut t = vec![b'T'];
+            t.extend_from_slice(stream.as_bytes());
+            t.push(0);
+            t.extend_from_slice(&version.to_be_bytes());
+            assert!(derived.remove(&t).unwrap().is_some());
+            let mut s = b"Ssu-sam\0".to_vec();
+            s.extend_from_slice(&seq.to_be_bytes());
+            assert!(derived.remove(&s).unwrap().is_some());
+        }
+        assert!(derived.remove(b"Kc-b").unwrap().is_some());
+        derived.insert(b"W", &10u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let ro = LogStore::open_read_only(dir.path()).unwrap();
+        let report = ro.verify(&mut |_, _| {}).unwrap();
+        assert!(report.ok(), "{:?}", report.failure);
+        assert_eq!(
+            (report.entries, report.derived_behind, report.root),
+            (15, 5, root)
+        );
+    }
+    let store = open(dir.path());
+    let report = store.verify(&mut |_, _| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.failure);
+    assert_eq!(report.derived_behind, 0);
+    assert_eq!(store.subject_seqs("su-sam").unwrap().len(), 15);
+    // The re-derived command index still recognises the retry.
+    assert_eq!(
+        store.append_blocking(group("c-b", 5, 10)).unwrap()[0].seq,
+        10
+    );
+    assert_eq!(store.size(), 15);
+}

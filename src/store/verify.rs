@@ -56,6 +56,10 @@ pub struct VerifyReport {
     pub contents: u64,
     /// The first failure; `None` means the store verified.
     pub failure: Option<Failure>,
+    /// Entries at the end of the log that the derived records (indexes, Merkle nodes) do not
+    /// cover yet. Normal after a crash, in a store not reopened for writing since: the entries
+    /// themselves were fully checked, and the next read-write open re-derives the rest.
+    pub derived_behind: u64,
 }
 
 impl VerifyReport {
@@ -238,6 +242,8 @@ struct Chain {
     run: Option<(String, u64, u64)>,
     /// Keys of the index multiset hashes, shared with the workers.
     mixer: Mixer,
+    /// Entries below this seq have derived records to compare with (the derived watermark).
+    derived_until: u64,
 }
 
 /// An order-independent (multiset) hash of index records: the sum of a 128-bit keyed hash of each
@@ -263,7 +269,8 @@ impl Mixer {
 
 impl Chain {
     fn end_run(&mut self) {
-        if let Some((c, f, n)) = self.run.take() {
+        // A run never straddles the watermark: both are group boundaries.
+        if let Some((c, f, n)) = self.run.take().filter(|r| r.1 < self.derived_until) {
             let r =
                 self.mixer
                     .record(&[&[keys::COMMAND], c.as_bytes(), &keys::command_value(f, n)]);
@@ -331,8 +338,10 @@ impl Chain {
                 }
             }
         }
-        self.expect_subject = self.expect_subject.wrapping_add(it.mix_subject);
-        self.expect_stream = self.expect_stream.wrapping_add(it.mix_stream);
+        if it.seq < self.derived_until {
+            self.expect_subject = self.expect_subject.wrapping_add(it.mix_subject);
+            self.expect_stream = self.expect_stream.wrapping_add(it.mix_stream);
+        }
         match (&mut self.run, it.command.as_deref()) {
             (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
             (_, _) => {
@@ -407,6 +416,7 @@ pub(super) fn full(
         expect_command: 0,
         run: None,
         mixer: Mixer::new(),
+        derived_until: watermark(shared)?,
     };
     let blocks = Blocks {
         iter: shared.derived.scan_prefix([keys::MERKLE]),
@@ -479,6 +489,9 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
                 }
                 completed.clear();
                 chain.frontier.push(it.leaf, |_, _, h| completed.push(*h));
+                if it.seq >= chain.derived_until {
+                    continue;
+                }
                 if let Err(what) = blocks.take(it.seq, completed.len(), &mut stored) {
                     failure = Some(Failure {
                         seq: Some(it.seq),
@@ -533,6 +546,7 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
         root: chain.frontier.root(),
         contents: 0,
         failure,
+        derived_behind: size - chain.derived_until.min(size),
     };
     Ok((chain, report))
 }
@@ -553,20 +567,27 @@ fn clone_err(e: &StoreError) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
+/// The derived watermark: how many entries the derived records say they cover.
+fn watermark(shared: &Shared) -> Result<u64, StoreError> {
+    let w = shared
+        .derived
+        .get(keys::WATERMARK)?
+        .and_then(|w| keys::be_u64(&w, 0));
+    Ok(w.unwrap_or(0))
+}
+
 fn check_indexes(
     shared: &Shared,
     chain: &Chain,
     size: u64,
     stored: [u128; 3],
 ) -> Result<Option<Failure>, StoreError> {
-    let d = &shared.derived;
-    let watermark = d.get(keys::WATERMARK)?.and_then(|w| keys::be_u64(&w, 0));
-    if watermark != Some(size) && size > 0 {
+    if chain.derived_until > size {
         return Ok(Some(Failure {
             seq: None,
             what: format!(
-                "derived records cover {} entries, the log has {size}",
-                watermark.unwrap_or(0)
+                "derived records claim {} entries, the log has {size}",
+                chain.derived_until
             ),
         }));
     }
@@ -729,6 +750,7 @@ pub(super) fn since(
         root: [0u8; 32],
         contents: 0,
         failure: Some(Failure { seq, what }),
+        derived_behind: 0,
     };
     if trusted.origin != shared.origin {
         return Ok(fail(
@@ -845,6 +867,7 @@ pub(super) fn since(
         expect_command: 0,
         run: None,
         mixer: Mixer::new(),
+        derived_until: watermark(shared)?,
     };
     let start_block = shared
         .derived
