@@ -194,6 +194,13 @@ fn summarise(r: &VerifyReport) -> u8 {
                     r.derived_behind
                 );
             }
+            if r.uncommitted_salts > 0 {
+                println!(
+                    "note: {} salt slots belong to appends that never committed (normal after a crash); \
+                     they are wiped when the store is next opened for writing",
+                    r.uncommitted_salts
+                );
+            }
             EXIT_OK
         }
         Some(f) => {

@@ -1085,7 +1085,7 @@ impl Shared {
 }
 
 /// `slot(8) ‖ nonce(12) ‖ sealed` → parts.
-fn split_content(rec: &[u8]) -> Option<(u64, [u8; 12], &[u8])> {
+pub(super) fn split_content(rec: &[u8]) -> Option<(u64, [u8; 12], &[u8])> {
     let slot = keys::be_u64(rec, 0)?;
     let nonce: [u8; 12] = rec.get(8..20)?.try_into().ok()?;
     Some((slot, nonce, rec.get(20..)?))
