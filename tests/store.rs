@@ -767,3 +767,32 @@ fn a_log_ahead_of_its_derived_records_verifies_and_is_caught_up_on_open() {
     );
     assert_eq!(store.size(), 15);
 }
+
+/// sled writes any page over a quarter of its segment size to a blob file that it never fsyncs.
+/// Content at the size limit, many segments to a leaf, must not produce one: every byte of an
+/// acknowledged commit lives in the one data file the store fsyncs.
+#[test]
+fn content_at_the_size_limit_never_lands_in_a_blob_file_sled_would_not_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for g in 0..12u64 {
+        let mut b = AppendBatch::default();
+        for k in 0..16u64 {
+            let text: String = (0..withus::content::MAX_SEGMENT_BYTES as u64)
+                .map(|i| char::from(b'a' + ((i * 7 + g * 13 + k) % 26) as u8))
+                .collect();
+            let (seg, staged) = store.stage_content(&format!("s{k}"), &text).unwrap();
+            b.contents.push(staged);
+            let mut e = event(&format!("note:n-{g}-{k}"), Some("su-sam"), Expected::Any);
+            e.data = serde_json::json!({"segments": [seg.to_json()]});
+            b.events.push(e);
+        }
+        store.append_blocking(b).unwrap();
+    }
+    assert!(store.verify(&mut |_, _| {}).unwrap().ok());
+    store.close().unwrap();
+    let blobs = std::fs::read_dir(dir.path().join("sled/blobs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "sled wrote pages to blob files");
+}

@@ -51,10 +51,13 @@ pub const MAX_EVENTS_PER_APPEND: usize = 1024;
 /// events are a few hundred bytes; the limit stops a client from bloating the log.
 pub const MAX_DATA_BYTES: usize = 16 * 1024;
 
-/// sled writes values above `segment_size / 4` as separate blob files, which it never fsyncs. All
-/// our values stay below 128 KiB, so with 2 MiB segments no blob is ever written and fsyncing the
-/// one `db` file makes a commit power-safe.
-const SLED_SEGMENT_SIZE: usize = 2 << 20;
+/// sled writes any message above `segment_size / 4` — a value, or a whole leaf page when it
+/// consolidates one (leaves split by count, at 17 items) — as a separate blob file, which it
+/// never fsyncs. With 8 MiB segments the threshold is 2 MiB, above the largest page our bounded
+/// values can make (about 20 × 65.6 KiB of sealed content), so blobs should not occur; the
+/// committer still fsyncs any blob it finds after each flush, so durability does not rest on that
+/// estimate.
+pub const SLED_SEGMENT_SIZE: usize = 8 << 20;
 
 /// Where time comes from. The store never lets `at` go backwards whatever this returns.
 pub trait Clock: Send + Sync {
@@ -95,8 +98,9 @@ pub struct StoreConfig {
     pub origin: Option<String>,
     /// See [`Durability`]; `Fsync` unless measuring.
     pub durability: Durability,
-    /// Most events committed in one group (one sled batch, one flush). Bounds a Merkle block's
-    /// size (which must stay far below sled's blob threshold) and one flush's latency.
+    /// Most events committed in one group (one sled batch, one flush); a single append larger
+    /// than this is its own group. Bounds a Merkle block's size (≤ 64 KiB at 1024, far below
+    /// sled's blob threshold) and one flush's latency.
     pub max_group_events: usize,
     /// The clock that stamps `at`.
     pub clock: Arc<dyn Clock>,

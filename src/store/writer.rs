@@ -257,6 +257,8 @@ struct Applied {
 struct Committer {
     shared: Arc<Shared>,
     durability: Durability,
+    /// Blob files already fsynced, so each is synced once.
+    synced_blobs: std::collections::HashSet<std::ffi::OsString>,
     index_tx: Option<SyncSender<(sled::Batch, u64)>>,
     indexer: Option<JoinHandle<()>>,
     failed: Arc<Mutex<Option<String>>>,
@@ -288,6 +290,40 @@ fn fail_outcomes(outcomes: Vec<Outcome>, why: &str) {
 }
 
 impl Committer {
+    /// fsyncs blob files sled wrote since the last commit (sled never does). The directory is
+    /// normally empty (see `SLED_SEGMENT_SIZE`), so this is one empty `readdir` per commit.
+    fn sync_new_blobs(&mut self) -> Result<(), StoreError> {
+        let dir = self.shared.dir.join("sled").join("blobs");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io(&dir, e)),
+        };
+        let mut present = std::collections::HashSet::new();
+        let mut synced_any = false;
+        for entry in entries {
+            let name = entry.map_err(|e| StoreError::io(&dir, e))?.file_name();
+            if !self.synced_blobs.contains(&name) {
+                let path = dir.join(&name);
+                match std::fs::File::open(&path).and_then(|f| f.sync_all()) {
+                    Ok(()) => synced_any = true,
+                    // sled removed it meanwhile (its blob GC): nothing left to make durable.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(StoreError::io(path, e)),
+                }
+                tracing::debug!(blob = ?name, "fsynced a sled blob file");
+            }
+            present.insert(name);
+        }
+        if synced_any {
+            std::fs::File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| StoreError::io(&dir, e))?;
+        }
+        self.synced_blobs = present;
+        Ok(())
+    }
+
     fn run(mut self, rx: Receiver<Applied>) {
         while let Ok(first) = rx.recv() {
             let mut items = vec![first];
@@ -327,7 +363,7 @@ impl Committer {
         }
     }
 
-    fn make_durable(&self, items: &[Applied]) -> Result<(), StoreError> {
+    fn make_durable(&mut self, items: &[Applied]) -> Result<(), StoreError> {
         if items.iter().any(|i| i.wrote) {
             self.shared.db.flush()?;
             if self.durability == Durability::Fsync {
@@ -335,6 +371,7 @@ impl Committer {
                     f.sync_data()
                         .map_err(|e| StoreError::io(self.shared.dir.join("sled/db"), e))?;
                 }
+                self.sync_new_blobs()?;
             }
         }
         // Erasures acknowledged in these groups: overwrite the salts before answering.
@@ -391,6 +428,7 @@ impl Writer {
         let committer = Committer {
             shared: Arc::clone(&shared),
             durability,
+            synced_blobs: std::collections::HashSet::new(),
             index_tx: Some(index_tx),
             indexer: Some(indexer),
             failed: Arc::clone(&failed),
@@ -415,11 +453,24 @@ impl Writer {
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        while let Some(first) = rx.blocking_recv() {
+        // A request that would have overfilled the previous group starts the next one.
+        let mut carried: Option<Request> = None;
+        loop {
+            let first = match carried.take() {
+                Some(r) => r,
+                None => match rx.blocking_recv() {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
             let mut n = first.batch.events.len();
             let mut group = vec![first];
             while n < self.max_group {
                 match rx.try_recv() {
+                    Ok(r) if n + r.batch.events.len() > self.max_group => {
+                        carried = Some(r);
+                        break;
+                    }
                     Ok(r) => {
                         n += r.batch.events.len();
                         group.push(r);

@@ -65,7 +65,7 @@ pub fn raw_sled(dir: &std::path::Path) -> sled::Db {
     for _ in 0..200 {
         match sled::Config::new()
             .path(dir.join("sled"))
-            .segment_size(2 << 20)
+            .segment_size(withus::store::SLED_SEGMENT_SIZE)
             .open()
         {
             Ok(db) => return db,

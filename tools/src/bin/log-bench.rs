@@ -249,7 +249,7 @@ fn main() -> anyhow::Result<()> {
     let raw = {
         let db = sled::Config::new()
             .path(tmp.join("raw-sled"))
-            .segment_size(2 << 20)
+            .segment_size(withus::store::SLED_SEGMENT_SIZE)
             .open()?;
         let tree = db.open_tree("raw")?;
         let start = Instant::now();
