@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Work with the event log directly (the server must not be running on the same directory).
+    /// Work with the event log directly (no other process may have the data directory open).
     Log {
         #[command(subcommand)]
         command: LogCommand,
