@@ -59,6 +59,9 @@ pub const MAX_DATA_BYTES: usize = 16 * 1024;
 /// estimate.
 pub const SLED_SEGMENT_SIZE: usize = 8 << 20;
 
+/// What an identifier must be, as refusals say it (checked by [`format::is_name`]).
+const NAME_RULE: &str = "must be 1-160 printable ASCII characters without spaces";
+
 /// Where time comes from. The store never lets `at` go backwards whatever this returns.
 pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
@@ -475,24 +478,37 @@ impl LogStore {
 
     /// Appends a batch; resolves once it is durable (or refused). All or nothing.
     pub async fn append(&self, batch: AppendBatch) -> Result<Vec<Receipt>, StoreError> {
-        let data = validate(&batch)?;
-        let tx = self.tx.as_ref().ok_or(StoreError::ReadOnly)?;
-        let (reply, rx) = oneshot::channel();
-        tx.send(Request { batch, data, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let (tx, request, answer) = self.request(batch)?;
+        tx.send(request).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// [`append`](Self::append) for callers outside an async runtime (CLI tools, benchmarks).
     /// Must not be called from within a runtime.
     pub fn append_blocking(&self, batch: AppendBatch) -> Result<Vec<Receipt>, StoreError> {
+        let (tx, request, answer) = self.request(batch)?;
+        tx.blocking_send(request).map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Validates a batch and makes the writer's request for it, with the channel to send it on
+    /// and the receiver of its answer.
+    #[allow(clippy::type_complexity)]
+    fn request(
+        &self,
+        batch: AppendBatch,
+    ) -> Result<
+        (
+            &mpsc::Sender<Request>,
+            Request,
+            oneshot::Receiver<Result<Vec<Receipt>, StoreError>>,
+        ),
+        StoreError,
+    > {
         let data = validate(&batch)?;
         let tx = self.tx.as_ref().ok_or(StoreError::ReadOnly)?;
-        let (reply, rx) = oneshot::channel();
-        tx.blocking_send(Request { batch, data, reply })
-            .map_err(|_| StoreError::Closed)?;
-        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+        let (reply, answer) = oneshot::channel();
+        Ok((tx, Request { batch, data, reply }, answer))
     }
 
     /// Seals a text as a segment to commit with an append: a fresh random salt, the commitment,
@@ -503,10 +519,7 @@ impl LogStore {
         text: &str,
     ) -> Result<(Segment, StagedContent), StoreError> {
         if !format::is_name(id) {
-            return Err(StoreError::invalid(
-                "segment id",
-                "must be 1-160 printable ASCII characters without spaces",
-            ));
+            return Err(StoreError::invalid("segment id", NAME_RULE));
         }
         if text.len() > content::MAX_SEGMENT_BYTES {
             return Err(StoreError::invalid(
@@ -794,7 +807,6 @@ fn read_meta(log: &sled::Tree) -> Result<Option<String>, StoreError> {
 /// Checks an append's shape before it reaches the writer, so a bad call costs the writer nothing.
 /// Returns each event's serialised `data`.
 fn validate(batch: &AppendBatch) -> Result<Vec<Box<serde_json::value::RawValue>>, StoreError> {
-    const NAME: &str = "must be 1-160 printable ASCII characters without spaces";
     if batch.events.is_empty() && batch.erase.is_empty() {
         return Err(StoreError::invalid(
             "events",
@@ -812,14 +824,14 @@ fn validate(batch: &AppendBatch) -> Result<Vec<Box<serde_json::value::RawValue>>
     }
     if let Some(c) = &batch.command {
         if !format::is_name(c) {
-            return Err(StoreError::invalid("command", NAME));
+            return Err(StoreError::invalid("command", NAME_RULE));
         }
     }
     let mut data = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
         let field = |f: &str| format!("events[{i}].{f}");
         if !format::is_name(&e.event_type) {
-            return Err(StoreError::invalid(field("type"), NAME));
+            return Err(StoreError::invalid(field("type"), NAME_RULE));
         }
         if e.v == 0 {
             return Err(StoreError::invalid(
@@ -839,14 +851,14 @@ fn validate(batch: &AppendBatch) -> Result<Vec<Box<serde_json::value::RawValue>>
         }
         if let Some(s) = &e.subject {
             if !format::is_name(s) {
-                return Err(StoreError::invalid(field("subject"), NAME));
+                return Err(StoreError::invalid(field("subject"), NAME_RULE));
             }
         }
         if !format::is_name(&e.actor.id) {
-            return Err(StoreError::invalid(field("actor.id"), NAME));
+            return Err(StoreError::invalid(field("actor.id"), NAME_RULE));
         }
         if !format::is_name(&e.actor.role) {
-            return Err(StoreError::invalid(field("actor.role"), NAME));
+            return Err(StoreError::invalid(field("actor.role"), NAME_RULE));
         }
         if !e.data.is_object() {
             return Err(StoreError::invalid(field("data"), "must be a JSON object"));
@@ -936,7 +948,13 @@ impl Shared {
         if self.log.contains_key(keys::erasing(commit))? {
             return Ok(None);
         }
-        let (slot, nonce, sealed) = split_content(&rec).ok_or_else(|| {
+        self.unseal(commit, &rec).map(Some)
+    }
+
+    /// Opens a sealed content record: its salt slot must hold its commitment, it must decrypt,
+    /// and the text must match the commitment.
+    fn unseal(&self, commit: &Hash, rec: &[u8]) -> Result<Content, StoreError> {
+        let (slot, nonce, sealed) = split_content(rec).ok_or_else(|| {
             StoreError::corrupt(
                 None,
                 format!("content record {} is malformed", format::to_hex(commit)),
@@ -976,11 +994,11 @@ impl Shared {
                 ),
             ));
         }
-        Ok(Some(Content {
+        Ok(Content {
             commit: *commit,
             salt,
             text,
-        }))
+        })
     }
 
     /// Completes erasures that were made durable (marker `X`) but not finished before a crash.

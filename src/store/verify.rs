@@ -707,7 +707,12 @@ fn check_contents(shared: &Shared) -> Result<ContentCheck, StoreError> {
             return Ok(check);
         };
         owned_slots.insert(slot);
-        if let Err(e) = shared.content(&commit) {
+        // A record with an erasure marker is mid-erasure: its salt may already be gone.
+        if shared.log.contains_key(keys::erasing(&commit))? {
+            check.contents += 1;
+            continue;
+        }
+        if let Err(e) = shared.unseal(&commit, &v) {
             check.failure = Some(Failure {
                 seq: None,
                 what: e.to_string(),

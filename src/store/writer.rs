@@ -610,8 +610,10 @@ impl Writer {
                     continue;
                 }
             }
-            // Check every expectation before anything of this request is sequenced.
+            // Decide every event's version and check every expectation before anything of this
+            // request is sequenced.
             let mut next: HashMap<&str, u64> = HashMap::new();
+            let mut versions = Vec::with_capacity(batch.events.len());
             let mut refusal = None;
             for e in &batch.events {
                 let cur = match next
@@ -631,6 +633,7 @@ impl Writer {
                         break;
                     }
                 }
+                versions.push(cur);
                 next.insert(&e.stream, cur + 1);
             }
             if refusal.is_none() {
@@ -650,22 +653,12 @@ impl Writer {
                 outcomes.push((reply, Err(r)));
                 continue;
             }
-            let versions: HashMap<String, u64> =
-                next.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            streams.extend(next.into_iter().map(|(k, v)| (k.to_string(), v)));
 
             let first = tip.size();
             let mut receipts = Vec::with_capacity(batch.events.len());
-            let mut stream_pos: HashMap<&str, u64> = HashMap::new();
-            for (e, data) in batch.events.iter().zip(&data) {
+            for ((e, data), &version) in batch.events.iter().zip(&data).zip(&versions) {
                 let seq = tip.size();
-                let version = match stream_pos
-                    .get(e.stream.as_str())
-                    .or_else(|| streams.get(&e.stream))
-                {
-                    Some(&v) => v,
-                    None => self.stream_next(&e.stream)?,
-                };
-                stream_pos.insert(&e.stream, version + 1);
                 let subject_prev = match &e.subject {
                     None => None,
                     Some(s) => match subjects.get(s) {
@@ -705,7 +698,6 @@ impl Writer {
                     tree_size: 0,
                 });
             }
-            streams.extend(versions);
             let end = tip.size();
             for r in &mut receipts {
                 r.tree_size = end;
