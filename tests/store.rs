@@ -391,7 +391,7 @@ fn erased_content_leaves_neither_text_nor_salt_anywhere_in_the_data_directory() 
             command: Some("c-1".into()),
             events: vec![e],
             contents: vec![staged, staged2],
-            erase: vec![],
+            ..Default::default()
         })
         .unwrap();
     let content = store
@@ -426,6 +426,7 @@ fn erased_content_leaves_neither_text_nor_salt_anywhere_in_the_data_directory() 
             events: vec![agreed],
             contents: vec![],
             erase: vec![seg.commit],
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(store.content(&seg.commit).unwrap(), None);

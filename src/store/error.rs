@@ -44,6 +44,10 @@ pub enum StoreError {
         actual: u64,
     },
 
+    /// The batch would have been stamped at or after its deadline ([`crate::store::AppendBatch::deadline`]).
+    #[error("the append missed its deadline {deadline_ms} ms (it would be recorded at {at_ms} ms); decide again and retry")]
+    Late { deadline_ms: u64, at_ms: u64 },
+
     /// A field of an append is not acceptable; `field` names it.
     #[error("invalid {field}: {why}")]
     Invalid { field: String, why: String },

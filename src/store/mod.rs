@@ -18,6 +18,7 @@ mod error;
 mod keys;
 mod slots;
 mod verify;
+mod views;
 mod writer;
 
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
 pub use verify::{Failure, VerifyReport};
+pub use views::ViewRecords;
 
 use crate::checkpoint::{NoteSigner, NoteVerifier};
 use crate::content::{self, Content, Segment};
@@ -182,6 +184,15 @@ pub struct AppendBatch {
     /// Commitments whose content is erased in the same durable step (an agreed redaction).
     /// Erasing content that is not stored (or already erased) does nothing.
     pub erase: Vec<Hash>,
+    /// Streams this batch does not extend but whose state its decision relied on: each must
+    /// still hold exactly this many events when the batch is sequenced, or the whole batch is
+    /// refused with [`StoreError::Conflict`]. This is how a caller makes "checked against the
+    /// projection, then appended" exact under concurrency without a global lock.
+    pub conditions: Vec<(String, u64)>,
+    /// Milliseconds since the epoch: the batch must be stamped with an `at` before this, or it is
+    /// refused with [`StoreError::Late`]. A decision that depends on time (a consent that expires)
+    /// is then true at the `at` the log records, not only at the moment it was taken.
+    pub deadline: Option<u64>,
 }
 
 /// Proof that an entry was appended: where, its leaf hash, and the tree size after its batch.
@@ -662,6 +673,31 @@ impl LogStore {
     /// The stream's current version count (how many events it holds).
     pub fn stream_len(&self, stream: &str) -> Result<u64, StoreError> {
         Ok(self.stream_seqs(stream)?.len() as u64)
+    }
+
+    /// The receipts of an earlier append with this command id, if one was committed: what a
+    /// retry of that command must be answered with.
+    pub fn command_receipts(&self, command: &str) -> Result<Option<Vec<Receipt>>, StoreError> {
+        if !format::is_name(command) {
+            return Ok(None);
+        }
+        self.shared.wait_indexed(self.size())?;
+        let Some(v) = self.shared.derived.get(keys::command(command))? else {
+            return Ok(None);
+        };
+        let (first, count) = keys::be_u64(&v, 0)
+            .zip(keys::be_u64(&v, 8))
+            .ok_or_else(|| StoreError::corrupt(None, "malformed command index record"))?;
+        (first..first.saturating_add(count))
+            .map(|seq| {
+                Ok(Receipt {
+                    seq,
+                    leaf_hash: self.shared.node(0, seq)?,
+                    tree_size: first + count,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     /// Leaf hash of entry `seq`, from the stored tree.

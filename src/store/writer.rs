@@ -282,7 +282,11 @@ fn set_failure(failed: &Mutex<Option<String>>, why: &str) {
 fn fail_outcomes(outcomes: Vec<Outcome>, why: &str) {
     for (reply, result) in outcomes {
         let result = match result {
-            Err(e @ (StoreError::Conflict { .. } | StoreError::Invalid { .. })) => Err(e),
+            Err(
+                e @ (StoreError::Conflict { .. }
+                | StoreError::Invalid { .. }
+                | StoreError::Late { .. }),
+            ) => Err(e),
             _ => Err(StoreError::Failed(why.to_string())),
         };
         let _ = reply.send(result);
@@ -615,7 +619,34 @@ impl Writer {
             let mut next: HashMap<&str, u64> = HashMap::new();
             let mut versions = Vec::with_capacity(batch.events.len());
             let mut refusal = None;
+            if let Some(deadline) = batch.deadline {
+                if now >= deadline {
+                    refusal = Some(StoreError::Late {
+                        deadline_ms: deadline,
+                        at_ms: now,
+                    });
+                }
+            }
+            for (stream, want) in &batch.conditions {
+                if refusal.is_some() {
+                    break;
+                }
+                let cur = match streams.get(stream) {
+                    Some(&v) => v,
+                    None => self.stream_next(stream)?,
+                };
+                if *want != cur {
+                    refusal = Some(StoreError::Conflict {
+                        stream: stream.clone(),
+                        expected: *want,
+                        actual: cur,
+                    });
+                }
+            }
             for e in &batch.events {
+                if refusal.is_some() {
+                    break;
+                }
                 let cur = match next
                     .get(e.stream.as_str())
                     .or_else(|| streams.get(&e.stream))
