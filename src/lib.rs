@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod content;
+pub mod domain;
 pub mod format;
 pub mod merkle;
 pub mod store;

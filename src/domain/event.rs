@@ -1,0 +1,431 @@
+//! Events: what happened, past tense, each with its `type` string and schema version `v`.
+//!
+//! Owns: the `data` shape of every event type of domain.md, and the translation between a typed
+//! [`Event`] and the `(type, v, data)` of a log entry. Must not touch: I/O, clocks, rules (which
+//! events may happen is [`super::decide`]'s business).
+//!
+//! Every data struct refuses unknown fields: an entry the code does not fully understand is not
+//! silently half-read.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::types::*;
+
+/// `actor.registered` — an admin registered an actor (stream `actor:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorRegistered {
+    pub id: String,
+    pub role: Role,
+    /// The team of a peer worker or care team member (consents name teams); null otherwise.
+    pub team: Option<String>,
+    /// The actor's display name: content, so only its commitment is in the log.
+    pub display: SegmentRef,
+}
+
+/// `actor.deactivated` — the actor may no longer act or read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorDeactivated {
+    pub id: String,
+    pub reason: DeactivationReason,
+}
+
+/// `token.issued` — a bearer token for `actor`; only its BLAKE3 hash is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIssued {
+    pub actor: String,
+    pub token_hash: HexHash,
+    /// After this the token is refused; null for no expiry.
+    pub expires_at: Option<Time>,
+}
+
+/// `token.revoked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRevoked {
+    pub token_hash: HexHash,
+}
+
+/// `support.referred` — someone asked that the person be offered peer support (stream
+/// `support:<id>`; the entry's subject is the person).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportReferred {
+    pub support_id: String,
+    /// The peer worker who will offer support.
+    pub worker: String,
+    pub source: ReferralSource,
+}
+
+/// `support.offered` — the worker offered peer support; the person chooses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportOffered {}
+
+/// `support.accepted` — the person opted in. `on_behalf`: recorded by the worker, the person
+/// having said so in person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportAccepted {
+    pub on_behalf: bool,
+}
+
+/// `support.declined` — the person chose not to work with peer support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportDeclined {
+    pub on_behalf: bool,
+}
+
+/// `support.ended` — either party ended the relationship.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportEnded {
+    pub reason: EndReason,
+}
+
+/// `meeting.recorded` — that a meeting took place (stream `meeting:<id>`). A group session is
+/// one entry per participant sharing `group_id`, so no person's record holds another's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingRecorded {
+    pub meeting_id: String,
+    /// The support relationship the meeting belongs to (the basis of the worker's access).
+    pub support_id: String,
+    pub worker: String,
+    pub kind: MeetingKind,
+    pub group_id: Option<String>,
+    pub mode: MeetingMode,
+    pub place: Place,
+    /// Words about the place ("the café by the park"): content.
+    pub place_detail: Option<SegmentRef>,
+    pub occurred_at: Time,
+    pub minutes: u32,
+}
+
+/// `note.drafted` — the first revision of a co-produced note (stream `note:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteDrafted {
+    pub note_id: String,
+    pub meeting_id: String,
+    pub segments: Vec<SegmentRef>,
+}
+
+/// `note.revised` — the full new list of segments; unchanged segments keep id and commitment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRevised {
+    pub segments: Vec<SegmentRef>,
+}
+
+/// `redaction.proposed` — one party asks that passages be removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionProposed {
+    pub proposal_id: String,
+    /// Segment ids of the note.
+    pub segments: Vec<String>,
+    pub reason: RedactionReason,
+}
+
+/// `redaction.agreed` — the other party agreed; the passages' content is erased in the same
+/// durable step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionAgreed {
+    pub proposal_id: String,
+}
+
+/// `redaction.declined` — the other party declined. A worker declining must give a written
+/// reason (content), which the person sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionDeclined {
+    pub proposal_id: String,
+    pub reason: Option<SegmentRef>,
+}
+
+/// `redaction.withdrawn` — the proposer took the proposal back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionWithdrawn {
+    pub proposal_id: String,
+}
+
+/// `note.agreed` — one party (the person or the author) agreed the given revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteAgreed {
+    pub revision: u64,
+}
+
+/// `note.closed_without_agreement`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteClosed {
+    pub reason: CloseReason,
+}
+
+/// `note.addendum` — text added after agreement; a new revision both must agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteAddendum {
+    pub segments: Vec<SegmentRef>,
+}
+
+/// Who a consent names: a team id, a person (their name is content), or nobody in particular.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Grantee {
+    Person(SegmentRef),
+    Team(String),
+}
+
+/// `consent.granted` (stream `consent:<subject>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentGranted {
+    pub consent_id: String,
+    pub scope: Scope,
+    pub grantee: Option<Grantee>,
+    /// The consent lapses at this time; null: until revoked.
+    pub expires_at: Option<Time>,
+    /// Recorded by a worker, given by the person in person.
+    pub on_behalf: bool,
+}
+
+/// `consent.revoked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRevoked {
+    pub consent_id: String,
+    pub on_behalf: bool,
+}
+
+/// `safeguarding.raised` (stream `concern:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafeguardingRaised {
+    pub concern_id: String,
+    pub category: ConcernCategory,
+    pub urgency: Urgency,
+    pub summary: Vec<SegmentRef>,
+}
+
+/// `safeguarding.acknowledged` — a safeguarding lead has taken the concern on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafeguardingAcknowledged {}
+
+/// `safeguarding.outcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafeguardingOutcome {
+    pub outcome: ConcernOutcome,
+    pub detail: SegmentRef,
+}
+
+/// `safeguarding.subject_informed` — the person was told about the concern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectInformed {
+    pub how: InformedHow,
+}
+
+/// `disclosure.withheld` (stream `disclosure:<subject>`) — an item is hidden from the person's
+/// own view under an exemption, until released; reviewed by `review_by`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureWithheld {
+    pub target_stream: String,
+    pub exemption: Exemption,
+    pub justification: SegmentRef,
+    pub review_by: Time,
+}
+
+/// `disclosure.released`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureReleased {
+    pub target_stream: String,
+}
+
+/// `record.accessed` (stream `access:<subject>`) — someone other than the person read their
+/// content, on this basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordAccessed {
+    /// The streams whose content was returned.
+    pub streams: Vec<String>,
+    /// `support:<id>`, `consent:<id>` or `concern:<id>`.
+    pub basis: String,
+}
+
+/// `access.denied` — a read was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessDenied {
+    /// What was asked for: `record`, or a stream.
+    pub what: String,
+    pub reason: DenialReason,
+}
+
+/// `sar.requested` (stream `sar:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SarRequested {
+    pub sar_id: String,
+    pub via: SarVia,
+}
+
+/// `sar.fulfilled` — the bundle (the person's own view at `tree_size`) was produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SarFulfilled {
+    pub sar_id: String,
+    pub bundle_hash: HexHash,
+    pub tree_size: u64,
+    /// How many items were withheld from the bundle.
+    pub withheld: u64,
+}
+
+macro_rules! events {
+    ($($variant:ident($data:ty) = $name:literal),+ $(,)?) => {
+        /// Every event of domain.md, typed.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Event {
+            $($variant($data)),+
+        }
+
+        impl Event {
+            /// Every event type string, in domain.md order.
+            pub const TYPES: &'static [&'static str] = &[$($name),+];
+
+            /// The entry's `type`.
+            pub fn event_type(&self) -> &'static str {
+                match self { $(Event::$variant(_) => $name),+ }
+            }
+
+            /// The entry's `data`.
+            pub fn data(&self) -> Value {
+                let v = match self { $(Event::$variant(d) => serde_json::to_value(d)),+ };
+                // Serialising these plain structs cannot fail (no maps with non-string keys).
+                v.unwrap_or(Value::Null)
+            }
+
+            /// Reads an entry's `(type, v, data)`.
+            pub fn parse(event_type: &str, v: u32, data: &str) -> Result<Event, String> {
+                if v != Event::V {
+                    return Err(format!("{event_type} v{v} is not a schema this withus knows (v{})", Event::V));
+                }
+                match event_type {
+                    $($name => serde_json::from_str::<$data>(data)
+                        .map(Event::$variant)
+                        .map_err(|e| format!("{event_type}: {e}")),)+
+                    other => Err(format!("unknown event type {other:?}")),
+                }
+            }
+        }
+    };
+}
+
+events! {
+    ActorRegistered(ActorRegistered) = "actor.registered",
+    ActorDeactivated(ActorDeactivated) = "actor.deactivated",
+    TokenIssued(TokenIssued) = "token.issued",
+    TokenRevoked(TokenRevoked) = "token.revoked",
+    SupportReferred(SupportReferred) = "support.referred",
+    SupportOffered(SupportOffered) = "support.offered",
+    SupportAccepted(SupportAccepted) = "support.accepted",
+    SupportDeclined(SupportDeclined) = "support.declined",
+    SupportEnded(SupportEnded) = "support.ended",
+    MeetingRecorded(MeetingRecorded) = "meeting.recorded",
+    NoteDrafted(NoteDrafted) = "note.drafted",
+    NoteRevised(NoteRevised) = "note.revised",
+    RedactionProposed(RedactionProposed) = "redaction.proposed",
+    RedactionAgreed(RedactionAgreed) = "redaction.agreed",
+    RedactionDeclined(RedactionDeclined) = "redaction.declined",
+    RedactionWithdrawn(RedactionWithdrawn) = "redaction.withdrawn",
+    NoteAgreed(NoteAgreed) = "note.agreed",
+    NoteClosed(NoteClosed) = "note.closed_without_agreement",
+    NoteAddendum(NoteAddendum) = "note.addendum",
+    ConsentGranted(ConsentGranted) = "consent.granted",
+    ConsentRevoked(ConsentRevoked) = "consent.revoked",
+    SafeguardingRaised(SafeguardingRaised) = "safeguarding.raised",
+    SafeguardingAcknowledged(SafeguardingAcknowledged) = "safeguarding.acknowledged",
+    SafeguardingOutcome(SafeguardingOutcome) = "safeguarding.outcome",
+    SubjectInformed(SubjectInformed) = "safeguarding.subject_informed",
+    DisclosureWithheld(DisclosureWithheld) = "disclosure.withheld",
+    DisclosureReleased(DisclosureReleased) = "disclosure.released",
+    RecordAccessed(RecordAccessed) = "record.accessed",
+    AccessDenied(AccessDenied) = "access.denied",
+    SarRequested(SarRequested) = "sar.requested",
+    SarFulfilled(SarFulfilled) = "sar.fulfilled",
+}
+
+impl Event {
+    /// Every event type is at schema version 1.
+    pub const V: u32 = 1;
+}
+
+/// An event as the log recorded it: the entry's envelope with its typed data. This is what
+/// projections apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub seq: u64,
+    pub at: Time,
+    pub stream: String,
+    pub version: u64,
+    pub subject: Option<String>,
+    pub actor_id: String,
+    pub actor_role: String,
+    pub command: Option<String>,
+    pub event: Event,
+}
+
+impl Recorded {
+    /// Reads a log entry. `Err` for entries that are not domain events (e.g. benchmark entries)
+    /// or whose data does not match their type's schema.
+    pub fn from_entry(e: &crate::format::EntryView<'_>) -> Result<Recorded, String> {
+        let event = Event::parse(&e.event_type, e.v, e.data)?;
+        let at = Time::parse(&e.at).ok_or_else(|| format!("bad at {:?}", e.at))?;
+        Ok(Recorded {
+            seq: e.seq,
+            at,
+            stream: e.stream.to_string(),
+            version: e.version,
+            subject: e.subject.as_ref().map(|s| s.to_string()),
+            actor_id: e.actor_id.to_string(),
+            actor_role: e.actor_role.to_string(),
+            command: e.command.as_ref().map(|c| c.to_string()),
+            event,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_round_trips_and_unknown_fields_are_refused() {
+        let e = Event::ConsentGranted(ConsentGranted {
+            consent_id: "c1".into(),
+            scope: Scope::ShareWithCareTeam,
+            grantee: Some(Grantee::Team("team-a".into())),
+            expires_at: Some(Time(1_800_000_000_000)),
+            on_behalf: false,
+        });
+        let data = serde_json::to_string(&e.data()).unwrap();
+        assert_eq!(Event::parse("consent.granted", 1, &data).unwrap(), e);
+        assert!(Event::parse("consent.granted", 2, &data).is_err());
+        let extra = data.replacen('{', "{\"x\":1,", 1);
+        assert!(Event::parse("consent.granted", 1, &extra).is_err());
+        assert!(Event::parse("consent.grunted", 1, &data).is_err());
+        assert_eq!(Event::TYPES.len(), 31);
+    }
+}

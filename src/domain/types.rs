@@ -1,0 +1,335 @@
+//! Value types of the domain: roles, enumerations, identifiers, times and segment references.
+//!
+//! Owns: the closed vocabularies of domain.md (every enumerated value the log may hold) and the
+//! JSON shape of each. Must not touch: I/O, clocks, randomness.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::format::{self, Hash};
+
+/// Most characters of an identifier (domain.md: 1–128 printable ASCII without spaces).
+pub const MAX_ID_LEN: usize = 128;
+
+/// What an identifier must be, as refusals say it.
+pub const ID_RULE: &str = "must be 1-128 printable ASCII characters without spaces";
+
+/// Is `s` an identifier as domain.md defines it?
+pub fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ID_LEN && s.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// A time, as milliseconds since the Unix epoch; in JSON the log's `at` form
+/// (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(pub u64);
+
+impl Time {
+    pub const MINUTE: u64 = 60_000;
+    pub const HOUR: u64 = 60 * Self::MINUTE;
+    pub const DAY: u64 = 24 * Self::HOUR;
+
+    pub fn plus(self, ms: u64) -> Time {
+        Time(self.0.saturating_add(ms))
+    }
+
+    pub fn parse(s: &str) -> Option<Time> {
+        format::parse_millis(s).map(Time)
+    }
+}
+
+impl std::fmt::Display for Time {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format::format_millis(self.0))
+    }
+}
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format::format_millis(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        let s = String::deserialize(d)?;
+        Time::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{s:?} is not a time of the form YYYY-MM-DDTHH:MM:SS.mmmZ"
+            ))
+        })
+    }
+}
+
+/// A 32-byte hash, hex in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HexHash(pub Hash);
+
+impl Serialize for HexHash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format::to_hex(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexHash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HexHash, D::Error> {
+        let s = String::deserialize(d)?;
+        format::parse_hex(&s)
+            .map(HexHash)
+            .ok_or_else(|| serde::de::Error::custom("expected 64 lowercase hex digits"))
+    }
+}
+
+/// A segment reference (log-format.md §4): the log's only trace of a piece of text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentRef {
+    /// Unique within its note (or event); names the passage in redaction proposals.
+    pub id: String,
+    /// `BLAKE3-keyed(salt, text)`; the text itself is in the content store.
+    pub commit: HexHash,
+    /// Length in Unicode scalar values, shown where the text has been removed.
+    pub chars: u64,
+}
+
+impl From<crate::content::Segment> for SegmentRef {
+    fn from(s: crate::content::Segment) -> SegmentRef {
+        SegmentRef {
+            id: s.id,
+            commit: HexHash(s.commit),
+            chars: s.chars,
+        }
+    }
+}
+
+/// Declares a closed vocabulary: a `snake_case` JSON string enum with `as_str`, `parse` and
+/// `ALL`, so every value the log may hold is listed in exactly one place.
+macro_rules! vocabulary {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $variant),+
+        }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+            /// The accepted values, for refusal messages.
+            pub fn expected() -> String {
+                [$($s),+].join(", ")
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// Who an actor is, which decides what they may do (domain.md, "Actors and roles").
+    Role {
+        /// The person a record is about; their actor id is their subject id.
+        ServiceUser = "service_user",
+        PeerWorker = "peer_worker",
+        CareTeam = "care_team",
+        SafeguardingLead = "safeguarding_lead",
+        Auditor = "auditor",
+        Admin = "admin",
+    }
+);
+
+vocabulary!(
+    /// Why an actor was deactivated.
+    DeactivationReason {
+        LeftOrganisation = "left_organisation",
+        RoleChanged = "role_changed",
+        Duplicate = "duplicate",
+        Other = "other",
+    }
+);
+
+vocabulary!(
+    /// Where a referral to peer support came from.
+    ReferralSource {
+        SelfReferral = "self",
+        CareTeam = "care_team",
+        Gp = "gp",
+        Ward = "ward",
+        OtherService = "other_service",
+    }
+);
+
+vocabulary!(
+    /// Why a support relationship ended.
+    EndReason {
+        PersonChose = "person_chose",
+        GoalsMet = "goals_met",
+        WorkerUnavailable = "worker_unavailable",
+        MovedService = "moved_service",
+        NoContact = "no_contact",
+        Other = "other",
+    }
+);
+
+vocabulary!(MeetingKind { OneToOne = "one_to_one", Group = "group" });
+
+vocabulary!(MeetingMode {
+    InPerson = "in_person",
+    Phone = "phone",
+    Video = "video",
+    Text = "text",
+});
+
+vocabulary!(Place {
+    Clinic = "clinic",
+    Home = "home",
+    Community = "community",
+    Online = "online",
+    Other = "other",
+});
+
+vocabulary!(
+    /// Why a redaction was proposed (the words, if any, stay with the people; the log holds the
+    /// kind of reason).
+    RedactionReason {
+        NotWanted = "not_wanted",
+        Inaccurate = "inaccurate",
+        ThirdParty = "third_party",
+        Other = "other",
+    }
+);
+
+vocabulary!(
+    /// Why a note was closed without agreement.
+    CloseReason {
+        PersonUnavailable = "person_unavailable",
+        PersonDeclined = "person_declined",
+        SupportEnded = "support_ended",
+        Other = "other",
+    }
+);
+
+vocabulary!(
+    /// What a consent allows (domain.md, "Consent").
+    Scope {
+        /// Care team members of the named team may read the person's agreed notes.
+        ShareWithCareTeam = "share_with_care_team",
+        DiscussInSupervision = "discuss_in_supervision",
+        ShareWithGp = "share_with_gp",
+        /// A named person (grantee is a segment: the name is content).
+        ShareWithPerson = "share_with_person",
+    }
+);
+
+vocabulary!(ConcernCategory {
+    SelfHarm = "self_harm",
+    SelfNeglect = "self_neglect",
+    HarmToOthers = "harm_to_others",
+    Abuse = "abuse",
+    DomesticAbuse = "domestic_abuse",
+    Exploitation = "exploitation",
+    Other = "other",
+});
+
+vocabulary!(
+    /// How fast a concern must be acknowledged (rule 8: 1 hour, 24 hours, 7 days).
+    Urgency {
+        Immediate = "immediate",
+        SameDay = "same_day",
+        Routine = "routine",
+    }
+);
+
+impl Urgency {
+    /// How long a safeguarding lead has to acknowledge a concern of this urgency.
+    pub fn acknowledge_within_ms(self) -> u64 {
+        match self {
+            Urgency::Immediate => Time::HOUR,
+            Urgency::SameDay => Time::DAY,
+            Urgency::Routine => 7 * Time::DAY,
+        }
+    }
+}
+
+vocabulary!(ConcernOutcome {
+    NoFurtherAction = "no_further_action",
+    AdviceGiven = "advice_given",
+    ReferredToLocalAuthority = "referred_to_local_authority",
+    ReferredToPolice = "referred_to_police",
+    CarePlanUpdated = "care_plan_updated",
+    Other = "other",
+});
+
+vocabulary!(InformedHow {
+    InPerson = "in_person",
+    Phone = "phone",
+    Video = "video",
+    Letter = "letter",
+    Other = "other",
+});
+
+vocabulary!(
+    /// Why an item is withheld from the person's own view (rule 7).
+    Exemption {
+        /// Disclosure would be likely to cause serious harm to the person or someone else.
+        SeriousHarm = "serious_harm",
+        /// The item would disclose information about another person who has not consented.
+        ThirdParty = "third_party",
+    }
+);
+
+vocabulary!(SarVia {
+    App = "app",
+    InPerson = "in_person",
+    Letter = "letter",
+    Email = "email",
+    Phone = "phone",
+});
+
+vocabulary!(
+    /// Why a read was refused (`access.denied`).
+    DenialReason {
+        /// The reader's role never sees content (auditor, admin).
+        MetadataOnlyRole = "metadata_only_role",
+        /// No accepted support relationship with this reader.
+        NoSupportRelationship = "no_support_relationship",
+        /// No consent in force that names this reader's team.
+        NoConsent = "no_consent",
+        /// The item is not the reader's to see (another worker's, or not a concern).
+        OutOfScope = "out_of_scope",
+        /// The reader's role has no basis for this read at all.
+        NoBasis = "no_basis",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabularies_round_trip_through_json() {
+        for r in Role::ALL {
+            let j = serde_json::to_string(r).unwrap();
+            assert_eq!(j, format!("\"{}\"", r.as_str()));
+            assert_eq!(serde_json::from_str::<Role>(&j).unwrap(), *r);
+            assert_eq!(Role::parse(r.as_str()), Some(*r));
+        }
+        assert!(serde_json::from_str::<Role>("\"root\"").is_err());
+    }
+
+    #[test]
+    fn ids_follow_the_domain_rule() {
+        assert!(is_id("n-01"));
+        assert!(!is_id(""));
+        assert!(!is_id("a b"));
+        assert!(!is_id(&"x".repeat(129)));
+        assert!(is_id(&"x".repeat(128)));
+        assert!(!is_id("é"));
+    }
+}

@@ -1,0 +1,531 @@
+//! Views composed from projections: a person's record (scoped by an access decision), the
+//! metadata-only record auditors see, and the compliance flags of rule 8.
+//!
+//! Owns: what each scope includes. Must not touch: I/O or content — passages carry commitments,
+//! and the service fills in text only after [`super::access::decide_read`] allowed the read.
+
+use serde::Serialize;
+
+use super::access::Scope;
+use super::projection::*;
+use super::types::*;
+
+/// A piece of text in a view: its commitment and length, the text once the service has
+/// resolved it, or who removed it by agreement and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Passage {
+    pub id: String,
+    pub commit: HexHash,
+    pub chars: u64,
+    /// Filled in by the service for content reads; `None` in metadata views and once erased.
+    pub text: Option<String>,
+    /// "Removed by agreement on <date>": who agreed, when, the length. Never the text.
+    pub removed: Option<Removal>,
+}
+
+impl Passage {
+    fn of(s: &SegmentRef, removed: Option<&Removal>) -> Passage {
+        Passage {
+            id: s.id.clone(),
+            commit: s.commit,
+            chars: s.chars,
+            text: None,
+            removed: removed.cloned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MeetingView {
+    pub meeting_id: String,
+    pub support_id: String,
+    pub worker: String,
+    pub kind: MeetingKind,
+    pub group_id: Option<String>,
+    pub mode: MeetingMode,
+    pub place: Place,
+    pub place_detail: Option<Passage>,
+    pub occurred_at: Time,
+    pub minutes: u32,
+    pub recorded_at: Time,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProposalView {
+    pub proposal_id: String,
+    pub proposed_by: String,
+    pub segments: Vec<String>,
+    pub reason: RedactionReason,
+    pub at: Time,
+    pub status: ProposalStatus,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Time>,
+    pub decline_reason: Option<Passage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoteView {
+    pub note_id: String,
+    pub meeting_id: String,
+    pub support_id: String,
+    pub author: String,
+    pub drafted_at: Time,
+    pub revision: u64,
+    pub status: NoteStatus,
+    pub person_agreed: Option<u64>,
+    pub author_agreed: Option<u64>,
+    pub agreed_revision: Option<u64>,
+    pub agreed_at: Option<Time>,
+    pub close_reason: Option<CloseReason>,
+    /// The current text: latest body revision then addenda; removed passages keep their place.
+    pub passages: Vec<Passage>,
+    pub proposals: Vec<ProposalView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentView {
+    pub consent_id: String,
+    pub scope: Scope_,
+    pub team: Option<String>,
+    pub person: Option<Passage>,
+    pub expires_at: Option<Time>,
+    pub on_behalf: bool,
+    pub granted_by: String,
+    pub granted_at: Time,
+    pub revoked_at: Option<Time>,
+    pub revoked_by: Option<String>,
+}
+
+/// The consent scope vocabulary under a name that does not clash with access scopes.
+pub type Scope_ = super::types::Scope;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConcernView {
+    pub concern_id: String,
+    pub raised_by: String,
+    pub category: ConcernCategory,
+    pub urgency: Urgency,
+    pub summary: Vec<Passage>,
+    pub raised_at: Time,
+    pub acknowledged_at: Option<Time>,
+    pub acknowledged_by: Option<String>,
+    pub outcome: Option<ConcernOutcome>,
+    pub outcome_detail: Option<Passage>,
+    pub informed: Option<InformedHow>,
+    pub informed_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WithholdingView {
+    pub target_stream: String,
+    pub exemption: Exemption,
+    pub justification: Passage,
+    pub review_by: Time,
+    pub withheld_at: Time,
+    pub withheld_by: String,
+    pub released_at: Option<Time>,
+}
+
+/// A person's record as one reader may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordView {
+    pub subject: String,
+    /// The log prefix this view reflects.
+    pub as_of: u64,
+    pub supports: Vec<SupportRec>,
+    pub meetings: Vec<MeetingView>,
+    pub notes: Vec<NoteView>,
+    pub consents: Vec<ConsentView>,
+    pub concerns: Vec<ConcernView>,
+    /// Withholdings in force (safeguarding scope and metadata views only).
+    pub withholdings: Vec<WithholdingView>,
+    /// How many items are withheld from the person's own view (rule 7).
+    pub withheld: u64,
+    pub sars: Vec<SarRec>,
+}
+
+impl RecordView {
+    /// Every passage, for the service to resolve text into.
+    pub fn passages_mut(&mut self) -> Vec<&mut Passage> {
+        let mut out: Vec<&mut Passage> = Vec::new();
+        for m in &mut self.meetings {
+            out.extend(m.place_detail.as_mut());
+        }
+        for n in &mut self.notes {
+            out.extend(n.passages.iter_mut());
+            for p in &mut n.proposals {
+                out.extend(p.decline_reason.as_mut());
+            }
+        }
+        for c in &mut self.consents {
+            out.extend(c.person.as_mut());
+        }
+        for c in &mut self.concerns {
+            out.extend(c.summary.iter_mut());
+            out.extend(c.outcome_detail.as_mut());
+        }
+        for w in &mut self.withholdings {
+            out.push(&mut w.justification);
+        }
+        out
+    }
+
+    /// The streams whose content this view holds (what `record.accessed` lists).
+    pub fn streams(&self) -> Vec<String> {
+        let mut s: Vec<String> = Vec::new();
+        s.extend(
+            self.supports
+                .iter()
+                .map(|x| format!("support:{}", x.support_id)),
+        );
+        s.extend(
+            self.meetings
+                .iter()
+                .map(|x| format!("meeting:{}", x.meeting_id)),
+        );
+        s.extend(self.notes.iter().map(|x| format!("note:{}", x.note_id)));
+        if !self.consents.is_empty() {
+            s.push(format!("consent:{}", self.subject));
+        }
+        s.extend(
+            self.concerns
+                .iter()
+                .map(|x| format!("concern:{}", x.concern_id)),
+        );
+        if !self.withholdings.is_empty() {
+            s.push(format!("disclosure:{}", self.subject));
+        }
+        s.sort();
+        s
+    }
+}
+
+fn note_view(n: &NoteRec) -> NoteView {
+    NoteView {
+        note_id: n.note_id.clone(),
+        meeting_id: n.meeting_id.clone(),
+        support_id: n.support_id.clone(),
+        author: n.author.clone(),
+        drafted_at: n.drafted_at,
+        revision: n.revision,
+        status: n.status,
+        person_agreed: n.person_agreed,
+        author_agreed: n.author_agreed,
+        agreed_revision: n.agreed_revision,
+        agreed_at: n.agreed_at,
+        close_reason: n.close_reason,
+        passages: n
+            .current_segments()
+            .into_iter()
+            .map(|s| Passage::of(s, n.removed.get(&s.id)))
+            .collect(),
+        proposals: n
+            .proposals
+            .values()
+            .map(|p| ProposalView {
+                proposal_id: p.proposal_id.clone(),
+                proposed_by: p.proposed_by.clone(),
+                segments: p.segments.clone(),
+                reason: p.reason,
+                at: p.at,
+                status: p.status,
+                decided_by: p.decided_by.clone(),
+                decided_at: p.decided_at,
+                decline_reason: p.decline_reason.as_ref().map(|s| Passage::of(s, None)),
+            })
+            .collect(),
+    }
+}
+
+fn meeting_view(m: &MeetingRec) -> MeetingView {
+    MeetingView {
+        meeting_id: m.meeting_id.clone(),
+        support_id: m.support_id.clone(),
+        worker: m.worker.clone(),
+        kind: m.kind,
+        group_id: m.group_id.clone(),
+        mode: m.mode,
+        place: m.place,
+        place_detail: m.place_detail.as_ref().map(|s| Passage::of(s, None)),
+        occurred_at: m.occurred_at,
+        minutes: m.minutes,
+        recorded_at: m.recorded_at,
+    }
+}
+
+fn consent_view(c: &ConsentRec) -> ConsentView {
+    let (team, person) = match &c.grantee {
+        Some(super::event::Grantee::Team(t)) => (Some(t.clone()), None),
+        Some(super::event::Grantee::Person(s)) => (None, Some(Passage::of(s, None))),
+        None => (None, None),
+    };
+    ConsentView {
+        consent_id: c.consent_id.clone(),
+        scope: c.scope,
+        team,
+        person,
+        expires_at: c.expires_at,
+        on_behalf: c.on_behalf,
+        granted_by: c.granted_by.clone(),
+        granted_at: c.granted_at,
+        revoked_at: c.revoked_at,
+        revoked_by: c.revoked_by.clone(),
+    }
+}
+
+fn concern_view(c: &ConcernRec) -> ConcernView {
+    ConcernView {
+        concern_id: c.concern_id.clone(),
+        raised_by: c.raised_by.clone(),
+        category: c.category,
+        urgency: c.urgency,
+        summary: c.summary.iter().map(|s| Passage::of(s, None)).collect(),
+        raised_at: c.raised_at,
+        acknowledged_at: c.acknowledged_at,
+        acknowledged_by: c.acknowledged_by.clone(),
+        outcome: c.outcome,
+        outcome_detail: c.outcome_detail.as_ref().map(|s| Passage::of(s, None)),
+        informed: c.informed,
+        informed_at: c.informed_at,
+    }
+}
+
+/// Composes `subject`'s record as `scope` allows. `None` scope is the metadata view (auditors):
+/// every item, with no text ever filled in.
+pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordView {
+    let empty = PersonRec::default();
+    let person = p.people.get(subject).unwrap_or(&empty);
+    let disclosures = p.disclosures.get(subject);
+    let withheld_now = |stream: &str| disclosures.is_some_and(|d| d.is_withheld(stream));
+    let withheld: u64 = disclosures.map_or(0, |d| {
+        d.active()
+            .map(|w| w.target_stream.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64
+    });
+
+    let supports = person.supports.iter().filter_map(|id| p.supports.get(id));
+    let meetings = person.meetings.iter().filter_map(|id| p.meetings.get(id));
+    let notes = person.notes.iter().filter_map(|id| p.notes.get(id));
+    let concerns = person.concerns.iter().filter_map(|id| p.concerns.get(id));
+    let consents = p
+        .consents
+        .get(subject)
+        .into_iter()
+        .flat_map(|l| l.consents.values());
+    let withholdings = || {
+        disclosures
+            .into_iter()
+            .flat_map(|d| d.active())
+            .map(|w| WithholdingView {
+                target_stream: w.target_stream.clone(),
+                exemption: w.exemption,
+                justification: Passage::of(&w.justification, None),
+                review_by: w.review_by,
+                withheld_at: w.withheld_at,
+                withheld_by: w.withheld_by.clone(),
+                released_at: w.released_at,
+            })
+    };
+
+    let mut v = RecordView {
+        subject: subject.to_string(),
+        as_of: p.applied,
+        supports: Vec::new(),
+        meetings: Vec::new(),
+        notes: Vec::new(),
+        consents: Vec::new(),
+        concerns: Vec::new(),
+        withholdings: Vec::new(),
+        withheld,
+        sars: Vec::new(),
+    };
+    match scope {
+        None => {
+            v.supports = supports.cloned().collect();
+            v.meetings = meetings.map(meeting_view).collect();
+            v.notes = notes.map(note_view).collect();
+            v.consents = consents.map(consent_view).collect();
+            v.concerns = concerns.map(concern_view).collect();
+            v.withholdings = withholdings().collect();
+            v.sars = person
+                .sars
+                .iter()
+                .filter_map(|id| p.sars.get(id))
+                .cloned()
+                .collect();
+        }
+        Some(Scope::Own) => {
+            v.supports = supports.cloned().collect();
+            v.meetings = meetings.map(meeting_view).collect();
+            v.notes = notes
+                .filter(|n| !withheld_now(&format!("note:{}", n.note_id)))
+                .map(note_view)
+                .collect();
+            v.consents = consents.map(consent_view).collect();
+            v.concerns = concerns
+                .filter(|c| !withheld_now(&format!("concern:{}", c.concern_id)))
+                .map(concern_view)
+                .collect();
+            v.sars = person
+                .sars
+                .iter()
+                .filter_map(|id| p.sars.get(id))
+                .cloned()
+                .collect();
+        }
+        Some(Scope::Support {
+            worker,
+            support_ids,
+        }) => {
+            v.supports = supports
+                .filter(|s| support_ids.contains(&s.support_id))
+                .cloned()
+                .collect();
+            v.meetings = meetings
+                .filter(|m| support_ids.contains(&m.support_id))
+                .map(meeting_view)
+                .collect();
+            v.notes = notes
+                .filter(|n| support_ids.contains(&n.support_id))
+                .map(note_view)
+                .collect();
+            v.consents = consents.map(consent_view).collect();
+            v.concerns = concerns
+                .filter(|c| &c.raised_by == worker)
+                .map(concern_view)
+                .collect();
+        }
+        Some(Scope::CareTeam) => {
+            v.meetings = meetings.map(meeting_view).collect();
+            for m in &mut v.meetings {
+                m.place_detail = None; // where a meeting happened is between the two of them
+            }
+            v.notes = notes
+                .filter(|n| n.status == NoteStatus::Agreed)
+                .map(note_view)
+                .collect();
+            for n in &mut v.notes {
+                n.proposals.clear();
+            }
+        }
+        Some(Scope::Safeguarding) => {
+            v.concerns = concerns.map(concern_view).collect();
+            v.withholdings = withholdings().collect();
+        }
+    }
+    v
+}
+
+/// One compliance flag (rule 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flag {
+    pub kind: FlagKind,
+    pub subject: String,
+    /// The stream the flag is about (`note:<id>`, `concern:<id>`, `sar:<id>`, …).
+    pub item: String,
+    /// When it fell due.
+    pub due_at: Time,
+    /// When it was done, if late; `None` while still outstanding.
+    pub done_at: Option<Time>,
+    /// A plain-words explanation.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    /// A note not agreed or closed within 14 days of drafting.
+    NoteNotSettled,
+    /// A concern not acknowledged within 1 hour / 24 hours / 7 days.
+    ConcernNotAcknowledged,
+    /// A subject access request not fulfilled within one calendar month.
+    SarOverdue,
+    /// A withholding past its review date.
+    WithholdingPastReview,
+    /// A read whose basis was not valid at that moment.
+    ReadWithoutValidBasis,
+}
+
+/// How long a note may stay unsettled.
+pub const NOTE_SETTLE_MS: u64 = 14 * Time::DAY;
+
+/// Rule 8's flags at `now`: outstanding items past due, and items done late (history matters to
+/// an audit), in (kind, item) order.
+pub fn compliance_flags(p: &Projections, now: Time) -> Vec<Flag> {
+    let mut out = Vec::new();
+    let mut late =
+        |kind, subject: &str, item: String, due: Time, done: Option<Time>, what: &str| {
+            let overdue = match done {
+                Some(d) => d >= due,
+                None => now >= due,
+            };
+            if overdue {
+                out.push(Flag {
+                    kind,
+                    subject: subject.to_string(),
+                    detail: match done {
+                        Some(d) => format!("{what}: due {due}, done {d}"),
+                        None => format!("{what}: due {due}, still outstanding"),
+                    },
+                    item,
+                    due_at: due,
+                    done_at: done,
+                });
+            }
+        };
+    for n in p.notes.values() {
+        late(
+            FlagKind::NoteNotSettled,
+            &n.subject,
+            format!("note:{}", n.note_id),
+            n.drafted_at.plus(NOTE_SETTLE_MS),
+            n.settled_at,
+            "note not agreed or closed within 14 days of drafting",
+        );
+    }
+    for c in p.concerns.values() {
+        late(
+            FlagKind::ConcernNotAcknowledged,
+            &c.subject,
+            format!("concern:{}", c.concern_id),
+            c.raised_at.plus(c.urgency.acknowledge_within_ms()),
+            c.acknowledged_at,
+            &format!("{} concern not acknowledged in time", c.urgency),
+        );
+    }
+    for s in p.sars.values() {
+        late(
+            FlagKind::SarOverdue,
+            &s.subject,
+            format!("sar:{}", s.sar_id),
+            s.due_at,
+            s.fulfilled_at,
+            &format!("subject access request due {}", s.due_date),
+        );
+    }
+    for (subject, l) in &p.disclosures {
+        for w in &l.items {
+            late(
+                FlagKind::WithholdingPastReview,
+                subject,
+                w.target_stream.clone(),
+                w.review_by,
+                w.released_at,
+                "withholding not reviewed (released) by its review date",
+            );
+        }
+    }
+    for r in p.invalid_reads.values() {
+        out.push(Flag {
+            kind: FlagKind::ReadWithoutValidBasis,
+            subject: r.subject.clone(),
+            item: format!("access:{}@{}", r.subject, r.seq),
+            due_at: r.at,
+            done_at: Some(r.at),
+            detail: format!("{} read on basis {}: {}", r.reader, r.basis, r.why),
+        });
+    }
+    out.sort_by(|a, b| (a.kind, &a.item).cmp(&(b.kind, &b.item)));
+    out
+}
