@@ -2,11 +2,13 @@
 //! Merkle-proved event log. See ARCHITECTURE.md for the map; this crate root only lists modules.
 //!
 //! Pure modules (no I/O, no clock, no randomness): [`format`], [`merkle`], [`checkpoint`],
-//! [`content`]. The only module that touches disk: [`store`].
+//! [`content`], [`domain`]. The only module that touches disk: [`store`]. The command service
+//! that carries out domain decisions through the store: [`service`].
 
 pub mod checkpoint;
 pub mod content;
 pub mod domain;
 pub mod format;
 pub mod merkle;
+pub mod service;
 pub mod store;

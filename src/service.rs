@@ -1,0 +1,821 @@
+//! The command service: checks a command against the current projections, appends what it
+//! decides through the log store, applies it, and answers with receipts. Every read of a
+//! person's content goes through here and through [`crate::domain::access`] — there is no other
+//! path from the content store to a caller.
+//!
+//! Owns: the in-memory projections, their persistence in the store's `views` tree, retries of
+//! decisions that lost a race, and logging of reads (`record.accessed`, `access.denied`).
+//! Must not touch: sled (the store does), gRPC types (the next layer translates), domain rules
+//! (the domain decides; this module only carries out).
+//!
+//! Concurrency: decisions are taken under a read lock on the projections, then appended with
+//! the stream versions they relied on as conditions (and a deadline when time matters), so two
+//! racing commands cannot both pass a check that only one of them should. The loser is decided
+//! again against the newer state. Appends from many callers still share group commits.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use crate::domain::access::{self, ReadDecision, Scope};
+use crate::domain::event::{AccessDenied, RecordAccessed};
+use crate::domain::projection::{ActorRec, VIEW_SCHEMA};
+use crate::domain::types::{is_id, DenialReason, Role, SegmentRef, Time, ID_RULE};
+use crate::domain::view::{self, Flag, RecordView};
+use crate::domain::{self, Code, Command, Decision, Event, Projections, Recorded, Refusal};
+use crate::format::{self, Actor, Hash};
+use crate::store::{
+    AppendBatch, Clock, Expected, LogStore, NewEvent, Receipt, StagedContent, StoreConfig,
+    StoreError,
+};
+
+/// How often a decision that lost a race is taken again before the caller is told to retry.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Errors of the service. Each maps to one gRPC status (see [`ServiceError::code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The domain refused the command: the rule and the field are named.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+
+    /// A read was refused; the refusal itself was logged as `access.denied` (these receipts).
+    #[error("access to {subject}'s record refused: {reason}")]
+    AccessDenied {
+        subject: String,
+        reason: DenialReason,
+        receipts: Vec<Receipt>,
+    },
+
+    /// The client's expected version of a stream did not match (or the stream kept changing).
+    #[error("stream {stream}: expected version {expected} but it is at {actual}; read it again and retry")]
+    Conflict {
+        stream: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    /// The caller is not a registered, active actor (or their token is not valid).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+
+    /// The store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// The status class a client sees.
+    pub fn code(&self) -> Code {
+        match self {
+            ServiceError::Refused(r) => r.code,
+            ServiceError::AccessDenied { .. } => Code::PermissionDenied,
+            ServiceError::Conflict { .. } => Code::Aborted,
+            ServiceError::Unauthenticated(_) => Code::Unauthenticated,
+            ServiceError::Store(StoreError::Invalid { .. }) => Code::InvalidArgument,
+            ServiceError::Store(_) => Code::FailedPrecondition,
+        }
+    }
+}
+
+type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Per-call options every mutating call takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Call {
+    /// The client's idempotency key: a repeat returns the first call's receipts, appends nothing.
+    pub command_id: Option<String>,
+    /// The version (event count) the client last saw of the command's own stream; a mismatch is
+    /// refused with [`ServiceError::Conflict`] (`ABORTED`).
+    pub expected_version: Option<u64>,
+}
+
+impl Call {
+    pub fn id(command_id: &str) -> Call {
+        Call {
+            command_id: Some(command_id.to_string()),
+            expected_version: None,
+        }
+    }
+}
+
+/// Texts a command carries, committed and sealed before the decision; stored only if the
+/// command is accepted, in the same durable step.
+#[derive(Debug, Default)]
+pub struct Texts {
+    staged: Vec<StagedContent>,
+    commits: Vec<Hash>,
+}
+
+/// Which prefix of the log a time-travel read shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// Entries before this seq (a tree size).
+    Seq(u64),
+    /// Entries recorded at or before this time.
+    Time(Time),
+}
+
+/// A record read: the view, and the receipts of the `record.accessed` entry that logged it
+/// (empty when the person read their own record).
+#[derive(Debug, Clone)]
+pub struct RecordRead {
+    pub view: RecordView,
+    pub receipts: Vec<Receipt>,
+    /// The basis the read was allowed on (`None` for the person's own read).
+    pub basis: Option<String>,
+}
+
+/// One line of a person's access log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccessLine {
+    pub seq: u64,
+    pub at: Time,
+    pub reader: String,
+    pub reader_role: String,
+    /// `record.accessed` or `access.denied`.
+    pub event_type: String,
+    /// For a read: its basis; for a refusal: the reason.
+    pub basis_or_reason: String,
+    /// For a read: the streams read; for a refusal: what was asked for.
+    pub streams: Vec<String>,
+}
+
+/// Projections and what of them is not yet persisted.
+struct State {
+    p: Projections,
+    /// Records changed but not yet saved (a failed save is retried with the next one).
+    unsaved: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+/// The command service. Share it behind an `Arc`.
+pub struct Service {
+    store: LogStore,
+    state: RwLock<State>,
+    /// Decides "now" for rules that depend on time (expiries, review dates, flags).
+    clock: Arc<dyn Clock>,
+}
+
+fn poisoned() -> ServiceError {
+    ServiceError::Store(StoreError::Failed("projection lock poisoned".into()))
+}
+
+/// Folds every entry of `store` from zero into fresh projections.
+pub fn replay(store: &LogStore, upto: u64) -> Result<Projections> {
+    let mut p = Projections::new();
+    fold(store, &mut p, upto)?;
+    Ok(p)
+}
+
+fn fold(store: &LogStore, p: &mut Projections, upto: u64) -> Result<()> {
+    for e in store.entries(p.applied, upto) {
+        let e = e?;
+        let v = e.view()?;
+        match Recorded::from_entry(&v) {
+            Ok(r) => p.apply(&r),
+            Err(_) => p.skip(e.seq),
+        }
+    }
+    Ok(())
+}
+
+/// `withus rebuild`: replays the whole log into fresh projections and replaces the persisted
+/// views with them. Returns what was applied and the digest of the views written.
+pub fn rebuild_views(store: &LogStore) -> Result<(u64, [u8; 32])> {
+    let p = replay(store, store.size())?;
+    store.replace_views(p.applied, VIEW_SCHEMA, p.encode_all())?;
+    let (applied, digest) = store
+        .views_digest()?
+        .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?;
+    Ok((applied, digest))
+}
+
+impl Service {
+    /// Opens the store and brings the projections up to date: loads the persisted views and
+    /// applies what the log holds beyond them, or rebuilds them from zero if they are missing,
+    /// of another schema or unreadable.
+    pub fn open(config: StoreConfig) -> Result<Service> {
+        let clock = config.clock.clone();
+        let store = LogStore::open(config)?;
+        let loaded = match store.load_views()? {
+            Some(v) if v.schema == VIEW_SCHEMA => match Projections::load(v.applied, v.records) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "persisted views unreadable; rebuilding from the log");
+                    None
+                }
+            },
+            Some(v) => {
+                tracing::info!(found = v.schema, want = VIEW_SCHEMA, "view schema changed; rebuilding from the log");
+                None
+            }
+            None => None,
+        };
+        let p = match loaded {
+            Some(p) => p,
+            None => {
+                let (applied, _) = rebuild_views(&store)?;
+                tracing::info!(applied, "views rebuilt from the log");
+                let v = store
+                    .load_views()?
+                    .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?;
+                Projections::load(v.applied, v.records).map_err(|e| StoreError::Failed(e.to_string()))?
+            }
+        };
+        let service = Service {
+            store,
+            state: RwLock::new(State {
+                p,
+                unsaved: BTreeMap::new(),
+            }),
+            clock,
+        };
+        service.catch_up()?;
+        Ok(service)
+    }
+
+    /// The log store underneath (proofs, checkpoints, export).
+    pub fn store(&self) -> &LogStore {
+        &self.store
+    }
+
+    /// Closes the store after the last append is durable and the views are saved.
+    pub fn close(self) -> Result<()> {
+        self.catch_up()?;
+        self.store.close()?;
+        Ok(())
+    }
+
+    fn now(&self) -> Time {
+        Time(self.clock.now_millis())
+    }
+
+    /// Applies every committed entry not yet applied, then saves the changed records.
+    pub fn catch_up(&self) -> Result<()> {
+        let size = self.store.size();
+        if self.state.read().map_err(|_| poisoned())?.p.applied >= size {
+            return Ok(());
+        }
+        let mut st = self.state.write().map_err(|_| poisoned())?;
+        let size = self.store.size();
+        if st.p.applied >= size {
+            return Ok(());
+        }
+        fold(&self.store, &mut st.p, size)?;
+        let dirty = st.p.take_dirty();
+        st.unsaved.extend(dirty);
+        let records: Vec<(Vec<u8>, Vec<u8>)> =
+            st.unsaved.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        match self.store.save_views(st.p.applied, VIEW_SCHEMA, records) {
+            Ok(()) => st.unsaved.clear(),
+            // The log is the truth and the projection in memory is current; the records are
+            // kept and saved with the next batch. A restart replays from the last saved marker.
+            Err(e) => tracing::warn!(error = %e, "saving views failed; will retry"),
+        }
+        Ok(())
+    }
+
+    /// A consistent snapshot of the projections (for tests, tools and metadata reads).
+    pub fn projections(&self) -> Result<Projections> {
+        self.catch_up()?;
+        Ok(self.state.read().map_err(|_| poisoned())?.p.clone())
+    }
+
+    /// Commits and seals a text for a command; the returned reference goes into the command.
+    pub fn text(&self, texts: &mut Texts, id: &str, text: &str) -> Result<SegmentRef> {
+        if !is_id(id) {
+            return Err(Refusal::new(Code::InvalidArgument, "identifier", "segment id", ID_RULE).into());
+        }
+        if text.is_empty() {
+            return Err(Refusal::new(Code::InvalidArgument, "segments", format!("segment {id}"), "text is empty; leave the segment out instead").into());
+        }
+        if text.len() > crate::content::MAX_SEGMENT_BYTES {
+            return Err(Refusal::new(
+                Code::ResourceExhausted,
+                "segments",
+                format!("segment {id}"),
+                format!("{} bytes is over the {} byte limit per segment; split the text", text.len(), crate::content::MAX_SEGMENT_BYTES),
+            )
+            .into());
+        }
+        let (seg, staged) = self.store.stage_content(id, text)?;
+        texts.commits.push(seg.commit);
+        texts.staged.push(staged);
+        Ok(seg.into())
+    }
+
+    /// Registers the first admin of an empty system. `Ok(None)` if actors already exist.
+    pub async fn bootstrap_admin(&self, id: &str, display: &str) -> Result<Option<Vec<Receipt>>> {
+        self.catch_up()?;
+        if !self.state.read().map_err(|_| poisoned())?.p.actors.is_empty() {
+            return Ok(None);
+        }
+        let mut texts = Texts::default();
+        let seg = self.text(&mut texts, "display", display)?;
+        let d = {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            domain::decide_bootstrap(&st.p, id, seg)?
+        };
+        let actor = Actor {
+            id: id.to_string(),
+            role: Role::Admin.as_str().to_string(),
+        };
+        let batch = {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            build(&st.p, &actor, &Call::default(), d, texts, None)
+        };
+        let r = self.store.append(batch).await?;
+        self.catch_up()?;
+        Ok(Some(r))
+    }
+
+    /// Resolves a bearer token to its actor: refused if unknown, revoked, expired or the actor
+    /// was deactivated.
+    pub fn authenticate(&self, token: &str) -> Result<ActorRec> {
+        self.catch_up()?;
+        let hash = format::to_hex(blake3::hash(token.as_bytes()).as_bytes());
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let bad = |why: &str| ServiceError::Unauthenticated(why.to_string());
+        let t = st.p.tokens.get(&hash).ok_or_else(|| bad("unknown token"))?;
+        if t.revoked_at.is_some() {
+            return Err(bad("the token was revoked; ask an admin for a new one"));
+        }
+        if t.expires_at.is_some_and(|e| self.now() >= e) {
+            return Err(bad("the token has expired; ask an admin for a new one"));
+        }
+        let a = st.p.actors.get(&t.actor).ok_or_else(|| bad("the token's actor is unknown"))?;
+        if !a.active {
+            return Err(bad("the token's actor has been deactivated"));
+        }
+        Ok(a.clone())
+    }
+
+    /// Issues a new bearer token for `actor`: 256 random bits, returned once; only its BLAKE3
+    /// hash is recorded. A retried command id cannot return the token again (it is not stored):
+    /// it is refused, and the caller should revoke that token and issue another.
+    pub async fn issue_token(
+        &self,
+        caller: &str,
+        call: Call,
+        actor: &str,
+        expires_at: Option<Time>,
+    ) -> Result<(String, Vec<Receipt>)> {
+        if let Some(id) = &call.command_id {
+            if self.store.command_receipts(id)?.is_some() {
+                return Err(Refusal::new(
+                    Code::AlreadyExists,
+                    "token.shown_once",
+                    "command_id",
+                    "a token was already issued under this command id and is shown only once; revoke it and issue a new one with a new command id",
+                )
+                .into());
+            }
+        }
+        let mut raw = [0u8; 32];
+        getrandom::getrandom(&mut raw)
+            .map_err(|e| StoreError::Engine(format!("no randomness for a token: {e}")))?;
+        let token = hex::encode(raw);
+        let token_hash = *blake3::hash(token.as_bytes()).as_bytes();
+        let receipts = self
+            .execute(
+                caller,
+                call,
+                Command::IssueToken {
+                    actor: actor.to_string(),
+                    token_hash,
+                    expires_at,
+                },
+                Texts::default(),
+            )
+            .await?;
+        Ok((token, receipts))
+    }
+
+    /// Checks `cmd` by `caller` against the projections, appends what it decides, applies it.
+    pub async fn execute(
+        &self,
+        caller: &str,
+        call: Call,
+        cmd: Command,
+        texts: Texts,
+    ) -> Result<Vec<Receipt>> {
+        if let Some(id) = &call.command_id {
+            if !is_id(id) {
+                return Err(Refusal::new(Code::InvalidArgument, "identifier", "command_id", ID_RULE).into());
+            }
+            if let Some(r) = self.store.command_receipts(id)? {
+                return Ok(r);
+            }
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            self.catch_up()?;
+            let now = self.now();
+            let (batch, primary) = {
+                let st = self.state.read().map_err(|_| poisoned())?;
+                let actor = caller_of(&st.p, caller)?;
+                let d = domain::decide(&st.p, &actor, &cmd, now)?;
+                let primary = d.events.first().map(|e| e.stream.clone()).unwrap_or_default();
+                if let Some(want) = call.expected_version {
+                    let actual = st.p.stream_version(&primary);
+                    if want != actual {
+                        return Err(ServiceError::Conflict { stream: primary, expected: want, actual });
+                    }
+                }
+                let who = Actor { id: actor.id.clone(), role: actor.role.as_str().to_string() };
+                let texts = Texts {
+                    staged: texts.staged.clone(),
+                    commits: texts.commits.clone(),
+                };
+                (build(&st.p, &who, &call, d, texts, None), primary)
+            };
+            match self.store.append(batch).await {
+                Ok(r) => {
+                    self.catch_up()?;
+                    return Ok(r);
+                }
+                Err(StoreError::Conflict { stream, expected, actual }) => {
+                    if call.expected_version.is_some() && stream == primary {
+                        return Err(ServiceError::Conflict { stream, expected, actual });
+                    }
+                    // Lost a race: decide again against the newer state.
+                }
+                Err(StoreError::Late { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Conflict {
+            stream: "(several)".into(),
+            expected: 0,
+            actual: 0,
+        })
+    }
+
+    /// Reads `subject`'s record as `caller` may see it, now or as of an earlier point. Anyone but
+    /// the person is logged (`record.accessed`) before any content is returned; a refusal is
+    /// logged (`access.denied`) and returned as [`ServiceError::AccessDenied`].
+    pub async fn read_record(
+        &self,
+        caller: &str,
+        subject: &str,
+        as_of: Option<AsOf>,
+    ) -> Result<RecordRead> {
+        if !is_id(subject) {
+            return Err(Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into());
+        }
+        let upto = match as_of {
+            None => None,
+            Some(a) => Some(self.resolve_as_of(a)?),
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            self.catch_up()?;
+            let now = self.now();
+            let (decision, reader, access_version, versions) = {
+                let st = self.state.read().map_err(|_| poisoned())?;
+                let reader = caller_of(&st.p, caller)?;
+                match st.p.actors.get(subject) {
+                    Some(a) if a.role == Role::ServiceUser => {}
+                    _ => {
+                        return Err(Refusal::new(Code::NotFound, "exists", "subject", format!("service user {subject} does not exist")).into())
+                    }
+                }
+                let d = access::decide_read(&st.p, &reader, subject, now);
+                let depends = match &d {
+                    ReadDecision::Allowed { depends, .. } | ReadDecision::Denied { depends, .. } => depends.clone(),
+                    ReadDecision::Own => Vec::new(),
+                };
+                let mut versions: Vec<(String, u64)> =
+                    depends.into_iter().map(|s| { let v = st.p.stream_version(&s); (s, v) }).collect();
+                let actor_stream = format!("actor:{}", reader.id);
+                versions.push((actor_stream.clone(), st.p.stream_version(&actor_stream)));
+                (d, reader, st.p.stream_version(&format!("access:{subject}")), versions)
+            };
+            let who = Actor { id: reader.id.clone(), role: reader.role.as_str().to_string() };
+            match decision {
+                ReadDecision::Own => {
+                    let mut view = self.compose(subject, Some(&Scope::Own), upto)?;
+                    self.resolve_text(&mut view)?;
+                    return Ok(RecordRead { view, receipts: Vec::new(), basis: None });
+                }
+                ReadDecision::Denied { reason, .. } => {
+                    let what = match upto {
+                        None => "record".to_string(),
+                        Some(n) => format!("record@{n}"),
+                    };
+                    let batch = access_batch(subject, &who, access_version, versions, None,
+                        Event::AccessDenied(AccessDenied { what, reason }));
+                    match self.store.append(batch).await {
+                        Ok(receipts) => {
+                            self.catch_up()?;
+                            return Err(ServiceError::AccessDenied { subject: subject.to_string(), reason, receipts });
+                        }
+                        Err(StoreError::Conflict { .. } | StoreError::Late { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                ReadDecision::Allowed { basis, scope, deadline, .. } => {
+                    let mut view = self.compose(subject, Some(&scope), upto)?;
+                    let streams = view.streams();
+                    let batch = access_batch(subject, &who, access_version, versions, deadline.map(|t| t.0),
+                        Event::RecordAccessed(RecordAccessed { streams, basis: basis.clone() }));
+                    match self.store.append(batch).await {
+                        Ok(receipts) => {
+                            self.catch_up()?;
+                            // Logged and durable: only now does content leave the store.
+                            self.resolve_text(&mut view)?;
+                            return Ok(RecordRead { view, receipts, basis: Some(basis) });
+                        }
+                        Err(StoreError::Conflict { .. } | StoreError::Late { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Err(ServiceError::Conflict { stream: format!("access:{subject}"), expected: 0, actual: 0 })
+    }
+
+    /// The metadata of a person's record (no text, ever): for auditors.
+    pub fn record_metadata(&self, caller: &str, subject: &str) -> Result<RecordView> {
+        self.catch_up()?;
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let reader = caller_of(&st.p, caller)?;
+        if reader.role != Role::Auditor {
+            return Err(Refusal::new(Code::PermissionDenied, "role", "caller", "record metadata is for auditors; others read the record").into());
+        }
+        Ok(view::record(&st.p, subject, None))
+    }
+
+    /// A person's access log: who read their content, on what basis, and who was refused. For
+    /// the person and for auditors (it holds no content).
+    pub fn access_log(&self, caller: &str, subject: &str) -> Result<Vec<AccessLine>> {
+        if !is_id(subject) {
+            return Err(Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into());
+        }
+        self.catch_up()?;
+        {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            let reader = caller_of(&st.p, caller)?;
+            let own = reader.role == Role::ServiceUser && reader.id == subject;
+            if !own && reader.role != Role::Auditor {
+                return Err(Refusal::new(Code::PermissionDenied, "access_log.readers", "caller", "a person's access log is read by the person and by auditors").into());
+            }
+        }
+        let mut out = Vec::new();
+        for e in self.store.stream_entries(&format!("access:{subject}"))? {
+            let v = e.view()?;
+            let Ok(r) = Recorded::from_entry(&v) else { continue };
+            let (basis_or_reason, streams) = match &r.event {
+                Event::RecordAccessed(a) => (a.basis.clone(), a.streams.clone()),
+                Event::AccessDenied(d) => (d.reason.as_str().to_string(), vec![d.what.clone()]),
+                _ => continue,
+            };
+            out.push(AccessLine {
+                seq: r.seq,
+                at: r.at,
+                reader: r.actor_id,
+                reader_role: r.actor_role,
+                event_type: r.event.event_type().to_string(),
+                basis_or_reason,
+                streams,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Rule 8's compliance flags now: for auditors.
+    pub fn compliance_flags(&self, caller: &str) -> Result<Vec<Flag>> {
+        self.catch_up()?;
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let reader = caller_of(&st.p, caller)?;
+        if reader.role != Role::Auditor {
+            return Err(Refusal::new(Code::PermissionDenied, "role", "caller", "compliance flags are for auditors").into());
+        }
+        Ok(view::compliance_flags(&st.p, self.now()))
+    }
+
+    /// Fulfils a subject access request (auditor): composes the person's own view now, hashes
+    /// the bundle, records `sar.fulfilled`. The auditor gets the receipts and the hash, never the
+    /// content; the person fetches the bundle with [`Service::sar_bundle`].
+    pub async fn fulfil_sar(&self, caller: &str, call: Call, sar_id: &str) -> Result<(Hash, Vec<Receipt>)> {
+        if let Some(id) = &call.command_id {
+            if let Some(r) = self.store.command_receipts(id)? {
+                let hash = self.projections()?.sars.get(sar_id).and_then(|s| s.bundle_hash).map(|h| h.0).unwrap_or_default();
+                return Ok((hash, r));
+            }
+        }
+        self.catch_up()?;
+        let (subject, tree_size) = {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            let reader = caller_of(&st.p, caller)?;
+            if reader.role != Role::Auditor {
+                return Err(Refusal::new(Code::PermissionDenied, "role", "caller", "a subject access request is fulfilled by an auditor (the DPO)").into());
+            }
+            let s = st.p.sars.get(sar_id).ok_or_else(|| Refusal::new(Code::NotFound, "exists", "sar_id", format!("subject access request {sar_id} does not exist")))?;
+            (s.subject.clone(), st.p.applied)
+        };
+        let (bundle, withheld) = self.bundle(&subject, tree_size)?;
+        let hash = *blake3::hash(&bundle).as_bytes();
+        let receipts = self
+            .execute(caller, call, Command::FulfilSar { sar_id: sar_id.to_string(), bundle_hash: hash, tree_size, withheld }, Texts::default())
+            .await?;
+        Ok((hash, receipts))
+    }
+
+    /// The bundle of a fulfilled request, for the person: their own view as of the request's
+    /// tree size, as JSON bytes. Its BLAKE3 equals the recorded `bundle_hash` unless content in
+    /// it was erased by an agreed redaction since.
+    pub fn sar_bundle(&self, caller: &str, sar_id: &str) -> Result<Vec<u8>> {
+        let (subject, tree_size) = {
+            self.catch_up()?;
+            let st = self.state.read().map_err(|_| poisoned())?;
+            let reader = caller_of(&st.p, caller)?;
+            let s = st.p.sars.get(sar_id).ok_or_else(|| Refusal::new(Code::NotFound, "exists", "sar_id", format!("subject access request {sar_id} does not exist")))?;
+            if !(reader.role == Role::ServiceUser && reader.id == s.subject) {
+                return Err(Refusal::new(Code::PermissionDenied, "own_record", "caller", "a subject access bundle is delivered to the person it is about").into());
+            }
+            let size = s.tree_size.ok_or_else(|| Refusal::new(Code::FailedPrecondition, "sar.fulfilled", "sar_id", format!("{sar_id} is not fulfilled yet")))?;
+            (s.subject.clone(), size)
+        };
+        Ok(self.bundle(&subject, tree_size)?.0)
+    }
+
+    fn bundle(&self, subject: &str, tree_size: u64) -> Result<(Vec<u8>, u64)> {
+        let mut view = self.compose(subject, Some(&Scope::Own), Some(tree_size))?;
+        self.resolve_text(&mut view)?;
+        let bytes = serde_json::to_vec(&view).map_err(|e| StoreError::Failed(format!("bundle: {e}")))?;
+        Ok((bytes, view.withheld))
+    }
+
+    /// The first seq *not* shown by `as_of` (a tree size).
+    fn resolve_as_of(&self, a: AsOf) -> Result<u64> {
+        let size = self.store.size();
+        match a {
+            AsOf::Seq(n) if n <= size => Ok(n),
+            AsOf::Seq(n) => Err(Refusal::new(Code::InvalidArgument, "as_of", "as_of.seq", format!("{n} is beyond the log's {size} entries")).into()),
+            AsOf::Time(t) => {
+                // `at` never decreases along the log: binary search for the first entry after t.
+                let (mut lo, mut hi) = (0u64, size);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    let e = self.store.entry(mid)?.ok_or_else(|| StoreError::corrupt(mid, "entry missing from the log"))?;
+                    let at = Time::parse(&e.view()?.at).unwrap_or(Time(0));
+                    if at <= t { lo = mid + 1 } else { hi = mid }
+                }
+                Ok(lo)
+            }
+        }
+    }
+
+    /// A record composed now, or — time travel — as of `upto` by replaying only the person's
+    /// own entries (every item of a record is an entry with that subject).
+    fn compose(&self, subject: &str, scope: Option<&Scope>, upto: Option<u64>) -> Result<RecordView> {
+        match upto {
+            None => {
+                let st = self.state.read().map_err(|_| poisoned())?;
+                Ok(view::record(&st.p, subject, scope))
+            }
+            Some(n) => {
+                let mut p = Projections::new();
+                for e in self.store.subject_entries(subject)? {
+                    if e.seq >= n {
+                        break;
+                    }
+                    let v = e.view()?;
+                    if let Ok(r) = Recorded::from_entry(&v) {
+                        p.apply(&r);
+                    }
+                }
+                p.applied = n;
+                Ok(view::record(&p, subject, scope))
+            }
+        }
+    }
+
+    /// Fills in the text of every passage still in the content store. Called only after the
+    /// read was allowed and (for anyone but the person) logged.
+    fn resolve_text(&self, view: &mut RecordView) -> Result<()> {
+        for passage in view.passages_mut() {
+            if passage.removed.is_some() {
+                continue;
+            }
+            passage.text = self.store.content(&passage.commit.0)?.map(|c| c.text);
+        }
+        Ok(())
+    }
+}
+
+fn caller_of(p: &Projections, caller: &str) -> Result<ActorRec> {
+    match p.actors.get(caller) {
+        Some(a) if a.active => Ok(a.clone()),
+        Some(_) => Err(ServiceError::Unauthenticated(format!("actor {caller} has been deactivated"))),
+        None => Err(ServiceError::Unauthenticated(format!("actor {caller} is not registered"))),
+    }
+}
+
+/// The append for a decision: each event expects its stream at the version the projection
+/// knows; the streams it relied on become conditions; staged texts it references are stored.
+fn build(
+    p: &Projections,
+    actor: &Actor,
+    call: &Call,
+    d: Decision,
+    texts: Texts,
+    deadline: Option<u64>,
+) -> AppendBatch {
+    let mut next: BTreeMap<String, u64> = BTreeMap::new();
+    let mut referenced = std::collections::BTreeSet::new();
+    let events = d
+        .events
+        .into_iter()
+        .map(|e| {
+            let v = next.entry(e.stream.clone()).or_insert_with(|| p.stream_version(&e.stream));
+            let expected = Expected::Version(*v);
+            *v += 1;
+            let data = e.event.data();
+            collect_commits(&data, &mut referenced);
+            NewEvent {
+                event_type: e.event.event_type().to_string(),
+                v: Event::V,
+                stream: e.stream,
+                expected,
+                subject: e.subject,
+                actor: actor.clone(),
+                data,
+            }
+        })
+        .collect();
+    let mut conditions: Vec<(String, u64)> = d
+        .depends
+        .into_iter()
+        .filter(|s| !next.contains_key(s))
+        .map(|s| {
+            let v = p.stream_version(&s);
+            (s, v)
+        })
+        .collect();
+    let actor_stream = format!("actor:{}", actor.id);
+    if !next.contains_key(&actor_stream) {
+        conditions.push((actor_stream.clone(), p.stream_version(&actor_stream)));
+    }
+    conditions.sort();
+    conditions.dedup();
+    let contents = texts
+        .staged
+        .into_iter()
+        .zip(texts.commits)
+        .filter(|(_, c)| referenced.contains(&format::to_hex(c)))
+        .map(|(s, _)| s)
+        .collect();
+    AppendBatch {
+        command: call.command_id.clone(),
+        events,
+        contents,
+        erase: d.erase,
+        conditions,
+        deadline,
+    }
+}
+
+/// Every `commit` of a segment object in `data`.
+fn collect_commits(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let (Some(serde_json::Value::String(c)), true) = (m.get("commit"), m.contains_key("chars")) {
+                out.insert(c.clone());
+            }
+            m.values().for_each(|x| collect_commits(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_commits(x, out)),
+        _ => {}
+    }
+}
+
+fn access_batch(
+    subject: &str,
+    reader: &Actor,
+    access_version: u64,
+    conditions: Vec<(String, u64)>,
+    deadline: Option<u64>,
+    event: Event,
+) -> AppendBatch {
+    AppendBatch {
+        command: None,
+        events: vec![NewEvent {
+            event_type: event.event_type().to_string(),
+            v: Event::V,
+            stream: format!("access:{subject}"),
+            expected: Expected::Version(access_version),
+            subject: Some(subject.to_string()),
+            actor: reader.clone(),
+            data: event.data(),
+        }],
+        contents: Vec::new(),
+        erase: Vec::new(),
+        conditions,
+        deadline,
+    }
+}
+
+/// Opens a service on `dir` with defaults (tests and tools).
+pub fn open_dir(dir: &Path) -> Result<Service> {
+    Service::open(StoreConfig::new(dir))
+}
