@@ -194,11 +194,21 @@ fn rebuild(data: PathBuf, check: bool) -> anyhow::Result<u8> {
         to_hex(&digest)
     );
     match before {
-        Some((a, d)) if same => println!("unchanged: the views found (applied {a}, digest {}) were identical", to_hex(&d)),
-        Some((a, d)) => println!("CHANGED: the views found covered {a} entries with digest {}", to_hex(&d)),
+        Some((a, d)) if same => println!(
+            "unchanged: the views found (applied {a}, digest {}) were identical",
+            to_hex(&d)
+        ),
+        Some((a, d)) => println!(
+            "CHANGED: the views found covered {a} entries with digest {}",
+            to_hex(&d)
+        ),
         None => println!("no views were persisted before"),
     }
-    Ok(if check && !same { EXIT_VERIFY_FAILED } else { EXIT_OK })
+    Ok(if check && !same {
+        EXIT_VERIFY_FAILED
+    } else {
+        EXIT_OK
+    })
 }
 
 fn progress_bar(len: u64) -> indicatif::ProgressBar {

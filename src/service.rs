@@ -206,7 +206,11 @@ impl Service {
                 }
             },
             Some(v) => {
-                tracing::info!(found = v.schema, want = VIEW_SCHEMA, "view schema changed; rebuilding from the log");
+                tracing::info!(
+                    found = v.schema,
+                    want = VIEW_SCHEMA,
+                    "view schema changed; rebuilding from the log"
+                );
                 None
             }
             None => None,
@@ -219,7 +223,8 @@ impl Service {
                 let v = store
                     .load_views()?
                     .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?;
-                Projections::load(v.applied, v.records).map_err(|e| StoreError::Failed(e.to_string()))?
+                Projections::load(v.applied, v.records)
+                    .map_err(|e| StoreError::Failed(e.to_string()))?
             }
         };
         let service = Service {
@@ -264,8 +269,11 @@ impl Service {
         fold(&self.store, &mut st.p, size)?;
         let dirty = st.p.take_dirty();
         st.unsaved.extend(dirty);
-        let records: Vec<(Vec<u8>, Vec<u8>)> =
-            st.unsaved.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let records: Vec<(Vec<u8>, Vec<u8>)> = st
+            .unsaved
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         match self.store.save_views(st.p.applied, VIEW_SCHEMA, records) {
             Ok(()) => st.unsaved.clear(),
             // The log is the truth and the projection in memory is current; the records are
@@ -284,17 +292,29 @@ impl Service {
     /// Commits and seals a text for a command; the returned reference goes into the command.
     pub fn text(&self, texts: &mut Texts, id: &str, text: &str) -> Result<SegmentRef> {
         if !is_id(id) {
-            return Err(Refusal::new(Code::InvalidArgument, "identifier", "segment id", ID_RULE).into());
+            return Err(
+                Refusal::new(Code::InvalidArgument, "identifier", "segment id", ID_RULE).into(),
+            );
         }
         if text.is_empty() {
-            return Err(Refusal::new(Code::InvalidArgument, "segments", format!("segment {id}"), "text is empty; leave the segment out instead").into());
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "segments",
+                format!("segment {id}"),
+                "text is empty; leave the segment out instead",
+            )
+            .into());
         }
         if text.len() > crate::content::MAX_SEGMENT_BYTES {
             return Err(Refusal::new(
                 Code::ResourceExhausted,
                 "segments",
                 format!("segment {id}"),
-                format!("{} bytes is over the {} byte limit per segment; split the text", text.len(), crate::content::MAX_SEGMENT_BYTES),
+                format!(
+                    "{} bytes is over the {} byte limit per segment; split the text",
+                    text.len(),
+                    crate::content::MAX_SEGMENT_BYTES
+                ),
             )
             .into());
         }
@@ -307,7 +327,14 @@ impl Service {
     /// Registers the first admin of an empty system. `Ok(None)` if actors already exist.
     pub async fn bootstrap_admin(&self, id: &str, display: &str) -> Result<Option<Vec<Receipt>>> {
         self.catch_up()?;
-        if !self.state.read().map_err(|_| poisoned())?.p.actors.is_empty() {
+        if !self
+            .state
+            .read()
+            .map_err(|_| poisoned())?
+            .p
+            .actors
+            .is_empty()
+        {
             return Ok(None);
         }
         let mut texts = Texts::default();
@@ -343,7 +370,10 @@ impl Service {
         if t.expires_at.is_some_and(|e| self.now() >= e) {
             return Err(bad("the token has expired; ask an admin for a new one"));
         }
-        let a = st.p.actors.get(&t.actor).ok_or_else(|| bad("the token's actor is unknown"))?;
+        let a =
+            st.p.actors
+                .get(&t.actor)
+                .ok_or_else(|| bad("the token's actor is unknown"))?;
         if !a.active {
             return Err(bad("the token's actor has been deactivated"));
         }
@@ -401,7 +431,13 @@ impl Service {
     ) -> Result<Vec<Receipt>> {
         if let Some(id) = &call.command_id {
             if !is_id(id) {
-                return Err(Refusal::new(Code::InvalidArgument, "identifier", "command_id", ID_RULE).into());
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    "identifier",
+                    "command_id",
+                    ID_RULE,
+                )
+                .into());
             }
             if let Some(r) = self.store.command_receipts(id)? {
                 return Ok(r);
@@ -414,14 +450,25 @@ impl Service {
                 let st = self.state.read().map_err(|_| poisoned())?;
                 let actor = caller_of(&st.p, caller)?;
                 let d = domain::decide(&st.p, &actor, &cmd, now)?;
-                let primary = d.events.first().map(|e| e.stream.clone()).unwrap_or_default();
+                let primary = d
+                    .events
+                    .first()
+                    .map(|e| e.stream.clone())
+                    .unwrap_or_default();
                 if let Some(want) = call.expected_version {
                     let actual = st.p.stream_version(&primary);
                     if want != actual {
-                        return Err(ServiceError::Conflict { stream: primary, expected: want, actual });
+                        return Err(ServiceError::Conflict {
+                            stream: primary,
+                            expected: want,
+                            actual,
+                        });
                     }
                 }
-                let who = Actor { id: actor.id.clone(), role: actor.role.as_str().to_string() };
+                let who = Actor {
+                    id: actor.id.clone(),
+                    role: actor.role.as_str().to_string(),
+                };
                 let texts = Texts {
                     staged: texts.staged.clone(),
                     commits: texts.commits.clone(),
@@ -433,9 +480,17 @@ impl Service {
                     self.catch_up()?;
                     return Ok(r);
                 }
-                Err(StoreError::Conflict { stream, expected, actual }) => {
+                Err(StoreError::Conflict {
+                    stream,
+                    expected,
+                    actual,
+                }) => {
                     if call.expected_version.is_some() && stream == primary {
-                        return Err(ServiceError::Conflict { stream, expected, actual });
+                        return Err(ServiceError::Conflict {
+                            stream,
+                            expected,
+                            actual,
+                        });
                     }
                     // Lost a race: decide again against the newer state.
                 }
@@ -460,7 +515,9 @@ impl Service {
         as_of: Option<AsOf>,
     ) -> Result<RecordRead> {
         if !is_id(subject) {
-            return Err(Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into());
+            return Err(
+                Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into(),
+            );
         }
         let upto = match as_of {
             None => None,
@@ -475,54 +532,106 @@ impl Service {
                 match st.p.actors.get(subject) {
                     Some(a) if a.role == Role::ServiceUser => {}
                     _ => {
-                        return Err(Refusal::new(Code::NotFound, "exists", "subject", format!("service user {subject} does not exist")).into())
+                        return Err(Refusal::new(
+                            Code::NotFound,
+                            "exists",
+                            "subject",
+                            format!("service user {subject} does not exist"),
+                        )
+                        .into())
                     }
                 }
                 let d = access::decide_read(&st.p, &reader, subject, now);
                 let depends = match &d {
-                    ReadDecision::Allowed { depends, .. } | ReadDecision::Denied { depends, .. } => depends.clone(),
+                    ReadDecision::Allowed { depends, .. }
+                    | ReadDecision::Denied { depends, .. } => depends.clone(),
                     ReadDecision::Own => Vec::new(),
                 };
-                let mut versions: Vec<(String, u64)> =
-                    depends.into_iter().map(|s| { let v = st.p.stream_version(&s); (s, v) }).collect();
+                let mut versions: Vec<(String, u64)> = depends
+                    .into_iter()
+                    .map(|s| {
+                        let v = st.p.stream_version(&s);
+                        (s, v)
+                    })
+                    .collect();
                 let actor_stream = format!("actor:{}", reader.id);
                 versions.push((actor_stream.clone(), st.p.stream_version(&actor_stream)));
-                (d, reader, st.p.stream_version(&format!("access:{subject}")), versions)
+                (
+                    d,
+                    reader,
+                    st.p.stream_version(&format!("access:{subject}")),
+                    versions,
+                )
             };
-            let who = Actor { id: reader.id.clone(), role: reader.role.as_str().to_string() };
+            let who = Actor {
+                id: reader.id.clone(),
+                role: reader.role.as_str().to_string(),
+            };
             match decision {
                 ReadDecision::Own => {
                     let mut view = self.compose(subject, Some(&Scope::Own), upto)?;
                     self.resolve_text(&mut view)?;
-                    return Ok(RecordRead { view, receipts: Vec::new(), basis: None });
+                    return Ok(RecordRead {
+                        view,
+                        receipts: Vec::new(),
+                        basis: None,
+                    });
                 }
                 ReadDecision::Denied { reason, .. } => {
                     let what = match upto {
                         None => "record".to_string(),
                         Some(n) => format!("record@{n}"),
                     };
-                    let batch = access_batch(subject, &who, access_version, versions, None,
-                        Event::AccessDenied(AccessDenied { what, reason }));
+                    let batch = access_batch(
+                        subject,
+                        &who,
+                        access_version,
+                        versions,
+                        None,
+                        Event::AccessDenied(AccessDenied { what, reason }),
+                    );
                     match self.store.append(batch).await {
                         Ok(receipts) => {
                             self.catch_up()?;
-                            return Err(ServiceError::AccessDenied { subject: subject.to_string(), reason, receipts });
+                            return Err(ServiceError::AccessDenied {
+                                subject: subject.to_string(),
+                                reason,
+                                receipts,
+                            });
                         }
                         Err(StoreError::Conflict { .. } | StoreError::Late { .. }) => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
-                ReadDecision::Allowed { basis, scope, deadline, .. } => {
+                ReadDecision::Allowed {
+                    basis,
+                    scope,
+                    deadline,
+                    ..
+                } => {
                     let mut view = self.compose(subject, Some(&scope), upto)?;
                     let streams = view.streams();
-                    let batch = access_batch(subject, &who, access_version, versions, deadline.map(|t| t.0),
-                        Event::RecordAccessed(RecordAccessed { streams, basis: basis.clone() }));
+                    let batch = access_batch(
+                        subject,
+                        &who,
+                        access_version,
+                        versions,
+                        deadline.map(|t| t.0),
+                        Event::RecordAccessed(RecordAccessed {
+                            streams,
+                            basis: basis.clone(),
+                        }),
+                    );
                     match self.store.append(batch).await {
                         Ok(receipts) => {
                             self.catch_up()?;
                             // Logged and durable: only now does content leave the store.
                             self.resolve_text(&mut view)?;
-                            return Ok(RecordRead { view, receipts, basis: Some(basis) });
+                            return Ok(RecordRead {
+                                view,
+                                receipts,
+                                basis: Some(basis),
+                            });
                         }
                         Err(StoreError::Conflict { .. } | StoreError::Late { .. }) => continue,
                         Err(e) => return Err(e.into()),
@@ -530,7 +639,11 @@ impl Service {
                 }
             }
         }
-        Err(ServiceError::Conflict { stream: format!("access:{subject}"), expected: 0, actual: 0 })
+        Err(ServiceError::Conflict {
+            stream: format!("access:{subject}"),
+            expected: 0,
+            actual: 0,
+        })
     }
 
     /// The metadata of a person's record (no text, ever): for auditors.
@@ -539,7 +652,13 @@ impl Service {
         let st = self.state.read().map_err(|_| poisoned())?;
         let reader = caller_of(&st.p, caller)?;
         if reader.role != Role::Auditor {
-            return Err(Refusal::new(Code::PermissionDenied, "role", "caller", "record metadata is for auditors; others read the record").into());
+            return Err(Refusal::new(
+                Code::PermissionDenied,
+                "role",
+                "caller",
+                "record metadata is for auditors; others read the record",
+            )
+            .into());
         }
         Ok(view::record(&st.p, subject, None))
     }
@@ -548,7 +667,9 @@ impl Service {
     /// the person and for auditors (it holds no content).
     pub fn access_log(&self, caller: &str, subject: &str) -> Result<Vec<AccessLine>> {
         if !is_id(subject) {
-            return Err(Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into());
+            return Err(
+                Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into(),
+            );
         }
         self.catch_up()?;
         {
@@ -556,13 +677,21 @@ impl Service {
             let reader = caller_of(&st.p, caller)?;
             let own = reader.role == Role::ServiceUser && reader.id == subject;
             if !own && reader.role != Role::Auditor {
-                return Err(Refusal::new(Code::PermissionDenied, "access_log.readers", "caller", "a person's access log is read by the person and by auditors").into());
+                return Err(Refusal::new(
+                    Code::PermissionDenied,
+                    "access_log.readers",
+                    "caller",
+                    "a person's access log is read by the person and by auditors",
+                )
+                .into());
             }
         }
         let mut out = Vec::new();
         for e in self.store.stream_entries(&format!("access:{subject}"))? {
             let v = e.view()?;
-            let Ok(r) = Recorded::from_entry(&v) else { continue };
+            let Ok(r) = Recorded::from_entry(&v) else {
+                continue;
+            };
             let (basis_or_reason, streams) = match &r.event {
                 Event::RecordAccessed(a) => (a.basis.clone(), a.streams.clone()),
                 Event::AccessDenied(d) => (d.reason.as_str().to_string(), vec![d.what.clone()]),
@@ -587,7 +716,13 @@ impl Service {
         let st = self.state.read().map_err(|_| poisoned())?;
         let reader = caller_of(&st.p, caller)?;
         if reader.role != Role::Auditor {
-            return Err(Refusal::new(Code::PermissionDenied, "role", "caller", "compliance flags are for auditors").into());
+            return Err(Refusal::new(
+                Code::PermissionDenied,
+                "role",
+                "caller",
+                "compliance flags are for auditors",
+            )
+            .into());
         }
         Ok(view::compliance_flags(&st.p, self.now()))
     }
@@ -595,10 +730,21 @@ impl Service {
     /// Fulfils a subject access request (auditor): composes the person's own view now, hashes
     /// the bundle, records `sar.fulfilled`. The auditor gets the receipts and the hash, never the
     /// content; the person fetches the bundle with [`Service::sar_bundle`].
-    pub async fn fulfil_sar(&self, caller: &str, call: Call, sar_id: &str) -> Result<(Hash, Vec<Receipt>)> {
+    pub async fn fulfil_sar(
+        &self,
+        caller: &str,
+        call: Call,
+        sar_id: &str,
+    ) -> Result<(Hash, Vec<Receipt>)> {
         if let Some(id) = &call.command_id {
             if let Some(r) = self.store.command_receipts(id)? {
-                let hash = self.projections()?.sars.get(sar_id).and_then(|s| s.bundle_hash).map(|h| h.0).unwrap_or_default();
+                let hash = self
+                    .projections()?
+                    .sars
+                    .get(sar_id)
+                    .and_then(|s| s.bundle_hash)
+                    .map(|h| h.0)
+                    .unwrap_or_default();
                 return Ok((hash, r));
             }
         }
@@ -607,15 +753,38 @@ impl Service {
             let st = self.state.read().map_err(|_| poisoned())?;
             let reader = caller_of(&st.p, caller)?;
             if reader.role != Role::Auditor {
-                return Err(Refusal::new(Code::PermissionDenied, "role", "caller", "a subject access request is fulfilled by an auditor (the DPO)").into());
+                return Err(Refusal::new(
+                    Code::PermissionDenied,
+                    "role",
+                    "caller",
+                    "a subject access request is fulfilled by an auditor (the DPO)",
+                )
+                .into());
             }
-            let s = st.p.sars.get(sar_id).ok_or_else(|| Refusal::new(Code::NotFound, "exists", "sar_id", format!("subject access request {sar_id} does not exist")))?;
+            let s = st.p.sars.get(sar_id).ok_or_else(|| {
+                Refusal::new(
+                    Code::NotFound,
+                    "exists",
+                    "sar_id",
+                    format!("subject access request {sar_id} does not exist"),
+                )
+            })?;
             (s.subject.clone(), st.p.applied)
         };
         let (bundle, withheld) = self.bundle(&subject, tree_size)?;
         let hash = *blake3::hash(&bundle).as_bytes();
         let receipts = self
-            .execute(caller, call, Command::FulfilSar { sar_id: sar_id.to_string(), bundle_hash: hash, tree_size, withheld }, Texts::default())
+            .execute(
+                caller,
+                call,
+                Command::FulfilSar {
+                    sar_id: sar_id.to_string(),
+                    bundle_hash: hash,
+                    tree_size,
+                    withheld,
+                },
+                Texts::default(),
+            )
             .await?;
         Ok((hash, receipts))
     }
@@ -628,11 +797,31 @@ impl Service {
             self.catch_up()?;
             let st = self.state.read().map_err(|_| poisoned())?;
             let reader = caller_of(&st.p, caller)?;
-            let s = st.p.sars.get(sar_id).ok_or_else(|| Refusal::new(Code::NotFound, "exists", "sar_id", format!("subject access request {sar_id} does not exist")))?;
+            let s = st.p.sars.get(sar_id).ok_or_else(|| {
+                Refusal::new(
+                    Code::NotFound,
+                    "exists",
+                    "sar_id",
+                    format!("subject access request {sar_id} does not exist"),
+                )
+            })?;
             if !(reader.role == Role::ServiceUser && reader.id == s.subject) {
-                return Err(Refusal::new(Code::PermissionDenied, "own_record", "caller", "a subject access bundle is delivered to the person it is about").into());
+                return Err(Refusal::new(
+                    Code::PermissionDenied,
+                    "own_record",
+                    "caller",
+                    "a subject access bundle is delivered to the person it is about",
+                )
+                .into());
             }
-            let size = s.tree_size.ok_or_else(|| Refusal::new(Code::FailedPrecondition, "sar.fulfilled", "sar_id", format!("{sar_id} is not fulfilled yet")))?;
+            let size = s.tree_size.ok_or_else(|| {
+                Refusal::new(
+                    Code::FailedPrecondition,
+                    "sar.fulfilled",
+                    "sar_id",
+                    format!("{sar_id} is not fulfilled yet"),
+                )
+            })?;
             (s.subject.clone(), size)
         };
         Ok(self.bundle(&subject, tree_size)?.0)
@@ -641,7 +830,8 @@ impl Service {
     fn bundle(&self, subject: &str, tree_size: u64) -> Result<(Vec<u8>, u64)> {
         let mut view = self.compose(subject, Some(&Scope::Own), Some(tree_size))?;
         self.resolve_text(&mut view)?;
-        let bytes = serde_json::to_vec(&view).map_err(|e| StoreError::Failed(format!("bundle: {e}")))?;
+        let bytes =
+            serde_json::to_vec(&view).map_err(|e| StoreError::Failed(format!("bundle: {e}")))?;
         Ok((bytes, view.withheld))
     }
 
@@ -650,15 +840,28 @@ impl Service {
         let size = self.store.size();
         match a {
             AsOf::Seq(n) if n <= size => Ok(n),
-            AsOf::Seq(n) => Err(Refusal::new(Code::InvalidArgument, "as_of", "as_of.seq", format!("{n} is beyond the log's {size} entries")).into()),
+            AsOf::Seq(n) => Err(Refusal::new(
+                Code::InvalidArgument,
+                "as_of",
+                "as_of.seq",
+                format!("{n} is beyond the log's {size} entries"),
+            )
+            .into()),
             AsOf::Time(t) => {
                 // `at` never decreases along the log: binary search for the first entry after t.
                 let (mut lo, mut hi) = (0u64, size);
                 while lo < hi {
                     let mid = lo + (hi - lo) / 2;
-                    let e = self.store.entry(mid)?.ok_or_else(|| StoreError::corrupt(mid, "entry missing from the log"))?;
+                    let e = self
+                        .store
+                        .entry(mid)?
+                        .ok_or_else(|| StoreError::corrupt(mid, "entry missing from the log"))?;
                     let at = Time::parse(&e.view()?.at).unwrap_or(Time(0));
-                    if at <= t { lo = mid + 1 } else { hi = mid }
+                    if at <= t {
+                        lo = mid + 1
+                    } else {
+                        hi = mid
+                    }
                 }
                 Ok(lo)
             }
@@ -667,7 +870,12 @@ impl Service {
 
     /// A record composed now, or — time travel — as of `upto` by replaying only the person's
     /// own entries (every item of a record is an entry with that subject).
-    fn compose(&self, subject: &str, scope: Option<&Scope>, upto: Option<u64>) -> Result<RecordView> {
+    fn compose(
+        &self,
+        subject: &str,
+        scope: Option<&Scope>,
+        upto: Option<u64>,
+    ) -> Result<RecordView> {
         match upto {
             None => {
                 let st = self.state.read().map_err(|_| poisoned())?;
@@ -706,8 +914,12 @@ impl Service {
 fn caller_of(p: &Projections, caller: &str) -> Result<ActorRec> {
     match p.actors.get(caller) {
         Some(a) if a.active => Ok(a.clone()),
-        Some(_) => Err(ServiceError::Unauthenticated(format!("actor {caller} has been deactivated"))),
-        None => Err(ServiceError::Unauthenticated(format!("actor {caller} is not registered"))),
+        Some(_) => Err(ServiceError::Unauthenticated(format!(
+            "actor {caller} has been deactivated"
+        ))),
+        None => Err(ServiceError::Unauthenticated(format!(
+            "actor {caller} is not registered"
+        ))),
     }
 }
 
@@ -727,7 +939,9 @@ fn build(
         .events
         .into_iter()
         .map(|e| {
-            let v = next.entry(e.stream.clone()).or_insert_with(|| p.stream_version(&e.stream));
+            let v = next
+                .entry(e.stream.clone())
+                .or_insert_with(|| p.stream_version(&e.stream));
             let expected = Expected::Version(*v);
             *v += 1;
             let data = e.event.data();
@@ -779,7 +993,9 @@ fn build(
 fn collect_commits(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
     match v {
         serde_json::Value::Object(m) => {
-            if let (Some(serde_json::Value::String(c)), true) = (m.get("commit"), m.contains_key("chars")) {
+            if let (Some(serde_json::Value::String(c)), true) =
+                (m.get("commit"), m.contains_key("chars"))
+            {
                 out.insert(c.clone());
             }
             m.values().for_each(|x| collect_commits(x, out));

@@ -2,6 +2,8 @@
 //! files), and events shaped like the domain's.
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
