@@ -443,6 +443,7 @@ impl Service {
                 return Ok(r);
             }
         }
+        let mut last: Option<ServiceError> = None;
         for _ in 0..MAX_ATTEMPTS {
             self.catch_up()?;
             let now = self.now();
@@ -493,15 +494,21 @@ impl Service {
                         });
                     }
                     // Lost a race: decide again against the newer state.
+                    last = Some(ServiceError::Conflict {
+                        stream,
+                        expected,
+                        actual,
+                    });
                 }
                 Err(StoreError::Late { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Conflict {
-            stream: "(several)".into(),
-            expected: 0,
-            actual: 0,
+        Err(match last {
+            Some(ServiceError::Conflict { stream, .. }) => {
+                contended(&format!("stream {stream} this command depends on"))
+            }
+            _ => contended("the streams this command depends on"),
         })
     }
 
@@ -526,7 +533,7 @@ impl Service {
         for _ in 0..MAX_ATTEMPTS {
             self.catch_up()?;
             let now = self.now();
-            let (decision, reader, access_version, versions) = {
+            let (decision, reader, versions) = {
                 let st = self.state.read().map_err(|_| poisoned())?;
                 let reader = caller_of(&st.p, caller)?;
                 match st.p.actors.get(subject) {
@@ -556,12 +563,7 @@ impl Service {
                     .collect();
                 let actor_stream = format!("actor:{}", reader.id);
                 versions.push((actor_stream.clone(), st.p.stream_version(&actor_stream)));
-                (
-                    d,
-                    reader,
-                    st.p.stream_version(&format!("access:{subject}")),
-                    versions,
-                )
+                (d, reader, versions)
             };
             let who = Actor {
                 id: reader.id.clone(),
@@ -585,7 +587,6 @@ impl Service {
                     let batch = access_batch(
                         subject,
                         &who,
-                        access_version,
                         versions,
                         None,
                         Event::AccessDenied(AccessDenied { what, reason }),
@@ -614,7 +615,6 @@ impl Service {
                     let batch = access_batch(
                         subject,
                         &who,
-                        access_version,
                         versions,
                         deadline.map(|t| t.0),
                         Event::RecordAccessed(RecordAccessed {
@@ -639,11 +639,9 @@ impl Service {
                 }
             }
         }
-        Err(ServiceError::Conflict {
-            stream: format!("access:{subject}"),
-            expected: 0,
-            actual: 0,
-        })
+        Err(contended(&format!(
+            "the consent, support or concern streams {subject}'s record access depends on"
+        )))
     }
 
     /// The metadata of a person's record (no text, ever): for auditors.
@@ -911,6 +909,16 @@ impl Service {
     }
 }
 
+/// Retries ran out: the streams a decision depends on kept changing under it.
+fn contended(what: &str) -> ServiceError {
+    ServiceError::Refused(Refusal::new(
+        Code::Aborted,
+        "contention",
+        "command",
+        format!("{what} kept changing while the decision was retried {MAX_ATTEMPTS} times; retry the call"),
+    ))
+}
+
 fn caller_of(p: &Projections, caller: &str) -> Result<ActorRec> {
     match p.actors.get(caller) {
         Some(a) if a.active => Ok(a.clone()),
@@ -1008,7 +1016,6 @@ fn collect_commits(v: &serde_json::Value, out: &mut std::collections::BTreeSet<S
 fn access_batch(
     subject: &str,
     reader: &Actor,
-    access_version: u64,
     conditions: Vec<(String, u64)>,
     deadline: Option<u64>,
     event: Event,
@@ -1019,7 +1026,10 @@ fn access_batch(
             event_type: event.event_type().to_string(),
             v: Event::V,
             stream: format!("access:{subject}"),
-            expected: Expected::Version(access_version),
+            // Reads do not depend on one another: their order in the access stream decides
+            // nothing, so they do not conflict with each other. What they rely on (the basis
+            // streams, the reader's actor stream) is in `conditions`.
+            expected: Expected::Any,
             subject: Some(subject.to_string()),
             actor: reader.clone(),
             data: event.data(),
