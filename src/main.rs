@@ -41,9 +41,10 @@ enum Command {
         command: LogCommand,
     },
     /// Replay the whole log from zero into fresh projections and replace the persisted views
-    /// with them (rule 1: every view is a projection of the log). Prints the views' digest before
-    /// and after; with --check, exits 1 if they differed (the incremental views were not what a
-    /// full replay gives). No other process may have the data directory open.
+    /// with them (rule 1: every view is a projection of the log). First compares them with the
+    /// persisted views brought up to the end of the log the way the service does, and prints
+    /// the new views' digest; with --check, exits 1 if they differed. No other process may have
+    /// the data directory open.
     Rebuild {
         /// Data directory of the store.
         #[arg(long, default_value = "./withus-data")]
@@ -179,31 +180,43 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 fn rebuild(data: PathBuf, check: bool) -> anyhow::Result<u8> {
+    use withus::service::ViewsFound;
     if !data.join("sled").exists() {
         anyhow::bail!("no withus store in {}", data.display());
     }
-    // Opening the service brings the persisted views up to the end of the log incrementally
-    // (the normal path); the digest of that is then compared with a replay from zero.
-    let service = withus::service::Service::open(StoreConfig::new(&data))?;
-    let before = service.store().views_digest()?;
-    let (applied, digest) = withus::service::rebuild_views(service.store())?;
-    service.close()?;
-    let same = before.is_some_and(|(a, d)| a == applied && d == digest);
+    let store = LogStore::open(StoreConfig::new(&data))?;
+    let report = withus::service::rebuild_views_checked(&store)?;
+    store.close()?;
     println!(
-        "rebuilt views from {applied} entries; digest {}",
-        to_hex(&digest)
+        "rebuilt views from {} entries; digest {}",
+        report.applied,
+        to_hex(&report.digest)
     );
-    match before {
-        Some((a, d)) if same => println!(
-            "unchanged: the views found (applied {a}, digest {}) were identical",
-            to_hex(&d)
-        ),
-        Some((a, d)) => println!(
-            "CHANGED: the views found covered {a} entries with digest {}",
-            to_hex(&d)
-        ),
-        None => println!("no views were persisted before"),
-    }
+    let same = match &report.found {
+        ViewsFound::Missing => {
+            println!("no views were persisted before");
+            false
+        }
+        ViewsFound::OtherSchema(s) => {
+            println!("the views found were of schema {s}; replaced");
+            false
+        }
+        ViewsFound::Unreadable(why) => {
+            println!("CHANGED: the views found were unreadable ({why})");
+            false
+        }
+        ViewsFound::Loaded {
+            saved_applied,
+            identical: true,
+        } => {
+            println!("unchanged: the views found (saved at {saved_applied} entries, caught up to the end of the log) were identical");
+            true
+        }
+        ViewsFound::Loaded { saved_applied, .. } => {
+            println!("CHANGED: the views found (saved at {saved_applied} entries, caught up to the end of the log) differed from a replay");
+            false
+        }
+    };
     Ok(if check && !same {
         EXIT_VERIFY_FAILED
     } else {

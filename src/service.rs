@@ -190,6 +190,60 @@ pub fn rebuild_views(store: &LogStore) -> Result<(u64, [u8; 32])> {
     Ok((applied, digest))
 }
 
+/// What `withus rebuild` found before replacing the views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewsFound {
+    /// No views were persisted (or a rebuild was interrupted).
+    Missing,
+    /// Views of another schema (an older or newer withus).
+    OtherSchema(u32),
+    /// Persisted records that could not be read back.
+    Unreadable(String),
+    /// Views loaded and brought up to the end of the log incrementally; `identical` says whether
+    /// they equal the replay from zero byte for byte.
+    Loaded { saved_applied: u64, identical: bool },
+}
+
+/// The outcome of [`rebuild_views_checked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Entries replayed.
+    pub applied: u64,
+    /// Digest of the views written (see [`LogStore::views_digest`]).
+    pub digest: [u8; 32],
+    pub found: ViewsFound,
+}
+
+/// Rebuilds the views from zero, first comparing them with the persisted views caught up
+/// incrementally — the check that rule 1 holds for the projections as they were maintained.
+pub fn rebuild_views_checked(store: &LogStore) -> Result<RebuildReport> {
+    let size = store.size();
+    let full = replay(store, size)?;
+    let found = match store.load_views()? {
+        None => ViewsFound::Missing,
+        Some(v) if v.schema != VIEW_SCHEMA => ViewsFound::OtherSchema(v.schema),
+        Some(v) => match Projections::load(v.applied, v.records) {
+            Err(e) => ViewsFound::Unreadable(e.to_string()),
+            Ok(mut p) => {
+                fold(store, &mut p, size)?;
+                ViewsFound::Loaded {
+                    saved_applied: v.applied,
+                    identical: p.encode_all() == full.encode_all(),
+                }
+            }
+        },
+    };
+    store.replace_views(full.applied, VIEW_SCHEMA, full.encode_all())?;
+    let (applied, digest) = store
+        .views_digest()?
+        .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?;
+    Ok(RebuildReport {
+        applied,
+        digest,
+        found,
+    })
+}
+
 impl Service {
     /// Opens the store and brings the projections up to date: loads the persisted views and
     /// applies what the log holds beyond them, or rebuilds them from zero if they are missing,
