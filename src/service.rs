@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, TryLockError};
 
 use crate::domain::access::{self, ReadDecision, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
@@ -28,6 +28,10 @@ use crate::store::{
     AppendBatch, Clock, Expected, LogStore, NewEvent, Receipt, StagedContent, StoreConfig,
     StoreError,
 };
+
+/// Most streams one `record.accessed` entry names: a stream name is at most 139 bytes, so 100
+/// of them stay well within the store's 16 KiB limit on an entry's data.
+const STREAMS_PER_ACCESS: usize = 100;
 
 /// How often a decision that lost a race is taken again before the caller is told to retry.
 const MAX_ATTEMPTS: usize = 16;
@@ -141,17 +145,36 @@ pub struct AccessLine {
     pub streams: Vec<String>,
 }
 
-/// Projections and what of them is not yet persisted.
+/// The projections, as decisions and reads see them.
 struct State {
     p: Projections,
-    /// Records changed but not yet saved (a failed save is retried with the next one).
+}
+
+/// Views are saved once this many entries have been applied since the last save…
+const SAVE_EVERY_ENTRIES: u64 = 4096;
+/// …or this long has passed, and always on close. They are a cache of the log: what a crash
+/// loses is re-applied from the log on open, so saving per command would only multiply writes
+/// (a busy person's index record would be rewritten with every entry about them).
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Held by the one caller applying new entries at a time.
+struct Applier {
+    /// Records changed since the last save (a failed save is retried with the next one).
     unsaved: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// What the last save covered, and when it was made.
+    saved_applied: u64,
+    saved_at: std::time::Instant,
 }
 
 /// The command service. Share it behind an `Arc`.
 pub struct Service {
     store: LogStore,
     state: RwLock<State>,
+    /// Serialises applying: one caller folds new entries and saves views; the others wait for
+    /// `applied` asynchronously instead of blocking a runtime thread on a lock.
+    applier: Mutex<Applier>,
+    /// Entries applied so far, for callers waiting to see their own appends.
+    applied: tokio::sync::watch::Sender<u64>,
     /// Decides "now" for rules that depend on time (expiries, review dates, flags).
     clock: Arc<dyn Clock>,
 }
@@ -281,11 +304,15 @@ impl Service {
                     .map_err(|e| StoreError::Failed(e.to_string()))?
             }
         };
+        let loaded_applied = p.applied;
         let service = Service {
             store,
-            state: RwLock::new(State {
-                p,
+            applied: tokio::sync::watch::Sender::new(p.applied),
+            state: RwLock::new(State { p }),
+            applier: Mutex::new(Applier {
                 unsaved: BTreeMap::new(),
+                saved_applied: loaded_applied,
+                saved_at: std::time::Instant::now(),
             }),
             clock,
         };
@@ -300,7 +327,7 @@ impl Service {
 
     /// Closes the store after the last append is durable and the views are saved.
     pub fn close(self) -> Result<()> {
-        self.catch_up()?;
+        self.flush_views()?;
         self.store.close()?;
         Ok(())
     }
@@ -309,30 +336,143 @@ impl Service {
         Time(self.clock.now_millis())
     }
 
-    /// Applies every committed entry not yet applied, then saves the changed records.
+    /// Applies every committed entry not yet applied, then saves the changed records. Blocks
+    /// while another caller is applying; async callers use [`Service::caught_up_to`].
     pub fn catch_up(&self) -> Result<()> {
         let size = self.store.size();
         if self.state.read().map_err(|_| poisoned())?.p.applied >= size {
             return Ok(());
         }
-        let mut st = self.state.write().map_err(|_| poisoned())?;
+        let a = self.applier.lock().map_err(|_| poisoned())?;
+        self.apply_pass(a)
+    }
+
+    /// Runs one applying pass with the applier held, releases it, *then* tells waiters. Telling
+    /// them while still holding it would lose a wakeup: a waiter whose `try_lock` failed in that
+    /// window would wait for a notification that had already been sent.
+    fn apply_pass(&self, mut a: std::sync::MutexGuard<'_, Applier>) -> Result<()> {
+        let result = self.apply_new(&mut a);
+        drop(a);
+        let applied = self.state.read().map_err(|_| poisoned())?.p.applied;
+        self.applied.send_replace(applied);
+        result
+    }
+
+    /// Saves the records changed since the last save with the marker `applied`. The changed
+    /// keys are taken under the write lock; encoding needs only the read lock, so decisions are
+    /// not held up by it.
+    fn save(&self, a: &mut Applier, applied: u64) -> Result<()> {
+        let keys = self
+            .state
+            .write()
+            .map_err(|_| poisoned())?
+            .p
+            .take_dirty_keys();
+        let encoded = self
+            .state
+            .read()
+            .map_err(|_| poisoned())?
+            .p
+            .encode_keys(&keys);
+        a.unsaved.extend(encoded);
+        let records: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut a.unsaved).into_iter().collect();
+        match self
+            .store
+            .save_views(applied, VIEW_SCHEMA, records.iter().cloned())
+        {
+            Ok(()) => {
+                a.saved_applied = applied;
+                a.saved_at = std::time::Instant::now();
+            }
+            Err(e) => {
+                // The log is the truth and the projection in memory is current; keep the records
+                // for the next save. A restart replays from the last saved marker.
+                tracing::warn!(error = %e, "saving views failed; will retry");
+                a.unsaved.extend(records);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies what is left and saves the views now (close, tests, tools).
+    pub fn flush_views(&self) -> Result<()> {
+        let mut a = self.applier.lock().map_err(|_| poisoned())?;
+        self.apply_new(&mut a)?;
+        self.applied
+            .send_replace(self.state.read().map_err(|_| poisoned())?.p.applied);
+        let (applied, dirty) = {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            (st.p.applied, st.p.dirty_len())
+        };
+        if applied != a.saved_applied || dirty > 0 || !a.unsaved.is_empty() {
+            self.save(&mut a, applied)?;
+            if !a.unsaved.is_empty() {
+                return Err(StoreError::Failed("views could not be saved".into()).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every entry committed so far is applied.
+    async fn sync(&self) -> Result<()> {
+        self.caught_up_to(self.store.size()).await
+    }
+
+    /// Waits until entries `0..target` are applied, applying them itself unless another caller
+    /// already is (then it waits for that caller's progress without blocking a thread).
+    async fn caught_up_to(&self, target: u64) -> Result<()> {
+        let mut rx = self.applied.subscribe();
+        loop {
+            if *rx.borrow_and_update() >= target {
+                return Ok(());
+            }
+            // The guard must not live across the await below: decide first, then wait.
+            let wait = match self.applier.try_lock() {
+                Ok(a) => {
+                    self.apply_pass(a)?;
+                    false
+                }
+                Err(TryLockError::WouldBlock) => true,
+                Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
+            };
+            if wait {
+                // The applier sends after every pass; a pass that stopped short of `target`
+                // wakes us to try again.
+                let _ = rx.changed().await;
+            }
+        }
+    }
+
+    /// One pass of applying (the caller holds the applier and tells waiters afterwards): read and
+    /// parse new entries without holding the state lock, apply them under it, and save changed
+    /// records when a save is due.
+    fn apply_new(&self, a: &mut Applier) -> Result<()> {
+        let from = self.state.read().map_err(|_| poisoned())?.p.applied;
         let size = self.store.size();
-        if st.p.applied >= size {
+        if from >= size {
             return Ok(());
         }
-        fold(&self.store, &mut st.p, size)?;
-        let dirty = st.p.take_dirty();
-        st.unsaved.extend(dirty);
-        let records: Vec<(Vec<u8>, Vec<u8>)> = st
-            .unsaved
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        match self.store.save_views(st.p.applied, VIEW_SCHEMA, records) {
-            Ok(()) => st.unsaved.clear(),
-            // The log is the truth and the projection in memory is current; the records are
-            // kept and saved with the next batch. A restart replays from the last saved marker.
-            Err(e) => tracing::warn!(error = %e, "saving views failed; will retry"),
+        let mut parsed = Vec::new();
+        for e in self.store.entries(from, size) {
+            let e = e?;
+            let v = e.view()?;
+            parsed.push(Recorded::from_entry(&v).map_err(|_| e.seq));
+        }
+        let applied = {
+            let mut st = self.state.write().map_err(|_| poisoned())?;
+            for r in &parsed {
+                match r {
+                    Ok(r) => st.p.apply(r),
+                    Err(seq) => st.p.skip(*seq),
+                }
+            }
+            st.p.applied
+        };
+        // Waiters may go on now; a save below does not concern them. (The publish after the
+        // applier is released still follows, so no waiter can miss a wakeup.)
+        self.applied.send_replace(applied);
+        if applied - a.saved_applied >= SAVE_EVERY_ENTRIES || a.saved_at.elapsed() >= SAVE_EVERY {
+            self.save(a, applied)?;
         }
         Ok(())
     }
@@ -380,7 +520,7 @@ impl Service {
 
     /// Registers the first admin of an empty system. `Ok(None)` if actors already exist.
     pub async fn bootstrap_admin(&self, id: &str, display: &str) -> Result<Option<Vec<Receipt>>> {
-        self.catch_up()?;
+        self.sync().await?;
         if !self
             .state
             .read()
@@ -406,7 +546,7 @@ impl Service {
             build(&st.p, &actor, &Call::default(), d, texts, None)
         };
         let r = self.store.append(batch).await?;
-        self.catch_up()?;
+        self.sync().await?;
         Ok(Some(r))
     }
 
@@ -475,7 +615,51 @@ impl Service {
         Ok((token, receipts))
     }
 
+    /// Decides `cmd` against the current projections and builds its append, with the stream it
+    /// is primarily about (what `expected_version` refers to).
+    fn decide_batch(
+        &self,
+        caller: &str,
+        call: &Call,
+        cmd: &Command,
+        texts: &Texts,
+    ) -> Result<(AppendBatch, String)> {
+        let now = self.now();
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let actor = caller_of(&st.p, caller)?;
+        let d = domain::decide(&st.p, &actor, cmd, now)?;
+        let primary = d
+            .events
+            .first()
+            .map(|e| e.stream.clone())
+            .unwrap_or_default();
+        if let Some(want) = call.expected_version {
+            let actual = st.p.stream_version(&primary);
+            if want != actual {
+                return Err(ServiceError::Conflict {
+                    stream: primary,
+                    expected: want,
+                    actual,
+                });
+            }
+        }
+        let who = Actor {
+            id: actor.id.clone(),
+            role: actor.role.as_str().to_string(),
+        };
+        let texts = Texts {
+            staged: texts.staged.clone(),
+            commits: texts.commits.clone(),
+        };
+        Ok((build(&st.p, &who, call, d, texts, None), primary))
+    }
+
     /// Checks `cmd` by `caller` against the projections, appends what it decides, applies it.
+    ///
+    /// Idempotency: a repeated `command_id` returns the first call's receipts. The store's
+    /// writer answers repeats of commands it has sequenced, so the lookup here is needed only
+    /// when the repeat is refused by the state the first call created (e.g. "already exists"):
+    /// it is made on that path, off the common one.
     pub async fn execute(
         &self,
         caller: &str,
@@ -493,46 +677,25 @@ impl Service {
                 )
                 .into());
             }
-            if let Some(r) = self.store.command_receipts(id)? {
-                return Ok(r);
-            }
         }
         let mut last: Option<ServiceError> = None;
         for _ in 0..MAX_ATTEMPTS {
-            self.catch_up()?;
-            let now = self.now();
-            let (batch, primary) = {
-                let st = self.state.read().map_err(|_| poisoned())?;
-                let actor = caller_of(&st.p, caller)?;
-                let d = domain::decide(&st.p, &actor, &cmd, now)?;
-                let primary = d
-                    .events
-                    .first()
-                    .map(|e| e.stream.clone())
-                    .unwrap_or_default();
-                if let Some(want) = call.expected_version {
-                    let actual = st.p.stream_version(&primary);
-                    if want != actual {
-                        return Err(ServiceError::Conflict {
-                            stream: primary,
-                            expected: want,
-                            actual,
-                        });
+            self.sync().await?;
+            let decided = self.decide_batch(caller, &call, &cmd, &texts);
+            let (batch, primary) = match decided {
+                Ok(b) => b,
+                Err(e) => {
+                    if let Some(id) = &call.command_id {
+                        if let Some(r) = self.store.command_receipts(id)? {
+                            return Ok(r);
+                        }
                     }
+                    return Err(e);
                 }
-                let who = Actor {
-                    id: actor.id.clone(),
-                    role: actor.role.as_str().to_string(),
-                };
-                let texts = Texts {
-                    staged: texts.staged.clone(),
-                    commits: texts.commits.clone(),
-                };
-                (build(&st.p, &who, &call, d, texts, None), primary)
             };
             match self.store.append(batch).await {
                 Ok(r) => {
-                    self.catch_up()?;
+                    self.sync().await?;
                     return Ok(r);
                 }
                 Err(StoreError::Conflict {
@@ -585,7 +748,7 @@ impl Service {
             Some(a) => Some(self.resolve_as_of(a)?),
         };
         for _ in 0..MAX_ATTEMPTS {
-            self.catch_up()?;
+            self.sync().await?;
             let now = self.now();
             let (decision, reader, versions) = {
                 let st = self.state.read().map_err(|_| poisoned())?;
@@ -643,11 +806,11 @@ impl Service {
                         &who,
                         versions,
                         None,
-                        Event::AccessDenied(AccessDenied { what, reason }),
+                        vec![Event::AccessDenied(AccessDenied { what, reason })],
                     );
                     match self.store.append(batch).await {
                         Ok(receipts) => {
-                            self.catch_up()?;
+                            self.sync().await?;
                             return Err(ServiceError::AccessDenied {
                                 subject: subject.to_string(),
                                 reason,
@@ -665,20 +828,30 @@ impl Service {
                     ..
                 } => {
                     let mut view = self.compose(subject, Some(&scope), upto)?;
+                    // One entry per STREAMS_PER_ACCESS streams read, all in one atomic append, so a
+                    // long record stays within an entry's size limit and every stream is named.
                     let streams = view.streams();
-                    let batch = access_batch(
-                        subject,
-                        &who,
-                        versions,
-                        deadline.map(|t| t.0),
-                        Event::RecordAccessed(RecordAccessed {
+                    let events = if streams.is_empty() {
+                        vec![Event::RecordAccessed(RecordAccessed {
                             streams,
                             basis: basis.clone(),
-                        }),
-                    );
+                        })]
+                    } else {
+                        streams
+                            .chunks(STREAMS_PER_ACCESS)
+                            .map(|c| {
+                                Event::RecordAccessed(RecordAccessed {
+                                    streams: c.to_vec(),
+                                    basis: basis.clone(),
+                                })
+                            })
+                            .collect()
+                    };
+                    let batch =
+                        access_batch(subject, &who, versions, deadline.map(|t| t.0), events);
                     match self.store.append(batch).await {
                         Ok(receipts) => {
-                            self.catch_up()?;
+                            self.sync().await?;
                             // Logged and durable: only now does content leave the store.
                             self.resolve_text(&mut view)?;
                             return Ok(RecordRead {
@@ -800,7 +973,7 @@ impl Service {
                 return Ok((hash, r));
             }
         }
-        self.catch_up()?;
+        self.sync().await?;
         let (subject, tree_size) = {
             let st = self.state.read().map_err(|_| poisoned())?;
             let reader = caller_of(&st.p, caller)?;
@@ -1072,22 +1245,25 @@ fn access_batch(
     reader: &Actor,
     conditions: Vec<(String, u64)>,
     deadline: Option<u64>,
-    event: Event,
+    events: Vec<Event>,
 ) -> AppendBatch {
     AppendBatch {
         command: None,
-        events: vec![NewEvent {
-            event_type: event.event_type().to_string(),
-            v: Event::V,
-            stream: format!("access:{subject}"),
-            // Reads do not depend on one another: their order in the access stream decides
-            // nothing, so they do not conflict with each other. What they rely on (the basis
-            // streams, the reader's actor stream) is in `conditions`.
-            expected: Expected::Any,
-            subject: Some(subject.to_string()),
-            actor: reader.clone(),
-            data: event.data(),
-        }],
+        events: events
+            .into_iter()
+            .map(|event| NewEvent {
+                event_type: event.event_type().to_string(),
+                v: Event::V,
+                stream: format!("access:{subject}"),
+                // Reads do not depend on one another: their order in the access stream decides
+                // nothing, so they do not conflict with each other. What they rely on (the basis
+                // streams, the reader's actor stream) is in `conditions`.
+                expected: Expected::Any,
+                subject: Some(subject.to_string()),
+                actor: reader.clone(),
+                data: event.data(),
+            })
+            .collect(),
         contents: Vec::new(),
         erase: Vec::new(),
         conditions,

@@ -612,6 +612,7 @@ async fn check(ops: Vec<Op>) {
         (run.allowed_other_reads, run.denied_reads)
     );
     // The persisted views equal a rebuild, byte for byte.
+    svc.flush_views().unwrap();
     let before = svc.store().views_digest().unwrap().unwrap();
     let after = withus::service::rebuild_views(svc.store()).unwrap();
     assert_eq!(before, after);

@@ -640,3 +640,31 @@ async fn a_stale_expected_version_is_aborted_and_changes_nothing() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_record_is_read_and_every_stream_read_is_named_in_the_access_log() {
+    let w = World::new().await;
+    w.accepted_support("sp-1", "su-sam", "pw-amara").await;
+    for i in 0..300 {
+        w.meeting(
+            &format!("m-{i:03}-with-a-longish-identifier-to-fill-the-entry"),
+            "sp-1",
+            "pw-amara",
+        )
+        .await;
+    }
+    let read = w.svc.read_record("pw-amara", "su-sam", None).await.unwrap();
+    assert_eq!(read.view.meetings.len(), 300);
+    assert!(
+        read.receipts.len() >= 3,
+        "split over several entries, one atomic append"
+    );
+    let logged: Vec<String> = w
+        .svc
+        .access_log("su-sam", "su-sam")
+        .unwrap()
+        .into_iter()
+        .flat_map(|l| l.streams)
+        .collect();
+    assert_eq!(logged, read.view.streams());
+}

@@ -917,8 +917,24 @@ impl Projections {
 
     /// The records changed since the last call, encoded, in key order.
     pub fn take_dirty(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let keys = std::mem::take(&mut self.dirty);
-        keys.into_iter().filter_map(|k| self.encode(&k)).collect()
+        let keys = self.take_dirty_keys();
+        self.encode_keys(&keys)
+    }
+
+    /// The keys of records changed since the last call (encode them with
+    /// [`Projections::encode_keys`], which needs only shared access).
+    pub fn take_dirty_keys(&mut self) -> BTreeSet<Key> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// How many records changed since the last [`Projections::take_dirty_keys`].
+    pub fn dirty_len(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// These records, encoded, in key order.
+    pub fn encode_keys(&self, keys: &BTreeSet<Key>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        keys.iter().filter_map(|k| self.encode(k)).collect()
     }
 
     /// Every record, encoded, in key order (a rebuild writes these).
