@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{batch, event, open, open_with_clock, TestClock};
+use common::{batch, event, open, open_with_clock, raw_sled, TestClock};
 use withus::format::EntryView;
 use withus::merkle;
 use withus::store::{AppendBatch, Expected, LogStore, StoreError};
@@ -796,4 +796,14 @@ fn content_at_the_size_limit_never_lands_in_a_blob_file_sled_would_not_fsync() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(blobs, 0, "sled wrote pages to blob files");
+}
+
+#[test]
+fn a_store_whose_creation_was_interrupted_opens_read_only_and_verifies_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(raw_sled(dir.path())); // sled created, killed before the salt file was made
+    let ro = LogStore::open_read_only(dir.path()).unwrap();
+    let report = ro.verify(&mut |_, _| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.failure);
+    assert_eq!(report.entries, 0);
 }
