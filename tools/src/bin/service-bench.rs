@@ -244,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
                 let worker = format!("pw-{}", p % people.div_ceil(8).max(1));
                 let t0 = Instant::now();
                 let r = svc.read_record(&worker, &format!("su-{p}"), None).await?;
-                anyhow::ensure!(r.receipts.len() == 1, "read not logged");
+                anyhow::ensure!(!r.receipts.is_empty(), "read not logged");
                 lat.push(t0.elapsed());
                 i += 1;
             }
