@@ -471,7 +471,9 @@ impl Service {
         // Waiters may go on now; a save below does not concern them. (The publish after the
         // applier is released still follows, so no waiter can miss a wakeup.)
         self.applied.send_replace(applied);
-        if applied - a.saved_applied >= SAVE_EVERY_ENTRIES || a.saved_at.elapsed() >= SAVE_EVERY {
+        if applied.saturating_sub(a.saved_applied) >= SAVE_EVERY_ENTRIES
+            || a.saved_at.elapsed() >= SAVE_EVERY
+        {
             self.save(a, applied)?;
         }
         Ok(())

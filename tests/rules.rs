@@ -1706,3 +1706,246 @@ async fn reads_without_a_basis_are_refused_and_logged_for_every_role() {
         matches!(w.svc.read_record("au-ida", "nobody", None).await, Err(ServiceError::Refused(r)) if r.code == Code::NotFound)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remaining_refusals_of_actors_safeguarding_and_subject_access() {
+    let w = World::new().await;
+    w.ok(
+        "admin",
+        Command::DeactivateActor {
+            id: "ct-dev".into(),
+            reason: DeactivationReason::RoleChanged,
+        },
+    )
+    .await;
+    refused(
+        &w,
+        "admin",
+        Command::DeactivateActor {
+            id: "ct-dev".into(),
+            reason: DeactivationReason::Other,
+        },
+        Code::FailedPrecondition,
+        "actor.active",
+        "id",
+    )
+    .await;
+    refused(
+        &w,
+        "admin",
+        Command::IssueToken {
+            actor: "ct-dev".into(),
+            token_hash: [3; 32],
+            expires_at: None,
+        },
+        Code::FailedPrecondition,
+        "actor.active",
+        "actor",
+    )
+    .await;
+    refused(
+        &w,
+        "ct-cho",
+        refer("sp-1", "su-sam", "ct-dev"),
+        Code::FailedPrecondition,
+        "actor.active",
+        "worker",
+    )
+    .await;
+
+    // Safeguarding acts are the lead's.
+    w.accepted_support("sp-1", "su-sam", "pw-amara").await;
+    let mut t = Texts::default();
+    let s = vec![w.text(&mut t, "k", "summary")];
+    w.ok_with(
+        "pw-amara",
+        Command::RaiseConcern {
+            concern_id: "k-1".into(),
+            subject: "su-sam".into(),
+            category: ConcernCategory::Other,
+            urgency: Urgency::Routine,
+            summary: s,
+        },
+        t,
+    )
+    .await;
+    let mut t = Texts::default();
+    let s = vec![w.text(&mut t, "k", "summary")];
+    refused_with(
+        &w,
+        "sg-lee",
+        Command::RaiseConcern {
+            concern_id: "k-1".into(),
+            subject: "su-sam".into(),
+            category: ConcernCategory::Other,
+            urgency: Urgency::Routine,
+            summary: s,
+        },
+        t,
+        Code::AlreadyExists,
+        "unique_id",
+        "concern_id",
+    )
+    .await;
+    refused(
+        &w,
+        "sg-lee",
+        Command::RaiseConcern {
+            concern_id: "k-2".into(),
+            subject: "su-sam".into(),
+            category: ConcernCategory::Other,
+            urgency: Urgency::Routine,
+            summary: vec![],
+        },
+        Code::InvalidArgument,
+        "segments",
+        "summary",
+    )
+    .await;
+    refused(
+        &w,
+        "pw-amara",
+        Command::InformSubject {
+            concern_id: "k-1".into(),
+            how: InformedHow::Phone,
+        },
+        Code::PermissionDenied,
+        "role",
+        "caller",
+    )
+    .await;
+    refused(
+        &w,
+        "pw-amara",
+        Command::Release {
+            subject: "su-sam".into(),
+            target_stream: "concern:k-1".into(),
+        },
+        Code::PermissionDenied,
+        "role",
+        "caller",
+    )
+    .await;
+    // A withholding must be about the person named.
+    let mut t = Texts::default();
+    let j = w.text(&mut t, "j", "why");
+    refused_with(
+        &w,
+        "sg-lee",
+        Command::Withhold {
+            subject: "su-ola".into(),
+            target_stream: "concern:k-1".into(),
+            exemption: Exemption::ThirdParty,
+            justification: j,
+            review_by: w.now().plus(Time::DAY),
+        },
+        t,
+        Code::InvalidArgument,
+        "disclosure.target",
+        "target_stream",
+    )
+    .await;
+
+    // Subject access: the person's (or their worker's) to ask, the auditor's to fulfil, once.
+    refused(
+        &w,
+        "su-ola",
+        Command::RequestSar {
+            sar_id: "sar-1".into(),
+            subject: "su-sam".into(),
+            via: SarVia::App,
+        },
+        Code::PermissionDenied,
+        "own_record",
+        "caller",
+    )
+    .await;
+    w.ok(
+        "pw-amara",
+        Command::RequestSar {
+            sar_id: "sar-1".into(),
+            subject: "su-sam".into(),
+            via: SarVia::InPerson,
+        },
+    )
+    .await;
+    refused(
+        &w,
+        "su-sam",
+        Command::RequestSar {
+            sar_id: "sar-1".into(),
+            subject: "su-sam".into(),
+            via: SarVia::App,
+        },
+        Code::AlreadyExists,
+        "unique_id",
+        "sar_id",
+    )
+    .await;
+    refused(
+        &w,
+        "au-ida",
+        Command::FulfilSar {
+            sar_id: "sar-9".into(),
+            bundle_hash: [0; 32],
+            tree_size: 1,
+            withheld: 0,
+        },
+        Code::NotFound,
+        "exists",
+        "sar_id",
+    )
+    .await;
+    assert!(
+        matches!(w.svc.sar_bundle("su-sam", "sar-1"), Err(ServiceError::Refused(r)) if r.rule == "sar.fulfilled")
+    );
+    w.svc.fulfil_sar("au-ida", w.call(), "sar-1").await.unwrap();
+    refused(
+        &w,
+        "au-ida",
+        Command::FulfilSar {
+            sar_id: "sar-1".into(),
+            bundle_hash: [0; 32],
+            tree_size: 1,
+            withheld: 0,
+        },
+        Code::FailedPrecondition,
+        "sar.once",
+        "sar_id",
+    )
+    .await;
+    assert!(
+        matches!(w.svc.fulfil_sar("sg-lee", w.call(), "sar-1").await, Err(ServiceError::Refused(r)) if r.code == Code::PermissionDenied)
+    );
+    // Bad identifiers are refused before anything else.
+    refused(
+        &w,
+        "su-sam",
+        Command::GrantConsent {
+            subject: "su-sam".into(),
+            consent_id: "".into(),
+            scope: Scope::ShareWithGp,
+            grantee: None,
+            expires_at: None,
+        },
+        Code::InvalidArgument,
+        "identifier",
+        "consent_id",
+    )
+    .await;
+    let size = w.size();
+    let e = w
+        .svc
+        .execute(
+            "su-sam",
+            withus::service::Call::id("bad id"),
+            Command::OfferSupport {
+                support_id: "sp-1".into(),
+            },
+            Texts::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(w.size(), size);
+}

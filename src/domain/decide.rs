@@ -1516,3 +1516,237 @@ fn no_removed(n: &NoteRec, segments: &[SegmentRef]) -> R<()> {
     }
     Ok(())
 }
+
+/// Given / when / then on the pure core: a state folded from events, a command, the events (or
+/// the refusal) it decides. No store, no clock — the service's tests cover the same rules end to
+/// end; these show the core alone decides them.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(id: &str, n: u8) -> SegmentRef {
+        SegmentRef {
+            id: id.into(),
+            commit: HexHash([n; 32]),
+            chars: 10,
+        }
+    }
+
+    /// One entry to fold: stream, subject, actor, event.
+    type Given = (String, Option<String>, String, Event);
+
+    fn ev(stream: &str, subject: Option<&str>, actor: &str, event: Event) -> Given {
+        (stream.into(), subject.map(Into::into), actor.into(), event)
+    }
+
+    /// Folds the entries into projections, in order.
+    fn given(events: Vec<Given>) -> Projections {
+        let mut p = Projections::new();
+        let mut versions = std::collections::BTreeMap::new();
+        for (seq, (stream, subject, actor, event)) in events.into_iter().enumerate() {
+            let v = versions.entry(stream.clone()).or_insert(0u64);
+            p.apply(&Recorded {
+                seq: seq as u64,
+                at: Time(1_000 + seq as u64),
+                stream,
+                version: *v,
+                subject,
+                actor_id: actor,
+                actor_role: String::new(),
+                command: None,
+                event,
+            });
+            *v += 1;
+        }
+        p
+    }
+
+    fn registered(id: &str, role: Role, team: Option<&str>) -> Given {
+        ev(
+            &format!("actor:{id}"),
+            (role == Role::ServiceUser).then_some(id),
+            "admin",
+            Event::ActorRegistered(ActorRegistered {
+                id: id.into(),
+                role,
+                team: team.map(Into::into),
+                display: seg("display", 0),
+            }),
+        )
+    }
+
+    /// Sam and Amara with an accepted relationship, a meeting and a drafted note (s1, s2).
+    fn with_draft() -> Vec<Given> {
+        vec![
+            registered("admin", Role::Admin, None),
+            registered("su-sam", Role::ServiceUser, None),
+            registered("pw-amara", Role::PeerWorker, Some("peer")),
+            ev(
+                "support:sp",
+                Some("su-sam"),
+                "pw-amara",
+                Event::SupportReferred(SupportReferred {
+                    support_id: "sp".into(),
+                    worker: "pw-amara".into(),
+                    source: ReferralSource::CareTeam,
+                }),
+            ),
+            ev(
+                "support:sp",
+                Some("su-sam"),
+                "pw-amara",
+                Event::SupportOffered(SupportOffered {}),
+            ),
+            ev(
+                "support:sp",
+                Some("su-sam"),
+                "su-sam",
+                Event::SupportAccepted(SupportAccepted { on_behalf: false }),
+            ),
+            ev(
+                "meeting:m",
+                Some("su-sam"),
+                "pw-amara",
+                Event::MeetingRecorded(MeetingRecorded {
+                    meeting_id: "m".into(),
+                    support_id: "sp".into(),
+                    worker: "pw-amara".into(),
+                    kind: MeetingKind::OneToOne,
+                    group_id: None,
+                    mode: MeetingMode::InPerson,
+                    place: Place::Clinic,
+                    place_detail: None,
+                    occurred_at: Time(0),
+                    minutes: 30,
+                }),
+            ),
+            ev(
+                "note:n",
+                Some("su-sam"),
+                "pw-amara",
+                Event::NoteDrafted(NoteDrafted {
+                    note_id: "n".into(),
+                    meeting_id: "m".into(),
+                    segments: vec![seg("s1", 1), seg("s2", 2)],
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn given_a_pending_proposal_when_the_author_agrees_then_the_passage_is_erased_in_every_revision(
+    ) {
+        let mut events = with_draft();
+        events.push(ev(
+            "note:n",
+            Some("su-sam"),
+            "su-sam",
+            Event::NoteRevised(NoteRevised {
+                segments: vec![seg("s1", 1), seg("s2", 3)],
+            }),
+        ));
+        events.push(ev(
+            "note:n",
+            Some("su-sam"),
+            "su-sam",
+            Event::RedactionProposed(RedactionProposed {
+                proposal_id: "r".into(),
+                segments: vec!["s2".into()],
+                reason: RedactionReason::NotWanted,
+            }),
+        ));
+        let p = given(events);
+        let amara = p.actors["pw-amara"].clone();
+        let d = decide(
+            &p,
+            &amara,
+            &Command::AgreeRedaction {
+                note_id: "n".into(),
+                proposal_id: "r".into(),
+            },
+            Time(5_000),
+        )
+        .unwrap();
+        assert_eq!(
+            d.events,
+            vec![Emit {
+                stream: "note:n".into(),
+                subject: Some("su-sam".into()),
+                event: Event::RedactionAgreed(RedactionAgreed {
+                    proposal_id: "r".into()
+                })
+            }]
+        );
+        assert_eq!(d.erase, vec![[2; 32], [3; 32]]);
+    }
+
+    #[test]
+    fn given_a_draft_when_the_person_agrees_an_old_revision_then_it_is_refused_naming_the_rule() {
+        let mut events = with_draft();
+        events.push(ev(
+            "note:n",
+            Some("su-sam"),
+            "pw-amara",
+            Event::NoteRevised(NoteRevised {
+                segments: vec![seg("s1", 4)],
+            }),
+        ));
+        let p = given(events);
+        let sam = p.actors["su-sam"].clone();
+        let r = decide(
+            &p,
+            &sam,
+            &Command::AgreeNote {
+                note_id: "n".into(),
+                revision: 1,
+            },
+            Time(5_000),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (r.code, r.rule, r.field.as_str()),
+            (Code::FailedPrecondition, "note.latest_revision", "revision")
+        );
+        assert!(r.message.contains("revision 2"), "{}", r.message);
+    }
+
+    #[test]
+    fn given_consent_to_one_team_then_only_that_teams_reader_is_allowed_and_not_after_expiry() {
+        use crate::domain::access::{decide_read, ReadDecision};
+        let mut events = with_draft();
+        events.push(registered("ct-a", Role::CareTeam, Some("north")));
+        events.push(registered("ct-b", Role::CareTeam, Some("south")));
+        events.push(ev(
+            "consent:su-sam",
+            Some("su-sam"),
+            "su-sam",
+            Event::ConsentGranted(ConsentGranted {
+                consent_id: "c".into(),
+                scope: Scope::ShareWithCareTeam,
+                grantee: Some(Grantee::Team("north".into())),
+                expires_at: Some(Time(9_000)),
+                on_behalf: false,
+            }),
+        ));
+        let p = given(events);
+        let allowed = decide_read(&p, &p.actors["ct-a"], "su-sam", Time(8_999));
+        assert!(
+            matches!(allowed, ReadDecision::Allowed { ref basis, deadline: Some(Time(9_000)), .. } if basis == "consent:c"),
+            "{allowed:?}"
+        );
+        assert!(matches!(
+            decide_read(&p, &p.actors["ct-b"], "su-sam", Time(5_000)),
+            ReadDecision::Denied {
+                reason: DenialReason::NoConsent,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide_read(&p, &p.actors["ct-a"], "su-sam", Time(9_000)),
+            ReadDecision::Denied {
+                reason: DenialReason::NoConsent,
+                ..
+            }
+        ));
+    }
+}

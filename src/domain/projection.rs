@@ -490,7 +490,7 @@ impl Projections {
 
     /// Returns false when the entry did not fit the state and changed nothing.
     fn apply_event(&mut self, r: &Recorded) -> bool {
-        let next = r.version + 1;
+        let next = r.version.saturating_add(1);
         let id_of = |stream: &str, kind: &str| -> Option<String> {
             stream
                 .strip_prefix(kind)
