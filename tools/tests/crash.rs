@@ -21,6 +21,34 @@ impl Rng {
     }
 }
 
+/// Runs `child` until it has printed its first acknowledgement (so a kill lands mid-load even
+/// when the machine is busy, e.g. with the other crash test), then `extra` longer, then SIGKILLs
+/// it. Returns every line it printed.
+fn run_then_kill(mut child: std::process::Child, extra: Duration) -> Vec<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.is_empty() {
+                let _ = first_tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    // A child that never acknowledges anything is killed after 20 s and the caller's
+    // mid-load count catches it.
+    let _ = first_rx.recv_timeout(Duration::from_secs(20));
+    let start = Instant::now();
+    while start.elapsed() < extra {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL the child"); // SIGKILL on Unix
+    child.wait().unwrap();
+    reader.join().unwrap()
+}
+
 #[test]
 fn every_acknowledged_append_survives_sigkill_and_the_store_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,29 +69,15 @@ fn every_acknowledged_append_survives_sigkill_and_the_store_verifies() {
     let mut lagging = 0u64;
     let mut uncommitted = 0u64;
     for cycle in 0..24 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash-child"))
+        let child = Command::new(env!("CARGO_BIN_EXE_crash-child"))
             .arg("--data")
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start crash-child");
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        // Let it open the store and append for a while: 30 to 400 ms.
-        let wait = Duration::from_millis(30 + rng.next() % 370);
-        let start = Instant::now();
-        while start.elapsed() < wait {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.kill().expect("SIGKILL the child"); // SIGKILL on Unix
-        child.wait().unwrap();
-        let lines = reader.join().unwrap();
+        // Kill it 0 to 370 ms after its first acknowledged append.
+        let lines = run_then_kill(child, Duration::from_millis(rng.next() % 370));
         if !lines.is_empty() {
             killed_with_appends += 1;
         }
@@ -150,24 +164,15 @@ fn every_acknowledged_domain_action_survives_sigkill_and_erasures_hold() {
     let mut erased: Vec<[u8; 32]> = Vec::new();
     let mut killed_with_work = 0;
     for cycle in 0..12 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_domain-crash-child"))
+        let child = Command::new(env!("CARGO_BIN_EXE_domain-crash-child"))
             .arg("--data")
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start domain-crash-child");
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(150 + rng.next() % 450));
-        child.kill().expect("SIGKILL the child");
-        child.wait().unwrap();
-        let lines = reader.join().unwrap();
+        // Kill it 50 to 500 ms after its first acknowledged action.
+        let lines = run_then_kill(child, Duration::from_millis(50 + rng.next() % 450));
         if lines.iter().any(|l| l.starts_with("erased")) {
             killed_with_work += 1;
         }
