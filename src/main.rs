@@ -14,7 +14,8 @@ use withus::store::{LogStore, StoreConfig, VerifyReport};
 
 /// Exit code: the command did what it was asked and, for `verify`, the store verified.
 const EXIT_OK: u8 = 0;
-/// Exit code: verification ran and found a problem.
+/// Exit code: verification ran and found a problem, or `rebuild --check` found views that
+/// differed from a replay of the log.
 const EXIT_VERIFY_FAILED: u8 = 1;
 /// Exit code: the store could not be opened or read (see the message).
 const EXIT_ERROR: u8 = 3;
@@ -26,7 +27,7 @@ const EXIT_ERROR: u8 = 3;
     about = "withus: co-produced peer-support records on a verifiable log"
 )]
 #[command(
-    after_help = "Exit codes: 0 success; 1 verification found a problem; 2 bad usage; 3 the store could not be opened or read."
+    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify) or the views had drifted from the log (rebuild --check); 2 bad usage; 3 the store could not be opened or read."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,11 +41,12 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
-    /// Replay the whole log from zero into fresh projections and replace the persisted views
+    /// Rebuild the persisted views from the log; with --check, fail if they had drifted.
+    ///
+    /// Replays the whole log from zero into fresh projections and replaces the persisted views
     /// with them (rule 1: every view is a projection of the log). First compares them with the
     /// persisted views brought up to the end of the log the way the service does, and prints
-    /// the new views' digest; with --check, exits 1 if they differed. No other process may have
-    /// the data directory open.
+    /// the new views' digest. No other process may have the data directory open.
     Rebuild {
         /// Data directory of the store.
         #[arg(long, default_value = "./withus-data")]

@@ -14,7 +14,6 @@
 //! again against the newer state. Appends from many callers still share group commits.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, TryLockError};
 
 use crate::domain::access::{self, ReadDecision, Scope};
@@ -1271,9 +1270,4 @@ fn access_batch(
         conditions,
         deadline,
     }
-}
-
-/// Opens a service on `dir` with defaults (tests and tools).
-pub fn open_dir(dir: &Path) -> Result<Service> {
-    Service::open(StoreConfig::new(dir))
 }
