@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod content;
 pub mod domain;
 pub mod format;
+pub mod grpc;
 pub mod merkle;
 pub mod service;
 pub mod store;

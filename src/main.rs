@@ -41,6 +41,29 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Serve the gRPC API (withus.v1, health, reflection) until SIGINT or SIGTERM.
+    ///
+    /// Binds first and answers health checks with NOT_SERVING while the store opens and its
+    /// views catch up, then SERVING. On the first start it registers the first admin and prints
+    /// an admin token (once) and the verifier key. On SIGINT/SIGTERM it stops accepting, lets
+    /// in-flight calls finish, saves the views, closes the store and exits 0.
+    Serve {
+        /// Data directory of the store (created if missing; embedded sled).
+        #[arg(long, default_value = "./withus-data")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// PEM certificate chain for TLS (with --tls-key); without both, plain HTTP/2.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for TLS (with --tls-cert).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Id of the first admin, registered on the first start of an empty store.
+        #[arg(long, default_value = "admin")]
+        admin_id: String,
+    },
     /// Rebuild the persisted views from the log; with --check, fail if they had drifted.
     ///
     /// Replays the whole log from zero into fresh projections and replaces the persisted views
@@ -98,14 +121,19 @@ enum LogCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs its lifecycle; one-shot commands only what went wrong. RUST_LOG overrides.
+    let default = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .init();
-    let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -119,6 +147,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let command = match cli.command {
         Command::Log { command } => command,
         Command::Rebuild { data, check } => return rebuild(data, check),
+        Command::Serve {
+            data,
+            listen,
+            tls_cert,
+            tls_key,
+            admin_id,
+        } => return serve(data, listen, tls_cert.zip(tls_key), admin_id),
     };
     match command {
         LogCommand::Export { data, out } => {
@@ -179,6 +214,61 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
     }
+}
+
+fn serve(
+    data: PathBuf,
+    listen: std::net::SocketAddr,
+    tls: Option<(PathBuf, PathBuf)>,
+    admin_id: String,
+) -> anyhow::Result<u8> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let config = withus::grpc::ServeConfig {
+            store: StoreConfig::new(&data),
+            tls,
+            admin_id,
+        };
+        let server = tokio::spawn(withus::grpc::run(
+            listener,
+            config,
+            ready_tx,
+            shutdown_signal(),
+        ));
+        if let Ok(ready) = ready_rx.await {
+            println!("withus serving on {} (data {})", ready.addr, data.display());
+            println!("verifier key: {}", ready.vkey);
+            if let Some(token) = ready.admin_token {
+                println!("admin token (shown once; keep it safe): {token}");
+            }
+        }
+        server.await.context("server task")??;
+        Ok(EXIT_OK)
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested: finishing in-flight calls");
 }
 
 fn rebuild(data: PathBuf, check: bool) -> anyhow::Result<u8> {

@@ -553,8 +553,8 @@ impl Service {
 
     /// Resolves a bearer token to its actor: refused if unknown, revoked, expired or the actor
     /// was deactivated.
-    pub fn authenticate(&self, token: &str) -> Result<ActorRec> {
-        self.catch_up()?;
+    pub async fn authenticate(&self, token: &str) -> Result<ActorRec> {
+        self.sync().await?;
         let hash = format::to_hex(blake3::hash(token.as_bytes()).as_bytes());
         let st = self.state.read().map_err(|_| poisoned())?;
         let bad = |why: &str| ServiceError::Unauthenticated(why.to_string());
@@ -573,6 +573,11 @@ impl Service {
             return Err(bad("the token's actor has been deactivated"));
         }
         Ok(a.clone())
+    }
+
+    /// Entries applied so far, and a way to wait for more (subscriptions).
+    pub fn applied_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.applied.subscribe()
     }
 
     /// Issues a new bearer token for `actor`: 256 random bits, returned once; only its BLAKE3

@@ -188,15 +188,15 @@ async fn actors_and_tokens_are_an_admins_business() {
         .issue_token("admin", w.call(), "su-sam", Some(w.now().plus(Time::DAY)))
         .await
         .unwrap();
-    assert_eq!(w.svc.authenticate(&token).unwrap().id, "su-sam");
+    assert_eq!(w.svc.authenticate(&token).await.unwrap().id, "su-sam");
     assert!(matches!(
-        w.svc.authenticate("not-a-token"),
+        w.svc.authenticate("not-a-token").await,
         Err(ServiceError::Unauthenticated(_))
     ));
     w.advance(Time::DAY);
     assert!(
         matches!(
-            w.svc.authenticate(&token),
+            w.svc.authenticate(&token).await,
             Err(ServiceError::Unauthenticated(_))
         ),
         "expired"
@@ -211,7 +211,7 @@ async fn actors_and_tokens_are_an_admins_business() {
         .await;
     assert!(
         matches!(
-            w.svc.authenticate(&token),
+            w.svc.authenticate(&token).await,
             Err(ServiceError::Unauthenticated(_))
         ),
         "revoked"

@@ -1,0 +1,108 @@
+//! The `withus.v1.Admin` service: actors and tokens. The domain decides who may (admins).
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::auth::actor;
+use super::convert::{call, hash, receipts, role, time, vocab};
+use super::pb;
+use super::status::status;
+use super::Shared;
+use crate::domain::types::DeactivationReason;
+use crate::domain::Command;
+use crate::format::to_hex;
+use crate::service::Texts;
+
+pub struct AdminApi {
+    pub(super) shared: Arc<Shared>,
+}
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for AdminApi {
+    async fn register_actor(
+        &self,
+        r: Request<pb::RegisterActorRequest>,
+    ) -> Result<Response<pb::Receipts>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        let req = r.into_inner();
+        let call = call(req.call)?;
+        let role = role("role", req.role)?;
+        let mut texts = Texts::default();
+        let display = svc
+            .text(&mut texts, "display", &req.display_name)
+            .map_err(status)?;
+        let cmd = Command::RegisterActor {
+            id: req.id,
+            role,
+            team: (!req.team.is_empty()).then_some(req.team),
+            display,
+        };
+        let r = svc.execute(&a.id, call, cmd, texts).await.map_err(status)?;
+        Ok(Response::new(receipts(r)))
+    }
+
+    async fn deactivate_actor(
+        &self,
+        r: Request<pb::DeactivateActorRequest>,
+    ) -> Result<Response<pb::Receipts>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        let req = r.into_inner();
+        let call = call(req.call)?;
+        let reason = vocab(
+            "reason",
+            &req.reason,
+            DeactivationReason::parse,
+            DeactivationReason::expected(),
+        )?;
+        let cmd = Command::DeactivateActor { id: req.id, reason };
+        let r = svc
+            .execute(&a.id, call, cmd, Texts::default())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(receipts(r)))
+    }
+
+    async fn issue_token(
+        &self,
+        r: Request<pb::IssueTokenRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        let req = r.into_inner();
+        let call = call(req.call)?;
+        let expires_at = time("expires_at", &req.expires_at)?;
+        let (token, r) = svc
+            .issue_token(&a.id, call, &req.actor, expires_at)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::IssueTokenResponse {
+            token_hash: to_hex(blake3::hash(token.as_bytes()).as_bytes()),
+            token,
+            receipts: Some(receipts(r)),
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        r: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::Receipts>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        let req = r.into_inner();
+        let call = call(req.call)?;
+        let token_hash = hash("token_hash", &req.token_hash)?;
+        let r = svc
+            .execute(
+                &a.id,
+                call,
+                Command::RevokeToken { token_hash },
+                Texts::default(),
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(receipts(r)))
+    }
+}

@@ -1,0 +1,272 @@
+//! The `withus.v1.Audit` service: checkpoints, proofs, entries (metadata only — entries hold no
+//! content), verification, compliance flags and a live subscription.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::auth::actor;
+use super::pb;
+use super::status::{refuse, status};
+use super::Shared;
+use crate::domain::projection::ActorRec;
+use crate::domain::types::Role;
+use crate::domain::Code;
+use crate::format::to_hex;
+use crate::service::Service;
+use crate::store::{LogStore, StoredEntry};
+
+/// Most entries one `ListEntries` page returns.
+const MAX_PAGE: u32 = 1000;
+/// Entries a subscription reads from the store at a time.
+const SUBSCRIBE_CHUNK: u64 = 256;
+/// Entries buffered per subscriber: the server reads no further ahead of a slow client.
+const SUBSCRIBE_BUFFER: usize = 64;
+
+pub struct AuditApi {
+    pub(super) shared: Arc<Shared>,
+}
+
+fn allow(a: &ActorRec, roles: &[Role], what: &str) -> Result<(), Status> {
+    if roles.contains(&a.role) {
+        Ok(())
+    } else {
+        Err(refuse(
+            Code::PermissionDenied,
+            "caller",
+            &format!(
+                "a {} may not {what} (allowed: {})",
+                a.role,
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+}
+
+fn entry_message(e: &StoredEntry) -> Result<pb::Entry, Status> {
+    let v = e.view().map_err(|e| Status::data_loss(e.to_string()))?;
+    Ok(pb::Entry {
+        seq: e.seq,
+        at: v.at.to_string(),
+        r#type: v.event_type.to_string(),
+        v: v.v,
+        stream: v.stream.to_string(),
+        version: v.version,
+        subject: v.subject.as_deref().unwrap_or("").to_string(),
+        actor_id: v.actor_id.to_string(),
+        actor_role: v.actor_role.to_string(),
+        command: v.command.as_deref().unwrap_or("").to_string(),
+        leaf_hash: to_hex(&e.leaf_hash()),
+        json: String::from_utf8_lossy(&e.bytes).into_owned(),
+    })
+}
+
+fn store_status(e: crate::store::StoreError) -> Status {
+    status(e.into())
+}
+
+fn size_or_current(store: &LogStore, n: u64) -> u64 {
+    if n == 0 {
+        store.size()
+    } else {
+        n
+    }
+}
+
+impl AuditApi {
+    async fn who<T>(&self, r: &Request<T>) -> Result<(Arc<Service>, ActorRec), Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, r).await?;
+        Ok((svc, a))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::audit_server::Audit for AuditApi {
+    async fn get_checkpoint(
+        &self,
+        r: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::Checkpoint>, Status> {
+        let (svc, _) = self.who(&r).await?;
+        let store = svc.store();
+        let note = store.checkpoint().map_err(store_status)?;
+        // The note's second line is the size it signs; read it back so the fields agree.
+        let tree_size = note
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| Status::internal("checkpoint without a size line"))?;
+        Ok(Response::new(pb::Checkpoint {
+            tree_size,
+            root_hash: to_hex(&store.root(tree_size).map_err(store_status)?),
+            vkey: store.vkey().map_err(store_status)?,
+            note,
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        r: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        let (svc, _) = self.who(&r).await?;
+        let store = svc.store();
+        let req = r.into_inner();
+        let n = size_or_current(store, req.tree_size);
+        let hashes = store.inclusion_proof(req.seq, n).map_err(store_status)?;
+        Ok(Response::new(pb::InclusionProof {
+            seq: req.seq,
+            tree_size: n,
+            leaf_hash: to_hex(&store.leaf_hash(req.seq).map_err(store_status)?),
+            hashes: hashes.iter().map(to_hex).collect(),
+            root_hash: to_hex(&store.root(n).map_err(store_status)?),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        r: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        let (svc, _) = self.who(&r).await?;
+        let store = svc.store();
+        let req = r.into_inner();
+        let to = size_or_current(store, req.to_size);
+        let hashes = store
+            .consistency_proof(req.from_size, to)
+            .map_err(store_status)?;
+        Ok(Response::new(pb::ConsistencyProof {
+            from_size: req.from_size,
+            to_size: to,
+            hashes: hashes.iter().map(to_hex).collect(),
+        }))
+    }
+
+    async fn list_entries(
+        &self,
+        r: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        allow(&a, &[Role::Auditor, Role::Admin], "list entries")?;
+        let req = r.into_inner();
+        let limit = match req.limit {
+            0 => 100,
+            n if n > MAX_PAGE => {
+                return Err(refuse(
+                    Code::InvalidArgument,
+                    "limit",
+                    &format!("at most {MAX_PAGE} entries per page"),
+                ))
+            }
+            n => n,
+        };
+        let store = svc.store();
+        let size = store.size();
+        let to = req.from_seq.saturating_add(u64::from(limit)).min(size);
+        let entries = store
+            .entries(req.from_seq, to)
+            .map(|e| entry_message(&e.map_err(store_status)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(pb::ListEntriesResponse {
+            entries,
+            tree_size: size,
+        }))
+    }
+
+    async fn verify(
+        &self,
+        r: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyReport>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        allow(&a, &[Role::Auditor, Role::Admin], "verify the store")?;
+        // Verification is CPU-bound for seconds on a large store: off the async workers.
+        let report = tokio::task::spawn_blocking(move || svc.store().verify(&mut |_, _| {}))
+            .await
+            .map_err(|e| Status::internal(format!("verify task: {e}")))?
+            .map_err(store_status)?;
+        Ok(Response::new(pb::VerifyReport {
+            ok: report.failure.is_none(),
+            entries: report.entries,
+            tree_size: report.size,
+            root_hash: to_hex(&report.root),
+            content_segments: report.contents,
+            failed_seq: report.failure.as_ref().and_then(|f| f.seq),
+            failure: report
+                .failure
+                .as_ref()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn compliance_flags(
+        &self,
+        r: Request<pb::ComplianceFlagsRequest>,
+    ) -> Result<Response<pb::ComplianceFlagsResponse>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        let flags = svc.compliance_flags(&a.id).map_err(status)?;
+        Ok(Response::new(pb::ComplianceFlagsResponse {
+            flags: flags
+                .into_iter()
+                .map(|f| pb::Flag {
+                    kind: serde_json::to_value(f.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    subject: f.subject,
+                    item: f.item,
+                    due_at: f.due_at.to_string(),
+                    done_at: f.done_at.map(|t| t.to_string()).unwrap_or_default(),
+                    detail: f.detail,
+                })
+                .collect(),
+        }))
+    }
+
+    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::Entry, Status>> + Send>>;
+
+    async fn subscribe(
+        &self,
+        r: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        allow(&a, &[Role::Auditor, Role::Admin], "subscribe to the log")?;
+        let mut next = r.into_inner().from_seq;
+        let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER);
+        let mut applied = svc.applied_watch();
+        tokio::spawn(async move {
+            loop {
+                let size = svc.store().size();
+                if next < size {
+                    let to = next.saturating_add(SUBSCRIBE_CHUNK).min(size);
+                    let batch: Vec<Result<pb::Entry, Status>> = svc
+                        .store()
+                        .entries(next, to)
+                        .map(|e| e.map_err(store_status).and_then(|e| entry_message(&e)))
+                        .collect();
+                    for item in batch {
+                        let failed = item.is_err();
+                        // `send` waits while the client is behind: that is the backpressure.
+                        if tx.send(item).await.is_err() || failed {
+                            return; // client gone, or a read failed and was reported
+                        }
+                    }
+                    next = to;
+                    continue;
+                }
+                // Caught up: wait for the next commit (or the client leaving).
+                tokio::select! {
+                    changed = applied.changed() => if changed.is_err() { return },
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}

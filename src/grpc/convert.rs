@@ -1,0 +1,99 @@
+//! Translation between wire messages and service types, with the field checks the wire adds
+//! (required fields, enum values, times, hex).
+
+use tonic::Status;
+
+use super::pb;
+use super::status::refuse;
+use crate::domain::types::{is_id, Role, Time, ID_RULE};
+use crate::domain::Code;
+use crate::format::{parse_hex, to_hex, Hash};
+use crate::service::Call;
+use crate::store::Receipt;
+
+/// The call options every mutating call must carry.
+pub fn call(c: Option<pb::CallOptions>) -> Result<Call, Status> {
+    let c = c.ok_or_else(|| {
+        refuse(
+            Code::InvalidArgument,
+            "call",
+            "is required: give at least a command_id",
+        )
+    })?;
+    if !is_id(&c.command_id) {
+        return Err(refuse(Code::InvalidArgument, "call.command_id", ID_RULE));
+    }
+    Ok(Call {
+        command_id: Some(c.command_id),
+        expected_version: c.expected_version,
+    })
+}
+
+pub fn receipts(r: Vec<Receipt>) -> pb::Receipts {
+    pb::Receipts {
+        receipts: r
+            .into_iter()
+            .map(|r| pb::Receipt {
+                seq: r.seq,
+                leaf_hash: to_hex(&r.leaf_hash),
+                tree_size: r.tree_size,
+            })
+            .collect(),
+    }
+}
+
+pub fn role(field: &str, v: i32) -> Result<Role, Status> {
+    match pb::Role::try_from(v) {
+        Ok(pb::Role::ServiceUser) => Ok(Role::ServiceUser),
+        Ok(pb::Role::PeerWorker) => Ok(Role::PeerWorker),
+        Ok(pb::Role::CareTeam) => Ok(Role::CareTeam),
+        Ok(pb::Role::SafeguardingLead) => Ok(Role::SafeguardingLead),
+        Ok(pb::Role::Auditor) => Ok(Role::Auditor),
+        Ok(pb::Role::Admin) => Ok(Role::Admin),
+        Ok(pb::Role::Unspecified) | Err(_) => Err(refuse(
+            Code::InvalidArgument,
+            field,
+            &format!("{v} is not a role; use one of ROLE_SERVICE_USER … ROLE_ADMIN"),
+        )),
+    }
+}
+
+/// An optional time: empty means none.
+pub fn time(field: &str, s: &str) -> Result<Option<Time>, Status> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    Time::parse(s).map(Some).ok_or_else(|| {
+        refuse(
+            Code::InvalidArgument,
+            field,
+            "must be a UTC time of the form YYYY-MM-DDTHH:MM:SS.mmmZ",
+        )
+    })
+}
+
+/// A vocabulary value by its wire name.
+pub fn vocab<T>(
+    field: &str,
+    s: &str,
+    parse: fn(&str) -> Option<T>,
+    expected: String,
+) -> Result<T, Status> {
+    parse(s).ok_or_else(|| {
+        refuse(
+            Code::InvalidArgument,
+            field,
+            &format!("{s:?} is not one of: {expected}"),
+        )
+    })
+}
+
+pub fn hash(field: &str, s: &str) -> Result<Hash, Status> {
+    parse_hex(s).ok_or_else(|| {
+        refuse(
+            Code::InvalidArgument,
+            field,
+            "must be 64 lowercase hex digits",
+        )
+    })
+}

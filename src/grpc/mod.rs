@@ -1,0 +1,259 @@
+//! The gRPC layer (`withus.v1`): the only module that uses tonic and prost types. It
+//! authenticates each call, translates requests into service calls and errors into statuses, and
+//! runs the server with health and reflection.
+//!
+//! Owns: the wire API and the server's lifecycle (bind → NOT_SERVING → open the store and catch
+//! up → SERVING → graceful shutdown → close). Must not touch: sled (the store does) or domain
+//! rules (the service and the domain decide; this layer translates).
+
+mod admin;
+mod audit;
+mod auth;
+mod convert;
+mod status;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::Status;
+use tonic_health::ServingStatus;
+
+use crate::domain::types::Role;
+use crate::service::{Call, Service, ServiceError};
+use crate::store::StoreConfig;
+
+/// Generated messages, clients and servers of `proto/withus/v1`.
+pub mod pb {
+    tonic::include_proto!("withus.v1");
+
+    /// The encoded descriptors of `withus.v1`, served by reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("withus_descriptor");
+}
+
+pub use admin::AdminApi;
+pub use audit::AuditApi;
+
+/// How to serve. Plain data, passed explicitly.
+pub struct ServeConfig {
+    /// The store to open (after binding, so health can say NOT_SERVING meanwhile).
+    pub store: StoreConfig,
+    /// PEM certificate chain and private key files for TLS; `None` serves plain HTTP/2.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The id of the first admin, registered on the first start of an empty store.
+    pub admin_id: String,
+}
+
+/// Sent once the store is open and the projections have caught up.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// A new admin token, when no active admin had a valid one (the first start): shown once.
+    pub admin_token: Option<String>,
+    /// The verifier key of the log's checkpoints.
+    pub vkey: String,
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("could not open the store: {0}")]
+    Open(#[from] ServiceError),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(String),
+    #[error("{0}")]
+    Task(String),
+}
+
+/// What every RPC handler shares: the service, once it is open.
+pub(crate) struct Shared {
+    service: OnceLock<Arc<Service>>,
+}
+
+impl Shared {
+    /// The service, or `UNAVAILABLE` while the store is still opening.
+    pub(crate) fn service(&self) -> Result<Arc<Service>, Status> {
+        self.service.get().cloned().ok_or_else(|| {
+            Status::unavailable(
+                "withus is starting: the store is opening and its views are catching up; retry shortly",
+            )
+        })
+    }
+}
+
+/// Serves `withus.v1`, health and reflection on `listener` until `shutdown` resolves, then lets
+/// in-flight calls finish and closes the store (every acknowledged append is already durable;
+/// the views are saved). `ready` is told once the store is open.
+pub async fn run(
+    listener: TcpListener,
+    config: ServeConfig,
+    ready: oneshot::Sender<Ready>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Task(format!("listener address: {e}")))?;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    reporter
+        .set_not_serving::<pb::audit_server::AuditServer<AuditApi>>()
+        .await;
+    reporter
+        .set_not_serving::<pb::admin_server::AdminServer<AdminApi>>()
+        .await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+
+    let shared = Arc::new(Shared {
+        service: OnceLock::new(),
+    });
+    let mut builder = Server::builder();
+    if let Some((cert, key)) = &config.tls {
+        let read = |p: &PathBuf| {
+            std::fs::read(p)
+                .map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", p.display())))
+        };
+        let identity = Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| ServeError::Tls(e.to_string()))?;
+    }
+    let router = builder
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(pb::audit_server::AuditServer::new(AuditApi {
+            shared: shared.clone(),
+        }))
+        .add_service(pb::admin_server::AdminServer::new(AdminApi {
+            shared: shared.clone(),
+        }));
+
+    // Stop serving on the caller's signal, or when opening the store failed.
+    let (failed_tx, failed_rx) = oneshot::channel::<()>();
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = failed_rx => {}
+        }
+    };
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop));
+
+    // Open the store (blocking work) while health already answers NOT_SERVING.
+    let store = config.store;
+    let opened = tokio::task::spawn_blocking(move || Service::open(store))
+        .await
+        .map_err(|e| ServeError::Task(format!("opening the store: {e}")))?;
+    let service = match opened {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let _ = failed_tx.send(());
+            let _ = server.await;
+            return Err(e.into());
+        }
+    };
+    let admin_token = match ensure_admin_token(&service, &config.admin_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = failed_tx.send(());
+            let _ = server.await;
+            return Err(e.into());
+        }
+    };
+    let vkey = service
+        .store()
+        .vkey()
+        .map_err(|e| ServeError::Open(e.into()))?;
+    let _ = shared.service.set(service.clone());
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    reporter
+        .set_serving::<pb::audit_server::AuditServer<AuditApi>>()
+        .await;
+    reporter
+        .set_serving::<pb::admin_server::AdminServer<AdminApi>>()
+        .await;
+    tracing::info!(%addr, "serving");
+    let _ = ready.send(Ready {
+        addr,
+        admin_token,
+        vkey,
+    });
+
+    let served = server
+        .await
+        .map_err(|e| ServeError::Task(format!("server task: {e}")))?;
+    drop(failed_tx);
+    // In-flight calls have finished; the handlers' clones of the service are gone or going.
+    drop(shared);
+    let close = tokio::task::spawn_blocking(move || match Arc::try_unwrap(service) {
+        Ok(s) => s.close(),
+        // A subscription task may still hold it for a moment; its store closes on drop, and
+        // every acknowledged append is already durable. Save the views now.
+        Err(s) => s.flush_views(),
+    });
+    close
+        .await
+        .map_err(|e| ServeError::Task(format!("closing: {e}")))??;
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On the first start (or whenever no active admin has a valid token, e.g. the process died
+/// between registering the first admin and issuing its token), registers the first admin if
+/// needed and issues a token for an active admin. Returns it so it can be shown once.
+async fn ensure_admin_token(
+    service: &Service,
+    admin_id: &str,
+) -> Result<Option<String>, ServiceError> {
+    service.bootstrap_admin(admin_id, "Administrator").await?;
+    let p = service.projections()?;
+    let now = crate::domain::types::Time(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0),
+    );
+    let admins: Vec<&String> = p
+        .actors
+        .values()
+        .filter(|a| a.active && a.role == Role::Admin)
+        .map(|a| &a.id)
+        .collect();
+    let has_token = p.tokens.values().any(|t| {
+        admins.contains(&&t.actor) && t.revoked_at.is_none() && t.expires_at.is_none_or(|e| now < e)
+    });
+    if has_token {
+        return Ok(None);
+    }
+    let Some(admin) = admins.first() else {
+        return Ok(None);
+    };
+    let (token, _) = service
+        .issue_token(admin, Call::default(), admin, None)
+        .await?;
+    Ok(Some(token))
+}

@@ -1,0 +1,623 @@
+//! The gRPC service end to end over loopback: a real server bound to port 0, real tonic clients.
+//! Health, reflection (v1 and v1alpha), authentication, the Admin and Audit services, bad input,
+//! retries, subscriptions and graceful shutdown.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio_stream::StreamExt as _;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use withus::checkpoint::NoteVerifier;
+use withus::format::parse_hex;
+use withus::grpc::{pb, Ready, ServeConfig};
+use withus::merkle;
+use withus::store::{LogStore, StoreConfig};
+
+struct Server {
+    addr: std::net::SocketAddr,
+    ready: Ready,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), withus::grpc::ServeError>>,
+    dir: tempfile::TempDir,
+}
+
+async fn start_on(dir: tempfile::TempDir) -> (Server, oneshot::Receiver<Ready>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let config = ServeConfig {
+        store: StoreConfig::new(dir.path()),
+        tls: None,
+        admin_id: "admin".into(),
+    };
+    let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
+        let _ = stop_rx.await;
+    }));
+    let placeholder = Ready {
+        addr,
+        admin_token: None,
+        vkey: String::new(),
+    };
+    (
+        Server {
+            addr,
+            ready: placeholder,
+            stop: Some(stop_tx),
+            task,
+            dir,
+        },
+        ready_rx,
+    )
+}
+
+async fn start() -> Server {
+    let (mut s, ready) = start_on(tempfile::tempdir().unwrap()).await;
+    s.ready = ready.await.expect("server ready");
+    s
+}
+
+impl Server {
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    fn admin_token(&self) -> String {
+        self.ready
+            .admin_token
+            .clone()
+            .expect("first start prints an admin token")
+    }
+
+    async fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().expect("clean shutdown");
+        self.dir
+    }
+}
+
+type Auth = Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send + Sync>;
+
+fn bearer(token: &str) -> Auth {
+    let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    Box::new(move |mut r: Request<()>| {
+        r.metadata_mut().insert("authorization", value.clone());
+        Ok(r)
+    })
+}
+
+async fn audit(
+    s: &Server,
+    token: &str,
+) -> pb::audit_client::AuditClient<InterceptedService<Channel, Auth>> {
+    pb::audit_client::AuditClient::with_interceptor(s.channel().await, bearer(token))
+}
+
+async fn admin(
+    s: &Server,
+    token: &str,
+) -> pb::admin_client::AdminClient<InterceptedService<Channel, Auth>> {
+    pb::admin_client::AdminClient::with_interceptor(s.channel().await, bearer(token))
+}
+
+fn opts(id: &str) -> Option<pb::CallOptions> {
+    Some(pb::CallOptions {
+        command_id: id.into(),
+        expected_version: None,
+    })
+}
+
+fn register(id: &str, role: pb::Role, team: &str, call: &str) -> pb::RegisterActorRequest {
+    pb::RegisterActorRequest {
+        call: opts(call),
+        id: id.into(),
+        role: role as i32,
+        team: team.into(),
+        display_name: format!("Name of {id}"),
+    }
+}
+
+async fn tree_size(s: &Server, token: &str) -> u64 {
+    audit(s, token)
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .tree_size
+}
+
+/// An actor with a token, registered through the API.
+async fn actor_with_token(s: &Server, id: &str, role: pb::Role, team: &str) -> String {
+    let mut a = admin(s, &s.admin_token()).await;
+    a.register_actor(register(id, role, team, &format!("reg-{id}")))
+        .await
+        .unwrap();
+    a.issue_token(pb::IssueTokenRequest {
+        call: opts(&format!("tok-{id}")),
+        actor: id.into(),
+        expires_at: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_goes_from_not_serving_to_serving_and_reflection_lists_every_service() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let dir = tempfile::tempdir().unwrap();
+    // Hold the store open so the server cannot finish opening it yet.
+    let blocker = LogStore::open(StoreConfig::new(dir.path())).unwrap();
+    let (mut s, ready) = start_on(dir).await;
+    let mut health = HealthClient::new(s.channel().await);
+    let status = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::NotServing as i32);
+    // Withus calls meanwhile: UNAVAILABLE, saying why.
+    let e = audit(&s, "x")
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e}");
+    blocker.close().unwrap();
+    s.ready = tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .unwrap()
+        .unwrap();
+    for service in ["", "withus.v1.Audit", "withus.v1.Admin"] {
+        let st = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(st, ServingStatus::Serving as i32, "{service:?}");
+    }
+
+    // Reflection, both versions, lists our services and health.
+    use tonic_reflection::pb::v1 as r1;
+    use tonic_reflection::pb::v1alpha as r0;
+    let mut c1 = r1::server_reflection_client::ServerReflectionClient::new(s.channel().await);
+    let req = r1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(r1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut stream = c1
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<String> = match stream
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap()
+    {
+        r1::server_reflection_response::MessageResponse::ListServicesResponse(l) => {
+            l.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("{other:?}"),
+    };
+    for want in [
+        "withus.v1.Audit",
+        "withus.v1.Admin",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+    ] {
+        assert!(names.contains(&want.to_string()), "v1 lists {names:?}");
+    }
+    let mut c0 = r0::server_reflection_client::ServerReflectionClient::new(s.channel().await);
+    let req = r0::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(r0::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut stream = c0
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<String> = match stream
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap()
+    {
+        r0::server_reflection_response::MessageResponse::ListServicesResponse(l) => {
+            l.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        names.contains(&"withus.v1.Audit".to_string())
+            && names.contains(&"grpc.health.v1.Health".to_string()),
+        "v1alpha lists {names:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_checks_the_log_with_proofs_and_watches_it_live() {
+    let s = start().await;
+    let auditor = actor_with_token(&s, "au-ida", pb::Role::Auditor, "").await;
+    let mut a = audit(&s, &auditor).await;
+
+    let cp = a
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cp.vkey, s.ready.vkey);
+    let opened = NoteVerifier::from_vkey(&cp.vkey)
+        .unwrap()
+        .open(&cp.note)
+        .unwrap();
+    assert_eq!(opened.size, cp.tree_size);
+    assert_eq!(opened.root, parse_hex(&cp.root_hash).unwrap());
+    // Every entry is provably in the signed tree.
+    for seq in 0..cp.tree_size {
+        let p = a
+            .get_inclusion_proof(pb::GetInclusionProofRequest {
+                seq,
+                tree_size: cp.tree_size,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let path: Vec<[u8; 32]> = p.hashes.iter().map(|h| parse_hex(h).unwrap()).collect();
+        assert!(merkle::verify_inclusion(
+            &parse_hex(&p.leaf_hash).unwrap(),
+            seq,
+            cp.tree_size,
+            &path,
+            &opened.root
+        ));
+    }
+    // Entries carry their exact bytes: the leaf hash recomputes from them.
+    let page = a
+        .list_entries(pb::ListEntriesRequest {
+            from_seq: 0,
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.entries.len() as u64, cp.tree_size);
+    for e in &page.entries {
+        assert_eq!(
+            e.leaf_hash,
+            withus::format::to_hex(&withus::format::leaf_hash(e.json.as_bytes()))
+        );
+    }
+    let report = a.verify(pb::VerifyRequest {}).await.unwrap().into_inner();
+    assert!(report.ok, "{}", report.failure);
+    assert!(a
+        .compliance_flags(pb::ComplianceFlagsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .flags
+        .is_empty());
+
+    // Subscribe: the existing entries, then new ones as they are committed.
+    let mut sub = a
+        .subscribe(pb::SubscribeRequest { from_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    for seq in 0..cp.tree_size {
+        assert_eq!(sub.next().await.unwrap().unwrap().seq, seq);
+    }
+    let mut adm = admin(&s, &s.admin_token()).await;
+    adm.register_actor(register("su-sam", pb::Role::ServiceUser, "", "reg-sam"))
+        .await
+        .unwrap();
+    let live = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (live.seq, live.r#type.as_str(), live.subject.as_str()),
+        (cp.tree_size, "actor.registered", "su-sam")
+    );
+    assert!(
+        !live.json.contains("Name of su-sam"),
+        "display names are content, never in the log"
+    );
+
+    // Consistency between the old checkpoint and now.
+    let now = a
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let proof = a
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            from_size: cp.tree_size,
+            to_size: now.tree_size,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let hashes: Vec<[u8; 32]> = proof.hashes.iter().map(|h| parse_hex(h).unwrap()).collect();
+    assert!(merkle::verify_consistency(
+        cp.tree_size,
+        now.tree_size,
+        &opened.root,
+        &parse_hex(&now.root_hash).unwrap(),
+        &hashes
+    ));
+    drop(sub);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_authenticated_authorised_and_bad_input_changes_nothing() {
+    let s = start().await;
+    let admin_token = s.admin_token();
+    let person = actor_with_token(&s, "su-sam", pb::Role::ServiceUser, "").await;
+    let auditor = actor_with_token(&s, "au-ida", pb::Role::Auditor, "").await;
+
+    // No header, a malformed header, an unknown token.
+    let e = pb::audit_client::AuditClient::new(s.channel().await)
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let e = audit(&s, &"0".repeat(64))
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+
+    // Roles: a person may check proofs but not list everyone's entries; an auditor may not
+    // administer; an admin may not read compliance flags.
+    let mut as_person = audit(&s, &person).await;
+    as_person
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap();
+    as_person
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            seq: 0,
+            tree_size: 0,
+        })
+        .await
+        .unwrap();
+    for e in [
+        as_person
+            .list_entries(pb::ListEntriesRequest {
+                from_seq: 0,
+                limit: 10,
+            })
+            .await
+            .unwrap_err(),
+        as_person.verify(pb::VerifyRequest {}).await.unwrap_err(),
+        as_person
+            .compliance_flags(pb::ComplianceFlagsRequest {})
+            .await
+            .unwrap_err(),
+        audit(&s, &admin_token)
+            .await
+            .compliance_flags(pb::ComplianceFlagsRequest {})
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(e.code(), Code::PermissionDenied, "{e}");
+    }
+    assert!(as_person
+        .subscribe(pb::SubscribeRequest { from_seq: 0 })
+        .await
+        .is_err());
+    let e = admin(&s, &auditor)
+        .await
+        .register_actor(register("x", pb::Role::Auditor, "", "c-x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+
+    // A bad-input table: each refused with its code, the tree unchanged.
+    let size = tree_size(&s, &auditor).await;
+    let mut adm = admin(&s, &admin_token).await;
+    let mut no_call = register("pw-a", pb::Role::PeerWorker, "peer", "c-1");
+    no_call.call = None;
+    let mut bad_id = register("pw-a", pb::Role::PeerWorker, "peer", "c-1");
+    bad_id.call = opts("has space");
+    let mut bad_role = register("pw-a", pb::Role::PeerWorker, "peer", "c-1");
+    bad_role.role = 99;
+    let mut big = register("pw-a", pb::Role::PeerWorker, "peer", "c-1");
+    big.display_name = "x".repeat(64 * 1024 + 1);
+    let mut empty_name = register("pw-a", pb::Role::PeerWorker, "peer", "c-1");
+    empty_name.display_name = String::new();
+    for (req, code) in [
+        (no_call, Code::InvalidArgument),
+        (bad_id, Code::InvalidArgument),
+        (bad_role, Code::InvalidArgument),
+        (big, Code::ResourceExhausted),
+        (empty_name, Code::InvalidArgument),
+        (
+            register("pw-a", pb::Role::PeerWorker, "", "c-1"),
+            Code::InvalidArgument,
+        ),
+        (
+            register("su-sam", pb::Role::ServiceUser, "", "c-1"),
+            Code::AlreadyExists,
+        ),
+        (
+            register(&"x".repeat(129), pb::Role::Auditor, "", "c-1"),
+            Code::InvalidArgument,
+        ),
+    ] {
+        let e = adm.register_actor(req).await.unwrap_err();
+        assert_eq!(e.code(), code, "{e}");
+        assert!(!e.message().is_empty());
+    }
+    let e = adm
+        .revoke_token(pb::RevokeTokenRequest {
+            call: opts("c-2"),
+            token_hash: "zz".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = adm
+        .deactivate_actor(pb::DeactivateActorRequest {
+            call: opts("c-3"),
+            id: "su-sam".into(),
+            reason: "bored".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = adm
+        .deactivate_actor(pb::DeactivateActorRequest {
+            call: opts("c-3"),
+            id: "nobody".into(),
+            reason: "other".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(
+        tree_size(&s, &auditor).await,
+        size,
+        "refusals append nothing"
+    );
+
+    // A retried command returns the same receipts and appends nothing; a retried token issue is
+    // refused (the token cannot be shown twice).
+    let first = adm
+        .register_actor(register("pw-a", pb::Role::PeerWorker, "peer", "c-ok"))
+        .await
+        .unwrap()
+        .into_inner();
+    let size = tree_size(&s, &auditor).await;
+    let again = adm
+        .register_actor(register("pw-a", pb::Role::PeerWorker, "peer", "c-ok"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first, again);
+    assert_eq!(tree_size(&s, &auditor).await, size);
+    let e = adm
+        .issue_token(pb::IssueTokenRequest {
+            call: opts("tok-su-sam"),
+            actor: "su-sam".into(),
+            expires_at: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+
+    // Revoked and expired tokens stop working.
+    let hash = withus::format::to_hex(blake3::hash(person.as_bytes()).as_bytes());
+    adm.revoke_token(pb::RevokeTokenRequest {
+        call: opts("rev-1"),
+        token_hash: hash,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        audit(&s, &person)
+            .await
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+    let e = adm
+        .issue_token(pb::IssueTokenRequest {
+            call: opts("tok-past"),
+            actor: "su-sam".into(),
+            expires_at: "2020-01-01T00:00:00.000Z".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = adm
+        .issue_token(pb::IssueTokenRequest {
+            call: opts("tok-bad"),
+            actor: "su-sam".into(),
+            expires_at: "tomorrow".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    // A deactivated actor's token stops working.
+    adm.deactivate_actor(pb::DeactivateActorRequest {
+        call: opts("deact"),
+        id: "au-ida".into(),
+        reason: "left_organisation".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        audit(&s, &auditor)
+            .await
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_keeps_every_acknowledged_call_and_a_restart_prints_no_new_token() {
+    let s = start().await;
+    let token = s.admin_token();
+    let mut adm = admin(&s, &token).await;
+    let r = adm
+        .register_actor(register("su-sam", pb::Role::ServiceUser, "", "c-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let seq = r.receipts[0].seq;
+    let dir = s.stop().await;
+    let store = LogStore::open_read_only(dir.path()).unwrap();
+    assert!(store.entry(seq).unwrap().is_some());
+    drop(store);
+    let (mut s, ready) = start_on(dir).await;
+    s.ready = ready.await.unwrap();
+    assert!(
+        s.ready.admin_token.is_none(),
+        "the admin already has a valid token"
+    );
+    // The old token still works after the restart.
+    audit(&s, &token)
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap();
+    s.stop().await;
+}
