@@ -1020,6 +1020,44 @@ impl Service {
         Ok((hash, receipts))
     }
 
+    /// A subject access request's state and due date: for the person, their peer worker (an
+    /// accepted relationship) and auditors.
+    pub fn sar_status(
+        &self,
+        caller: &str,
+        sar_id: &str,
+    ) -> Result<crate::domain::projection::SarRec> {
+        self.catch_up()?;
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let reader = caller_of(&st.p, caller)?;
+        let s = st.p.sars.get(sar_id).ok_or_else(|| {
+            Refusal::new(
+                Code::NotFound,
+                "exists",
+                "sar_id",
+                format!("subject access request {sar_id} does not exist"),
+            )
+        })?;
+        let own = reader.role == Role::ServiceUser && reader.id == s.subject;
+        let worker = reader.role == Role::PeerWorker
+            && st.p.people.get(&s.subject).is_some_and(|pr| {
+                pr.supports
+                    .iter()
+                    .filter_map(|id| st.p.supports.get(id))
+                    .any(|sp| sp.active_with(&reader.id))
+            });
+        if !(own || worker || reader.role == Role::Auditor) {
+            return Err(Refusal::new(
+                Code::PermissionDenied,
+                "sar.readers",
+                "caller",
+                "a request's status is for the person, their peer worker and auditors",
+            )
+            .into());
+        }
+        Ok(s.clone())
+    }
+
     /// The bundle of a fulfilled request, for the person: their own view as of the request's
     /// tree size, as JSON bytes. Its BLAKE3 equals the recorded `bundle_hash` unless content in
     /// it was erased by an agreed redaction since.

@@ -181,7 +181,7 @@ async fn health_goes_from_not_serving_to_serving_and_reflection_lists_every_serv
         .await
         .unwrap()
         .unwrap();
-    for service in ["", "withus.v1.Audit", "withus.v1.Admin"] {
+    for service in std::iter::once("").chain(withus::grpc::SERVICES) {
         let st = health
             .check(HealthCheckRequest {
                 service: service.into(),
@@ -619,5 +619,382 @@ async fn shutdown_keeps_every_acknowledged_call_and_a_restart_prints_no_new_toke
         .get_checkpoint(pb::GetCheckpointRequest {})
         .await
         .unwrap();
+    s.stop().await;
+}
+
+fn ts(ms: u64) -> String {
+    withus::format::format_millis(ms)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn seg(id: &str, text: &str) -> pb::TextSegment {
+    pb::TextSegment {
+        id: id.into(),
+        text: text.into(),
+    }
+}
+
+macro_rules! client {
+    ($s:expr, $token:expr, $module:ident :: $client:ident) => {
+        pb::$module::$client::with_interceptor($s.channel().await, bearer($token))
+    };
+}
+
+/// The seeds' story through every care service: opt-in, a café meeting, a co-produced note with
+/// an agreed redaction, consent granted then revoked around a clinician's reads, a safeguarding
+/// concern withheld from the person's view, and a subject access request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_story_over_grpc() {
+    let s = start().await;
+    let sam = actor_with_token(&s, "su-sam", pb::Role::ServiceUser, "").await;
+    let amara = actor_with_token(&s, "pw-amara", pb::Role::PeerWorker, "peer-team").await;
+    let cho = actor_with_token(&s, "ct-cho", pb::Role::CareTeam, "cmht-north").await;
+    let lee = actor_with_token(&s, "sg-lee", pb::Role::SafeguardingLead, "").await;
+    let ida = actor_with_token(&s, "au-ida", pb::Role::Auditor, "").await;
+
+    let mut support = client!(s, &amara, support_client::SupportClient);
+    support
+        .refer(pb::ReferRequest {
+            call: opts("s1"),
+            support_id: "sp-1".into(),
+            subject: "su-sam".into(),
+            worker: "pw-amara".into(),
+            source: "care_team".into(),
+        })
+        .await
+        .unwrap();
+    support
+        .offer(pb::SupportRequest {
+            call: opts("s2"),
+            support_id: "sp-1".into(),
+        })
+        .await
+        .unwrap();
+    // Opt-in is the person's choice.
+    let e = client!(s, &cho, support_client::SupportClient)
+        .accept(pb::SupportRequest {
+            call: opts("s3x"),
+            support_id: "sp-1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    client!(s, &sam, support_client::SupportClient)
+        .accept(pb::SupportRequest {
+            call: opts("s3"),
+            support_id: "sp-1".into(),
+        })
+        .await
+        .unwrap();
+
+    client!(s, &amara, meetings_client::MeetingsClient)
+        .record(pb::RecordMeetingRequest {
+            call: opts("m1"),
+            meeting_id: "m-1".into(),
+            support_id: "sp-1".into(),
+            kind: "one_to_one".into(),
+            group_id: String::new(),
+            mode: "in_person".into(),
+            place: "community".into(),
+            place_detail: "the café by the park".into(),
+            occurred_at: ts(now_ms() - 3_600_000),
+            minutes: 50,
+        })
+        .await
+        .unwrap();
+    let mut notes = client!(s, &amara, notes_client::NotesClient);
+    notes
+        .draft(pb::DraftNoteRequest {
+            call: opts("n1"),
+            note_id: "n-1".into(),
+            meeting_id: "m-1".into(),
+            segments: vec![
+                seg("s1", "We talked about walking and the allotment."),
+                seg("s2", "Sam talked about their brother's debts"),
+            ],
+        })
+        .await
+        .unwrap();
+    let mut sam_notes = client!(s, &sam, notes_client::NotesClient);
+    sam_notes
+        .propose_redaction(pb::ProposeRedactionRequest {
+            call: opts("n2"),
+            note_id: "n-1".into(),
+            proposal_id: "r-1".into(),
+            segments: vec!["s2".into()],
+            reason: "not_wanted".into(),
+        })
+        .await
+        .unwrap();
+    notes
+        .agree_redaction(pb::ProposalRequest {
+            call: opts("n3"),
+            note_id: "n-1".into(),
+            proposal_id: "r-1".into(),
+        })
+        .await
+        .unwrap();
+    let e = sam_notes
+        .agree(pb::AgreeNoteRequest {
+            call: opts("n4x"),
+            note_id: "n-1".into(),
+            revision: 2,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("note.latest_revision"),
+        "{}",
+        e.message()
+    );
+    sam_notes
+        .agree(pb::AgreeNoteRequest {
+            call: opts("n4"),
+            note_id: "n-1".into(),
+            revision: 1,
+        })
+        .await
+        .unwrap();
+    notes
+        .agree(pb::AgreeNoteRequest {
+            call: opts("n5"),
+            note_id: "n-1".into(),
+            revision: 1,
+        })
+        .await
+        .unwrap();
+
+    // The person's own record: the passage removed by agreement, never its text.
+    let mut sam_records = client!(s, &sam, records_client::RecordsClient);
+    let mine = sam_records
+        .get_record(pb::GetRecordRequest {
+            subject: "su-sam".into(),
+            as_of_seq: None,
+            as_of_time: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(mine.receipts.unwrap().receipts.is_empty());
+    assert!(
+        mine.record_json.contains("allotment") && mine.record_json.contains("the café by the park")
+    );
+    assert!(!mine.record_json.contains("brother"));
+    let v: serde_json::Value = serde_json::from_str(&mine.record_json).unwrap();
+    assert_eq!(v["notes"][0]["status"], "agreed");
+    assert_eq!(
+        v["notes"][0]["passages"][1]["removed"]["agreed_by"],
+        "pw-amara"
+    );
+
+    // Consent to the care team; the clinician's read is allowed and logged; revoked; refused.
+    let mut consent = client!(s, &sam, consent_client::ConsentClient);
+    consent
+        .grant(pb::GrantConsentRequest {
+            call: opts("c1"),
+            subject: "su-sam".into(),
+            consent_id: "c-1".into(),
+            scope: "share_with_care_team".into(),
+            grantee: "cmht-north".into(),
+            expires_at: String::new(),
+        })
+        .await
+        .unwrap();
+    let mut cho_records = client!(s, &cho, records_client::RecordsClient);
+    let read = cho_records
+        .get_record(pb::GetRecordRequest {
+            subject: "su-sam".into(),
+            as_of_seq: None,
+            as_of_time: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.basis, "consent:c-1");
+    assert_eq!(read.receipts.unwrap().receipts.len(), 1);
+    consent
+        .revoke(pb::RevokeConsentRequest {
+            call: opts("c2"),
+            subject: "su-sam".into(),
+            consent_id: "c-1".into(),
+        })
+        .await
+        .unwrap();
+    let e = cho_records
+        .get_record(pb::GetRecordRequest {
+            subject: "su-sam".into(),
+            as_of_seq: None,
+            as_of_time: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let log = sam_records
+        .get_access_log(pb::AccessLogRequest {
+            subject: "su-sam".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .lines;
+    let lines: Vec<(String, String)> = log
+        .iter()
+        .map(|l| (l.reader.clone(), l.basis_or_reason.clone()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("ct-cho".to_string(), "consent:c-1".to_string()),
+            ("ct-cho".to_string(), "no_consent".to_string())
+        ]
+    );
+
+    // Safeguarding: raised, acknowledged, outcome, withheld from the person's view.
+    client!(s, &amara, safeguarding_client::SafeguardingClient)
+        .raise(pb::RaiseConcernRequest {
+            call: opts("k1"),
+            concern_id: "k-1".into(),
+            subject: "su-sam".into(),
+            category: "exploitation".into(),
+            urgency: "same_day".into(),
+            summary: vec![seg("k", "pressured to hand over money")],
+        })
+        .await
+        .unwrap();
+    let mut sg = client!(s, &lee, safeguarding_client::SafeguardingClient);
+    sg.acknowledge(pb::ConcernRequest {
+        call: opts("k2"),
+        concern_id: "k-1".into(),
+    })
+    .await
+    .unwrap();
+    sg.record_outcome(pb::OutcomeRequest {
+        call: opts("k3"),
+        concern_id: "k-1".into(),
+        outcome: "referred_to_local_authority".into(),
+        detail: "Referred to the adult safeguarding team".into(),
+    })
+    .await
+    .unwrap();
+    sg.withhold(pb::WithholdRequest {
+        call: opts("k4"),
+        subject: "su-sam".into(),
+        target_stream: "concern:k-1".into(),
+        exemption: "serious_harm".into(),
+        justification: "Risk from the person named".into(),
+        review_by: ts(now_ms() + 30 * 86_400_000),
+    })
+    .await
+    .unwrap();
+    let mine = sam_records
+        .get_record(pb::GetRecordRequest {
+            subject: "su-sam".into(),
+            as_of_seq: None,
+            as_of_time: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let v: serde_json::Value = serde_json::from_str(&mine.record_json).unwrap();
+    assert_eq!(v["withheld"], 1);
+    assert_eq!(v["concerns"].as_array().unwrap().len(), 0);
+    let e = sg
+        .withhold(pb::WithholdRequest {
+            call: opts("k5"),
+            subject: "su-sam".into(),
+            target_stream: "concern:k-1".into(),
+            exemption: "nope".into(),
+            justification: "x".into(),
+            review_by: ts(now_ms() + 86_400_000),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "unknown vocabulary value");
+
+    // Subject access: requested by the person, fulfilled by the auditor (hash only), bundle to
+    // the person.
+    client!(s, &sam, subject_access_client::SubjectAccessClient)
+        .request(pb::SarRequest {
+            call: opts("a1"),
+            sar_id: "sar-1".into(),
+            subject: "su-sam".into(),
+            via: "app".into(),
+        })
+        .await
+        .unwrap();
+    let mut dpo = client!(s, &ida, subject_access_client::SubjectAccessClient);
+    let f = dpo
+        .fulfil(pb::FulfilSarRequest {
+            call: opts("a2"),
+            sar_id: "sar-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let st = dpo
+        .status(pb::SarStatusRequest {
+            sar_id: "sar-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (st.bundle_hash.as_str(), st.withheld),
+        (f.bundle_hash.as_str(), 1)
+    );
+    assert!(
+        dpo.get_bundle(pb::SarStatusRequest {
+            sar_id: "sar-1".into()
+        })
+        .await
+        .is_err(),
+        "the bundle is the person's"
+    );
+    let b = client!(s, &sam, subject_access_client::SubjectAccessClient)
+        .get_bundle(pb::SarStatusRequest {
+            sar_id: "sar-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(b.bundle_hash, f.bundle_hash);
+    assert!(!b.bundle_json.contains("pressured"));
+
+    // Time travel over the wire, and the auditor's flags: none outstanding.
+    let first = sam_records
+        .get_record(pb::GetRecordRequest {
+            subject: "su-sam".into(),
+            as_of_seq: Some(12),
+            as_of_time: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !first.record_json.contains("allotment"),
+        "no note yet at seq 12"
+    );
+    assert!(audit(&s, &ida)
+        .await
+        .compliance_flags(pb::ComplianceFlagsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .flags
+        .is_empty());
+    let report = audit(&s, &ida)
+        .await
+        .verify(pb::VerifyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.ok, "{}", report.failure);
     s.stop().await;
 }

@@ -9,6 +9,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod care;
 mod convert;
 mod status;
 
@@ -37,6 +38,20 @@ pub mod pb {
 
 pub use admin::AdminApi;
 pub use audit::AuditApi;
+pub use care::CareApi;
+
+/// The `withus.v1` services, by their health-check names.
+pub const SERVICES: [&str; 9] = [
+    "withus.v1.Admin",
+    "withus.v1.Audit",
+    "withus.v1.Support",
+    "withus.v1.Meetings",
+    "withus.v1.Notes",
+    "withus.v1.Consent",
+    "withus.v1.Safeguarding",
+    "withus.v1.Records",
+    "withus.v1.SubjectAccess",
+];
 
 /// How to serve. Plain data, passed explicitly.
 pub struct ServeConfig {
@@ -106,12 +121,11 @@ pub async fn run(
     reporter
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    reporter
-        .set_not_serving::<pb::audit_server::AuditServer<AuditApi>>()
-        .await;
-    reporter
-        .set_not_serving::<pb::admin_server::AdminServer<AdminApi>>()
-        .await;
+    for name in SERVICES {
+        reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -127,6 +141,9 @@ pub async fn run(
     let shared = Arc::new(Shared {
         service: OnceLock::new(),
     });
+    let care = CareApi {
+        shared: shared.clone(),
+    };
     let mut builder = Server::builder();
     if let Some((cert, key)) = &config.tls {
         let read = |p: &PathBuf| {
@@ -147,7 +164,16 @@ pub async fn run(
         }))
         .add_service(pb::admin_server::AdminServer::new(AdminApi {
             shared: shared.clone(),
-        }));
+        }))
+        .add_service(pb::support_server::SupportServer::new(care.clone()))
+        .add_service(pb::meetings_server::MeetingsServer::new(care.clone()))
+        .add_service(pb::notes_server::NotesServer::new(care.clone()))
+        .add_service(pb::consent_server::ConsentServer::new(care.clone()))
+        .add_service(pb::safeguarding_server::SafeguardingServer::new(
+            care.clone(),
+        ))
+        .add_service(pb::records_server::RecordsServer::new(care.clone()))
+        .add_service(pb::subject_access_server::SubjectAccessServer::new(care));
 
     // Stop serving on the caller's signal, or when opening the store failed.
     let (failed_tx, failed_rx) = oneshot::channel::<()>();
@@ -189,12 +215,11 @@ pub async fn run(
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
-    reporter
-        .set_serving::<pb::audit_server::AuditServer<AuditApi>>()
-        .await;
-    reporter
-        .set_serving::<pb::admin_server::AdminServer<AdminApi>>()
-        .await;
+    for name in SERVICES {
+        reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
     tracing::info!(%addr, "serving");
     let _ = ready.send(Ready {
         addr,

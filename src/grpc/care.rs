@@ -1,0 +1,521 @@
+//! The care services of `withus.v1`: Support, Meetings, Notes, Consent, Safeguarding, Records
+//! and SubjectAccess. Each handler authenticates, translates the request into a domain command
+//! (committing its text through the service), and translates the answer; the domain decides.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::auth::actor;
+use super::convert::{call, hash_hex, receipts, time, vocab};
+use super::pb;
+use super::status::{refuse, status};
+use super::Shared;
+use crate::domain::event::Grantee;
+use crate::domain::projection::ActorRec;
+use crate::domain::types::*;
+use crate::domain::{Code, Command};
+use crate::service::{AsOf, Call, Service, Texts};
+
+/// Shared by every care service: the service handle.
+#[derive(Clone)]
+pub struct CareApi {
+    pub(super) shared: Arc<Shared>,
+}
+
+macro_rules! v {
+    ($ty:ident, $field:expr, $value:expr) => {
+        vocab($field, &$value, $ty::parse, $ty::expected())
+    };
+}
+
+fn segments(
+    svc: &Service,
+    texts: &mut Texts,
+    field: &str,
+    segs: &[pb::TextSegment],
+) -> Result<Vec<SegmentRef>, Status> {
+    segs.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            svc.text(texts, &s.id, &s.text).map_err(|e| {
+                let st = status(e);
+                Status::new(st.code(), format!("{field}[{i}]: {}", st.message()))
+            })
+        })
+        .collect()
+}
+
+fn optional_text(
+    svc: &Service,
+    texts: &mut Texts,
+    id: &str,
+    text: &str,
+) -> Result<Option<SegmentRef>, Status> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        svc.text(texts, id, text).map(Some).map_err(status)
+    }
+}
+
+fn required_time(field: &str, s: &str) -> Result<Time, Status> {
+    time(field, s)?.ok_or_else(|| refuse(Code::InvalidArgument, field, "is required"))
+}
+
+impl CareApi {
+    async fn who<T>(&self, r: &Request<T>) -> Result<(Arc<Service>, ActorRec), Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, r).await?;
+        Ok((svc, a))
+    }
+
+    async fn run(
+        &self,
+        svc: &Service,
+        a: &ActorRec,
+        call: Call,
+        cmd: Command,
+        texts: Texts,
+    ) -> Result<Response<pb::Receipts>, Status> {
+        let r = svc.execute(&a.id, call, cmd, texts).await.map_err(status)?;
+        Ok(Response::new(receipts(r)))
+    }
+}
+
+type Res = Result<Response<pb::Receipts>, Status>;
+
+#[tonic::async_trait]
+impl pb::support_server::Support for CareApi {
+    async fn refer(&self, r: Request<pb::ReferRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::ReferSupport {
+            support_id: q.support_id,
+            subject: q.subject,
+            worker: q.worker,
+            source: v!(ReferralSource, "source", q.source)?,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn offer(&self, r: Request<pb::SupportRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::OfferSupport {
+            support_id: q.support_id,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn accept(&self, r: Request<pb::SupportRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::AcceptSupport {
+            support_id: q.support_id,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn decline(&self, r: Request<pb::SupportRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::DeclineSupport {
+            support_id: q.support_id,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn end(&self, r: Request<pb::EndSupportRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::EndSupport {
+            support_id: q.support_id,
+            reason: v!(EndReason, "reason", q.reason)?,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::meetings_server::Meetings for CareApi {
+    async fn record(&self, r: Request<pb::RecordMeetingRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let mut texts = Texts::default();
+        let cmd = Command::RecordMeeting {
+            meeting_id: q.meeting_id,
+            support_id: q.support_id,
+            kind: v!(MeetingKind, "kind", q.kind)?,
+            group_id: (!q.group_id.is_empty()).then_some(q.group_id),
+            mode: v!(MeetingMode, "mode", q.mode)?,
+            place: v!(Place, "place", q.place)?,
+            place_detail: optional_text(&svc, &mut texts, "place", &q.place_detail)?,
+            occurred_at: required_time("occurred_at", &q.occurred_at)?,
+            minutes: q.minutes,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::notes_server::Notes for CareApi {
+    async fn draft(&self, r: Request<pb::DraftNoteRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let mut texts = Texts::default();
+        let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
+        let cmd = Command::DraftNote {
+            note_id: q.note_id,
+            meeting_id: q.meeting_id,
+            segments,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+
+    async fn revise(&self, r: Request<pb::NoteTextRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let mut texts = Texts::default();
+        let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
+        let cmd = Command::ReviseNote {
+            note_id: q.note_id,
+            segments,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+
+    async fn propose_redaction(&self, r: Request<pb::ProposeRedactionRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::ProposeRedaction {
+            note_id: q.note_id,
+            proposal_id: q.proposal_id,
+            segments: q.segments,
+            reason: v!(RedactionReason, "reason", q.reason)?,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn agree_redaction(&self, r: Request<pb::ProposalRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::AgreeRedaction {
+            note_id: q.note_id,
+            proposal_id: q.proposal_id,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn decline_redaction(&self, r: Request<pb::DeclineRedactionRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let mut texts = Texts::default();
+        let reason = optional_text(&svc, &mut texts, "reason", &q.reason)?;
+        let cmd = Command::DeclineRedaction {
+            note_id: q.note_id,
+            proposal_id: q.proposal_id,
+            reason,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+
+    async fn withdraw_redaction(&self, r: Request<pb::ProposalRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::WithdrawRedaction {
+            note_id: q.note_id,
+            proposal_id: q.proposal_id,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn agree(&self, r: Request<pb::AgreeNoteRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::AgreeNote {
+            note_id: q.note_id,
+            revision: q.revision,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn close(&self, r: Request<pb::CloseNoteRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::CloseNote {
+            note_id: q.note_id,
+            reason: v!(CloseReason, "reason", q.reason)?,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn add_addendum(&self, r: Request<pb::NoteTextRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let mut texts = Texts::default();
+        let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
+        let cmd = Command::AddAddendum {
+            note_id: q.note_id,
+            segments,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::consent_server::Consent for CareApi {
+    async fn grant(&self, r: Request<pb::GrantConsentRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let scope = v!(Scope, "scope", q.scope)?;
+        let mut texts = Texts::default();
+        let grantee = match scope {
+            _ if q.grantee.is_empty() => None,
+            Scope::ShareWithPerson => Some(Grantee::Person(
+                svc.text(&mut texts, "grantee", &q.grantee)
+                    .map_err(status)?,
+            )),
+            _ => Some(Grantee::Team(q.grantee)),
+        };
+        let cmd = Command::GrantConsent {
+            subject: q.subject,
+            consent_id: q.consent_id,
+            scope,
+            grantee,
+            expires_at: time("expires_at", &q.expires_at)?,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+
+    async fn revoke(&self, r: Request<pb::RevokeConsentRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::RevokeConsent {
+            subject: q.subject,
+            consent_id: q.consent_id,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::safeguarding_server::Safeguarding for CareApi {
+    async fn raise(&self, r: Request<pb::RaiseConcernRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let mut texts = Texts::default();
+        let cmd = Command::RaiseConcern {
+            concern_id: q.concern_id,
+            subject: q.subject,
+            category: v!(ConcernCategory, "category", q.category)?,
+            urgency: v!(Urgency, "urgency", q.urgency)?,
+            summary: segments(&svc, &mut texts, "summary", &q.summary)?,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+
+    async fn acknowledge(&self, r: Request<pb::ConcernRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::AcknowledgeConcern {
+            concern_id: q.concern_id,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn record_outcome(&self, r: Request<pb::OutcomeRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let mut texts = Texts::default();
+        let cmd = Command::RecordOutcome {
+            concern_id: q.concern_id,
+            outcome: v!(ConcernOutcome, "outcome", q.outcome)?,
+            detail: svc.text(&mut texts, "detail", &q.detail).map_err(status)?,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+
+    async fn inform_subject(&self, r: Request<pb::InformRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::InformSubject {
+            concern_id: q.concern_id,
+            how: v!(InformedHow, "how", q.how)?,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn withhold(&self, r: Request<pb::WithholdRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let call = call(q.call)?;
+        let mut texts = Texts::default();
+        let cmd = Command::Withhold {
+            subject: q.subject,
+            target_stream: q.target_stream,
+            exemption: v!(Exemption, "exemption", q.exemption)?,
+            justification: svc
+                .text(&mut texts, "justification", &q.justification)
+                .map_err(status)?,
+            review_by: required_time("review_by", &q.review_by)?,
+        };
+        self.run(&svc, &a, call, cmd, texts).await
+    }
+
+    async fn release(&self, r: Request<pb::ReleaseRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::Release {
+            subject: q.subject,
+            target_stream: q.target_stream,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::records_server::Records for CareApi {
+    async fn get_record(
+        &self,
+        r: Request<pb::GetRecordRequest>,
+    ) -> Result<Response<pb::RecordResponse>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let as_of = match (q.as_of_seq, q.as_of_time.is_empty()) {
+            (Some(_), false) => {
+                return Err(refuse(
+                    Code::InvalidArgument,
+                    "as_of_seq",
+                    "give as_of_seq or as_of_time, not both",
+                ))
+            }
+            (Some(n), true) => Some(AsOf::Seq(n)),
+            (None, false) => Some(AsOf::Time(required_time("as_of_time", &q.as_of_time)?)),
+            (None, true) => None,
+        };
+        let read = svc
+            .read_record(&a.id, &q.subject, as_of)
+            .await
+            .map_err(status)?;
+        let record_json = serde_json::to_string(&read.view)
+            .map_err(|e| Status::internal(format!("encoding the record: {e}")))?;
+        Ok(Response::new(pb::RecordResponse {
+            record_json,
+            basis: read.basis.unwrap_or_default(),
+            receipts: Some(receipts(read.receipts)),
+        }))
+    }
+
+    async fn get_access_log(
+        &self,
+        r: Request<pb::AccessLogRequest>,
+    ) -> Result<Response<pb::AccessLogResponse>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let lines = svc.access_log(&a.id, &q.subject).map_err(status)?;
+        Ok(Response::new(pb::AccessLogResponse {
+            lines: lines
+                .into_iter()
+                .map(|l| pb::AccessLine {
+                    seq: l.seq,
+                    at: l.at.to_string(),
+                    reader: l.reader,
+                    reader_role: l.reader_role,
+                    r#type: l.event_type,
+                    basis_or_reason: l.basis_or_reason,
+                    streams: l.streams,
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::subject_access_server::SubjectAccess for CareApi {
+    async fn request(&self, r: Request<pb::SarRequest>) -> Res {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let cmd = Command::RequestSar {
+            sar_id: q.sar_id,
+            subject: q.subject,
+            via: v!(SarVia, "via", q.via)?,
+        };
+        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+            .await
+    }
+
+    async fn fulfil(
+        &self,
+        r: Request<pb::FulfilSarRequest>,
+    ) -> Result<Response<pb::FulfilSarResponse>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        let q = r.into_inner();
+        let (hash, r) = svc
+            .fulfil_sar(&a.id, call(q.call)?, &q.sar_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::FulfilSarResponse {
+            bundle_hash: hash_hex(&hash),
+            receipts: Some(receipts(r)),
+        }))
+    }
+
+    async fn status(
+        &self,
+        r: Request<pb::SarStatusRequest>,
+    ) -> Result<Response<pb::SarStatus>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        let s = svc
+            .sar_status(&a.id, &r.into_inner().sar_id)
+            .map_err(status)?;
+        Ok(Response::new(pb::SarStatus {
+            sar_id: s.sar_id,
+            subject: s.subject,
+            requested_at: s.requested_at.to_string(),
+            due_date: s.due_date,
+            fulfilled_at: s.fulfilled_at.map(|t| t.to_string()).unwrap_or_default(),
+            bundle_hash: s.bundle_hash.map(|h| hash_hex(&h.0)).unwrap_or_default(),
+            withheld: s.withheld.unwrap_or(0),
+        }))
+    }
+
+    async fn get_bundle(
+        &self,
+        r: Request<pb::SarStatusRequest>,
+    ) -> Result<Response<pb::SarBundle>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        let bytes = svc
+            .sar_bundle(&a.id, &r.into_inner().sar_id)
+            .map_err(status)?;
+        let bundle_hash = hash_hex(blake3::hash(&bytes).as_bytes());
+        let bundle_json =
+            String::from_utf8(bytes).map_err(|e| Status::internal(format!("bundle: {e}")))?;
+        Ok(Response::new(pb::SarBundle {
+            bundle_json,
+            bundle_hash,
+        }))
+    }
+}
