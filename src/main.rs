@@ -27,7 +27,7 @@ const EXIT_ERROR: u8 = 3;
     about = "withus: co-produced peer-support records on a verifiable log"
 )]
 #[command(
-    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify) or the views had drifted from the log (rebuild --check); 2 bad usage; 3 the store could not be opened or read."
+    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify) or the views had drifted from the log (rebuild --check); 2 bad usage; 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -64,6 +64,29 @@ enum Command {
         #[arg(long, default_value = "admin")]
         admin_id: String,
     },
+    /// Administer a running server over gRPC: actors and tokens (admins only).
+    Admin {
+        /// The server's URL.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// An admin's bearer token (printed by `withus serve` on its first start).
+        #[arg(long)]
+        token: String,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Play the seeds' story through a running server's API — opt-in, a meeting in a café, a
+    /// co-produced note with an agreed redaction, consent granted then revoked around a
+    /// clinician's reads, a safeguarding concern — and print the person's record and access log
+    /// in plain words. Registers its own cast (with a fresh suffix) using an admin token.
+    Demo {
+        /// The server's URL.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// An admin's bearer token.
+        #[arg(long)]
+        token: String,
+    },
     /// Rebuild the persisted views from the log; with --check, fail if they had drifted.
     ///
     /// Replays the whole log from zero into fresh projections and replaces the persisted views
@@ -77,6 +100,55 @@ enum Command {
         /// Exit 1 if the rebuilt views differ byte for byte from the ones found.
         #[arg(long)]
         check: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Register an actor.
+    Register {
+        /// 1-128 printable ASCII, no spaces (a service user's id is their subject id).
+        #[arg(long)]
+        id: String,
+        /// service_user | peer_worker | care_team | safeguarding_lead | auditor | admin
+        #[arg(long)]
+        role: String,
+        /// The team (required for peer_worker and care_team).
+        #[arg(long, default_value = "")]
+        team: String,
+        /// The name to show (stored as content, not in the log).
+        #[arg(long)]
+        name: String,
+        /// Idempotency key; a fresh one if not given (give it to retry safely).
+        #[arg(long)]
+        command_id: Option<String>,
+    },
+    /// Deactivate an actor.
+    Deactivate {
+        #[arg(long)]
+        id: String,
+        /// left_organisation | role_changed | duplicate | other
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        command_id: Option<String>,
+    },
+    /// Issue a bearer token for an actor; prints it once.
+    IssueToken {
+        #[arg(long)]
+        actor: String,
+        /// Expiry, YYYY-MM-DDTHH:MM:SS.mmmZ; none: until revoked.
+        #[arg(long, default_value = "")]
+        expires_at: String,
+        #[arg(long)]
+        command_id: Option<String>,
+    },
+    /// Revoke a token by its hash (as printed when it was issued).
+    RevokeToken {
+        #[arg(long)]
+        token_hash: String,
+        #[arg(long)]
+        command_id: Option<String>,
     },
 }
 
@@ -147,6 +219,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let command = match cli.command {
         Command::Log { command } => command,
         Command::Rebuild { data, check } => return rebuild(data, check),
+        Command::Admin {
+            server,
+            token,
+            command,
+        } => return admin(server, token, command),
+        Command::Demo { server, token } => return demo(server, token),
         Command::Serve {
             data,
             listen,
@@ -216,17 +294,94 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Exit code of a client command whose call the server refused.
+const EXIT_REFUSED: u8 = 4;
+
+fn client_exit(e: withus::grpc::client::ClientError) -> anyhow::Result<u8> {
+    eprintln!("withus: {e}");
+    Ok(match e {
+        withus::grpc::client::ClientError::Call { .. } => EXIT_REFUSED,
+        _ => EXIT_ERROR,
+    })
+}
+
+fn print_receipts(r: &withus::grpc::pb::Receipts) {
+    for r in &r.receipts {
+        println!(
+            "appended seq {} (leaf {}), tree size {}",
+            r.seq, r.leaf_hash, r.tree_size
+        );
+    }
+}
+
+fn admin(server: String, token: String, command: AdminCommand) -> anyhow::Result<u8> {
+    use withus::grpc::pb::Role;
+    runtime()?.block_on(async move {
+        let c = match withus::grpc::client::Client::connect(&server, &token).await {
+            Ok(c) => c,
+            Err(e) => return client_exit(e),
+        };
+        let result = match command {
+            AdminCommand::Register { id, role, team, name, command_id } => {
+                let role = match Role::from_str_name(&format!("ROLE_{}", role.to_uppercase())) {
+                    Some(r) if r != Role::Unspecified => r,
+                    _ => anyhow::bail!("unknown role {role:?}: service_user | peer_worker | care_team | safeguarding_lead | auditor | admin"),
+                };
+                c.register_actor(&id, role, &team, &name, command_id).await.map(|r| print_receipts(&r))
+            }
+            AdminCommand::Deactivate { id, reason, command_id } => {
+                c.deactivate_actor(&id, &reason, command_id).await.map(|r| print_receipts(&r))
+            }
+            AdminCommand::IssueToken { actor, expires_at, command_id } => {
+                c.issue_token(&actor, &expires_at, command_id).await.map(|r| {
+                    println!("token (shown once; keep it safe): {}", r.token);
+                    println!("token hash (to revoke it): {}", r.token_hash);
+                    if let Some(r) = &r.receipts {
+                        print_receipts(r);
+                    }
+                })
+            }
+            AdminCommand::RevokeToken { token_hash, command_id } => {
+                c.revoke_token(&token_hash, command_id).await.map(|r| print_receipts(&r))
+            }
+        };
+        match result {
+            Ok(()) => Ok(EXIT_OK),
+            Err(e) => client_exit(e),
+        }
+    })
+}
+
+fn demo(server: String, token: String) -> anyhow::Result<u8> {
+    runtime()?.block_on(async move {
+        let c = match withus::grpc::client::Client::connect(&server, &token).await {
+            Ok(c) => c,
+            Err(e) => return client_exit(e),
+        };
+        match withus::grpc::client::demo(&c).await {
+            Ok(text) => {
+                print!("{text}");
+                Ok(EXIT_OK)
+            }
+            Err(e) => client_exit(e),
+        }
+    })
+}
+
 fn serve(
     data: PathBuf,
     listen: std::net::SocketAddr,
     tls: Option<(PathBuf, PathBuf)>,
     admin_id: String,
 ) -> anyhow::Result<u8> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(async move {
+    runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

@@ -998,3 +998,95 @@ async fn the_seeds_story_over_grpc() {
     assert!(report.ok, "{}", report.failure);
     s.stop().await;
 }
+
+fn withus_cli(args: Vec<String>) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_withus"))
+        .args(&args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withus_demo_and_withus_admin_work_against_a_running_server() {
+    let s = start().await;
+    let url = format!("http://{}", s.addr);
+    let token = s.admin_token();
+    let args = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let demo = args(&["demo", "--server", &url, "--token", &token]);
+    let (code, out, err) = tokio::task::spawn_blocking(move || withus_cli(demo))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    for words in [
+        "the café by the park",
+        "removed by agreement",
+        "on the basis of consent:c-1",
+        "was refused (no consent)",
+        "Safeguarding concern",
+    ] {
+        assert!(out.contains(words), "missing {words:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("brother"),
+        "the removed passage is nowhere:\n{out}"
+    );
+    let reg = args(&[
+        "admin",
+        "--server",
+        &url,
+        "--token",
+        &token,
+        "register",
+        "--id",
+        "au-cli",
+        "--role",
+        "auditor",
+        "--name",
+        "Ida",
+        "--command-id",
+        "cli-1",
+    ]);
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let reg = reg.clone();
+        move || withus_cli(reg)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("appended seq"));
+    // The same command id again: the same receipts; a new id for the same actor: refused (4).
+    let (code, again, _) = tokio::task::spawn_blocking(move || withus_cli(reg))
+        .await
+        .unwrap();
+    assert_eq!((code, again), (0, out));
+    let dup = args(&[
+        "admin", "--server", &url, "--token", &token, "register", "--id", "au-cli", "--role",
+        "auditor", "--name", "Ida",
+    ]);
+    let (code, _, err) = tokio::task::spawn_blocking(move || withus_cli(dup))
+        .await
+        .unwrap();
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    let bad = args(&[
+        "admin",
+        "--server",
+        &url,
+        "--token",
+        "nope",
+        "issue-token",
+        "--actor",
+        "au-cli",
+    ]);
+    let (code, _, err) = tokio::task::spawn_blocking(move || withus_cli(bad))
+        .await
+        .unwrap();
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("Unauthenticated"), "{err}");
+    s.stop().await;
+}

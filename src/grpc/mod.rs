@@ -10,6 +10,7 @@ mod admin;
 mod audit;
 mod auth;
 mod care;
+pub mod client;
 mod convert;
 mod status;
 

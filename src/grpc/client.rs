@@ -1,0 +1,509 @@
+//! A gRPC client for the CLI: `withus admin …` and `withus demo`. Uses only the public API, as
+//! any app would.
+
+use std::fmt::Write as _;
+
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::Request;
+
+use super::pb;
+
+/// What went wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {url}: {why}; is `withus serve` running there?")]
+    Connect { url: String, why: String },
+    #[error("{what}: {code:?}: {message}")]
+    Call {
+        what: String,
+        code: tonic::Code,
+        message: String,
+    },
+    #[error("{0}")]
+    Bad(String),
+}
+
+/// A connection and the bearer token its calls carry.
+#[derive(Clone)]
+pub struct Client {
+    channel: Channel,
+    token: String,
+}
+
+fn new_command_id() -> String {
+    let mut b = [0u8; 12];
+    // Without randomness the id falls back to the clock; it only needs to be unique per call.
+    if getrandom::getrandom(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b[..12].copy_from_slice(&t.to_le_bytes()[..12]);
+    }
+    format!("cli-{}", hex::encode(b))
+}
+
+fn call(id: Option<String>) -> Option<pb::CallOptions> {
+    Some(pb::CallOptions {
+        command_id: id.unwrap_or_else(new_command_id),
+        expected_version: None,
+    })
+}
+
+impl Client {
+    pub async fn connect(url: &str, token: &str) -> Result<Client, ClientError> {
+        let endpoint = Channel::from_shared(url.to_string()).map_err(|e| ClientError::Connect {
+            url: url.into(),
+            why: e.to_string(),
+        })?;
+        let channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
+            url: url.into(),
+            why: e.to_string(),
+        })?;
+        Ok(Client {
+            channel,
+            token: token.to_string(),
+        })
+    }
+
+    /// The same connection acting as someone else.
+    pub fn as_token(&self, token: &str) -> Client {
+        Client {
+            channel: self.channel.clone(),
+            token: token.to_string(),
+        }
+    }
+
+    fn req<T>(&self, msg: T) -> Result<Request<T>, ClientError> {
+        let mut r = Request::new(msg);
+        let v: MetadataValue<_> = format!("Bearer {}", self.token)
+            .parse()
+            .map_err(|_| ClientError::Bad("the token is not a valid header value".into()))?;
+        r.metadata_mut().insert("authorization", v);
+        Ok(r)
+    }
+
+    fn fail(what: &str) -> impl Fn(tonic::Status) -> ClientError + '_ {
+        move |s| ClientError::Call {
+            what: what.to_string(),
+            code: s.code(),
+            message: s.message().to_string(),
+        }
+    }
+
+    pub async fn register_actor(
+        &self,
+        id: &str,
+        role: pb::Role,
+        team: &str,
+        name: &str,
+        command_id: Option<String>,
+    ) -> Result<pb::Receipts, ClientError> {
+        let mut c = pb::admin_client::AdminClient::new(self.channel.clone());
+        let r = self.req(pb::RegisterActorRequest {
+            call: call(command_id),
+            id: id.into(),
+            role: role as i32,
+            team: team.into(),
+            display_name: name.into(),
+        })?;
+        Ok(c.register_actor(r)
+            .await
+            .map_err(Self::fail("register actor"))?
+            .into_inner())
+    }
+
+    pub async fn deactivate_actor(
+        &self,
+        id: &str,
+        reason: &str,
+        command_id: Option<String>,
+    ) -> Result<pb::Receipts, ClientError> {
+        let mut c = pb::admin_client::AdminClient::new(self.channel.clone());
+        let r = self.req(pb::DeactivateActorRequest {
+            call: call(command_id),
+            id: id.into(),
+            reason: reason.into(),
+        })?;
+        Ok(c.deactivate_actor(r)
+            .await
+            .map_err(Self::fail("deactivate actor"))?
+            .into_inner())
+    }
+
+    pub async fn issue_token(
+        &self,
+        actor: &str,
+        expires_at: &str,
+        command_id: Option<String>,
+    ) -> Result<pb::IssueTokenResponse, ClientError> {
+        let mut c = pb::admin_client::AdminClient::new(self.channel.clone());
+        let r = self.req(pb::IssueTokenRequest {
+            call: call(command_id),
+            actor: actor.into(),
+            expires_at: expires_at.into(),
+        })?;
+        Ok(c.issue_token(r)
+            .await
+            .map_err(Self::fail("issue token"))?
+            .into_inner())
+    }
+
+    pub async fn revoke_token(
+        &self,
+        token_hash: &str,
+        command_id: Option<String>,
+    ) -> Result<pb::Receipts, ClientError> {
+        let mut c = pb::admin_client::AdminClient::new(self.channel.clone());
+        let r = self.req(pb::RevokeTokenRequest {
+            call: call(command_id),
+            token_hash: token_hash.into(),
+        })?;
+        Ok(c.revoke_token(r)
+            .await
+            .map_err(Self::fail("revoke token"))?
+            .into_inner())
+    }
+
+    async fn record(&self, subject: &str) -> Result<pb::RecordResponse, ClientError> {
+        let mut c = pb::records_client::RecordsClient::new(self.channel.clone());
+        let r = self.req(pb::GetRecordRequest {
+            subject: subject.into(),
+            as_of_seq: None,
+            as_of_time: String::new(),
+        })?;
+        Ok(c.get_record(r)
+            .await
+            .map_err(Self::fail("read record"))?
+            .into_inner())
+    }
+}
+
+fn seg(id: &str, text: &str) -> pb::TextSegment {
+    pb::TextSegment {
+        id: id.into(),
+        text: text.into(),
+    }
+}
+
+/// Plays the seeds' story through the API as its cast (registered with a fresh suffix, so the
+/// demo can run again on the same server) and returns the person's record and access log in
+/// plain words. `admin` must act as an admin.
+pub async fn demo(admin: &Client) -> Result<String, ClientError> {
+    let run = &new_command_id()[4..12];
+    let id = |who: &str| format!("{who}-{run}");
+    let (sam, amara, cho, lee) = (id("su-sam"), id("pw-amara"), id("ct-cho"), id("sg-lee"));
+    let team = id("cmht-north");
+    let mut tokens = std::collections::HashMap::new();
+    for (who, role, t, name) in [
+        (&sam, pb::Role::ServiceUser, "", "Sam"),
+        (&amara, pb::Role::PeerWorker, "peer-team", "Amara"),
+        (&cho, pb::Role::CareTeam, team.as_str(), "Dr Cho"),
+        (&lee, pb::Role::SafeguardingLead, "", "Lee"),
+    ] {
+        admin.register_actor(who, role, t, name, None).await?;
+        tokens.insert(who.clone(), admin.issue_token(who, "", None).await?.token);
+    }
+    let as_ = |who: &String| admin.as_token(&tokens[who]);
+    let (c_sam, c_amara, c_cho, c_lee) = (as_(&sam), as_(&amara), as_(&cho), as_(&lee));
+    let sp = id("sp");
+    let fail = Client::fail;
+
+    // Opt-in.
+    let mut s = pb::support_client::SupportClient::new(c_amara.channel.clone());
+    s.refer(c_amara.req(pb::ReferRequest {
+        call: call(None),
+        support_id: sp.clone(),
+        subject: sam.clone(),
+        worker: amara.clone(),
+        source: "care_team".into(),
+    })?)
+    .await
+    .map_err(fail("refer"))?;
+    s.offer(c_amara.req(pb::SupportRequest {
+        call: call(None),
+        support_id: sp.clone(),
+    })?)
+    .await
+    .map_err(fail("offer"))?;
+    s.accept(c_sam.req(pb::SupportRequest {
+        call: call(None),
+        support_id: sp.clone(),
+    })?)
+    .await
+    .map_err(fail("accept"))?;
+    // A meeting in a café.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
+        .unwrap_or(0);
+    let (m, n) = (id("m"), id("n"));
+    pb::meetings_client::MeetingsClient::new(c_amara.channel.clone())
+        .record(c_amara.req(pb::RecordMeetingRequest {
+            call: call(None),
+            meeting_id: m.clone(),
+            support_id: sp.clone(),
+            kind: "one_to_one".into(),
+            group_id: String::new(),
+            mode: "in_person".into(),
+            place: "community".into(),
+            place_detail: "the café by the park".into(),
+            occurred_at: crate::format::format_millis(now.saturating_sub(3_600_000)),
+            minutes: 50,
+        })?)
+        .await
+        .map_err(fail("record meeting"))?;
+    // A co-produced note; Sam asks for a passage to be removed; Amara agrees; both agree.
+    let mut notes = pb::notes_client::NotesClient::new(c_amara.channel.clone());
+    notes
+        .draft(c_amara.req(pb::DraftNoteRequest {
+            call: call(None),
+            note_id: n.clone(),
+            meeting_id: m.clone(),
+            segments: vec![
+                seg(
+                    "s1",
+                    "We talked about what has helped this week: walking and the allotment.",
+                ),
+                seg("s2", "Sam talked about their brother's debts."),
+                seg("s3", "Plan: walk together on Saturday."),
+            ],
+        })?)
+        .await
+        .map_err(fail("draft note"))?;
+    notes
+        .propose_redaction(c_sam.req(pb::ProposeRedactionRequest {
+            call: call(None),
+            note_id: n.clone(),
+            proposal_id: "r-1".into(),
+            segments: vec!["s2".into()],
+            reason: "not_wanted".into(),
+        })?)
+        .await
+        .map_err(fail("propose redaction"))?;
+    notes
+        .agree_redaction(c_amara.req(pb::ProposalRequest {
+            call: call(None),
+            note_id: n.clone(),
+            proposal_id: "r-1".into(),
+        })?)
+        .await
+        .map_err(fail("agree redaction"))?;
+    notes
+        .agree(c_sam.req(pb::AgreeNoteRequest {
+            call: call(None),
+            note_id: n.clone(),
+            revision: 1,
+        })?)
+        .await
+        .map_err(fail("agree note"))?;
+    notes
+        .agree(c_amara.req(pb::AgreeNoteRequest {
+            call: call(None),
+            note_id: n.clone(),
+            revision: 1,
+        })?)
+        .await
+        .map_err(fail("agree note"))?;
+    // Consent to the care team; a clinician reads; consent revoked; the next read is refused.
+    let mut consent = pb::consent_client::ConsentClient::new(c_sam.channel.clone());
+    consent
+        .grant(c_sam.req(pb::GrantConsentRequest {
+            call: call(None),
+            subject: sam.clone(),
+            consent_id: "c-1".into(),
+            scope: "share_with_care_team".into(),
+            grantee: team.clone(),
+            expires_at: String::new(),
+        })?)
+        .await
+        .map_err(fail("grant consent"))?;
+    c_cho.record(&sam).await?;
+    consent
+        .revoke(c_sam.req(pb::RevokeConsentRequest {
+            call: call(None),
+            subject: sam.clone(),
+            consent_id: "c-1".into(),
+        })?)
+        .await
+        .map_err(fail("revoke consent"))?;
+    match c_cho.record(&sam).await {
+        Err(ClientError::Call {
+            code: tonic::Code::PermissionDenied,
+            ..
+        }) => {}
+        Err(e) => return Err(e),
+        Ok(_) => {
+            return Err(ClientError::Bad(
+                "a read after revocation was allowed".into(),
+            ))
+        }
+    }
+    // A safeguarding concern, acknowledged.
+    let k = id("k");
+    let mut sg = pb::safeguarding_client::SafeguardingClient::new(c_amara.channel.clone());
+    sg.raise(c_amara.req(pb::RaiseConcernRequest {
+        call: call(None),
+        concern_id: k.clone(),
+        subject: sam.clone(),
+        category: "self_neglect".into(),
+        urgency: "same_day".into(),
+        summary: vec![seg("k", "Sam has not been eating and the flat is cold.")],
+    })?)
+    .await
+    .map_err(fail("raise concern"))?;
+    sg.acknowledge(c_lee.req(pb::ConcernRequest {
+        call: call(None),
+        concern_id: k.clone(),
+    })?)
+    .await
+    .map_err(fail("acknowledge concern"))?;
+
+    // What Sam sees.
+    let mine = c_sam.record(&sam).await?;
+    let log = pb::records_client::RecordsClient::new(c_sam.channel.clone())
+        .get_access_log(c_sam.req(pb::AccessLogRequest {
+            subject: sam.clone(),
+        })?)
+        .await
+        .map_err(fail("access log"))?
+        .into_inner();
+    describe(&sam, &mine.record_json, &log.lines)
+}
+
+/// A record and its access log in plain words.
+pub fn describe(
+    subject: &str,
+    record_json: &str,
+    log: &[pb::AccessLine],
+) -> Result<String, ClientError> {
+    let v: serde_json::Value =
+        serde_json::from_str(record_json).map_err(|e| ClientError::Bad(format!("record: {e}")))?;
+    let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "The record of {subject}, as they see it (log size {}):",
+        v["as_of"]
+    );
+    for sp in v["supports"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "- Peer support {} with {}: {} (referred {}).",
+            s(&sp["support_id"]),
+            s(&sp["worker"]),
+            s(&sp["status"]),
+            s(&sp["referred_at"])
+        );
+    }
+    for m in v["meetings"].as_array().into_iter().flatten() {
+        let place = m["place_detail"]["text"]
+            .as_str()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- Met {} {} at {}{}, {} minutes, on {}.",
+            s(&m["worker"]),
+            s(&m["mode"]).replace('_', " "),
+            s(&m["place"]),
+            place,
+            m["minutes"],
+            s(&m["occurred_at"])
+        );
+    }
+    for n in v["notes"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "- Note {} ({}, revision {}):",
+            s(&n["note_id"]),
+            s(&n["status"]),
+            n["revision"]
+        );
+        for p in n["passages"].as_array().into_iter().flatten() {
+            match (p["text"].as_str(), p["removed"].is_object()) {
+                (_, true) => {
+                    let _ = writeln!(
+                        out,
+                        "    [removed by agreement on {} (agreed by {}), {} characters]",
+                        s(&p["removed"]["agreed_at"]),
+                        s(&p["removed"]["agreed_by"]),
+                        p["chars"]
+                    );
+                }
+                (Some(t), false) => {
+                    let _ = writeln!(out, "    \"{t}\"");
+                }
+                (None, false) => {
+                    let _ = writeln!(
+                        out,
+                        "    [text no longer stored, {} characters]",
+                        p["chars"]
+                    );
+                }
+            }
+        }
+    }
+    for c in v["consents"].as_array().into_iter().flatten() {
+        let until = if c["revoked_at"].is_string() {
+            format!("revoked {}", s(&c["revoked_at"]))
+        } else {
+            "in force".into()
+        };
+        let _ = writeln!(
+            out,
+            "- Consent {}: {} {} (given {}; {until}).",
+            s(&c["consent_id"]),
+            s(&c["scope"]).replace('_', " "),
+            s(&c["team"]),
+            s(&c["granted_at"])
+        );
+    }
+    for k in v["concerns"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "- Safeguarding concern {} ({}, {}), raised by {} on {}; acknowledged: {}.",
+            s(&k["concern_id"]),
+            s(&k["category"]).replace('_', " "),
+            s(&k["urgency"]).replace('_', " "),
+            s(&k["raised_by"]),
+            s(&k["raised_at"]),
+            k["acknowledged_at"].as_str().unwrap_or("not yet")
+        );
+    }
+    if v["withheld"].as_u64().unwrap_or(0) > 0 {
+        let _ = writeln!(
+            out,
+            "- {} item(s) are withheld from this view under an exemption.",
+            v["withheld"]
+        );
+    }
+    let _ = writeln!(out, "Who looked at it:");
+    if log.is_empty() {
+        let _ = writeln!(out, "- Nobody but {subject}.");
+    }
+    for l in log {
+        if l.r#type == "record.accessed" {
+            let _ = writeln!(
+                out,
+                "- {} {} ({}) read {} on the basis of {}.",
+                l.at,
+                l.reader,
+                l.reader_role,
+                l.streams.join(", "),
+                l.basis_or_reason
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "- {} {} ({}) was refused ({}).",
+                l.at,
+                l.reader,
+                l.reader_role,
+                l.basis_or_reason.replace('_', " ")
+            );
+        }
+    }
+    Ok(out)
+}
