@@ -1,0 +1,806 @@
+//! The authorisation matrix: every role × every RPC of withus.v1 → allowed or PERMISSION_DENIED,
+//! as DOMAIN.md says, each call made on a fresh fixture so one call's effect cannot decide the
+//! next. For refused record reads, an `access.denied` entry must exist.
+
+use std::collections::BTreeSet;
+
+use tokio::sync::oneshot;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use withus::grpc::{pb, ServeConfig};
+use withus::store::StoreConfig;
+
+const ROLES: [&str; 6] = [
+    "service_user",
+    "peer_worker",
+    "care_team",
+    "safeguarding_lead",
+    "auditor",
+    "admin",
+];
+
+struct World {
+    ch: Channel,
+    admin: String,
+    tokens: std::collections::HashMap<&'static str, String>,
+    n: std::sync::atomic::AtomicU64,
+}
+
+fn call(id: String) -> Option<pb::CallOptions> {
+    Some(pb::CallOptions {
+        command_id: id,
+        expected_version: None,
+    })
+}
+
+fn req<T>(msg: T, token: &str) -> Request<T> {
+    let mut r = Request::new(msg);
+    let v: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    r.metadata_mut().insert("authorization", v);
+    r
+}
+
+fn seg(id: &str) -> pb::TextSegment {
+    pb::TextSegment {
+        id: id.into(),
+        text: format!("text {id}"),
+    }
+}
+
+fn future_ms(days: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    withus::format::format_millis(now + days * 86_400_000)
+}
+
+/// What a fixture holds about its person P.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Referred,
+    Offered,
+    Full,
+}
+
+struct Fix {
+    p: String,
+    p_token: String,
+    sp: String,
+    /// A drafted note with a pending proposal `r-1` (by P, on s2).
+    n: String,
+    /// A drafted note without proposals.
+    n2: String,
+    /// A registered actor nobody uses (to deactivate).
+    spare: String,
+    id: u64,
+}
+
+impl World {
+    fn next(&self) -> u64 {
+        self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn c(&self) -> Channel {
+        self.ch.clone()
+    }
+
+    async fn register(&self, id: &str, role: pb::Role, team: &str) {
+        pb::admin_client::AdminClient::new(self.c())
+            .register_actor(req(
+                pb::RegisterActorRequest {
+                    call: call(format!("reg-{id}")),
+                    id: id.into(),
+                    role: role as i32,
+                    team: team.into(),
+                    display_name: id.into(),
+                },
+                &self.admin,
+            ))
+            .await
+            .unwrap();
+    }
+
+    async fn token(&self, id: &str) -> String {
+        pb::admin_client::AdminClient::new(self.c())
+            .issue_token(req(
+                pb::IssueTokenRequest {
+                    call: call(format!("tok-{id}")),
+                    actor: id.into(),
+                    expires_at: String::new(),
+                },
+                &self.admin,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .token
+    }
+
+    async fn fixture(&self, kind: Kind) -> Fix {
+        let id = self.next();
+        let (p, sp, m, n, n2, spare) = (
+            format!("su-{id}"),
+            format!("sp-{id}"),
+            format!("m-{id}"),
+            format!("n-{id}"),
+            format!("n2-{id}"),
+            format!("spare-{id}"),
+        );
+        self.register(&p, pb::Role::ServiceUser, "").await;
+        self.register(&spare, pb::Role::Auditor, "").await;
+        let p_token = self.token(&p).await;
+        let pw = self.tokens["peer_worker"].clone();
+        let c = |s: &str| call(format!("{s}-{id}"));
+        let mut support = pb::support_client::SupportClient::new(self.c());
+        support
+            .refer(req(
+                pb::ReferRequest {
+                    call: c("f-ref"),
+                    support_id: sp.clone(),
+                    subject: p.clone(),
+                    worker: "pw".into(),
+                    source: "care_team".into(),
+                },
+                &pw,
+            ))
+            .await
+            .unwrap();
+        if kind != Kind::Referred {
+            support
+                .offer(req(
+                    pb::SupportRequest {
+                        call: c("f-off"),
+                        support_id: sp.clone(),
+                    },
+                    &pw,
+                ))
+                .await
+                .unwrap();
+        }
+        if kind == Kind::Full {
+            support
+                .accept(req(
+                    pb::SupportRequest {
+                        call: c("f-acc"),
+                        support_id: sp.clone(),
+                    },
+                    &p_token,
+                ))
+                .await
+                .unwrap();
+            pb::meetings_client::MeetingsClient::new(self.c())
+                .record(req(
+                    pb::RecordMeetingRequest {
+                        call: c("f-m"),
+                        meeting_id: m.clone(),
+                        support_id: sp.clone(),
+                        kind: "one_to_one".into(),
+                        group_id: String::new(),
+                        mode: "phone".into(),
+                        place: "online".into(),
+                        place_detail: String::new(),
+                        occurred_at: future_ms(0).replace("Z", "Z"),
+                        minutes: 20,
+                    },
+                    &pw,
+                ))
+                .await
+                .unwrap();
+            let mut notes = pb::notes_client::NotesClient::new(self.c());
+            for (note, k) in [(&n, "f-n"), (&n2, "f-n2")] {
+                notes
+                    .draft(req(
+                        pb::DraftNoteRequest {
+                            call: c(k),
+                            note_id: note.clone(),
+                            meeting_id: m.clone(),
+                            segments: vec![seg("s1"), seg("s2")],
+                        },
+                        &pw,
+                    ))
+                    .await
+                    .unwrap();
+            }
+            notes
+                .propose_redaction(req(
+                    pb::ProposeRedactionRequest {
+                        call: c("f-r"),
+                        note_id: n.clone(),
+                        proposal_id: "r-1".into(),
+                        segments: vec!["s2".into()],
+                        reason: "not_wanted".into(),
+                    },
+                    &p_token,
+                ))
+                .await
+                .unwrap();
+            pb::consent_client::ConsentClient::new(self.c())
+                .grant(req(
+                    pb::GrantConsentRequest {
+                        call: c("f-c"),
+                        subject: p.clone(),
+                        consent_id: "c-1".into(),
+                        scope: "share_with_care_team".into(),
+                        grantee: "cmht-north".into(),
+                        expires_at: String::new(),
+                    },
+                    &p_token,
+                ))
+                .await
+                .unwrap();
+            let mut sg = pb::safeguarding_client::SafeguardingClient::new(self.c());
+            for k in ["k-1", "k-2"] {
+                sg.raise(req(
+                    pb::RaiseConcernRequest {
+                        call: c(&format!("f-{k}")),
+                        concern_id: format!("{k}-{id}"),
+                        subject: p.clone(),
+                        category: "other".into(),
+                        urgency: "routine".into(),
+                        summary: vec![seg("k")],
+                    },
+                    &pw,
+                ))
+                .await
+                .unwrap();
+            }
+            sg.acknowledge(req(
+                pb::ConcernRequest {
+                    call: c("f-ack"),
+                    concern_id: format!("k-2-{id}"),
+                },
+                &self.tokens["safeguarding_lead"],
+            ))
+            .await
+            .unwrap();
+            sg.withhold(req(
+                pb::WithholdRequest {
+                    call: c("f-w"),
+                    subject: p.clone(),
+                    target_stream: format!("concern:k-2-{id}"),
+                    exemption: "serious_harm".into(),
+                    justification: "why".into(),
+                    review_by: future_ms(30),
+                },
+                &self.tokens["safeguarding_lead"],
+            ))
+            .await
+            .unwrap();
+            let mut sar = pb::subject_access_client::SubjectAccessClient::new(self.c());
+            for s in ["sar-1", "sar-2"] {
+                sar.request(req(
+                    pb::SarRequest {
+                        call: c(&format!("f-{s}")),
+                        sar_id: format!("{s}-{id}"),
+                        subject: p.clone(),
+                        via: "app".into(),
+                    },
+                    &p_token,
+                ))
+                .await
+                .unwrap();
+            }
+            sar.fulfil(req(
+                pb::FulfilSarRequest {
+                    call: c("f-ful"),
+                    sar_id: format!("sar-2-{id}"),
+                },
+                &self.tokens["auditor"],
+            ))
+            .await
+            .unwrap();
+        }
+        Fix {
+            p,
+            p_token,
+            sp,
+            n,
+            n2,
+            spare,
+            id,
+        }
+    }
+}
+
+/// Makes the RPC `name` as `token` on fixture `f`.
+async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<(), Status> {
+    let c = |s: &str| call(format!("{s}-{}-{role}", f.id));
+    let ch = w.c();
+    let id = f.id;
+    macro_rules! go {
+        ($client:ident :: $ty:ident . $method:ident ( $msg:expr )) => {
+            pb::$client::$ty::new(ch)
+                .$method(req($msg, token))
+                .await
+                .map(|_| ())
+        };
+    }
+    match name {
+        "Admin.RegisterActor" => go!(admin_client::AdminClient.register_actor(
+            pb::RegisterActorRequest {
+                call: c("x"),
+                id: format!("new-{id}-{role}"),
+                role: pb::Role::Auditor as i32,
+                team: String::new(),
+                display_name: "X".into()
+            }
+        )),
+        "Admin.DeactivateActor" => go!(admin_client::AdminClient.deactivate_actor(
+            pb::DeactivateActorRequest {
+                call: c("x"),
+                id: f.spare.clone(),
+                reason: "other".into()
+            }
+        )),
+        "Admin.IssueToken" => go!(
+            admin_client::AdminClient.issue_token(pb::IssueTokenRequest {
+                call: c("x"),
+                actor: f.p.clone(),
+                expires_at: String::new()
+            })
+        ),
+        "Admin.RevokeToken" => go!(admin_client::AdminClient.revoke_token(
+            pb::RevokeTokenRequest {
+                call: c("x"),
+                token_hash: withus::format::to_hex(blake3::hash(f.p_token.as_bytes()).as_bytes())
+            }
+        )),
+        "Support.Refer" => {
+            let source = if role == "service_user" {
+                "self"
+            } else {
+                "care_team"
+            };
+            go!(support_client::SupportClient.refer(pb::ReferRequest {
+                call: c("x"),
+                support_id: format!("sp-new-{id}-{role}"),
+                subject: f.p.clone(),
+                worker: "pw2".into(),
+                source: source.into()
+            }))
+        }
+        "Support.Offer" => go!(support_client::SupportClient.offer(pb::SupportRequest {
+            call: c("x"),
+            support_id: f.sp.clone()
+        })),
+        "Support.Accept" => go!(support_client::SupportClient.accept(pb::SupportRequest {
+            call: c("x"),
+            support_id: f.sp.clone()
+        })),
+        "Support.Decline" => go!(support_client::SupportClient.decline(pb::SupportRequest {
+            call: c("x"),
+            support_id: f.sp.clone()
+        })),
+        "Support.End" => go!(support_client::SupportClient.end(pb::EndSupportRequest {
+            call: c("x"),
+            support_id: f.sp.clone(),
+            reason: "other".into()
+        })),
+        "Meetings.Record" => go!(meetings_client::MeetingsClient.record(
+            pb::RecordMeetingRequest {
+                call: c("x"),
+                meeting_id: format!("m-new-{id}-{role}"),
+                support_id: f.sp.clone(),
+                kind: "one_to_one".into(),
+                group_id: String::new(),
+                mode: "phone".into(),
+                place: "online".into(),
+                place_detail: String::new(),
+                occurred_at: future_ms(0),
+                minutes: 10
+            }
+        )),
+        "Notes.Draft" => go!(notes_client::NotesClient.draft(pb::DraftNoteRequest {
+            call: c("x"),
+            note_id: format!("n-new-{id}-{role}"),
+            meeting_id: format!("m-{id}"),
+            segments: vec![seg("s1")]
+        })),
+        "Notes.Revise" => go!(notes_client::NotesClient.revise(pb::NoteTextRequest {
+            call: c("x"),
+            note_id: f.n2.clone(),
+            segments: vec![seg("s1")]
+        })),
+        "Notes.ProposeRedaction" => go!(notes_client::NotesClient.propose_redaction(
+            pb::ProposeRedactionRequest {
+                call: c("x"),
+                note_id: f.n2.clone(),
+                proposal_id: "r-9".into(),
+                segments: vec!["s1".into()],
+                reason: "other".into()
+            }
+        )),
+        "Notes.AgreeRedaction" => go!(notes_client::NotesClient.agree_redaction(
+            pb::ProposalRequest {
+                call: c("x"),
+                note_id: f.n.clone(),
+                proposal_id: "r-1".into()
+            }
+        )),
+        "Notes.DeclineRedaction" => go!(notes_client::NotesClient.decline_redaction(
+            pb::DeclineRedactionRequest {
+                call: c("x"),
+                note_id: f.n.clone(),
+                proposal_id: "r-1".into(),
+                reason: "we need it".into()
+            }
+        )),
+        "Notes.WithdrawRedaction" => go!(notes_client::NotesClient.withdraw_redaction(
+            pb::ProposalRequest {
+                call: c("x"),
+                note_id: f.n.clone(),
+                proposal_id: "r-1".into()
+            }
+        )),
+        "Notes.Agree" => go!(notes_client::NotesClient.agree(pb::AgreeNoteRequest {
+            call: c("x"),
+            note_id: f.n2.clone(),
+            revision: 1
+        })),
+        "Notes.Close" => go!(notes_client::NotesClient.close(pb::CloseNoteRequest {
+            call: c("x"),
+            note_id: f.n2.clone(),
+            reason: "other".into()
+        })),
+        "Consent.Grant" => go!(
+            consent_client::ConsentClient.grant(pb::GrantConsentRequest {
+                call: c("x"),
+                subject: f.p.clone(),
+                consent_id: format!("c-new-{role}"),
+                scope: "share_with_gp".into(),
+                grantee: String::new(),
+                expires_at: String::new()
+            })
+        ),
+        "Consent.Revoke" => go!(
+            consent_client::ConsentClient.revoke(pb::RevokeConsentRequest {
+                call: c("x"),
+                subject: f.p.clone(),
+                consent_id: "c-1".into()
+            })
+        ),
+        "Safeguarding.Raise" => go!(safeguarding_client::SafeguardingClient.raise(
+            pb::RaiseConcernRequest {
+                call: c("x"),
+                concern_id: format!("k-new-{id}-{role}"),
+                subject: f.p.clone(),
+                category: "other".into(),
+                urgency: "routine".into(),
+                summary: vec![seg("k")]
+            }
+        )),
+        "Safeguarding.Acknowledge" => go!(safeguarding_client::SafeguardingClient.acknowledge(
+            pb::ConcernRequest {
+                call: c("x"),
+                concern_id: format!("k-1-{id}")
+            }
+        )),
+        "Safeguarding.RecordOutcome" => go!(safeguarding_client::SafeguardingClient
+            .record_outcome(pb::OutcomeRequest {
+                call: c("x"),
+                concern_id: format!("k-2-{id}"),
+                outcome: "advice_given".into(),
+                detail: "advice".into()
+            })),
+        "Safeguarding.InformSubject" => go!(safeguarding_client::SafeguardingClient
+            .inform_subject(pb::InformRequest {
+                call: c("x"),
+                concern_id: format!("k-1-{id}"),
+                how: "phone".into()
+            })),
+        "Safeguarding.Withhold" => go!(safeguarding_client::SafeguardingClient.withhold(
+            pb::WithholdRequest {
+                call: c("x"),
+                subject: f.p.clone(),
+                target_stream: format!("concern:k-1-{id}"),
+                exemption: "serious_harm".into(),
+                justification: "why".into(),
+                review_by: future_ms(10)
+            }
+        )),
+        "Safeguarding.Release" => go!(safeguarding_client::SafeguardingClient.release(
+            pb::ReleaseRequest {
+                call: c("x"),
+                subject: f.p.clone(),
+                target_stream: format!("concern:k-2-{id}")
+            }
+        )),
+        "Records.GetRecord" => go!(records_client::RecordsClient.get_record(
+            pb::GetRecordRequest {
+                subject: f.p.clone(),
+                as_of_seq: None,
+                as_of_time: String::new()
+            }
+        )),
+        "Records.GetAccessLog" => go!(records_client::RecordsClient.get_access_log(
+            pb::AccessLogRequest {
+                subject: f.p.clone()
+            }
+        )),
+        "SubjectAccess.Request" => go!(subject_access_client::SubjectAccessClient.request(
+            pb::SarRequest {
+                call: c("x"),
+                sar_id: format!("sar-new-{id}-{role}"),
+                subject: f.p.clone(),
+                via: "app".into()
+            }
+        )),
+        "SubjectAccess.Fulfil" => go!(subject_access_client::SubjectAccessClient.fulfil(
+            pb::FulfilSarRequest {
+                call: c("x"),
+                sar_id: format!("sar-1-{id}")
+            }
+        )),
+        "SubjectAccess.Status" => go!(subject_access_client::SubjectAccessClient.status(
+            pb::SarStatusRequest {
+                sar_id: format!("sar-1-{id}")
+            }
+        )),
+        "SubjectAccess.GetBundle" => go!(subject_access_client::SubjectAccessClient.get_bundle(
+            pb::SarStatusRequest {
+                sar_id: format!("sar-2-{id}")
+            }
+        )),
+        "Audit.GetCheckpoint" => {
+            go!(audit_client::AuditClient.get_checkpoint(pb::GetCheckpointRequest {}))
+        }
+        "Audit.GetInclusionProof" => go!(audit_client::AuditClient.get_inclusion_proof(
+            pb::GetInclusionProofRequest {
+                seq: 0,
+                tree_size: 0
+            }
+        )),
+        "Audit.GetConsistencyProof" => go!(audit_client::AuditClient.get_consistency_proof(
+            pb::GetConsistencyProofRequest {
+                from_size: 1,
+                to_size: 0
+            }
+        )),
+        "Audit.ListEntries" => go!(audit_client::AuditClient.list_entries(
+            pb::ListEntriesRequest {
+                from_seq: 0,
+                limit: 5
+            }
+        )),
+        "Audit.Verify" => go!(audit_client::AuditClient.verify(pb::VerifyRequest {})),
+        "Audit.ComplianceFlags" => {
+            go!(audit_client::AuditClient.compliance_flags(pb::ComplianceFlagsRequest {}))
+        }
+        "Audit.Subscribe" => {
+            go!(audit_client::AuditClient.subscribe(pb::SubscribeRequest { from_seq: 0 }))
+        }
+        other => panic!("no case for {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(withus::grpc::run(
+        listener,
+        ServeConfig {
+            store: StoreConfig::new(dir.path()),
+            tls: None,
+            admin_id: "admin".into(),
+        },
+        ready_tx,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let ready = ready_rx.await.unwrap();
+    let ch = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut w = World {
+        ch,
+        admin: ready.admin_token.unwrap(),
+        tokens: Default::default(),
+        n: Default::default(),
+    };
+    for (id, role, team) in [
+        ("pw", pb::Role::PeerWorker, "peer"),
+        ("pw2", pb::Role::PeerWorker, "peer"),
+        ("ct", pb::Role::CareTeam, "cmht-north"),
+        ("sg", pb::Role::SafeguardingLead, ""),
+        ("au", pb::Role::Auditor, ""),
+    ] {
+        w.register(id, role, team).await;
+    }
+    for (role, id) in [
+        ("peer_worker", "pw"),
+        ("care_team", "ct"),
+        ("safeguarding_lead", "sg"),
+        ("auditor", "au"),
+    ] {
+        let t = w.token(id).await;
+        w.tokens.insert(role, t);
+    }
+    let admin = w.admin.clone();
+    w.tokens.insert("admin", admin);
+
+    // (rpc, fixture, roles allowed). The service user is the fixture's person.
+    let all: &[&str] = &ROLES;
+    let matrix: &[(&str, Kind, &[&str])] = &[
+        ("Admin.RegisterActor", Kind::Full, &["admin"]),
+        ("Admin.DeactivateActor", Kind::Full, &["admin"]),
+        ("Admin.IssueToken", Kind::Full, &["admin"]),
+        ("Admin.RevokeToken", Kind::Full, &["admin"]),
+        (
+            "Support.Refer",
+            Kind::Full,
+            &["service_user", "peer_worker", "care_team"],
+        ),
+        ("Support.Offer", Kind::Referred, &["peer_worker"]),
+        (
+            "Support.Accept",
+            Kind::Offered,
+            &["service_user", "peer_worker"],
+        ),
+        (
+            "Support.Decline",
+            Kind::Offered,
+            &["service_user", "peer_worker"],
+        ),
+        ("Support.End", Kind::Full, &["service_user", "peer_worker"]),
+        ("Meetings.Record", Kind::Full, &["peer_worker"]),
+        ("Notes.Draft", Kind::Full, &["peer_worker"]),
+        ("Notes.Revise", Kind::Full, &["service_user", "peer_worker"]),
+        (
+            "Notes.ProposeRedaction",
+            Kind::Full,
+            &["service_user", "peer_worker"],
+        ),
+        ("Notes.AgreeRedaction", Kind::Full, &["peer_worker"]),
+        ("Notes.DeclineRedaction", Kind::Full, &["peer_worker"]),
+        ("Notes.WithdrawRedaction", Kind::Full, &["service_user"]),
+        ("Notes.Agree", Kind::Full, &["service_user", "peer_worker"]),
+        ("Notes.Close", Kind::Full, &["peer_worker"]),
+        (
+            "Consent.Grant",
+            Kind::Full,
+            &["service_user", "peer_worker"],
+        ),
+        (
+            "Consent.Revoke",
+            Kind::Full,
+            &["service_user", "peer_worker"],
+        ),
+        (
+            "Safeguarding.Raise",
+            Kind::Full,
+            &["peer_worker", "safeguarding_lead"],
+        ),
+        (
+            "Safeguarding.Acknowledge",
+            Kind::Full,
+            &["safeguarding_lead"],
+        ),
+        (
+            "Safeguarding.RecordOutcome",
+            Kind::Full,
+            &["safeguarding_lead"],
+        ),
+        (
+            "Safeguarding.InformSubject",
+            Kind::Full,
+            &["safeguarding_lead"],
+        ),
+        ("Safeguarding.Withhold", Kind::Full, &["safeguarding_lead"]),
+        ("Safeguarding.Release", Kind::Full, &["safeguarding_lead"]),
+        (
+            "Records.GetRecord",
+            Kind::Full,
+            &[
+                "service_user",
+                "peer_worker",
+                "care_team",
+                "safeguarding_lead",
+            ],
+        ),
+        (
+            "Records.GetAccessLog",
+            Kind::Full,
+            &["service_user", "auditor"],
+        ),
+        (
+            "SubjectAccess.Request",
+            Kind::Full,
+            &["service_user", "peer_worker"],
+        ),
+        ("SubjectAccess.Fulfil", Kind::Full, &["auditor"]),
+        (
+            "SubjectAccess.Status",
+            Kind::Full,
+            &["service_user", "peer_worker", "auditor"],
+        ),
+        ("SubjectAccess.GetBundle", Kind::Full, &["service_user"]),
+        ("Audit.GetCheckpoint", Kind::Full, all),
+        ("Audit.GetInclusionProof", Kind::Full, all),
+        ("Audit.GetConsistencyProof", Kind::Full, all),
+        ("Audit.ListEntries", Kind::Full, &["auditor", "admin"]),
+        ("Audit.Verify", Kind::Full, &["auditor", "admin"]),
+        ("Audit.ComplianceFlags", Kind::Full, &["auditor"]),
+        ("Audit.Subscribe", Kind::Full, &["auditor", "admin"]),
+    ];
+    // Every RPC the server offers is in the matrix.
+    let listed: BTreeSet<&str> = matrix
+        .iter()
+        .map(|(r, _, _)| r.split('.').next().unwrap())
+        .collect();
+    for s in withus::grpc::SERVICES {
+        assert!(
+            listed.contains(s.trim_start_matches("withus.v1.")),
+            "{s} missing from the matrix"
+        );
+    }
+
+    let mut failures = Vec::new();
+    for (name, kind, allowed) in matrix {
+        for role in ROLES {
+            let f = w.fixture(*kind).await;
+            let token = if role == "service_user" {
+                f.p_token.clone()
+            } else {
+                w.tokens[role].clone()
+            };
+            let before = audit_size(&w).await;
+            let got = rpc(&w, name, &f, role, &token).await;
+            let want_ok = allowed.contains(&role);
+            match (&got, want_ok) {
+                (Ok(()), true) => {}
+                (Err(e), false) if e.code() == Code::PermissionDenied => {
+                    let after = audit_size(&w).await;
+                    if *name == "Records.GetRecord" {
+                        // A refused read is logged, and nothing else is appended.
+                        assert_eq!(after, before + 1, "{name} as {role}: one access.denied");
+                        let log = pb::audit_client::AuditClient::new(w.c())
+                            .list_entries(req(
+                                pb::ListEntriesRequest {
+                                    from_seq: before,
+                                    limit: 1,
+                                },
+                                &w.tokens["auditor"],
+                            ))
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        assert_eq!(log.entries[0].r#type, "access.denied", "{name} as {role}");
+                    } else {
+                        assert_eq!(after, before, "{name} as {role}: a refusal appends nothing");
+                    }
+                }
+                _ => failures.push(format!(
+                    "{name} as {role}: want {}, got {:?}",
+                    if want_ok { "OK" } else { "PERMISSION_DENIED" },
+                    got.map_err(|e| (e.code(), e.message().to_string()))
+                )),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+}
+
+async fn audit_size(w: &World) -> u64 {
+    pb::audit_client::AuditClient::new(w.c())
+        .get_checkpoint(req(pb::GetCheckpointRequest {}, &w.tokens["auditor"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .tree_size
+}
