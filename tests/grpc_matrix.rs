@@ -181,7 +181,7 @@ impl World {
                         mode: "phone".into(),
                         place: "online".into(),
                         place_detail: String::new(),
-                        occurred_at: future_ms(0).replace("Z", "Z"),
+                        occurred_at: future_ms(0),
                         minutes: 20,
                     },
                     &pw,
