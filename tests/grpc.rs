@@ -1090,3 +1090,110 @@ async fn withus_demo_and_withus_admin_work_against_a_running_server() {
     assert!(err.contains("Unauthenticated"), "{err}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_with_the_given_certificate_and_refuses_plaintext() {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let config = ServeConfig {
+        store: StoreConfig::new(dir.path()),
+        tls: Some((tls.join("server.crt"), tls.join("server.key"))),
+        admin_id: "admin".into(),
+    };
+    let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
+        let _ = stop_rx.await;
+    }));
+    let ready = ready_rx.await.unwrap();
+    let ca = Certificate::from_pem(std::fs::read(tls.join("ca.crt")).unwrap());
+    let ch = Channel::from_shared(format!("https://localhost:{}", addr.port()))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(ca)
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let cp =
+        pb::audit_client::AuditClient::with_interceptor(ch, bearer(&ready.admin_token.unwrap()))
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+    assert!(cp.tree_size >= 2);
+    // A plaintext client gets nowhere.
+    let plain = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(ch) = plain {
+        assert!(pb::audit_client::AuditClient::new(ch)
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await
+            .is_err());
+    }
+    let _ = stop_tx.send(());
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
+    let s = start().await;
+    let amara = actor_with_token(&s, "pw-amara", pb::Role::PeerWorker, "peer").await;
+    let sam = actor_with_token(&s, "su-sam", pb::Role::ServiceUser, "").await;
+    let mut support =
+        pb::support_client::SupportClient::with_interceptor(s.channel().await, bearer(&amara));
+    support
+        .refer(pb::ReferRequest {
+            call: opts("r1"),
+            support_id: "sp-1".into(),
+            subject: "su-sam".into(),
+            worker: "pw-amara".into(),
+            source: "care_team".into(),
+        })
+        .await
+        .unwrap();
+    let size = tree_size(&s, &sam).await;
+    // The client saw the stream empty; it now holds one event.
+    let stale = Some(pb::CallOptions {
+        command_id: "o1".into(),
+        expected_version: Some(0),
+    });
+    let e = support
+        .offer(pb::SupportRequest {
+            call: stale,
+            support_id: "sp-1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Aborted, "{e}");
+    assert_eq!(tree_size(&s, &sam).await, size);
+    let fresh = Some(pb::CallOptions {
+        command_id: "o2".into(),
+        expected_version: Some(1),
+    });
+    support
+        .offer(pb::SupportRequest {
+            call: fresh,
+            support_id: "sp-1".into(),
+        })
+        .await
+        .unwrap();
+    // Unknown ids: NOT_FOUND.
+    let e = support
+        .offer(pb::SupportRequest {
+            call: opts("o3"),
+            support_id: "sp-none".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    s.stop().await;
+}
