@@ -184,7 +184,9 @@ pub async fn run(
             _ = failed_rx => {}
         }
     };
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Nagle's algorithm would hold small responses back waiting for more to send: off, as tonic
+    // does for listeners it binds itself.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop));
 
     // Open the store (blocking work) while health already answers NOT_SERVING.
