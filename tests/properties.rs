@@ -586,6 +586,10 @@ async fn check(ops: Vec<Op>) {
     let svc = run.svc();
     let incremental = svc.projections().unwrap();
     let full = replay(svc.store(), svc.store().size()).unwrap();
+    assert!(
+        incremental.same_state(&full),
+        "incremental state (including what is not persisted) differs from a full replay"
+    );
     assert_eq!(
         incremental.encode_all(),
         full.encode_all(),

@@ -23,7 +23,7 @@ use super::types::*;
 
 /// Bump when a record's shape or meaning changes: persisted views of another schema are rebuilt
 /// from the log on open.
-pub const VIEW_SCHEMA: u32 = 1;
+pub const VIEW_SCHEMA: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorRec {
@@ -327,12 +327,21 @@ pub struct SarRec {
 }
 
 /// What exists about one person: ids of their items, and their access stream.
+///
+/// The id sets are not persisted: they grow with the person's history, and re-encoding them at
+/// every save was the commands' p99. [`Projections::load`] rebuilds them from the item records,
+/// which each name their subject.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonRec {
+    #[serde(skip)]
     pub supports: BTreeSet<String>,
+    #[serde(skip)]
     pub meetings: BTreeSet<String>,
+    #[serde(skip)]
     pub notes: BTreeSet<String>,
+    #[serde(skip)]
     pub concerns: BTreeSet<String>,
+    #[serde(skip)]
     pub sars: BTreeSet<String>,
     /// Length of stream `access:<subject>`.
     pub access_version: u64,
@@ -1027,7 +1036,38 @@ impl Projections {
                 other => return Err(err(format!("unknown record kind {other:?}"))),
             }
         }
+        // The per-person id sets are derived from the item records (see `PersonRec`).
+        let mut people = std::mem::take(&mut p.people);
+        fn person<'a>(people: &'a mut BTreeMap<String, PersonRec>, s: &str) -> &'a mut PersonRec {
+            people.entry(s.to_string()).or_default()
+        }
+        for (id, r) in &p.supports {
+            person(&mut people, &r.subject).supports.insert(id.clone());
+        }
+        for (id, r) in &p.meetings {
+            person(&mut people, &r.subject).meetings.insert(id.clone());
+        }
+        for (id, r) in &p.notes {
+            person(&mut people, &r.subject).notes.insert(id.clone());
+        }
+        for (id, r) in &p.concerns {
+            person(&mut people, &r.subject).concerns.insert(id.clone());
+        }
+        for (id, r) in &p.sars {
+            person(&mut people, &r.subject).sars.insert(id.clone());
+        }
+        p.people = people;
         Ok(p)
+    }
+
+    /// Every part of the state, including what is not persisted, equals `other`'s (changes not
+    /// yet saved aside).
+    pub fn same_state(&self, other: &Projections) -> bool {
+        let strip = |p: &Projections| Projections {
+            dirty: BTreeSet::new(),
+            ..p.clone()
+        };
+        strip(self) == strip(other)
     }
 }
 
