@@ -104,10 +104,14 @@ impl Call {
 
 /// Texts a command carries, committed and sealed before the decision; stored only if the
 /// command is accepted, in the same durable step.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Texts {
     staged: Vec<StagedContent>,
-    commits: Vec<Hash>,
+}
+
+/// The BLAKE3 hash of a bearer token: all that is ever recorded of it (`token.issued`).
+pub fn token_hash(token: &str) -> Hash {
+    *blake3::hash(token.as_bytes()).as_bytes()
 }
 
 /// Which prefix of the log a time-travel read shows.
@@ -333,7 +337,8 @@ impl Service {
         Ok(())
     }
 
-    fn now(&self) -> Time {
+    /// Now, by the service's clock (the one that stamps entries).
+    pub fn now(&self) -> Time {
         Time(self.clock.now_millis())
     }
 
@@ -516,7 +521,6 @@ impl Service {
             .into());
         }
         let (seg, staged) = self.store.stage_content(id, text)?;
-        texts.commits.push(seg.commit);
         texts.staged.push(staged);
         Ok(seg.into())
     }
@@ -555,9 +559,11 @@ impl Service {
 
     /// Resolves a bearer token to its actor: refused if unknown, revoked, expired or the actor
     /// was deactivated.
+    ///
+    /// No catch-up first: every acknowledged call (an issued or revoked token, a deactivation)
+    /// is applied before it answers, so the projections already know about it.
     pub async fn authenticate(&self, token: &str) -> Result<ActorRec> {
-        self.sync().await?;
-        let hash = format::to_hex(blake3::hash(token.as_bytes()).as_bytes());
+        let hash = format::to_hex(&token_hash(token));
         let st = self.state.read().map_err(|_| poisoned())?;
         let bad = |why: &str| ServiceError::Unauthenticated(why.to_string());
         let t = st.p.tokens.get(&hash).ok_or_else(|| bad("unknown token"))?;
@@ -607,7 +613,7 @@ impl Service {
         getrandom::getrandom(&mut raw)
             .map_err(|e| StoreError::Engine(format!("no randomness for a token: {e}")))?;
         let token = hex::encode(raw);
-        let token_hash = *blake3::hash(token.as_bytes()).as_bytes();
+        let token_hash = token_hash(&token);
         let receipts = self
             .execute(
                 caller,
@@ -655,11 +661,7 @@ impl Service {
             id: actor.id.clone(),
             role: actor.role.as_str().to_string(),
         };
-        let texts = Texts {
-            staged: texts.staged.clone(),
-            commits: texts.commits.clone(),
-        };
-        Ok((build(&st.p, &who, call, d, texts, None), primary))
+        Ok((build(&st.p, &who, call, d, texts.clone(), None), primary))
     }
 
     /// Checks `cmd` by `caller` against the projections, appends what it decides, applies it.
@@ -1225,17 +1227,9 @@ fn build(
                 .or_insert_with(|| p.stream_version(&e.stream));
             let expected = Expected::Version(*v);
             *v += 1;
-            let data = e.event.data();
-            collect_commits(&data, &mut referenced);
-            NewEvent {
-                event_type: e.event.event_type().to_string(),
-                v: Event::V,
-                stream: e.stream,
-                expected,
-                subject: e.subject,
-                actor: actor.clone(),
-                data,
-            }
+            let event = new_event(&e.event, e.stream, expected, e.subject, actor);
+            collect_commits(&event.data, &mut referenced);
+            event
         })
         .collect();
     let mut conditions: Vec<(String, u64)> = d
@@ -1256,9 +1250,7 @@ fn build(
     let contents = texts
         .staged
         .into_iter()
-        .zip(texts.commits)
-        .filter(|(_, c)| referenced.contains(&format::to_hex(c)))
-        .map(|(s, _)| s)
+        .filter(|s| referenced.contains(&format::to_hex(s.commit())))
         .collect();
     AppendBatch {
         command: call.command_id.clone(),
@@ -1286,6 +1278,25 @@ fn collect_commits(v: &serde_json::Value, out: &mut std::collections::BTreeSet<S
     }
 }
 
+/// The store's form of a domain event.
+fn new_event(
+    event: &Event,
+    stream: String,
+    expected: Expected,
+    subject: Option<String>,
+    actor: &Actor,
+) -> NewEvent {
+    NewEvent {
+        event_type: event.event_type().to_string(),
+        v: Event::V,
+        stream,
+        expected,
+        subject,
+        actor: actor.clone(),
+        data: event.data(),
+    }
+}
+
 fn access_batch(
     subject: &str,
     reader: &Actor,
@@ -1297,17 +1308,17 @@ fn access_batch(
         command: None,
         events: events
             .into_iter()
-            .map(|event| NewEvent {
-                event_type: event.event_type().to_string(),
-                v: Event::V,
-                stream: format!("access:{subject}"),
-                // Reads do not depend on one another: their order in the access stream decides
-                // nothing, so they do not conflict with each other. What they rely on (the basis
-                // streams, the reader's actor stream) is in `conditions`.
-                expected: Expected::Any,
-                subject: Some(subject.to_string()),
-                actor: reader.clone(),
-                data: event.data(),
+            // Reads do not depend on one another: their order in the access stream decides
+            // nothing, so they do not conflict with each other. What they rely on (the basis
+            // streams, the reader's actor stream) is in `conditions`.
+            .map(|event| {
+                new_event(
+                    &event,
+                    format!("access:{subject}"),
+                    Expected::Any,
+                    Some(subject.to_string()),
+                    reader,
+                )
             })
             .collect(),
         contents: Vec::new(),

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::access::Scope;
 use super::projection::*;
+use super::types::Scope as ConsentScope;
 use super::types::*;
 
 /// A piece of text in a view: its commitment and length, the text once the service has
@@ -85,7 +86,7 @@ pub struct NoteView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsentView {
     pub consent_id: String,
-    pub scope: Scope_,
+    pub scope: ConsentScope,
     pub team: Option<String>,
     pub person: Option<Passage>,
     pub expires_at: Option<Time>,
@@ -95,9 +96,6 @@ pub struct ConsentView {
     pub revoked_at: Option<Time>,
     pub revoked_by: Option<String>,
 }
-
-/// The consent scope vocabulary under a name that does not clash with access scopes.
-pub type Scope_ = super::types::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConcernView {

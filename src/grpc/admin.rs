@@ -79,7 +79,7 @@ impl pb::admin_server::Admin for AdminApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::IssueTokenResponse {
-            token_hash: to_hex(blake3::hash(token.as_bytes()).as_bytes()),
+            token_hash: to_hex(&crate::service::token_hash(&token)),
             token,
             receipts: Some(receipts(r)),
         }))

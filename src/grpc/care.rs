@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::actor;
-use super::convert::{call, hash_hex, receipts, time, vocab};
+use super::convert::{call, receipts, time, vocab};
 use super::pb;
 use super::status::{refuse, status};
 use super::Shared;
@@ -15,6 +15,7 @@ use crate::domain::event::Grantee;
 use crate::domain::projection::ActorRec;
 use crate::domain::types::*;
 use crate::domain::{Code, Command};
+use crate::format::to_hex;
 use crate::service::{AsOf, Call, Service, Texts};
 
 /// Shared by every care service: the service handle.
@@ -478,7 +479,7 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::FulfilSarResponse {
-            bundle_hash: hash_hex(&hash),
+            bundle_hash: to_hex(&hash),
             receipts: Some(receipts(r)),
         }))
     }
@@ -497,7 +498,7 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
             requested_at: s.requested_at.to_string(),
             due_date: s.due_date,
             fulfilled_at: s.fulfilled_at.map(|t| t.to_string()).unwrap_or_default(),
-            bundle_hash: s.bundle_hash.map(|h| hash_hex(&h.0)).unwrap_or_default(),
+            bundle_hash: s.bundle_hash.map(|h| to_hex(&h.0)).unwrap_or_default(),
             withheld: s.withheld.unwrap_or(0),
         }))
     }
@@ -510,7 +511,7 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
         let bytes = svc
             .sar_bundle(&a.id, &r.into_inner().sar_id)
             .map_err(status)?;
-        let bundle_hash = hash_hex(blake3::hash(&bytes).as_bytes());
+        let bundle_hash = to_hex(blake3::hash(&bytes).as_bytes());
         let bundle_json =
             String::from_utf8(bytes).map_err(|e| Status::internal(format!("bundle: {e}")))?;
         Ok(Response::new(pb::SarBundle {

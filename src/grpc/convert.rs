@@ -97,7 +97,3 @@ pub fn hash(field: &str, s: &str) -> Result<Hash, Status> {
         )
     })
 }
-
-pub fn hash_hex(h: &Hash) -> String {
-    to_hex(h)
-}

@@ -163,6 +163,13 @@ pub struct StagedContent {
     sealed: Vec<u8>,
 }
 
+impl StagedContent {
+    /// The commitment this content is stored under.
+    pub fn commit(&self) -> &Hash {
+        &self.commit
+    }
+}
+
 impl std::fmt::Debug for StagedContent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the salt: with it, a guessed text could be checked against the commitment.
