@@ -298,6 +298,66 @@ fn derived_records_are_rebuilt_from_the_log_when_missing() {
     assert!(store.verify(&mut |_, _| {}).unwrap().ok());
 }
 
+/// The writer answers "which version is this stream at, was this command seen" from memory.
+/// With room for every name it loads them all on open; with little room it forgets and asks the
+/// indexes. Either way a restart changes no answer: versions continue, retries are recognised.
+#[test]
+fn stream_versions_and_command_ids_survive_a_restart_with_a_large_or_tiny_writer_cache() {
+    for cache in [1 << 20, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let open_cached = || {
+            let mut cfg = withus::store::StoreConfig::new(dir.path());
+            cfg.writer_cache = cache;
+            LogStore::open(cfg).unwrap()
+        };
+        let store = open_cached();
+        for i in 0..12u64 {
+            let stream = format!("note:n-{}", i % 4);
+            store
+                .append_blocking(batch(
+                    Some(&format!("c-{i}")),
+                    vec![event(&stream, Some("su-sam"), Expected::Version(i / 4))],
+                ))
+                .unwrap();
+        }
+        store.close().unwrap();
+        let store = open_cached();
+        // Each stream holds 3 events: version 3 is next, 0 is refused with the truth.
+        let r = store
+            .append_blocking(batch(
+                Some("c-new"),
+                vec![event("note:n-1", Some("su-sam"), Expected::Version(3))],
+            ))
+            .unwrap();
+        assert_eq!(r[0].seq, 12, "cache {cache}");
+        match store.append_blocking(batch(
+            None,
+            vec![event("note:n-2", Some("su-sam"), Expected::Version(0))],
+        )) {
+            Err(StoreError::Conflict {
+                stream, actual: 3, ..
+            }) => assert_eq!(stream, "note:n-2"),
+            other => panic!("cache {cache}: want a conflict at 3, got {other:?}"),
+        }
+        // A new stream starts at 0; a retried command gets its first receipts back.
+        store
+            .append_blocking(batch(
+                None,
+                vec![event("note:n-9", None, Expected::Version(0))],
+            ))
+            .unwrap();
+        let again = store
+            .append_blocking(batch(
+                Some("c-5"),
+                vec![event("note:n-1", Some("su-sam"), Expected::Any)],
+            ))
+            .unwrap();
+        assert_eq!(again[0].seq, 5, "cache {cache}");
+        assert_eq!(store.size(), 14, "cache {cache}");
+        assert!(store.verify(&mut |_, _| {}).unwrap().ok());
+    }
+}
+
 fn set_in_sled(dir: &Path, tree: &str, key: &[u8], value: &[u8]) {
     let db = common::raw_sled(dir);
     db.open_tree(tree).unwrap().insert(key, value).unwrap();

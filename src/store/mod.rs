@@ -27,7 +27,7 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use serde_json::Value;
@@ -107,6 +107,11 @@ pub struct StoreConfig {
     /// than this is its own group. Bounds a Merkle block's size (≤ 64 KiB at 1024, far below
     /// sled's blob threshold) and one flush's latency.
     pub max_group_events: usize,
+    /// Stream versions, command ids and person chain heads the writer keeps in memory, at most.
+    /// While every stream and command of the log fits (loaded on open), a name it has not seen
+    /// is new without asking sled; past this, it forgets and looks misses up in the indexes.
+    /// About 100 bytes each.
+    pub writer_cache: usize,
     /// The clock that stamps `at`.
     pub clock: Arc<dyn Clock>,
 }
@@ -118,6 +123,7 @@ impl StoreConfig {
             origin: None,
             durability: Durability::Fsync,
             max_group_events: 1024,
+            writer_cache: 1 << 20,
             clock: Arc::new(SystemClock),
         }
     }
@@ -232,6 +238,20 @@ impl StoredEntry {
     }
 }
 
+/// Told of entries as they become durable, so a reader of every entry (the command service's
+/// projections) can follow the log without reading back what was just written.
+///
+/// Each group's entries are passed once, in log order, after they are durable and *before*
+/// [`LogStore::size`] covers them or any append that wrote them is answered. So when an append
+/// resolves, the observer has seen its entries. An observer installed while appends are in
+/// flight may miss the entries before its first call: it must compare the first seq it is given
+/// with what it has seen, and read any gap from the store.
+pub trait CommitObserver: Send + Sync {
+    /// `entries` (consecutive seqs) are durable. Runs on the store's committer thread, which
+    /// answers no append until it returns: keep it short, and never wait on an append in it.
+    fn committed(&self, entries: &[StoredEntry]);
+}
+
 /// State shared by readers and the writer thread.
 struct Shared {
     /// The data directory, for messages.
@@ -253,6 +273,10 @@ struct Shared {
     /// Entries durable and visible to readers. Readers never look past it, so they never see a
     /// half-written group.
     committed: AtomicU64,
+    /// `committed`, for async waiters (live subscriptions): sent after every commit.
+    commits: tokio::sync::watch::Sender<u64>,
+    /// See [`CommitObserver`]; set at most once.
+    observer: OnceLock<Arc<dyn CommitObserver>>,
     /// Entries whose derived records (indexes, Merkle nodes) are in the `derived` tree. Trails
     /// `committed` by at most a group or two: the indexer applies them off the acknowledgement
     /// path. Readers of derived records wait for it with [`Shared::wait_indexed`].
@@ -419,6 +443,8 @@ impl LogStore {
             signer: Some(signer),
             origin,
             committed: AtomicU64::new(0),
+            commits: tokio::sync::watch::Sender::new(0),
+            observer: OnceLock::new(),
             indexed: Watermark::new(0),
             free_slots: Mutex::new((Vec::new(), 0)),
         });
@@ -427,6 +453,7 @@ impl LogStore {
         shared.finish_erasures()?;
         shared.reconcile_slots()?;
         shared.committed.store(tip.size(), Ordering::Release);
+        shared.commits.send_replace(tip.size());
         shared.indexed.advance(tip.size());
 
         let (tx, rx) = mpsc::channel(4096);
@@ -435,6 +462,7 @@ impl LogStore {
             tip,
             config.durability,
             config.max_group_events,
+            config.writer_cache,
             config.clock,
         )?;
         let handle = std::thread::Builder::new()
@@ -493,6 +521,8 @@ impl LogStore {
             signer,
             origin,
             committed: AtomicU64::new(size),
+            commits: tokio::sync::watch::Sender::new(size),
+            observer: OnceLock::new(),
             indexed: Watermark::new(size),
             free_slots: Mutex::new((Vec::new(), 0)),
         });
@@ -589,6 +619,19 @@ impl LogStore {
     }
 
     /// The log's origin, also its checkpoint key name.
+    /// The durable size, as a watch that changes after every commit (for live followers).
+    pub fn size_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.commits.subscribe()
+    }
+
+    /// Installs the one [`CommitObserver`]. Refused if one is already installed.
+    pub fn observe(&self, observer: Arc<dyn CommitObserver>) -> Result<(), StoreError> {
+        self.shared
+            .observer
+            .set(observer)
+            .map_err(|_| StoreError::Failed("a commit observer is already installed".into()))
+    }
+
     pub fn origin(&self) -> &str {
         &self.shared.origin
     }

@@ -8,7 +8,7 @@
 //! Must not touch: `committed` before the flush that covers it (only the committer moves it), or
 //! any answer before then — refusals and retries included, so no answer reveals undurable state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,12 +19,9 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
 use super::keys;
-use super::{Clock, Durability, Expected, Receipt, Request, Shared, StoreError};
+use super::{Clock, Durability, Expected, Receipt, Request, Shared, StoreError, StoredEntry};
 use crate::format::{self, leaf_hash, to_hex, EntryFields, EntryView, Hash, ZERO_HASH};
 use crate::merkle::{Frontier, NodeSource};
-
-/// Caches larger than this are dropped and refilled from the indexes on demand.
-const MAX_CACHE: usize = 1 << 20;
 
 /// The end of the log as the writer knows it.
 #[derive(Clone)]
@@ -43,14 +40,26 @@ impl Tip {
     }
 }
 
+/// Derived records of a group, collected so that the indexer can apply several groups' as one
+/// sled batch: each `apply_batch` takes sled's global write lock (which the writer's batches and
+/// the committer's flush also need) and writes out its I/O buffers, so fewer is better.
+#[derive(Default)]
+pub(super) struct Writes(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Writes {
+    fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.0.push((key.into(), value.into()));
+    }
+
+    fn add_to(self, batch: &mut sled::Batch) {
+        for (k, v) in self.0 {
+            batch.insert(k, v);
+        }
+    }
+}
+
 /// Derived index keys of one entry: stream position and, for a person's entry, the subject index.
-fn derive_keys(
-    batch: &mut sled::Batch,
-    seq: u64,
-    stream: &str,
-    version: u64,
-    subject: Option<&str>,
-) {
+fn derive_keys(batch: &mut Writes, seq: u64, stream: &str, version: u64, subject: Option<&str>) {
     batch.insert(
         keys::name_u64(keys::STREAM, stream, version),
         &seq.to_be_bytes()[..],
@@ -137,7 +146,7 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
     let mut seq = watermark;
     while seq < log_size {
         let end = log_size.min(seq + max_group.max(1) as u64);
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         let mut block = Vec::new();
         let first = seq;
         for kv in shared.log.range(keys::entry(seq)..keys::entry(end)) {
@@ -199,12 +208,56 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
         }
         batch.insert(&keys::merkle(first)[..], block);
         batch.insert(keys::WATERMARK, &seq.to_be_bytes()[..]);
-        shared.derived.apply_batch(batch)?;
+        let mut b = sled::Batch::default();
+        batch.add_to(&mut b);
+        shared.derived.apply_batch(b)?;
     }
     if watermark < log_size {
         shared.db.flush()?;
     }
     Ok(tip)
+}
+
+/// Every stream's next version and every command id, from the `derived` tree (complete up to the
+/// log's size when this runs, just after [`recover`]). `None` if there are more than `limit`:
+/// the stream index holds a key per entry, so the scan stops at `4 × limit` keys.
+#[allow(clippy::type_complexity)]
+fn load_names(
+    shared: &Shared,
+    limit: usize,
+) -> Result<Option<(HashMap<String, u64>, HashSet<String>)>, StoreError> {
+    let max_scan = limit.saturating_mul(4);
+    let mut streams = HashMap::new();
+    let mut scanned = 0usize;
+    for kv in shared.derived.scan_prefix([keys::STREAM]) {
+        let (k, _) = kv?;
+        scanned += 1;
+        if scanned > max_scan {
+            return Ok(None);
+        }
+        // `T name 0x00 version(8)`
+        let bad = || StoreError::corrupt(None, "malformed stream index key");
+        let name_end = k.len().checked_sub(9).filter(|&e| e >= 1).ok_or_else(bad)?;
+        let version = keys::tail_u64(&k).ok_or_else(bad)?;
+        let name = std::str::from_utf8(&k[1..name_end]).map_err(|_| bad())?;
+        // Keys of one stream are in version order: the last one wins.
+        streams.insert(name.to_string(), version + 1);
+    }
+    let mut commands = HashSet::new();
+    for kv in shared.derived.scan_prefix([keys::COMMAND]) {
+        let (k, _) = kv?;
+        scanned += 1;
+        if scanned > max_scan {
+            return Ok(None);
+        }
+        let id = std::str::from_utf8(&k[1..])
+            .map_err(|_| StoreError::corrupt(None, "malformed command index key"))?;
+        commands.insert(id.to_string());
+    }
+    if streams.len() + commands.len() > limit {
+        return Ok(None);
+    }
+    Ok(Some((streams, commands)))
 }
 
 /// Groups handed to the indexer but not yet applied, at most. Bounds memory if sled's inserts
@@ -217,10 +270,19 @@ pub(super) struct Writer {
     tip: Tip,
     /// Most events in one group; see `StoreConfig::max_group_events`.
     max_group: usize,
+    /// Most names cached; see `StoreConfig::writer_cache`.
+    max_cache: usize,
     clock: Arc<dyn Clock>,
-    /// Next version of each stream written since the last sync with the indexer. A stream not
-    /// here has had no entry since then, so the `derived` tree is authoritative for it.
+    /// Next version of each stream: of every stream while `complete`, else of those written
+    /// since the last sync with the indexer (a stream not here has had no entry since then, so
+    /// the `derived` tree is authoritative for it).
     streams: HashMap<String, u64>,
+    /// Command ids: every one while `complete`, else those since the last sync.
+    commands: HashSet<String>,
+    /// Whether `streams` and `commands` hold every stream and command of the log, so a miss
+    /// means "new" without asking sled. True from open while they fit in memory (the common
+    /// case: asking sled was most of the writer's time per group); false after the first sync.
+    complete: bool,
     /// Leaf hash of each person's latest entry since the last sync (same rule as `streams`).
     subjects: HashMap<String, Hash>,
     /// Receipts of commands since the last sync (same rule): a retry is answered from here.
@@ -243,23 +305,26 @@ struct Applied {
     /// Every request's answer, sent only once the group is durable.
     outcomes: Vec<Outcome>,
     /// The group's derived records and the size they bring the index to.
-    derived: Option<(sled::Batch, u64)>,
+    derived: Option<(Writes, u64)>,
     /// The log's size after this group.
     size: u64,
     /// Commitments to erase once the markers are durable, before answering.
     erasures: Vec<Hash>,
     /// Whether the group wrote to the `log` tree and so needs a flush.
     wrote: bool,
+    /// The group's entries, for the commit observer (empty when none is installed).
+    entries: Vec<StoredEntry>,
 }
 
-/// Flushes, fsyncs, finishes erasures, publishes and answers, in order; hands derived records to
-/// the indexer.
+/// Makes sequenced groups durable — sled's flush, then an fsync (a flush is not a device-cache
+/// flush) — finishes their erasures, tells the observer, publishes `committed` and answers, in
+/// order; hands derived records to the indexer. Everything waiting is committed together.
 struct Committer {
     shared: Arc<Shared>,
     durability: Durability,
     /// Blob files already fsynced, so each is synced once.
     synced_blobs: std::collections::HashSet<std::ffi::OsString>,
-    index_tx: Option<SyncSender<(sled::Batch, u64)>>,
+    index_tx: Option<SyncSender<(Writes, u64)>>,
     indexer: Option<JoinHandle<()>>,
     failed: Arc<Mutex<Option<String>>>,
 }
@@ -346,8 +411,21 @@ impl Committer {
                 }
                 continue;
             }
+            // The observer first: once `committed` or an answer covers an entry, it has seen it.
+            if let Some(observer) = self.shared.observer.get() {
+                for item in &items {
+                    if !item.entries.is_empty() {
+                        observer.committed(&item.entries);
+                    }
+                }
+            }
             if let Some(size) = items.iter().map(|i| i.size).max() {
                 self.shared.committed.fetch_max(size, Ordering::AcqRel);
+                self.shared.commits.send_if_modified(|c| {
+                    let grew = size > *c;
+                    *c = (*c).max(size);
+                    grew
+                });
             }
             for item in items {
                 for (reply, result) in item.outcomes {
@@ -399,9 +477,16 @@ type Outcome = (
     Result<Vec<Receipt>, StoreError>,
 );
 
-/// Applies derived batches in order, off the acknowledgement path, and advances `indexed`.
-fn run_indexer(shared: Arc<Shared>, rx: Receiver<(sled::Batch, u64)>) {
-    for (batch, size) in rx {
+/// Applies derived records in order, off the acknowledgement path, and advances `indexed`. What
+/// has queued up meanwhile goes into the same sled batch.
+fn run_indexer(shared: Arc<Shared>, rx: Receiver<(Writes, u64)>) {
+    while let Ok((first, mut size)) = rx.recv() {
+        let mut batch = sled::Batch::default();
+        first.add_to(&mut batch);
+        while let Ok((more, to)) = rx.try_recv() {
+            more.add_to(&mut batch);
+            size = size.max(to);
+        }
         if let Err(e) = shared.derived.apply_batch(batch) {
             let why = format!("cannot write derived records: {e}");
             tracing::error!(error = %why, "indexer stopped; the store refuses writes until restart");
@@ -418,6 +503,7 @@ impl Writer {
         tip: Tip,
         durability: Durability,
         max_group: usize,
+        max_cache: usize,
         clock: Arc<dyn Clock>,
     ) -> Result<Writer, StoreError> {
         let spawn_err =
@@ -442,12 +528,19 @@ impl Writer {
             .name("withus-log-committer".into())
             .spawn(move || committer.run(commit_rx))
             .map_err(spawn_err)?;
+        let (streams, commands, complete) = match load_names(&shared, max_cache)? {
+            Some((s, c)) => (s, c, true),
+            None => (HashMap::new(), HashSet::new(), false),
+        };
         Ok(Writer {
             shared,
             tip,
             max_group: max_group.max(1),
+            max_cache,
             clock,
-            streams: HashMap::new(),
+            streams,
+            commands,
+            complete,
             subjects: HashMap::new(),
             recent: HashMap::new(),
             commit_tx: Some(commit_tx),
@@ -519,6 +612,9 @@ impl Writer {
         if let Some(&v) = self.streams.get(stream) {
             return Ok(v);
         }
+        if self.complete {
+            return Ok(0);
+        }
         let next = match self
             .shared
             .derived
@@ -561,6 +657,9 @@ impl Writer {
         if let Some(r) = self.recent.get(cmd) {
             return Ok(Some(r.clone()));
         }
+        if self.complete && !self.commands.contains(cmd) {
+            return Ok(None);
+        }
         let Some(v) = self.shared.derived.get(keys::command(cmd))? else {
             return Ok(None);
         };
@@ -590,7 +689,7 @@ impl Writer {
         let now = self.clock.now_millis().max(tip.last_at_ms);
         let at = format::format_millis(now);
         let mut log_batch = sled::Batch::default();
-        let mut derived = sled::Batch::default();
+        let mut derived = Writes::default();
         let mut block: Vec<u8> = Vec::new();
         let block_first = tip.size();
         let mut streams: HashMap<String, u64> = HashMap::new();
@@ -599,6 +698,8 @@ impl Writer {
         let mut staged_commits = std::collections::HashSet::new();
         let mut slot_writes = Vec::new();
         let mut erasures = Vec::new();
+        let observed = self.shared.observer.get().is_some();
+        let mut entries = Vec::new();
         // Requests repeating a command of this same group are answered once it is durable.
         let mut repeats: Vec<(usize, String)> = Vec::new();
 
@@ -715,6 +816,12 @@ impl Writer {
                 }
                 .to_bytes();
                 let leaf = leaf_hash(&bytes);
+                if observed {
+                    entries.push(StoredEntry {
+                        seq,
+                        bytes: bytes.clone(),
+                    });
+                }
                 log_batch.insert(&keys::entry(seq)[..], bytes);
                 derive_keys(&mut derived, seq, &e.stream, version, e.subject.as_deref());
                 tip.frontier
@@ -794,14 +901,25 @@ impl Writer {
         }
         self.tip = tip;
         // Remember what this group wrote; past a bound, sync with the indexer and forget.
-        if self.streams.len() + self.subjects.len() + self.recent.len() > MAX_CACHE {
+        let cached =
+            self.streams.len() + self.commands.len() + self.subjects.len() + self.recent.len();
+        if cached > self.max_cache {
             self.shared.wait_indexed(block_first)?;
+            if self.complete {
+                tracing::info!(
+                    cached,
+                    "writer caches full; unseen names are looked up in the indexes from now on"
+                );
+            }
             self.streams.clear();
+            self.commands.clear();
             self.subjects.clear();
             self.recent.clear();
+            self.complete = false;
         }
         self.streams.extend(streams);
         self.subjects.extend(subjects);
+        self.commands.extend(commands.keys().cloned());
         self.recent.extend(commands);
         let outcomes = std::mem::take(outcomes);
         Ok(Applied {
@@ -810,6 +928,7 @@ impl Writer {
             size: self.tip.size(),
             erasures,
             wrote,
+            entries,
         })
     }
 
