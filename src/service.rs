@@ -24,8 +24,8 @@ use crate::domain::view::{self, Flag, RecordView};
 use crate::domain::{self, Code, Command, Decision, Event, Projections, Recorded, Refusal};
 use crate::format::{self, Actor, Hash};
 use crate::store::{
-    AppendBatch, Clock, Expected, LogStore, NewEvent, Receipt, StagedContent, StoreConfig,
-    StoreError,
+    AppendBatch, Clock, CommitObserver, Expected, LogStore, NewEvent, Receipt, StagedContent,
+    StoreConfig, StoreError, StoredEntry,
 };
 
 /// Most streams one `record.accessed` entry names: a stream name is at most 139 bytes, so 100
@@ -154,34 +154,156 @@ struct State {
 }
 
 /// Views are saved once this many entries have been applied since the last save…
-const SAVE_EVERY_ENTRIES: u64 = 256;
+const SAVE_EVERY_ENTRIES: u64 = 1024;
 /// …or this long has passed, and always on close. They are a cache of the log: what a crash
 /// loses is re-applied from the log on open, so saving per command would only multiply writes.
-/// Small, frequent saves keep each one short, since it runs while new entries wait to be applied:
-/// measured with service-bench, 4096 entries / 1 s gave a command p99 of ~50 ms, 256 / 100 ms gives
-/// 16-19 ms at the same throughput.
+/// A background thread saves them: it copies the changed records under the lock (cheap) and
+/// encodes and writes them outside it, so neither commands nor the applying of new entries
+/// wait for a save.
 const SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Held by the one caller applying new entries at a time.
-struct Applier {
-    /// Records changed since the last save (a failed save is retried with the next one).
+/// Saving state, held by whoever is saving (the saver thread, `flush_views`).
+struct Saves {
+    /// Records changed before a save that failed, retried with the next one.
     unsaved: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// What the last save covered, and when it was made.
+    /// What the last save covered.
     saved_applied: u64,
-    saved_at: std::time::Instant,
+}
+
+/// The background saver: a wake-up channel and the thread, stopped on close or drop.
+struct Saver {
+    wake: std::sync::mpsc::SyncSender<Wake>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Messages to the saver thread.
+enum Wake {
+    /// Many entries are unsaved: save now rather than at the next tick.
+    Due,
+    /// Save nothing more; the owner saves the rest itself.
+    Stop,
 }
 
 /// The command service. Share it behind an `Arc`.
 pub struct Service {
-    store: LogStore,
-    state: RwLock<State>,
-    /// Serialises applying: one caller folds new entries and saves views; the others wait for
-    /// `applied` asynchronously instead of blocking a runtime thread on a lock.
-    applier: Mutex<Applier>,
+    /// Shared with the saver thread, which writes views through it.
+    store: Arc<LogStore>,
+    /// Shared with the store's committer (through [`Follower`]), which applies new entries.
+    state: Arc<RwLock<State>>,
+    /// Serialises the fallback applier, which reads entries from the store: used on open and
+    /// whenever the follower did not see some entries (it never should after open).
+    applier: Mutex<()>,
     /// Entries applied so far, for callers waiting to see their own appends.
-    applied: tokio::sync::watch::Sender<u64>,
+    applied: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Serialises saves of the views.
+    saves: Arc<Mutex<Saves>>,
+    /// `None` once stopped (close, drop).
+    saver: Option<Saver>,
     /// Decides "now" for rules that depend on time (expiries, review dates, flags).
     clock: Arc<dyn Clock>,
+}
+
+/// Applies entries to the projections in log order: skips those already applied, stops at a
+/// gap (the fallback applier fills it from the store). Returns the new `applied`.
+fn apply_in_order(p: &mut Projections, parsed: &[(u64, Option<Recorded>)]) -> u64 {
+    for (seq, r) in parsed {
+        if *seq < p.applied {
+            continue;
+        }
+        if *seq > p.applied {
+            break;
+        }
+        match r {
+            Some(r) => p.apply(r),
+            None => p.skip(*seq),
+        }
+    }
+    p.applied
+}
+
+/// The store's [`CommitObserver`]: applies each durable group to the projections before the
+/// store answers its appends, so a command's own entries are applied when its append returns
+/// and nothing is read back from sled.
+struct Follower {
+    state: Arc<RwLock<State>>,
+    applied: Arc<tokio::sync::watch::Sender<u64>>,
+    /// `applied` when the saver was last woken early.
+    woke_at: std::sync::atomic::AtomicU64,
+    wake: std::sync::mpsc::SyncSender<Wake>,
+}
+
+impl CommitObserver for Follower {
+    fn committed(&self, entries: &[StoredEntry]) {
+        // Parse outside the lock; an entry that is not a domain event is skipped, as on replay.
+        let parsed: Vec<(u64, Option<Recorded>)> = entries
+            .iter()
+            .map(|e| {
+                let r = e.view().ok().and_then(|v| Recorded::from_entry(&v).ok());
+                (e.seq, r)
+            })
+            .collect();
+        let applied = match self.state.write() {
+            Ok(mut st) => apply_in_order(&mut st.p, &parsed),
+            Err(_) => return, // poisoned: every later call fails with `poisoned()` anyway
+        };
+        self.applied.send_if_modified(|a| {
+            let grew = applied > *a;
+            *a = (*a).max(applied);
+            grew
+        });
+        let woke = self.woke_at.load(std::sync::atomic::Ordering::Relaxed);
+        if applied.saturating_sub(woke) >= SAVE_EVERY_ENTRIES {
+            self.woke_at
+                .store(applied, std::sync::atomic::Ordering::Relaxed);
+            // Full means a wake-up is already pending.
+            let _ = self.wake.try_send(Wake::Due);
+        }
+    }
+}
+
+/// Saves the records changed since the last save, with their `applied` as the marker. The
+/// records are copied under the write lock (so they are exactly as of the marker) and encoded
+/// and written outside it.
+fn save_views(state: &RwLock<State>, store: &LogStore, saves: &Mutex<Saves>) -> Result<()> {
+    let mut sv = saves.lock().map_err(|_| poisoned())?;
+    let mut part = state.write().map_err(|_| poisoned())?.p.split_dirty();
+    if part.applied == sv.saved_applied && part.dirty_len() == 0 && sv.unsaved.is_empty() {
+        return Ok(());
+    }
+    let applied = part.applied;
+    sv.unsaved.extend(part.take_dirty());
+    let records: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut sv.unsaved).into_iter().collect();
+    match store.save_views(applied, VIEW_SCHEMA, records.iter().cloned()) {
+        Ok(()) => {
+            sv.saved_applied = applied;
+            Ok(())
+        }
+        Err(e) => {
+            // The log is the truth and the projection in memory is current; keep the records
+            // for the next save. A restart replays from the last saved marker.
+            sv.unsaved.extend(records);
+            Err(e.into())
+        }
+    }
+}
+
+/// The saver thread: saves at every tick of [`SAVE_EVERY`] and when woken early.
+fn run_saver(
+    state: Arc<RwLock<State>>,
+    store: Arc<LogStore>,
+    saves: Arc<Mutex<Saves>>,
+    wake: std::sync::mpsc::Receiver<Wake>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        match wake.recv_timeout(SAVE_EVERY) {
+            Ok(Wake::Due) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if let Err(e) = save_views(&state, &store, &saves) {
+            tracing::warn!(error = %e, "saving views failed; will retry");
+        }
+    }
 }
 
 fn poisoned() -> ServiceError {
@@ -272,13 +394,20 @@ pub fn rebuild_views_checked(store: &LogStore) -> Result<RebuildReport> {
     })
 }
 
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop_saver();
+    }
+}
+
 impl Service {
     /// Opens the store and brings the projections up to date: loads the persisted views and
     /// applies what the log holds beyond them, or rebuilds them from zero if they are missing,
-    /// of another schema or unreadable.
+    /// of another schema or unreadable. Then follows the log as it commits (see [`Follower`])
+    /// and starts the thread that saves views.
     pub fn open(config: StoreConfig) -> Result<Service> {
         let clock = config.clock.clone();
-        let store = LogStore::open(config)?;
+        let store = Arc::new(LogStore::open(config)?);
         let loaded = match store.load_views()? {
             Some(v) if v.schema == VIEW_SCHEMA => match Projections::load(v.applied, v.records) {
                 Ok(p) => Some(p),
@@ -310,15 +439,34 @@ impl Service {
             }
         };
         let loaded_applied = p.applied;
+        let state = Arc::new(RwLock::new(State { p }));
+        let applied = Arc::new(tokio::sync::watch::Sender::new(loaded_applied));
+        let saves = Arc::new(Mutex::new(Saves {
+            unsaved: BTreeMap::new(),
+            saved_applied: loaded_applied,
+        }));
+        let (wake, woken) = std::sync::mpsc::sync_channel(1);
+        store.observe(Arc::new(Follower {
+            state: Arc::clone(&state),
+            applied: Arc::clone(&applied),
+            woke_at: std::sync::atomic::AtomicU64::new(loaded_applied),
+            wake: wake.clone(),
+        }))?;
+        let thread = {
+            let (state, store, saves) =
+                (Arc::clone(&state), Arc::clone(&store), Arc::clone(&saves));
+            std::thread::Builder::new()
+                .name("withus-views-saver".into())
+                .spawn(move || run_saver(state, store, saves, woken))
+                .map_err(|e| StoreError::Engine(format!("cannot start the views saver: {e}")))?
+        };
         let service = Service {
             store,
-            applied: tokio::sync::watch::Sender::new(p.applied),
-            state: RwLock::new(State { p }),
-            applier: Mutex::new(Applier {
-                unsaved: BTreeMap::new(),
-                saved_applied: loaded_applied,
-                saved_at: std::time::Instant::now(),
-            }),
+            state,
+            applier: Mutex::new(()),
+            applied,
+            saves,
+            saver: Some(Saver { wake, thread }),
             clock,
         };
         service.catch_up()?;
@@ -331,10 +479,24 @@ impl Service {
     }
 
     /// Closes the store after the last append is durable and the views are saved.
-    pub fn close(self) -> Result<()> {
+    pub fn close(mut self) -> Result<()> {
+        self.stop_saver();
         self.flush_views()?;
-        self.store.close()?;
+        let store = Arc::clone(&self.store);
+        drop(self);
+        match Arc::try_unwrap(store) {
+            Ok(store) => store.close()?,
+            // Unreachable: only the saver thread shared it, and it has stopped.
+            Err(_) => return Err(StoreError::Failed("the store is still in use".into()).into()),
+        }
         Ok(())
+    }
+
+    fn stop_saver(&mut self) {
+        if let Some(s) = self.saver.take() {
+            let _ = s.wake.send(Wake::Stop);
+            let _ = s.thread.join();
+        }
     }
 
     /// Now, by the service's clock (the one that stamps entries).
@@ -342,81 +504,54 @@ impl Service {
         Time(self.clock.now_millis())
     }
 
-    /// Applies every committed entry not yet applied, then saves the changed records. Blocks
-    /// while another caller is applying; async callers use [`Service::caught_up_to`].
+    /// Applies every committed entry not yet applied. After open the follower has applied
+    /// everything committed, so this is a check; it reads from the store only to fill a gap.
     pub fn catch_up(&self) -> Result<()> {
         let size = self.store.size();
         if self.state.read().map_err(|_| poisoned())?.p.applied >= size {
             return Ok(());
         }
-        let a = self.applier.lock().map_err(|_| poisoned())?;
-        self.apply_pass(a)
-    }
-
-    /// Runs one applying pass with the applier held, releases it, *then* tells waiters. Telling
-    /// them while still holding it would lose a wakeup: a waiter whose `try_lock` failed in that
-    /// window would wait for a notification that had already been sent.
-    fn apply_pass(&self, mut a: std::sync::MutexGuard<'_, Applier>) -> Result<()> {
-        let result = self.apply_new(&mut a);
-        drop(a);
-        let applied = self.state.read().map_err(|_| poisoned())?.p.applied;
-        self.applied.send_replace(applied);
-        result
-    }
-
-    /// Saves the records changed since the last save with the marker `applied`. The changed
-    /// keys are taken under the write lock; encoding needs only the read lock, so decisions are
-    /// not held up by it.
-    fn save(&self, a: &mut Applier, applied: u64) -> Result<()> {
-        let keys = self
-            .state
-            .write()
-            .map_err(|_| poisoned())?
-            .p
-            .take_dirty_keys();
-        let encoded = self
-            .state
-            .read()
-            .map_err(|_| poisoned())?
-            .p
-            .encode_keys(&keys);
-        a.unsaved.extend(encoded);
-        let records: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut a.unsaved).into_iter().collect();
-        match self
-            .store
-            .save_views(applied, VIEW_SCHEMA, records.iter().cloned())
-        {
-            Ok(()) => {
-                a.saved_applied = applied;
-                a.saved_at = std::time::Instant::now();
-            }
-            Err(e) => {
-                // The log is the truth and the projection in memory is current; keep the records
-                // for the next save. A restart replays from the last saved marker.
-                tracing::warn!(error = %e, "saving views failed; will retry");
-                a.unsaved.extend(records);
-            }
-        }
-        Ok(())
+        let _a = self.applier.lock().map_err(|_| poisoned())?;
+        self.apply_from_store()
     }
 
     /// Applies what is left and saves the views now (close, tests, tools).
     pub fn flush_views(&self) -> Result<()> {
-        let mut a = self.applier.lock().map_err(|_| poisoned())?;
-        self.apply_new(&mut a)?;
-        self.applied
-            .send_replace(self.state.read().map_err(|_| poisoned())?.p.applied);
-        let (applied, dirty) = {
-            let st = self.state.read().map_err(|_| poisoned())?;
-            (st.p.applied, st.p.dirty_len())
-        };
-        if applied != a.saved_applied || dirty > 0 || !a.unsaved.is_empty() {
-            self.save(&mut a, applied)?;
-            if !a.unsaved.is_empty() {
-                return Err(StoreError::Failed("views could not be saved".into()).into());
-            }
+        self.catch_up()?;
+        save_views(&self.state, &self.store, &self.saves)?;
+        let sv = self.saves.lock().map_err(|_| poisoned())?;
+        if !sv.unsaved.is_empty() {
+            return Err(StoreError::Failed("views could not be saved".into()).into());
         }
         Ok(())
+    }
+
+    /// After an append lost a race on `stream` (the writer had it at `version`), waits until the
+    /// entries that won are applied, so the next decision sees them instead of losing to them
+    /// again. They may still be on their way to disk when the loser hears of them. Bounded: an
+    /// entry that does not advance the projection's version (skipped) ends the wait by timeout.
+    async fn await_stream(&self, stream: &str, version: u64) -> Result<()> {
+        let mut rx = self.applied.subscribe();
+        let caught_up = async {
+            loop {
+                let seen = self
+                    .state
+                    .read()
+                    .map_err(|_| poisoned())?
+                    .p
+                    .stream_version(stream);
+                if seen >= version {
+                    return Ok(());
+                }
+                if rx.changed().await.is_err() {
+                    return Ok(());
+                }
+            }
+        };
+        match tokio::time::timeout(std::time::Duration::from_millis(250), caught_up).await {
+            Ok(r) => r,
+            Err(_) => Ok(()),
+        }
     }
 
     /// Waits until every entry committed so far is applied.
@@ -424,8 +559,9 @@ impl Service {
         self.caught_up_to(self.store.size()).await
     }
 
-    /// Waits until entries `0..target` are applied, applying them itself unless another caller
-    /// already is (then it waits for that caller's progress without blocking a thread).
+    /// Waits until entries `0..target` are applied. Normally they already are (the follower
+    /// applies each group before the store answers or counts it); otherwise applies them from
+    /// the store unless another caller already is, and then waits without blocking a thread.
     async fn caught_up_to(&self, target: u64) -> Result<()> {
         let mut rx = self.applied.subscribe();
         loop {
@@ -435,24 +571,23 @@ impl Service {
             // The guard must not live across the await below: decide first, then wait.
             let wait = match self.applier.try_lock() {
                 Ok(a) => {
-                    self.apply_pass(a)?;
+                    let r = self.apply_from_store();
+                    drop(a);
+                    r?;
                     false
                 }
                 Err(TryLockError::WouldBlock) => true,
                 Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
             };
             if wait {
-                // The applier sends after every pass; a pass that stopped short of `target`
-                // wakes us to try again.
                 let _ = rx.changed().await;
             }
         }
     }
 
-    /// One pass of applying (the caller holds the applier and tells waiters afterwards): read and
-    /// parse new entries without holding the state lock, apply them under it, and save changed
-    /// records when a save is due.
-    fn apply_new(&self, a: &mut Applier) -> Result<()> {
+    /// The fallback applier (the caller holds `applier`): reads and parses committed entries
+    /// not yet applied without holding the state lock, then applies them in order under it.
+    fn apply_from_store(&self) -> Result<()> {
         let from = self.state.read().map_err(|_| poisoned())?.p.applied;
         let size = self.store.size();
         if from >= size {
@@ -462,26 +597,17 @@ impl Service {
         for e in self.store.entries(from, size) {
             let e = e?;
             let v = e.view()?;
-            parsed.push(Recorded::from_entry(&v).map_err(|_| e.seq));
+            parsed.push((e.seq, Recorded::from_entry(&v).ok()));
         }
         let applied = {
             let mut st = self.state.write().map_err(|_| poisoned())?;
-            for r in &parsed {
-                match r {
-                    Ok(r) => st.p.apply(r),
-                    Err(seq) => st.p.skip(*seq),
-                }
-            }
-            st.p.applied
+            apply_in_order(&mut st.p, &parsed)
         };
-        // Waiters may go on now; a save below does not concern them. (The publish after the
-        // applier is released still follows, so no waiter can miss a wakeup.)
-        self.applied.send_replace(applied);
-        if applied.saturating_sub(a.saved_applied) >= SAVE_EVERY_ENTRIES
-            || a.saved_at.elapsed() >= SAVE_EVERY
-        {
-            self.save(a, applied)?;
-        }
+        self.applied.send_if_modified(|a| {
+            let grew = applied > *a;
+            *a = (*a).max(applied);
+            grew
+        });
         Ok(())
     }
 
@@ -581,11 +707,6 @@ impl Service {
             return Err(bad("the token's actor has been deactivated"));
         }
         Ok(a.clone())
-    }
-
-    /// Entries applied so far, and a way to wait for more (subscriptions).
-    pub fn applied_watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.applied.subscribe()
     }
 
     /// Issues a new bearer token for `actor`: 256 random bits, returned once; only its BLAKE3
@@ -720,7 +841,8 @@ impl Service {
                             actual,
                         });
                     }
-                    // Lost a race: decide again against the newer state.
+                    // Lost a race: decide again once the entries that won it are applied.
+                    self.await_stream(&stream, actual).await?;
                     last = Some(ServiceError::Conflict {
                         stream,
                         expected,
@@ -827,7 +949,11 @@ impl Service {
                                 receipts,
                             });
                         }
-                        Err(StoreError::Conflict { .. } | StoreError::Late { .. }) => continue,
+                        Err(StoreError::Conflict { stream, actual, .. }) => {
+                            self.await_stream(&stream, actual).await?;
+                            continue;
+                        }
+                        Err(StoreError::Late { .. }) => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -870,7 +996,11 @@ impl Service {
                                 basis: Some(basis),
                             });
                         }
-                        Err(StoreError::Conflict { .. } | StoreError::Late { .. }) => continue,
+                        Err(StoreError::Conflict { stream, actual, .. }) => {
+                            self.await_stream(&stream, actual).await?;
+                            continue;
+                        }
+                        Err(StoreError::Late { .. }) => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }

@@ -100,6 +100,39 @@ async fn views_behind_the_log_catch_up_on_open() {
     assert_eq!(svc.store().views_digest().unwrap().unwrap().0, size);
 }
 
+/// Nobody calls `flush_views` on a running server: the background saver must keep the persisted
+/// views moving with the log, each save exactly a state the log passed through, and a process
+/// that is dropped without `close` (as in a crash) must still reopen to the same projections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_are_saved_in_the_background_and_a_drop_without_close_loses_nothing() {
+    let w = some_history().await;
+    let size = w.size();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let saved = loop {
+        let v = w.svc.store().load_views().unwrap().unwrap();
+        if v.applied == size || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        saved.applied, size,
+        "the saver never caught up with the log"
+    );
+    // What was saved is the fold of exactly that prefix.
+    let reloaded = withus::domain::Projections::load(saved.applied, saved.records).unwrap();
+    let replayed = replay(w.svc.store(), size).unwrap();
+    assert_eq!(reloaded.encode_all(), replayed.encode_all());
+
+    let expected = w.svc.projections().unwrap().encode_all();
+    let World {
+        dir, clock, svc, ..
+    } = w;
+    drop(svc);
+    let svc = open_service(dir.path(), clock);
+    assert_eq!(svc.projections().unwrap().encode_all(), expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_or_outdated_views_are_rebuilt_from_the_log() {
     let w = some_history().await;

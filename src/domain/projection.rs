@@ -936,6 +936,54 @@ impl Projections {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Takes the changed records out of the dirty set and copies just those into a partial
+    /// projection at the same `applied`, whose [`Projections::take_dirty`] then encodes them.
+    /// The copy is cheap next to encoding, so the caller can encode without holding up whoever
+    /// applies new entries, and the records are still exactly as of `applied`.
+    pub fn split_dirty(&mut self) -> Projections {
+        fn copy<K: Ord + Clone, V: Clone>(from: &BTreeMap<K, V>, to: &mut BTreeMap<K, V>, k: &K) {
+            if let Some(v) = from.get(k) {
+                to.insert(k.clone(), v.clone());
+            }
+        }
+        let keys = std::mem::take(&mut self.dirty);
+        let mut out = Projections {
+            applied: self.applied,
+            skipped: self.skipped,
+            ..Projections::default()
+        };
+        for k in &keys {
+            match k {
+                Key::Actor(i) => copy(&self.actors, &mut out.actors, i),
+                Key::Token(i) => copy(&self.tokens, &mut out.tokens, i),
+                Key::Support(i) => copy(&self.supports, &mut out.supports, i),
+                Key::Meeting(i) => copy(&self.meetings, &mut out.meetings, i),
+                Key::Note(i) => copy(&self.notes, &mut out.notes, i),
+                Key::Consents(i) => copy(&self.consents, &mut out.consents, i),
+                Key::Concern(i) => copy(&self.concerns, &mut out.concerns, i),
+                Key::Disclosures(i) => copy(&self.disclosures, &mut out.disclosures, i),
+                Key::Sar(i) => copy(&self.sars, &mut out.sars, i),
+                Key::Caseload(i) => copy(&self.caseloads, &mut out.caseloads, i),
+                Key::InvalidRead(s) => copy(&self.invalid_reads, &mut out.invalid_reads, s),
+                // Only the persisted fields: the id sets grow with the person's history.
+                Key::Person(i) => {
+                    if let Some(p) = self.people.get(i) {
+                        let persisted = PersonRec {
+                            access_version: p.access_version,
+                            reads: p.reads,
+                            denials: p.denials,
+                            ..PersonRec::default()
+                        };
+                        out.people.insert(i.clone(), persisted);
+                    }
+                }
+                Key::Stats => {}
+            }
+        }
+        out.dirty = keys;
+        out
+    }
+
     /// How many records changed since the last [`Projections::take_dirty_keys`].
     pub fn dirty_len(&self) -> usize {
         self.dirty.len()

@@ -237,7 +237,7 @@ impl pb::audit_server::Audit for AuditApi {
         allow(&a, &[Role::Auditor, Role::Admin], "subscribe to the log")?;
         let mut next = r.into_inner().from_seq;
         let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER);
-        let mut applied = svc.applied_watch();
+        let mut committed = svc.store().size_watch();
         tokio::spawn(async move {
             loop {
                 let size = svc.store().size();
@@ -260,7 +260,7 @@ impl pb::audit_server::Audit for AuditApi {
                 }
                 // Caught up: wait for the next commit (or the client leaving).
                 tokio::select! {
-                    changed = applied.changed() => if changed.is_err() { return },
+                    changed = committed.changed() => if changed.is_err() { return },
                     _ = tx.closed() => return,
                 }
             }
