@@ -2,7 +2,10 @@
 //! commands (a meeting recorded, `Meetings.Record`) over gRPC on loopback for a fixed time and
 //! it prints events/s and p50/p99 latency. By default it starts the server in-process on
 //! 127.0.0.1:0 (the same `withus::grpc::run` as `withus serve`, fsync on); with --server and
-//! --token it drives a running server instead.
+//! --token it drives a running server instead. It also prints the process's CPU time per call
+//! (client and in-process server together), and with --baseline it calls `grpc.health.v1`
+//! `Check` instead: the same clients and connections with no store behind them, i.e. what the
+//! transport alone costs on this machine.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -38,6 +41,22 @@ struct Args {
     /// Seconds of load.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Call the health service's Check instead of Meetings.Record: the transport's cost alone.
+    #[arg(long)]
+    baseline: bool,
+}
+
+/// CPU time (user + system) this process has used so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the struct we pass and reads nothing else.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 fn call(id: String) -> Option<pb::CallOptions> {
@@ -119,7 +138,9 @@ async fn main() -> anyhow::Result<()> {
     let setup = Instant::now();
     let mut admin = pb::admin_client::AdminClient::new(channels[0].clone());
     let mut clients = Vec::new();
-    for c in 0..args.clients {
+    // The baseline needs no actors: health checks are not authenticated.
+    let actors = if args.baseline { 0 } else { args.clients };
+    for c in 0..actors {
         let (w, p, sp) = (
             format!("pw-{run}-{c}"),
             format!("su-{run}-{c}"),
@@ -213,7 +234,27 @@ async fn main() -> anyhow::Result<()> {
     );
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let start = Instant::now();
+    let cpu_start = cpu_time();
     let mut tasks = Vec::new();
+    if args.baseline {
+        for c in 0..args.clients {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(
+                channels[c % channels.len()].clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let req = tonic_health::pb::HealthCheckRequest {
+                        service: String::new(),
+                    };
+                    let t0 = Instant::now();
+                    health.check(req).await?;
+                    lat.push(t0.elapsed());
+                }
+                anyhow::Ok(lat)
+            }));
+        }
+    }
     for (c, (token, sp)) in clients.into_iter().enumerate() {
         let mut meetings =
             pb::meetings_client::MeetingsClient::new(channels[c % channels.len()].clone());
@@ -248,15 +289,32 @@ async fn main() -> anyhow::Result<()> {
         lat.extend(t.await??);
     }
     let el = start.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_start);
     lat.sort();
     println!(
-        "{} clients, single-event commands: {} in {:.2} s = {:.0} events/s   p50 {:.2} ms  p99 {:.2} ms",
+        "{} clients, {}: {} in {:.2} s = {:.0} events/s   p50 {:.2} ms  p99 {:.2} ms",
         args.clients,
+        if args.baseline {
+            "health checks (transport baseline)"
+        } else {
+            "single-event commands"
+        },
         lat.len(),
         el.as_secs_f64(),
         lat.len() as f64 / el.as_secs_f64(),
         pct(&lat, 0.5).as_secs_f64() * 1e3,
         pct(&lat, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "cpu: {:.1} s over {:.1} s of load = {:.0} us per call ({})",
+        cpu.as_secs_f64(),
+        el.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / lat.len().max(1) as f64,
+        if args.server.is_some() {
+            "this client only"
+        } else {
+            "client and in-process server together"
+        }
     );
     if let (Some(stop), Some(task)) = (stop, task) {
         let _ = stop.send(());
