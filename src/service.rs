@@ -580,7 +580,11 @@ impl Service {
                 Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
             };
             if wait {
-                let _ = rx.changed().await;
+                // The other applier publishes before it releases the lock, so its last
+                // publication can precede our failed `try_lock`: look again after a short while
+                // rather than rely on a later one. (A cold path: the follower keeps up.)
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_millis(10), rx.changed()).await;
             }
         }
     }
