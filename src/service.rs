@@ -937,10 +937,14 @@ impl Service {
                         None => "record".to_string(),
                         Some(n) => format!("record@{n}"),
                     };
+                    // A refusal is logged as decided, without conditions: refusing is always
+                    // safe, so a consent granted meanwhile does not make it wrong, only stale.
+                    // Conditioning it made readers of a person whose consents change quickly
+                    // lose every race to the next change and starve.
                     let batch = access_batch(
                         subject,
                         &who,
-                        versions,
+                        Vec::new(),
                         None,
                         vec![Event::AccessDenied(AccessDenied { what, reason })],
                     );
