@@ -618,7 +618,6 @@ impl LogStore {
         self.shared.committed.load(Ordering::Acquire)
     }
 
-    /// The log's origin, also its checkpoint key name.
     /// The durable size, as a watch that changes after every commit (for live followers).
     pub fn size_watch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.shared.commits.subscribe()
@@ -632,6 +631,7 @@ impl LogStore {
             .map_err(|_| StoreError::Failed("a commit observer is already installed".into()))
     }
 
+    /// The log's origin, also its checkpoint key name.
     pub fn origin(&self) -> &str {
         &self.shared.origin
     }
