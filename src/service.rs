@@ -14,7 +14,7 @@
 //! again against the newer state. Appends from many callers still share group commits.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock, TryLockError};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::domain::access::{self, ReadDecision, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
@@ -193,8 +193,7 @@ pub struct Service {
     store: Arc<LogStore>,
     /// Shared with the store's committer (through [`Follower`]), which applies new entries.
     state: Arc<RwLock<State>>,
-    /// Serialises the fallback applier, which reads entries from the store: used on open and
-    /// whenever the follower did not see some entries (it never should after open).
+    /// Serialises `catch_up`, which reads entries from the store (on open, and as a check).
     applier: Mutex<()>,
     /// Entries applied so far, for callers waiting to see their own appends.
     applied: Arc<tokio::sync::watch::Sender<u64>>,
@@ -207,7 +206,7 @@ pub struct Service {
 }
 
 /// Applies entries to the projections in log order: skips those already applied, stops at a
-/// gap (the fallback applier fills it from the store). Returns the new `applied`.
+/// gap (`Service::catch_up` fills it from the store). Returns the new `applied`.
 fn apply_in_order(p: &mut Projections, parsed: &[(u64, Option<Recorded>)]) -> u64 {
     for (seq, r) in parsed {
         if *seq < p.applied {
@@ -507,8 +506,10 @@ impl Service {
         Time(self.clock.now_millis())
     }
 
-    /// Applies every committed entry not yet applied. After open the follower has applied
-    /// everything committed, so this is a check; it reads from the store only to fill a gap.
+    /// Applies every committed entry not yet applied, reading them from the store: on open,
+    /// before the follower has seen anything. After open the follower applies each group before
+    /// the store counts or answers it (invariant 14), so calls and reads need not wait for
+    /// anything; tests and tools call this (through `projections`, `flush_views`) as a check.
     pub fn catch_up(&self) -> Result<()> {
         let size = self.store.size();
         if self.state.read().map_err(|_| poisoned())?.p.applied >= size {
@@ -557,43 +558,8 @@ impl Service {
         }
     }
 
-    /// Waits until every entry committed so far is applied.
-    async fn sync(&self) -> Result<()> {
-        self.caught_up_to(self.store.size()).await
-    }
-
-    /// Waits until entries `0..target` are applied. Normally they already are (the follower
-    /// applies each group before the store answers or counts it); otherwise applies them from
-    /// the store unless another caller already is, and then waits without blocking a thread.
-    async fn caught_up_to(&self, target: u64) -> Result<()> {
-        let mut rx = self.applied.subscribe();
-        loop {
-            if *rx.borrow_and_update() >= target {
-                return Ok(());
-            }
-            // The guard must not live across the await below: decide first, then wait.
-            let wait = match self.applier.try_lock() {
-                Ok(a) => {
-                    let r = self.apply_from_store();
-                    drop(a);
-                    r?;
-                    false
-                }
-                Err(TryLockError::WouldBlock) => true,
-                Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
-            };
-            if wait {
-                // The other applier publishes before it releases the lock, so its last
-                // publication can precede our failed `try_lock`: look again after a short while
-                // rather than rely on a later one. (A cold path: the follower keeps up.)
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_millis(10), rx.changed()).await;
-            }
-        }
-    }
-
-    /// The fallback applier (the caller holds `applier`): reads and parses committed entries
-    /// not yet applied without holding the state lock, then applies them in order under it.
+    /// `catch_up`'s work (the caller holds `applier`): reads and parses committed entries not yet
+    /// applied without holding the state lock, then applies them in order under it.
     fn apply_from_store(&self) -> Result<()> {
         let from = self.state.read().map_err(|_| poisoned())?.p.applied;
         let size = self.store.size();
@@ -660,7 +626,6 @@ impl Service {
 
     /// Registers the first admin of an empty system. `Ok(None)` if actors already exist.
     pub async fn bootstrap_admin(&self, id: &str, display: &str) -> Result<Option<Vec<Receipt>>> {
-        self.sync().await?;
         if !self
             .state
             .read()
@@ -686,7 +651,6 @@ impl Service {
             build(&st.p, &actor, &Call::default(), d, texts, None)
         };
         let r = self.store.append(batch).await?;
-        self.sync().await?;
         Ok(Some(r))
     }
 
@@ -818,7 +782,6 @@ impl Service {
         }
         let mut last: Option<ServiceError> = None;
         for _ in 0..MAX_ATTEMPTS {
-            self.sync().await?;
             let decided = self.decide_batch(caller, &call, &cmd, &texts);
             let (batch, primary) = match decided {
                 Ok(b) => b,
@@ -833,7 +796,6 @@ impl Service {
             };
             match self.store.append(batch).await {
                 Ok(r) => {
-                    self.sync().await?;
                     return Ok(r);
                 }
                 Err(StoreError::Conflict {
@@ -887,7 +849,6 @@ impl Service {
             Some(a) => Some(self.resolve_as_of(a)?),
         };
         for _ in 0..MAX_ATTEMPTS {
-            self.sync().await?;
             let now = self.now();
             let (decision, reader, versions) = {
                 let st = self.state.read().map_err(|_| poisoned())?;
@@ -895,11 +856,9 @@ impl Service {
                 match st.p.actors.get(subject) {
                     Some(a) if a.role == Role::ServiceUser => {}
                     _ => {
-                        return Err(Refusal::new(
-                            Code::NotFound,
-                            "exists",
+                        return Err(Refusal::not_found(
                             "subject",
-                            format!("service user {subject} does not exist"),
+                            format!("service user {subject}"),
                         )
                         .into())
                     }
@@ -953,7 +912,6 @@ impl Service {
                     );
                     match self.store.append(batch).await {
                         Ok(receipts) => {
-                            self.sync().await?;
                             return Err(ServiceError::AccessDenied {
                                 subject: subject.to_string(),
                                 reason,
@@ -998,7 +956,6 @@ impl Service {
                         access_batch(subject, &who, versions, deadline.map(|t| t.0), events);
                     match self.store.append(batch).await {
                         Ok(receipts) => {
-                            self.sync().await?;
                             // Logged and durable: only now does content leave the store.
                             self.resolve_text(&mut view)?;
                             return Ok(RecordRead {
@@ -1024,7 +981,6 @@ impl Service {
 
     /// The metadata of a person's record (no text, ever): for auditors.
     pub fn record_metadata(&self, caller: &str, subject: &str) -> Result<RecordView> {
-        self.catch_up()?;
         let st = self.state.read().map_err(|_| poisoned())?;
         let reader = caller_of(&st.p, caller)?;
         if reader.role != Role::Auditor {
@@ -1047,7 +1003,6 @@ impl Service {
                 Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into(),
             );
         }
-        self.catch_up()?;
         {
             let st = self.state.read().map_err(|_| poisoned())?;
             let reader = caller_of(&st.p, caller)?;
@@ -1088,7 +1043,6 @@ impl Service {
 
     /// Rule 8's compliance flags now: for auditors.
     pub fn compliance_flags(&self, caller: &str) -> Result<Vec<Flag>> {
-        self.catch_up()?;
         let st = self.state.read().map_err(|_| poisoned())?;
         let reader = caller_of(&st.p, caller)?;
         if reader.role != Role::Auditor {
@@ -1124,7 +1078,6 @@ impl Service {
                 return Ok((hash, r));
             }
         }
-        self.sync().await?;
         let (subject, tree_size) = {
             let st = self.state.read().map_err(|_| poisoned())?;
             let reader = caller_of(&st.p, caller)?;
@@ -1137,14 +1090,7 @@ impl Service {
                 )
                 .into());
             }
-            let s = st.p.sars.get(sar_id).ok_or_else(|| {
-                Refusal::new(
-                    Code::NotFound,
-                    "exists",
-                    "sar_id",
-                    format!("subject access request {sar_id} does not exist"),
-                )
-            })?;
+            let s = sar_of(&st.p, sar_id)?;
             (s.subject.clone(), st.p.applied)
         };
         let (bundle, withheld) = self.bundle(&subject, tree_size)?;
@@ -1172,17 +1118,9 @@ impl Service {
         caller: &str,
         sar_id: &str,
     ) -> Result<crate::domain::projection::SarRec> {
-        self.catch_up()?;
         let st = self.state.read().map_err(|_| poisoned())?;
         let reader = caller_of(&st.p, caller)?;
-        let s = st.p.sars.get(sar_id).ok_or_else(|| {
-            Refusal::new(
-                Code::NotFound,
-                "exists",
-                "sar_id",
-                format!("subject access request {sar_id} does not exist"),
-            )
-        })?;
+        let s = sar_of(&st.p, sar_id)?;
         let own = reader.role == Role::ServiceUser && reader.id == s.subject;
         let worker = reader.role == Role::PeerWorker
             && st.p.people.get(&s.subject).is_some_and(|pr| {
@@ -1208,17 +1146,9 @@ impl Service {
     /// it was erased by an agreed redaction since.
     pub fn sar_bundle(&self, caller: &str, sar_id: &str) -> Result<Vec<u8>> {
         let (subject, tree_size) = {
-            self.catch_up()?;
             let st = self.state.read().map_err(|_| poisoned())?;
             let reader = caller_of(&st.p, caller)?;
-            let s = st.p.sars.get(sar_id).ok_or_else(|| {
-                Refusal::new(
-                    Code::NotFound,
-                    "exists",
-                    "sar_id",
-                    format!("subject access request {sar_id} does not exist"),
-                )
-            })?;
+            let s = sar_of(&st.p, sar_id)?;
             if !(reader.role == Role::ServiceUser && reader.id == s.subject) {
                 return Err(Refusal::new(
                     Code::PermissionDenied,
@@ -1333,6 +1263,13 @@ fn contended(what: &str) -> ServiceError {
         "command",
         format!("{what} kept changing while the decision was retried {MAX_ATTEMPTS} times; retry the call"),
     ))
+}
+
+/// The subject access request `sar_id`, or `NOT_FOUND`.
+fn sar_of<'a>(p: &'a Projections, sar_id: &str) -> Result<&'a crate::domain::projection::SarRec> {
+    p.sars.get(sar_id).ok_or_else(|| {
+        Refusal::not_found("sar_id", format!("subject access request {sar_id}")).into()
+    })
 }
 
 fn caller_of(p: &Projections, caller: &str) -> Result<ActorRec> {

@@ -196,31 +196,40 @@ async fn health_goes_from_not_serving_to_serving_and_reflection_lists_every_serv
     // Reflection, both versions, lists our services and health.
     use tonic_reflection::pb::v1 as r1;
     use tonic_reflection::pb::v1alpha as r0;
-    let mut c1 = r1::server_reflection_client::ServerReflectionClient::new(s.channel().await);
-    let req = r1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(r1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
-    };
-    let mut stream = c1
-        .server_reflection_info(tokio_stream::iter(vec![req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let names: Vec<String> = match stream
-        .next()
-        .await
-        .unwrap()
-        .unwrap()
-        .message_response
-        .unwrap()
-    {
-        r1::server_reflection_response::MessageResponse::ListServicesResponse(l) => {
-            l.service.into_iter().map(|s| s.name).collect()
-        }
-        other => panic!("{other:?}"),
-    };
+    // The two versions are the same protocol in two generated modules.
+    macro_rules! list_services {
+        ($r:ident) => {{
+            let mut c =
+                $r::server_reflection_client::ServerReflectionClient::new(s.channel().await);
+            let req = $r::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some($r::server_reflection_request::MessageRequest::ListServices(
+                    String::new(),
+                )),
+            };
+            let mut stream = c
+                .server_reflection_info(tokio_stream::iter(vec![req]))
+                .await
+                .unwrap()
+                .into_inner();
+            match stream
+                .next()
+                .await
+                .unwrap()
+                .unwrap()
+                .message_response
+                .unwrap()
+            {
+                $r::server_reflection_response::MessageResponse::ListServicesResponse(l) => l
+                    .service
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<String>>(),
+                other => panic!("{other:?}"),
+            }
+        }};
+    }
+    let names = list_services!(r1);
     for want in [
         "withus.v1.Audit",
         "withus.v1.Admin",
@@ -229,31 +238,7 @@ async fn health_goes_from_not_serving_to_serving_and_reflection_lists_every_serv
     ] {
         assert!(names.contains(&want.to_string()), "v1 lists {names:?}");
     }
-    let mut c0 = r0::server_reflection_client::ServerReflectionClient::new(s.channel().await);
-    let req = r0::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(r0::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
-    };
-    let mut stream = c0
-        .server_reflection_info(tokio_stream::iter(vec![req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let names: Vec<String> = match stream
-        .next()
-        .await
-        .unwrap()
-        .unwrap()
-        .message_response
-        .unwrap()
-    {
-        r0::server_reflection_response::MessageResponse::ListServicesResponse(l) => {
-            l.service.into_iter().map(|s| s.name).collect()
-        }
-        other => panic!("{other:?}"),
-    };
+    let names = list_services!(r0);
     assert!(
         names.contains(&"withus.v1.Audit".to_string())
             && names.contains(&"grpc.health.v1.Health".to_string()),

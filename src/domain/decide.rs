@@ -62,6 +62,16 @@ impl Refusal {
             message: message.into(),
         }
     }
+
+    /// `NOT_FOUND` under rule `exists`: "<what> does not exist".
+    pub fn not_found(field: &str, what: impl std::fmt::Display) -> Refusal {
+        Refusal::new(
+            Code::NotFound,
+            "exists",
+            field,
+            format!("{what} does not exist"),
+        )
+    }
 }
 
 /// A command, with its text already committed to segments.
@@ -256,14 +266,6 @@ fn precondition(rule: &'static str, field: &str, msg: impl Into<String>) -> Refu
 fn denied(rule: &'static str, msg: impl Into<String>) -> Refusal {
     Refusal::new(Code::PermissionDenied, rule, "caller", msg)
 }
-fn not_found(field: &str, what: impl std::fmt::Display) -> Refusal {
-    Refusal::new(
-        Code::NotFound,
-        "exists",
-        field,
-        format!("{what} does not exist"),
-    )
-}
 fn exists(field: &str, what: impl std::fmt::Display) -> Refusal {
     Refusal::new(
         Code::AlreadyExists,
@@ -321,7 +323,7 @@ fn active_actor<'a>(p: &'a Projections, field: &str, id: &str) -> R<&'a ActorRec
     let a = p
         .actors
         .get(id)
-        .ok_or_else(|| not_found(field, format!("actor {id}")))?;
+        .ok_or_else(|| Refusal::not_found(field, format!("actor {id}")))?;
     if !a.active {
         return Err(precondition(
             "actor.active",
@@ -431,7 +433,7 @@ fn note<'a>(p: &'a Projections, id: &str) -> R<&'a NoteRec> {
     check_id("note_id", id)?;
     p.notes
         .get(id)
-        .ok_or_else(|| not_found("note_id", format!("note {id}")))
+        .ok_or_else(|| Refusal::not_found("note_id", format!("note {id}")))
 }
 
 /// Is the caller the person or the author of this note? Returns `by_person`.
@@ -463,14 +465,14 @@ fn support<'a>(p: &'a Projections, id: &str) -> R<&'a SupportRec> {
     check_id("support_id", id)?;
     p.supports
         .get(id)
-        .ok_or_else(|| not_found("support_id", format!("support relationship {id}")))
+        .ok_or_else(|| Refusal::not_found("support_id", format!("support relationship {id}")))
 }
 
 fn concern<'a>(p: &'a Projections, id: &str) -> R<&'a ConcernRec> {
     check_id("concern_id", id)?;
     p.concerns
         .get(id)
-        .ok_or_else(|| not_found("concern_id", format!("concern {id}")))
+        .ok_or_else(|| Refusal::not_found("concern_id", format!("concern {id}")))
 }
 
 /// The first admin: allowed only while no actor is registered. `caller_id` registers itself.
@@ -593,7 +595,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             let t = p
                 .tokens
                 .get(&h)
-                .ok_or_else(|| not_found("token_hash", "this token"))?;
+                .ok_or_else(|| Refusal::not_found("token_hash", "this token"))?;
             if t.revoked_at.is_some() {
                 return Err(precondition(
                     "token.revoked",
@@ -883,7 +885,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             let m = p
                 .meetings
                 .get(meeting_id)
-                .ok_or_else(|| not_found("meeting_id", format!("meeting {meeting_id}")))?;
+                .ok_or_else(|| Refusal::not_found("meeting_id", format!("meeting {meeting_id}")))?;
             if caller.id != m.worker {
                 return Err(denied("note.author", format!("only the worker who met the person ({}) drafts the note of meeting {meeting_id}", m.worker)));
             }
@@ -1009,7 +1011,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     ));
                 }
                 if !current.contains(id) {
-                    return Err(not_found(
+                    return Err(Refusal::not_found(
                         &f,
                         format!("segment {id} in the current text of note {note_id}"),
                     ));
@@ -1215,7 +1217,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 .get(subject)
                 .and_then(|l| l.consents.get(consent_id))
                 .ok_or_else(|| {
-                    not_found("consent_id", format!("consent {consent_id} of {subject}"))
+                    Refusal::not_found("consent_id", format!("consent {consent_id} of {subject}"))
                 })?;
             if c.revoked_seq.is_some() {
                 return Err(precondition(
@@ -1363,7 +1365,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 }
             };
             match about {
-                None => return Err(not_found("target_stream", target_stream)),
+                None => return Err(Refusal::not_found("target_stream", target_stream)),
                 Some(s) if s != subject => {
                     return Err(invalid(
                         "disclosure.target",
@@ -1452,10 +1454,9 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
         } => {
             role(caller, &[Role::Auditor], "fulfil a subject access request")?;
             check_id("sar_id", sar_id)?;
-            let s = p
-                .sars
-                .get(sar_id)
-                .ok_or_else(|| not_found("sar_id", format!("subject access request {sar_id}")))?;
+            let s = p.sars.get(sar_id).ok_or_else(|| {
+                Refusal::not_found("sar_id", format!("subject access request {sar_id}"))
+            })?;
             if s.fulfilled_at.is_some() {
                 return Err(precondition(
                     "sar.once",
@@ -1481,7 +1482,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
 fn pending_proposal<'a>(n: &'a NoteRec, id: &str) -> R<&'a ProposalRec> {
     check_id("proposal_id", id)?;
     let pr = n.proposals.get(id).ok_or_else(|| {
-        not_found(
+        Refusal::not_found(
             "proposal_id",
             format!("proposal {id} in note {}", n.note_id),
         )

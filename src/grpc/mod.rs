@@ -106,6 +106,14 @@ impl Shared {
     }
 }
 
+/// Health of the server ("") and of every `withus.v1` service, all at once.
+async fn set_status(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for name in SERVICES {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
 /// Serves `withus.v1`, health and reflection on `listener` until `shutdown` resolves, then lets
 /// in-flight calls finish and closes the store (every acknowledged append is already durable;
 /// the views are saved). `ready` is told once the store is open.
@@ -119,14 +127,7 @@ pub async fn run(
         .local_addr()
         .map_err(|e| ServeError::Task(format!("listener address: {e}")))?;
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
-    for name in SERVICES {
-        reporter
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
-    }
+    set_status(&reporter, ServingStatus::NotServing).await;
 
     // Both reflection versions describe the same services: ours and health.
     let reflection = || {
@@ -215,14 +216,7 @@ pub async fn run(
         .vkey()
         .map_err(|e| ServeError::Open(e.into()))?;
     let _ = shared.service.set(service.clone());
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
-    for name in SERVICES {
-        reporter
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
-    }
+    set_status(&reporter, ServingStatus::Serving).await;
     tracing::info!(%addr, "serving");
     let _ = ready.send(Ready {
         addr,

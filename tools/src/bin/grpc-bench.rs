@@ -19,6 +19,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::Request;
 use withus::grpc::pb;
+use withus_tools::percentile;
 
 #[derive(Parser)]
 #[command(about = "Load-test withus serve with concurrent single-event commands over gRPC")]
@@ -71,13 +72,6 @@ fn authed<T>(msg: T, token: &str) -> anyhow::Result<Request<T>> {
     let v: MetadataValue<_> = format!("Bearer {token}").parse()?;
     r.metadata_mut().insert("authorization", v);
     Ok(r)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -302,8 +296,8 @@ async fn main() -> anyhow::Result<()> {
         lat.len(),
         el.as_secs_f64(),
         lat.len() as f64 / el.as_secs_f64(),
-        pct(&lat, 0.5).as_secs_f64() * 1e3,
-        pct(&lat, 0.99).as_secs_f64() * 1e3
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3
     );
     println!(
         "cpu: {:.1} s over {:.1} s of load = {:.0} us per call ({})",

@@ -19,6 +19,7 @@ use withus::domain::types::*;
 use withus::domain::Command;
 use withus::service::{replay, Call, Service, Texts};
 use withus::store::StoreConfig;
+use withus_tools::percentile;
 
 #[derive(Parser)]
 #[command(about = "Benchmark the withus command service (commands, logged reads, replay)")]
@@ -37,22 +38,14 @@ struct Args {
     seconds: u64,
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn report(name: &str, n: u64, elapsed: Duration, mut lat: Vec<Duration>) {
     lat.sort();
     println!(
         "{name:<44} {n:>8} in {:>6.2} s = {:>8.0}/s   p50 {:>6.2} ms  p99 {:>6.2} ms",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
-        pct(&lat, 0.5).as_secs_f64() * 1e3,
-        pct(&lat, 0.99).as_secs_f64() * 1e3
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3
     );
 }
 
