@@ -298,18 +298,15 @@ fn derived_records_are_rebuilt_from_the_log_when_missing() {
     assert!(store.verify(&mut |_, _| {}).unwrap().ok());
 }
 
-/// The writer answers "which version is this stream at, was this command seen" from memory.
-/// With room for every name it loads them all on open; with little room it forgets and asks the
-/// indexes. Either way a restart changes no answer: versions continue, retries are recognised.
+/// The writer answers "which version is this stream at, was this command seen" from the index in
+/// memory, which open loads from the postings records — or, when they are gone, rebuilds from
+/// the log. Either way a restart changes no answer: versions continue, retries are recognised.
 #[test]
-fn stream_versions_and_command_ids_survive_a_restart_with_a_large_or_tiny_writer_cache() {
-    for cache in [1 << 20, 3] {
+fn stream_versions_and_command_ids_survive_a_restart_whether_the_index_is_loaded_or_rebuilt() {
+    for wipe_derived in [false, true] {
+        let cache = if wipe_derived { "rebuilt" } else { "loaded" };
         let dir = tempfile::tempdir().unwrap();
-        let open_cached = || {
-            let mut cfg = withus::store::StoreConfig::new(dir.path());
-            cfg.writer_cache = cache;
-            LogStore::open(cfg).unwrap()
-        };
+        let open_cached = || open(dir.path());
         let store = open_cached();
         for i in 0..12u64 {
             let stream = format!("note:n-{}", i % 4);
@@ -321,6 +318,11 @@ fn stream_versions_and_command_ids_survive_a_restart_with_a_large_or_tiny_writer
                 .unwrap();
         }
         store.close().unwrap();
+        if wipe_derived {
+            let db = common::raw_sled(dir.path());
+            db.open_tree("derived").unwrap().clear().unwrap();
+            db.flush().unwrap();
+        }
         let store = open_cached();
         // Each stream holds 3 events: version 3 is next, 0 is refused with the truth.
         let r = store
@@ -711,34 +713,68 @@ fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
     let db = common::raw_sled(dir.path());
     let derived = db.open_tree("derived").unwrap();
 
-    // A stream index record removed: named by the entry it should point at.
-    let mut key = vec![b'T'];
-    key.extend_from_slice(entry17.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&version17.to_be_bytes());
-    let saved = derived.remove(&key).unwrap().unwrap();
+    // Each append was a group of its own, so `P` seq holds that one entry's posting:
+    // len(stream) ‖ stream ‖ version(8) ‖ len(subject) ‖ subject ‖ len(command) ‖ command.
+    let postings_key = |seq: u64| {
+        let mut k = vec![b'P'];
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    };
+    let saved17 = derived
+        .get(postings_key(17))
+        .unwrap()
+        .expect("seq 17's postings");
+    assert_eq!(&saved17[1..1 + entry17.len()], entry17.as_bytes());
+    assert_eq!(
+        saved17[1 + entry17.len()..9 + entry17.len()],
+        version17.to_be_bytes()
+    );
+
+    // A posting that names another version of the stream: named by its entry.
+    let mut wrong = saved17.to_vec();
+    wrong[8 + entry17.len()] ^= 1;
+    derived.insert(postings_key(17), wrong).unwrap();
     db.flush().unwrap();
     drop((derived, db));
-    let f = verify_ro().expect("a missing stream index record is found");
+    let f = verify_ro().expect("a posting with the wrong version is found");
     assert_eq!(f.seq, Some(17), "{}", f.what);
 
-    // An extra subject index record, pointing at an entry of no subject 'su-eve'.
+    // A postings record missing: named by the first entry it covered.
     let db = common::raw_sled(dir.path());
     let derived = db.open_tree("derived").unwrap();
-    derived.insert(&key, saved).unwrap();
-    let mut extra = vec![b'S'];
-    extra.extend_from_slice(b"su-eve\0");
-    extra.extend_from_slice(&9u64.to_be_bytes());
-    derived.insert(&extra, &[][..]).unwrap();
+    derived.insert(postings_key(17), saved17).unwrap();
+    let saved9 = derived.remove(postings_key(9)).unwrap().unwrap();
     db.flush().unwrap();
     drop((derived, db));
-    let f = verify_ro().expect("an extra subject index record is found");
+    let f = verify_ro().expect("a missing postings record is found");
     assert_eq!(f.seq, Some(9), "{}", f.what);
+    // Read-only lookups refuse to answer from such postings rather than answer wrongly.
+    let ro = LogStore::open_read_only(dir.path()).unwrap();
+    assert!(matches!(
+        ro.stream_seqs("note:n-1"),
+        Err(StoreError::Corrupt { .. })
+    ));
+    drop(ro);
 
-    // A stored Merkle hash flipped: named by the seq whose record holds it.
+    // Postings past the log's end: found, with no entry to name.
     let db = common::raw_sled(dir.path());
     let derived = db.open_tree("derived").unwrap();
-    derived.remove(&extra).unwrap();
+    derived.insert(postings_key(9), saved9).unwrap();
+    derived
+        .insert(postings_key(30), &b"\x08note:n-9"[..])
+        .unwrap();
+    db.flush().unwrap();
+    drop((derived, db));
+    let f = verify_ro().expect("postings past the end are found");
+    assert_eq!(f.seq, None, "{}", f.what);
+    let db = common::raw_sled(dir.path());
+    let derived = db.open_tree("derived").unwrap();
+    derived.remove(postings_key(30)).unwrap();
+    db.flush().unwrap();
+    drop(derived);
+
+    // A stored Merkle hash flipped: named by the seq whose record holds it.
+    let derived = db.open_tree("derived").unwrap();
     let mut block_key = vec![b'N'];
     block_key.extend_from_slice(&12u64.to_be_bytes());
     let mut block = derived
@@ -747,15 +783,28 @@ fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
         .expect("seq 12 was a group of its own")
         .to_vec();
     block[5] ^= 1; // inside seq 12's leaf hash
-    derived.insert(&block_key, block).unwrap();
+    derived.insert(&block_key, block.clone()).unwrap();
     db.flush().unwrap();
     drop((derived, db));
     let f = verify_ro().expect("a changed Merkle node is found");
     assert_eq!(f.seq, Some(12), "{}", f.what);
+
+    // A read-write open does not build its index from postings that do not add up: it rebuilds
+    // the derived records from the log.
+    let db = common::raw_sled(dir.path());
+    let derived = db.open_tree("derived").unwrap();
+    block[5] ^= 1;
+    derived.insert(&block_key, block).unwrap();
+    derived.remove(postings_key(9)).unwrap();
+    db.flush().unwrap();
+    drop((derived, db));
+    let store = open(dir.path());
+    assert!(store.verify(&mut |_, _| {}).unwrap().ok());
+    assert_eq!(store.stream_len(&entry17).unwrap(), 8);
 }
 
 /// The state a crash leaves between a group's durable commit and its derived records: the log is
-/// ahead of the indexes and Merkle nodes. Read-only verification checks every entry, reports the
+/// ahead of the postings and Merkle nodes. Read-only verification checks every entry, reports the
 /// lag as a note, not a failure; the next read-write open re-derives the rest.
 #[test]
 fn a_log_ahead_of_its_derived_records_verifies_and_is_caught_up_on_open() {
@@ -775,35 +824,19 @@ fn a_log_ahead_of_its_derived_records_verifies_and_is_caught_up_on_open() {
     };
     store.append_blocking(group("c-a", 10, 0)).unwrap();
     store.append_blocking(group("c-b", 5, 10)).unwrap();
-    let tail: Vec<(String, u64, u64)> = (10..15)
-        .map(|seq| {
-            let e = store.entry(seq).unwrap().unwrap();
-            let v = EntryView::parse(&e.bytes).unwrap();
-            (v.stream.into_owned(), v.version, seq)
-        })
-        .collect();
     let root = store.root(15).unwrap();
     store.close().unwrap();
     {
         let db = common::raw_sled(dir.path());
         let derived = db.open_tree("derived").unwrap();
-        let mut k = vec![b'N'];
-        k.extend_from_slice(&10u64.to_be_bytes());
-        assert!(
-            derived.remove(&k).unwrap().is_some(),
-            "the second group has its own Merkle block"
-        );
-        for (stream, version, seq) in &tail {
-            let mut t = vec![b'T'];
-            t.extend_from_slice(stream.as_bytes());
-            t.push(0);
-            t.extend_from_slice(&version.to_be_bytes());
-            assert!(derived.remove(&t).unwrap().is_some());
-            let mut s = b"Ssu-sam\0".to_vec();
-            s.extend_from_slice(&seq.to_be_bytes());
-            assert!(derived.remove(&s).unwrap().is_some());
+        for tag in [b'N', b'P'] {
+            let mut k = vec![tag];
+            k.extend_from_slice(&10u64.to_be_bytes());
+            assert!(
+                derived.remove(&k).unwrap().is_some(),
+                "the second group has its own Merkle block and postings"
+            );
         }
-        assert!(derived.remove(b"Kc-b").unwrap().is_some());
         derived.insert(b"W", &10u64.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
@@ -821,7 +854,7 @@ fn a_log_ahead_of_its_derived_records_verifies_and_is_caught_up_on_open() {
     assert!(report.ok(), "{:?}", report.failure);
     assert_eq!(report.derived_behind, 0);
     assert_eq!(store.subject_seqs("su-sam").unwrap().len(), 15);
-    // The re-derived command index still recognises the retry.
+    // The re-derived index still recognises the retry.
     assert_eq!(
         store.append_blocking(group("c-b", 5, 10)).unwrap()[0].seq,
         10

@@ -7,16 +7,14 @@
 //! - `Mformat`            → store format version (u32 BE)
 //! - `Morigin`            → the log's origin, which is also its checkpoint key name
 //!
-//! Tree `derived` — rebuilt from `log` whenever it is behind or missing:
-//! - `W`                         → size(8 BE): entries the derived records cover
-//! - `N` first(8 BE)             → Merkle block: for each seq from `first`, its leaf hash then
-//!   the hashes of the nodes that seq completes (levels 1..=trailing_zeros(seq+1))
-//! - `T` stream 0x00 version(8)  → seq(8 BE)
-//! - `S` subject 0x00 seq(8)     → (empty)
-//! - `K` command                 → first seq(8 BE) ‖ count(8 BE) of the batch it produced
+//! Tree `derived` — rebuilt from `log` whenever it is behind, missing or does not match:
+//! - `W`                 → size(8 BE): entries the derived records cover
+//! - `N` first(8 BE)     → Merkle block: for each seq from `first`, its leaf hash then the hashes
+//!   of the nodes that seq completes (levels 1..=trailing_zeros(seq+1))
+//! - `P` first(8 BE)     → postings: for each seq from `first`, its stream, version, subject and
+//!   command (format in `index.rs`); the persisted form of the in-memory index
 //!
-//! Names are printable ASCII (checked on append), so the 0x00 separator keeps one stream's
-//! keys from running into another's whose name it prefixes.
+//! `N` and `P` records are written per commit group, with `W`, in one batch.
 
 use crate::format::Hash;
 
@@ -28,9 +26,7 @@ pub const META_ORIGIN: &[u8] = b"Morigin";
 
 pub const WATERMARK: &[u8] = b"W";
 pub const MERKLE: u8 = b'N';
-pub const STREAM: u8 = b'T';
-pub const SUBJECT: u8 = b'S';
-pub const COMMAND: u8 = b'K';
+pub const POSTINGS: u8 = b'P';
 
 pub fn entry(seq: u64) -> [u8; 9] {
     prefixed_u64(ENTRY, seq)
@@ -38,6 +34,10 @@ pub fn entry(seq: u64) -> [u8; 9] {
 
 pub fn merkle(first: u64) -> [u8; 9] {
     prefixed_u64(MERKLE, first)
+}
+
+pub fn postings(first: u64) -> [u8; 9] {
+    prefixed_u64(POSTINGS, first)
 }
 
 fn prefixed_u64(tag: u8, n: u64) -> [u8; 9] {
@@ -60,37 +60,6 @@ fn prefixed_hash(tag: u8, h: &Hash) -> [u8; 33] {
     k[0] = tag;
     k[1..].copy_from_slice(h);
     k
-}
-
-/// `tag name 0x00`: the prefix of every key under one stream or subject.
-pub fn name_prefix(tag: u8, name: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(name.len() + 10);
-    k.push(tag);
-    k.extend_from_slice(name.as_bytes());
-    k.push(0);
-    k
-}
-
-/// `tag name 0x00 n(8 BE)`.
-pub fn name_u64(tag: u8, name: &str, n: u64) -> Vec<u8> {
-    let mut k = name_prefix(tag, name);
-    k.extend_from_slice(&n.to_be_bytes());
-    k
-}
-
-pub fn command(id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(id.len() + 1);
-    k.push(COMMAND);
-    k.extend_from_slice(id.as_bytes());
-    k
-}
-
-/// The value of a `K` record: the first seq and the count of the batch a command produced.
-pub fn command_value(first: u64, count: u64) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..8].copy_from_slice(&first.to_be_bytes());
-    v[8..].copy_from_slice(&count.to_be_bytes());
-    v
 }
 
 /// Reads a big-endian u64 from `bytes[at..at + 8]`; `None` if too short.

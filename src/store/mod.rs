@@ -15,6 +15,7 @@
 //!   only in the slot file, which erasure overwrites in place.
 
 mod error;
+mod index;
 mod keys;
 mod slots;
 mod verify;
@@ -27,7 +28,7 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 
 use serde_json::Value;
@@ -107,11 +108,6 @@ pub struct StoreConfig {
     /// than this is its own group. Bounds a Merkle block's size (≤ 64 KiB at 1024, far below
     /// sled's blob threshold) and one flush's latency.
     pub max_group_events: usize,
-    /// Stream versions, command ids and person chain heads the writer keeps in memory, at most.
-    /// While every stream and command of the log fits (loaded on open), a name it has not seen
-    /// is new without asking sled; past this, it forgets and looks misses up in the indexes.
-    /// About 100 bytes each.
-    pub writer_cache: usize,
     /// The clock that stamps `at`.
     pub clock: Arc<dyn Clock>,
 }
@@ -123,7 +119,6 @@ impl StoreConfig {
             origin: None,
             durability: Durability::Fsync,
             max_group_events: 1024,
-            writer_cache: 1 << 20,
             clock: Arc::new(SystemClock),
         }
     }
@@ -260,8 +255,14 @@ struct Shared {
     db: sled::Db,
     /// Entries, sealed content, erasure markers, store metadata: the source of truth.
     log: sled::Tree,
-    /// Indexes and Merkle nodes, rebuilt from `log` when behind.
+    /// Postings and Merkle nodes, rebuilt from `log` when behind.
     derived: sled::Tree,
+    /// Every stream's, person's and command's seqs, loaded from the postings on open; the writer
+    /// adds each group as it sequences it. Readers bound what they take by `committed`.
+    index: RwLock<index::Index>,
+    /// Why the index could not be loaded, in a read-only store whose postings are damaged:
+    /// lookups then fail with it, while verify and export still work.
+    index_damage: Option<String>,
     /// Salts of live segments.
     slots: SlotFile,
     /// sled's data file, held open to `fdatasync` it after each flush. `None` when read-only.
@@ -447,6 +448,8 @@ impl LogStore {
             observer: OnceLock::new(),
             indexed: Watermark::new(0),
             free_slots: Mutex::new((Vec::new(), 0)),
+            index: RwLock::new(index::Index::default()),
+            index_damage: None,
         });
 
         let tip = writer::recover(&shared, config.max_group_events)?;
@@ -462,7 +465,6 @@ impl LogStore {
             tip,
             config.durability,
             config.max_group_events,
-            config.writer_cache,
             config.clock,
         )?;
         let handle = std::thread::Builder::new()
@@ -511,7 +513,7 @@ impl LogStore {
             Some(kv) => keys::tail_u64(&kv?.0).map_or(0, |s| s.saturating_add(1)),
             None => 0,
         };
-        let shared = Arc::new(Shared {
+        let mut shared = Shared {
             dir,
             db,
             log,
@@ -525,9 +527,24 @@ impl LogStore {
             observer: OnceLock::new(),
             indexed: Watermark::new(size),
             free_slots: Mutex::new((Vec::new(), 0)),
-        });
+            index: RwLock::new(index::Index::default()),
+            index_damage: None,
+        };
+        // The index as the postings give it, completed in memory from the log where they trail
+        // it (nothing is written). Damaged postings leave lookups failing, not the open.
+        let loaded = verify::derived_watermark(&shared)
+            .map_err(|e| e.to_string())
+            .and_then(|w| writer::load_index(&shared, w.min(size)))
+            .and_then(|mut ix| {
+                writer::extend_index(&shared, &mut ix).map_err(|e| e.to_string())?;
+                Ok(ix)
+            });
+        match loaded {
+            Ok(ix) => shared.index = RwLock::new(ix),
+            Err(why) => shared.index_damage = Some(why),
+        }
         Ok(LogStore {
-            shared,
+            shared: Arc::new(shared),
             tx: None,
             writer: None,
         })
@@ -677,34 +694,8 @@ impl LogStore {
 
     /// Seqs of a person's entries, in order.
     pub fn subject_seqs(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
-        // Subject keys end in the seq.
-        self.index_seqs(keys::SUBJECT, subject, |k, _| keys::tail_u64(k))
-    }
-
-    /// Seqs listed under one name of an index, below the durable size, in key order.
-    fn index_seqs(
-        &self,
-        tag: u8,
-        name: &str,
-        seq_of: fn(&[u8], &[u8]) -> Option<u64>,
-    ) -> Result<Vec<u64>, StoreError> {
         let size = self.size();
-        self.shared.wait_indexed(size)?;
-        let mut out = Vec::new();
-        for kv in self
-            .shared
-            .derived
-            .scan_prefix(keys::name_prefix(tag, name))
-        {
-            let (k, v) = kv?;
-            let seq = seq_of(&k, &v).ok_or_else(|| {
-                StoreError::corrupt(None, format!("malformed index record under {name:?}"))
-            })?;
-            if seq < size {
-                out.push(seq);
-            }
-        }
-        Ok(out)
+        Ok(self.shared.index()?.subject_seqs(subject, size))
     }
 
     /// A person's entries, in order.
@@ -717,8 +708,8 @@ impl LogStore {
 
     /// Seqs of a stream's entries, in version order.
     pub fn stream_seqs(&self, stream: &str) -> Result<Vec<u64>, StoreError> {
-        // Stream keys end in the version; the value is the seq.
-        self.index_seqs(keys::STREAM, stream, |_, v| keys::be_u64(v, 0))
+        let size = self.size();
+        Ok(self.shared.index()?.stream_seqs(stream, size))
     }
 
     /// A stream's entries, in version order.
@@ -737,26 +728,14 @@ impl LogStore {
     /// The receipts of an earlier append with this command id, if one was committed: what a
     /// retry of that command must be answered with.
     pub fn command_receipts(&self, command: &str) -> Result<Option<Vec<Receipt>>, StoreError> {
-        if !format::is_name(command) {
-            return Ok(None);
+        let size = self.size();
+        let found = self.shared.index()?.command(command);
+        match found {
+            Some((first, count)) if first.saturating_add(count) <= size => {
+                self.shared.receipts(first, count).map(Some)
+            }
+            _ => Ok(None),
         }
-        self.shared.wait_indexed(self.size())?;
-        let Some(v) = self.shared.derived.get(keys::command(command))? else {
-            return Ok(None);
-        };
-        let (first, count) = keys::be_u64(&v, 0)
-            .zip(keys::be_u64(&v, 8))
-            .ok_or_else(|| StoreError::corrupt(None, "malformed command index record"))?;
-        (first..first.saturating_add(count))
-            .map(|seq| {
-                Ok(Receipt {
-                    seq,
-                    leaf_hash: self.shared.node(0, seq)?,
-                    tree_size: first + count,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
     }
 
     /// Leaf hash of entry `seq`, from the stored tree.
@@ -1012,6 +991,32 @@ impl Watermark {
 }
 
 impl Shared {
+    /// The index, for reading.
+    fn index(&self) -> Result<std::sync::RwLockReadGuard<'_, index::Index>, StoreError> {
+        if let Some(why) = &self.index_damage {
+            return Err(StoreError::corrupt(
+                None,
+                format!("the index cannot be loaded: {why}"),
+            ));
+        }
+        self.index.read().map_err(|_| writer::index_poisoned())
+    }
+
+    /// The receipts of the `count` entries from `first` (one append): leaf hashes from the
+    /// entries' own bytes, so they never wait for derived records.
+    fn receipts(&self, first: u64, count: u64) -> Result<Vec<Receipt>, StoreError> {
+        let end = first.saturating_add(count);
+        (first..end)
+            .map(|seq| {
+                Ok(Receipt {
+                    seq,
+                    leaf_hash: self.entry(seq)?.leaf_hash(),
+                    tree_size: end,
+                })
+            })
+            .collect()
+    }
+
     /// Blocks until derived records cover the first `n` entries.
     fn wait_indexed(&self, n: u64) -> Result<(), StoreError> {
         let poisoned = || StoreError::Failed("indexer lock poisoned".into());

@@ -1,20 +1,20 @@
 //! Verification of a store: every check of log-format.md §6 over the stored entries, plus the
-//! stored Merkle nodes, the indexes and the content slots against the log.
+//! stored Merkle nodes, the postings (the indexes' records) and the content slots against the
+//! log.
 //!
 //! Owns: the verification pipeline and its report.
 //! Must not touch: anything on disk — verification only reads; it never repairs.
 //!
 //! Pipeline: one thread reads entries from sled in chunks, workers parse and hash chunks in
 //! parallel (per-entry work), and the calling thread runs the order-dependent checks (chains,
-//! `at`, stream versions, Merkle nodes) on the results, in seq order.
+//! `at`, stream versions, Merkle nodes, postings) on the results, in seq order.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher as _, Hasher as _};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use super::index::{Decoder, Posting};
 use super::keys;
 use super::slots::Slot;
 use super::{Shared, StoreError};
@@ -56,7 +56,7 @@ pub struct VerifyReport {
     pub contents: u64,
     /// The first failure; `None` means the store verified.
     pub failure: Option<Failure>,
-    /// Entries at the end of the log that the derived records (indexes, Merkle nodes) do not
+    /// Entries at the end of the log that the derived records (postings, Merkle nodes) do not
     /// cover yet. Normal after a crash, in a store not reopened for writing since: the entries
     /// themselves were fully checked, and the next read-write open re-derives the rest.
     pub derived_behind: u64,
@@ -87,49 +87,29 @@ struct Item {
     subject: Option<String>,
     subject_prev: Option<Hash>,
     command: Option<String>,
-    /// This entry's share of the stream and subject index multiset hashes: order-independent,
-    /// so computed here in parallel rather than on the ordered path.
-    mix_stream: u128,
-    mix_subject: u128,
 }
 
-fn examine(key_seq: u64, bytes: &[u8], mixer: &Mixer) -> Item {
+fn examine(key_seq: u64, bytes: &[u8]) -> Item {
     let leaf = leaf_hash(bytes);
     let parsed = EntryView::parse(bytes).and_then(|v| match crate::format::parse_millis(&v.at) {
         Some(_) => Ok(v),
         None => Err(format!("`at` {} is not a real time", v.at)),
     });
     match parsed {
-        Ok(v) => {
-            let mix_stream = mixer.record(&[
-                &[keys::STREAM],
-                v.stream.as_bytes(),
-                &[0],
-                &v.version.to_be_bytes(),
-                &v.seq.to_be_bytes(),
-            ]);
-            let mix_subject = v.subject.as_ref().map_or(0, |s| {
-                mixer.record(&[&[keys::SUBJECT], s.as_bytes(), &[0], &v.seq.to_be_bytes()])
-            });
-            Item {
-                mix_stream,
-                mix_subject,
-                seq: v.seq,
-                key_seq,
-                leaf,
-                error: None,
-                prev: v.prev,
-                at: v.at.as_bytes().try_into().unwrap_or([0; 24]),
-                stream: v.stream.into_owned(),
-                version: v.version,
-                subject: v.subject.map(|s| s.into_owned()),
-                subject_prev: v.subject_prev,
-                command: v.command.map(|c| c.into_owned()),
-            }
-        }
+        Ok(v) => Item {
+            seq: v.seq,
+            key_seq,
+            leaf,
+            error: None,
+            prev: v.prev,
+            at: v.at.as_bytes().try_into().unwrap_or([0; 24]),
+            stream: v.stream.into_owned(),
+            version: v.version,
+            subject: v.subject.map(|s| s.into_owned()),
+            subject_prev: v.subject_prev,
+            command: v.command.map(|c| c.into_owned()),
+        },
         Err(e) => Item {
-            mix_stream: 0,
-            mix_subject: 0,
             seq: key_seq,
             key_seq,
             leaf,
@@ -153,7 +133,6 @@ fn pipeline<'s>(
     shared: &'s Shared,
     from: u64,
     to: u64,
-    mixer: &'s Mixer,
 ) -> Receiver<Result<Vec<Item>, StoreError>> {
     let chunks = (to - from).div_ceil(CHUNK as u64);
     let next_chunk = Arc::new(AtomicU64::new(0));
@@ -187,7 +166,7 @@ fn pipeline<'s>(
             for kv in shared.log.range(keys::entry(start)..keys::entry(end)) {
                 match kv {
                     Ok((k, v)) => match keys::tail_u64(&k) {
-                        Some(seq) => items.push(examine(seq, &v, mixer)),
+                        Some(seq) => items.push(examine(seq, &v)),
                         None => {
                             result = Err(StoreError::corrupt(None, "malformed entry key"));
                             break;
@@ -237,52 +216,13 @@ struct Chain {
     /// Leaf hash of each person's latest entry.
     subjects: HashMap<String, Hash>,
     frontier: Frontier,
-    /// Multiset hashes of the index records the log implies, to compare with those stored.
-    expect_stream: u128,
-    expect_subject: u128,
-    expect_command: u128,
-    /// The command run in progress: (command, first seq, count).
-    run: Option<(String, u64, u64)>,
-    /// Keys of the index multiset hashes, shared with the workers.
-    mixer: Mixer,
     /// Entries below this seq have derived records to compare with (the derived watermark).
     derived_until: u64,
 }
 
-/// An order-independent (multiset) hash of index records: the sum of a 128-bit keyed hash of each
-/// record. The keys are drawn at random for each verification, so whoever can write the store
-/// cannot aim for a collision; and the records are fed as byte parts, so no key is allocated.
-#[derive(Clone)]
-struct Mixer(RandomState, RandomState);
-
-impl Mixer {
-    fn new() -> Mixer {
-        Mixer(RandomState::new(), RandomState::new())
-    }
-
-    fn record(&self, parts: &[&[u8]]) -> u128 {
-        let (mut a, mut b) = (self.0.build_hasher(), self.1.build_hasher());
-        for p in parts {
-            a.write(p);
-            b.write(p);
-        }
-        (u128::from(a.finish()) << 64) | u128::from(b.finish())
-    }
-}
-
 impl Chain {
-    fn end_run(&mut self) {
-        // A run never straddles the watermark: both are group boundaries.
-        if let Some((c, f, n)) = self.run.take().filter(|r| r.1 < self.derived_until) {
-            let r =
-                self.mixer
-                    .record(&[&[keys::COMMAND], c.as_bytes(), &keys::command_value(f, n)]);
-            self.expect_command = self.expect_command.wrapping_add(r);
-        }
-    }
-
     /// The §6 checks of one entry, given everything before it.
-    fn check(&mut self, it: &mut Item) -> Result<(), String> {
+    fn check(&mut self, it: &Item) -> Result<(), String> {
         if it.key_seq != self.next_seq {
             return Err(format!(
                 "entry {} is missing (next stored key is {})",
@@ -341,21 +281,71 @@ impl Chain {
                 }
             }
         }
-        if it.seq < self.derived_until {
-            self.expect_subject = self.expect_subject.wrapping_add(it.mix_subject);
-            self.expect_stream = self.expect_stream.wrapping_add(it.mix_stream);
-        }
-        match (&mut self.run, it.command.as_deref()) {
-            (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
-            (_, _) => {
-                self.end_run();
-                self.run = it.command.take().map(|c| (c, it.seq, 1));
-            }
-        }
         self.prev = it.leaf;
         self.last_at = it.at;
         self.next_seq += 1;
         Ok(())
+    }
+}
+
+/// Reads stored postings records in order, to compare each posting with its entry.
+struct Postings<I> {
+    iter: I,
+    /// Current record: first seq it covers, its bytes, the read position, and the seq of the
+    /// posting at that position.
+    cur: Option<(sled::IVec, usize, u64)>,
+}
+
+impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Postings<I> {
+    /// Checks that the next stored posting is `seq`'s and says what the entry says.
+    fn check(&mut self, it: &Item) -> Result<(), String> {
+        let exhausted = matches!(&self.cur, Some((b, pos, _)) if *pos >= b.len());
+        if self.cur.is_none() || exhausted {
+            let (k, v) = match self.iter.next() {
+                Some(Ok(kv)) => kv,
+                Some(Err(e)) => return Err(format!("cannot read postings: {e}")),
+                None => return Err("stored postings end before the log does".into()),
+            };
+            let first = keys::tail_u64(&k).unwrap_or(u64::MAX);
+            if first != it.seq {
+                return Err(format!(
+                    "stored postings record starts at {first}, expected {}",
+                    it.seq
+                ));
+            }
+            self.cur = Some((v, 0, first));
+        }
+        let Some((record, pos, seq)) = &mut self.cur else {
+            return Err("stored postings missing".into());
+        };
+        let mut d = Decoder::new(record.get(*pos..).unwrap_or_default());
+        let stored = match d.next() {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                return Err(format!("the index record for this entry is malformed: {e}"))
+            }
+            None => return Err("stored postings end before the log does".into()),
+        };
+        let want = Posting {
+            stream: &it.stream,
+            version: it.version,
+            subject: it.subject.as_deref(),
+            command: it.command.as_deref(),
+        };
+        if stored != want || *seq != it.seq {
+            return Err(format!(
+                "the index does not match the entry: it lists stream {} version {}, subject {:?}, command {:?}",
+                stored.stream, stored.version, stored.subject, stored.command
+            ));
+        }
+        *pos = record.len() - d.remaining();
+        *seq += 1;
+        Ok(())
+    }
+
+    /// Whether records remain past the ones read (postings past the watermark).
+    fn has_more(&mut self) -> bool {
+        matches!(&self.cur, Some((b, pos, _)) if *pos < b.len()) || self.iter.next().is_some()
     }
 }
 
@@ -414,49 +404,34 @@ pub(super) fn full(
         streams: HashMap::new(),
         subjects: HashMap::new(),
         frontier: Frontier::default(),
-        expect_stream: 0,
-        expect_subject: 0,
-        expect_command: 0,
-        run: None,
-        mixer: Mixer::new(),
-        derived_until: watermark(shared)?,
+        derived_until: derived_watermark(shared)?,
     };
+    if chain.derived_until > size {
+        return Ok(VerifyReport {
+            entries: 0,
+            size,
+            root: ZERO_HASH,
+            contents: 0,
+            failure: Some(Failure {
+                seq: None,
+                what: format!(
+                    "derived records claim {} entries, the log has {size}",
+                    chain.derived_until
+                ),
+            }),
+            derived_behind: 0,
+            uncommitted_salts: 0,
+        });
+    }
     let blocks = Blocks {
         iter: shared.derived.scan_prefix([keys::MERKLE]),
         cur: None,
     };
-    // The stored indexes' multiset hashes do not depend on the entry pass: sum them meanwhile.
-    let mixer = chain.mixer.clone();
-    let (chain_result, stored) = std::thread::scope(|scope| {
-        let sums: Vec<_> = [keys::STREAM, keys::SUBJECT, keys::COMMAND]
-            .into_iter()
-            .map(|tag| {
-                let mixer = &mixer;
-                scope.spawn(move || stored_sum(shared, tag, mixer))
-            })
-            .collect();
-        let chain_result = run_chain(shared, chain, blocks, size, progress);
-        let stored: Vec<Result<u128, StoreError>> = sums
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(StoreError::Engine("index summing thread panicked".into()))
-                })
-            })
-            .collect();
-        (chain_result, stored)
-    });
-    let (mut chain, mut report) = chain_result?;
-    if report.failure.is_some() {
-        return Ok(report);
-    }
-    chain.end_run();
-    let stored = [
-        stored[0].as_ref().map_err(clone_err)?,
-        stored[1].as_ref().map_err(clone_err)?,
-        stored[2].as_ref().map_err(clone_err)?,
-    ];
-    report.failure = check_indexes(shared, &chain, size, stored.map(|s| *s))?;
+    let postings = Postings {
+        iter: shared.derived.scan_prefix([keys::POSTINGS]),
+        cur: None,
+    };
+    let (_, mut report) = run_chain(shared, chain, blocks, postings, size, progress)?;
     if report.failure.is_none() {
         let c = check_contents(shared)?;
         report.contents = c.contents;
@@ -467,24 +442,28 @@ pub(super) fn full(
 }
 
 /// Runs the entry checks from `chain.next_seq` to `size`, comparing recomputed Merkle nodes
-/// with `blocks`.
-fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
+/// with `blocks` and each entry with its posting in `postings`.
+fn run_chain<I, J>(
     shared: &Shared,
     mut chain: Chain,
     mut blocks: Blocks<I>,
+    mut postings: Postings<J>,
     size: u64,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(Chain, VerifyReport), StoreError> {
-    let mixer = chain.mixer.clone();
+) -> Result<(Chain, VerifyReport), StoreError>
+where
+    I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    J: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+{
     let from = chain.next_seq;
     let mut failure: Option<Failure> = None;
     let mut completed: Vec<Hash> = Vec::with_capacity(8);
     let mut stored: Vec<Hash> = Vec::with_capacity(8);
     std::thread::scope(|scope| -> Result<(), StoreError> {
-        let rx = pipeline(scope, shared, from, size, &mixer);
+        let rx = pipeline(scope, shared, from, size);
         'outer: for chunk in rx.iter() {
-            for mut it in chunk? {
-                if let Err(what) = chain.check(&mut it) {
+            for it in chunk? {
+                if let Err(what) = chain.check(&it) {
                     failure = Some(Failure {
                         seq: Some(chain.next_seq),
                         what,
@@ -510,6 +489,13 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
                     } else {
                         format!("stored Merkle node at level {level} does not match the entries")
                     };
+                    failure = Some(Failure {
+                        seq: Some(it.seq),
+                        what,
+                    });
+                    break 'outer;
+                }
+                if let Err(what) = postings.check(&it) {
                     failure = Some(Failure {
                         seq: Some(it.seq),
                         what,
@@ -543,6 +529,12 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
                 what: "stored Merkle nodes go past the log's end".into(),
             });
         }
+        if failure.is_none() && postings.has_more() {
+            failure = Some(Failure {
+                seq: None,
+                what: "stored postings go past the derived records' watermark".into(),
+            });
+        }
     }
     let report = VerifyReport {
         entries: chain.next_seq - from,
@@ -556,123 +548,13 @@ fn run_chain<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
     Ok((chain, report))
 }
 
-/// Compares the stored indexes with those the log implies. Cheap multiset hashes first; only on
-/// a mismatch a slower pass finds the first seq whose index record is wrong.
-/// The multiset hash of every stored index record with `tag`.
-fn stored_sum(shared: &Shared, tag: u8, mixer: &Mixer) -> Result<u128, StoreError> {
-    let mut acc = 0u128;
-    for kv in shared.derived.scan_prefix([tag]) {
-        let (k, v) = kv?;
-        acc = acc.wrapping_add(mixer.record(&[&k, &v]));
-    }
-    Ok(acc)
-}
-
-fn clone_err(e: &StoreError) -> StoreError {
-    StoreError::Engine(e.to_string())
-}
-
 /// The derived watermark: how many entries the derived records say they cover.
-fn watermark(shared: &Shared) -> Result<u64, StoreError> {
+pub(super) fn derived_watermark(shared: &Shared) -> Result<u64, StoreError> {
     let w = shared
         .derived
         .get(keys::WATERMARK)?
         .and_then(|w| keys::be_u64(&w, 0));
     Ok(w.unwrap_or(0))
-}
-
-fn check_indexes(
-    shared: &Shared,
-    chain: &Chain,
-    size: u64,
-    stored: [u128; 3],
-) -> Result<Option<Failure>, StoreError> {
-    if chain.derived_until > size {
-        return Ok(Some(Failure {
-            seq: None,
-            what: format!(
-                "derived records claim {} entries, the log has {size}",
-                chain.derived_until
-            ),
-        }));
-    }
-    for (i, (tag, want, name)) in [
-        (keys::STREAM, chain.expect_stream, "stream"),
-        (keys::SUBJECT, chain.expect_subject, "subject"),
-        (keys::COMMAND, chain.expect_command, "command"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        if stored[i] != want {
-            let seq = locate_index_fault(shared, tag, size)?;
-            return Ok(Some(Failure {
-                seq,
-                what: format!("the {name} index does not match the log"),
-            }));
-        }
-    }
-    Ok(None)
-}
-
-/// Finds the first seq whose stream or subject index record is missing, wrong or extra.
-fn locate_index_fault(shared: &Shared, tag: u8, size: u64) -> Result<Option<u64>, StoreError> {
-    let d = &shared.derived;
-    let mut first_bad: Option<u64> = None;
-    let mut note = |s: u64| first_bad = Some(first_bad.map_or(s, |b: u64| b.min(s)));
-    for seq in 0..size {
-        let e = shared.entry(seq)?;
-        let Ok(v) = e.view() else { continue };
-        let ok = match tag {
-            keys::STREAM => {
-                d.get(keys::name_u64(keys::STREAM, &v.stream, v.version))?
-                    .as_deref()
-                    == Some(&seq.to_be_bytes()[..])
-            }
-            keys::SUBJECT => v.subject.as_deref().map_or(Ok(true), |s| {
-                d.contains_key(keys::name_u64(keys::SUBJECT, s, seq))
-            })?,
-            _ => match v.command.as_deref() {
-                None => true,
-                Some(c) => d.get(keys::command(c))?.is_some_and(|r| {
-                    let (f, n) = (
-                        keys::be_u64(&r, 0).unwrap_or(u64::MAX),
-                        keys::be_u64(&r, 8).unwrap_or(0),
-                    );
-                    f <= seq && seq < f.saturating_add(n)
-                }),
-            },
-        };
-        if !ok {
-            note(seq);
-            break;
-        }
-    }
-    // Records that point at entries which do not carry them.
-    for kv in d.scan_prefix([tag]) {
-        let (k, val) = kv?;
-        let seq = match tag {
-            keys::STREAM => keys::be_u64(&val, 0),
-            keys::SUBJECT => keys::tail_u64(&k),
-            _ => keys::be_u64(&val, 0),
-        };
-        let Some(seq) = seq else { continue };
-        let matches = seq < size
-            && shared.entry(seq).ok().is_some_and(|e| {
-                e.view().is_ok_and(|v| match tag {
-                    keys::STREAM => k == keys::name_u64(keys::STREAM, &v.stream, v.version),
-                    keys::SUBJECT => v
-                        .subject
-                        .as_deref()
-                        .is_some_and(|s| k == keys::name_u64(keys::SUBJECT, s, seq)),
-                    _ => v.command.as_deref().is_some_and(|c| k == keys::command(c)),
-                })
-            });
-        if !matches {
-            note(seq.min(size));
-        }
-    }
-    Ok(first_bad)
 }
 
 /// What the content check found.
@@ -825,8 +707,29 @@ pub(super) fn since(
             }
         }
     }
-    for stream in names.0 {
-        let before = last_before(shared, keys::STREAM, &stream, m)?;
+    // The index says where each stream's and person's previous entry is; each one it names is
+    // proven against the trusted root before it is relied on.
+    let (stream_before, subject_before) = {
+        let ix = shared.index()?;
+        let streams: Vec<_> = names
+            .0
+            .into_iter()
+            .map(|s| {
+                let seq = ix.stream_last_before(&s, m);
+                (s, seq)
+            })
+            .collect();
+        let subjects: Vec<_> = names
+            .1
+            .into_iter()
+            .map(|s| {
+                let seq = ix.subject_last_before(&s, m);
+                (s, seq)
+            })
+            .collect();
+        (streams, subjects)
+    };
+    for (stream, before) in stream_before {
         if let Some(seq) = before {
             match proven(seq)? {
                 Some((_, _, s, version)) if s == stream => {
@@ -841,8 +744,8 @@ pub(super) fn since(
             }
         }
     }
-    for subject in names.1 {
-        if let Some(seq) = last_before(shared, keys::SUBJECT, &subject, m)? {
+    for (subject, before) in subject_before {
+        if let Some(seq) = before {
             match proven(seq)? {
                 Some((leaf, ..)) => {
                     subjects.insert(subject, leaf);
@@ -863,12 +766,7 @@ pub(super) fn since(
         streams,
         subjects,
         frontier,
-        expect_stream: 0,
-        expect_subject: 0,
-        expect_command: 0,
-        run: None,
-        mixer: Mixer::new(),
-        derived_until: watermark(shared)?,
+        derived_until: derived_watermark(shared)?,
     };
     let start_block = shared
         .derived
@@ -894,25 +792,45 @@ pub(super) fn since(
             }
         }
     }
-    let (_, report) = run_chain(shared, chain, blocks, size, progress)?;
+    let postings = postings_from(shared, m)?;
+    let (_, report) = run_chain(shared, chain, blocks, postings, size, progress)?;
     Ok(report)
 }
 
-/// The last seq before `m` in a stream's or person's index.
-fn last_before(shared: &Shared, tag: u8, name: &str, m: u64) -> Result<Option<u64>, StoreError> {
-    let prefix = keys::name_prefix(tag, name);
-    for kv in shared.derived.scan_prefix(&prefix).rev() {
-        let (k, v) = kv?;
-        let seq = if tag == keys::STREAM {
-            keys::be_u64(&v, 0)
-        } else {
-            keys::tail_u64(&k)
-        };
-        if let Some(seq) = seq {
-            if seq < m {
-                return Ok(Some(seq));
-            }
+/// The stored postings from seq `m` on: the record that holds `m`'s posting, positioned there,
+/// then every later record.
+#[allow(clippy::type_complexity)]
+fn postings_from(
+    shared: &Shared,
+    m: u64,
+) -> Result<Postings<impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>, StoreError> {
+    let holding = shared
+        .derived
+        .range(keys::postings(0)..=keys::postings(m))
+        .next_back()
+        .transpose()?;
+    if let Some((k, v)) = holding {
+        if let Some(first) = keys::tail_u64(&k).filter(|&f| f < m) {
+            let mut d = Decoder::new(&v);
+            let skip = usize::try_from(m - first).unwrap_or(usize::MAX);
+            let whole = d.by_ref().take(skip).filter(|p| p.is_ok()).count() == skip;
+            let pos = if whole {
+                v.len() - d.remaining()
+            } else {
+                v.len()
+            };
+            return Ok(Postings {
+                iter: shared
+                    .derived
+                    .range(keys::postings(first + 1)..keys::postings(u64::MAX)),
+                cur: Some((v, pos, m)),
+            });
         }
     }
-    Ok(None)
+    Ok(Postings {
+        iter: shared
+            .derived
+            .range(keys::postings(m)..keys::postings(u64::MAX)),
+        cur: None,
+    })
 }

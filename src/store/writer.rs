@@ -1,10 +1,11 @@
-//! Appending: the writer thread sequences requests into groups and applies each group to the
-//! `log` tree; the committer thread flushes, fsyncs, finishes erasures, publishes `committed` and
-//! answers; the indexer thread applies derived records and publishes `indexed`. Also the
-//! catch-up of derived records on open, which shares the derivation code.
+//! Appending: the writer thread sequences requests into groups, applies each group to the
+//! `log` tree and adds it to the in-memory index; the committer thread flushes, fsyncs, finishes
+//! erasures, publishes `committed` and answers; the indexer thread applies derived records (the
+//! group's Merkle block and postings) and publishes `indexed`. Also the catch-up of derived
+//! records on open, which loads the index and shares the derivation code.
 //!
-//! Owns: the tip of the log (size, last leaf, last `at`, Merkle frontier), the caches of stream
-//! versions, per-person chain heads and recent commands, and the three threads.
+//! Owns: the tip of the log (size, last leaf, last `at`, Merkle frontier), the people's latest
+//! leaf hashes, and the three threads.
 //! Must not touch: `committed` before the flush that covers it (only the committer moves it), or
 //! any answer before then — refusals and retries included, so no answer reveals undurable state.
 
@@ -18,6 +19,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
+use super::index::{self, Index, Posting};
 use super::keys;
 use super::{Clock, Durability, Expected, Receipt, Request, Shared, StoreError, StoredEntry};
 use crate::format::{self, leaf_hash, to_hex, EntryFields, EntryView, Hash, ZERO_HASH};
@@ -56,22 +58,77 @@ impl Writes {
             batch.insert(k, v);
         }
     }
-}
 
-/// Derived index keys of one entry: stream position and, for a person's entry, the subject index.
-fn derive_keys(batch: &mut Writes, seq: u64, stream: &str, version: u64, subject: Option<&str>) {
-    batch.insert(
-        keys::name_u64(keys::STREAM, stream, version),
-        &seq.to_be_bytes()[..],
-    );
-    if let Some(s) = subject {
-        batch.insert(keys::name_u64(keys::SUBJECT, s, seq), &[][..]);
+    /// A group's derived records: its Merkle block, its postings and the new watermark.
+    fn group(first: u64, block: Vec<u8>, postings: Vec<u8>, size: u64) -> Writes {
+        let mut w = Writes::default();
+        w.insert(&keys::merkle(first)[..], block);
+        w.insert(&keys::postings(first)[..], postings);
+        w.insert(keys::WATERMARK, &size.to_be_bytes()[..]);
+        w
     }
 }
 
-/// Brings the derived tree up to the log: on open, after a crash between the two trees' batches,
-/// or when the derived tree is missing. Checks the chain of what it re-derives, and the head
-/// entry against its stored leaf, refusing to open a store whose tail is damaged.
+/// The index as the postings records of the first `watermark` entries give it. An `Err` says
+/// why they do not (a gap, a record past the watermark, postings that contradict each other):
+/// the caller rebuilds the derived records from the log.
+pub(super) fn load_index(shared: &Shared, watermark: u64) -> Result<Index, String> {
+    let mut ix = Index::default();
+    for kv in shared.derived.scan_prefix([keys::POSTINGS]) {
+        let (k, v) = kv.map_err(|e| format!("cannot read postings: {e}"))?;
+        let first = keys::tail_u64(&k).ok_or("malformed postings key")?;
+        if first >= watermark {
+            return Err(format!(
+                "postings at seq {first}, past the derived watermark {watermark}"
+            ));
+        }
+        if first != ix.size() {
+            return Err(format!(
+                "postings record starts at seq {first}, expected {}",
+                ix.size()
+            ));
+        }
+        ix.add_record(first, &v)?;
+    }
+    if ix.size() != watermark {
+        return Err(format!(
+            "postings cover {} entries, the derived watermark says {watermark}",
+            ix.size()
+        ));
+    }
+    Ok(ix)
+}
+
+/// Adds entries `from..log size`, read from the log, to `ix` (a read-only store whose derived
+/// records trail the log: the index is completed in memory, nothing is written).
+pub(super) fn extend_index(shared: &Shared, ix: &mut Index) -> Result<(), StoreError> {
+    for kv in shared
+        .log
+        .range(keys::entry(ix.size())..keys::entry(u64::MAX))
+    {
+        let (k, bytes) = kv?;
+        let seq =
+            keys::tail_u64(&k).ok_or_else(|| StoreError::corrupt(None, "malformed entry key"))?;
+        let view = EntryView::parse(&bytes).map_err(|w| StoreError::corrupt(seq, w))?;
+        ix.add(seq, &posting_of(&view))
+            .map_err(|w| StoreError::corrupt(seq, w))?;
+    }
+    Ok(())
+}
+
+fn posting_of<'a>(view: &'a EntryView<'_>) -> Posting<'a> {
+    Posting {
+        stream: &view.stream,
+        version: view.version,
+        subject: view.subject.as_deref(),
+        command: view.command.as_deref(),
+    }
+}
+
+/// Brings the derived tree up to the log — on open, after a crash between the two trees'
+/// batches, or when the derived tree is missing or does not match — and installs the index it
+/// implies. Checks the chain (and stream versions) of what it re-derives, and the head entry
+/// against its stored leaf, refusing to open a store whose tail is damaged.
 pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreError> {
     let log_size = match shared.log.scan_prefix([keys::ENTRY]).next_back() {
         None => 0,
@@ -95,21 +152,26 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
         None => 0,
     };
     let loaded = if watermark > log_size {
-        None
+        Err(format!(
+            "derived records cover {watermark} entries, the log holds {log_size}"
+        ))
     } else {
-        Frontier::load(shared, watermark).ok()
+        Frontier::load(shared, watermark)
+            .map_err(|e| e.to_string())
+            .and_then(|f| Ok((f, load_index(shared, watermark)?)))
     };
-    let frontier = match loaded {
-        Some(f) => f,
-        None => {
+    let (frontier, mut ix) = match loaded {
+        Ok(found) => found,
+        Err(why) => {
             tracing::warn!(
+                why,
                 watermark,
                 log_size,
                 "derived records do not match the log; rebuilding them from the log"
             );
             shared.derived.clear()?;
             watermark = 0;
-            Frontier::default()
+            (Frontier::default(), Index::default())
         }
     };
     let (last_leaf, last_at_ms) = if watermark == 0 {
@@ -141,13 +203,11 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
             "re-deriving indexes and Merkle nodes from the log"
         );
     }
-    // Command runs: consecutive entries with one command id came from one append.
-    let mut run: Option<(String, u64, u64)> = None;
     let mut seq = watermark;
     while seq < log_size {
         let end = log_size.min(seq + max_group.max(1) as u64);
-        let mut batch = Writes::default();
         let mut block = Vec::new();
+        let mut postings = Vec::new();
         let first = seq;
         for kv in shared.log.range(keys::entry(seq)..keys::entry(end)) {
             let (k, bytes) = kv?;
@@ -177,22 +237,10 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
                     "`at` is earlier than the previous entry's",
                 ));
             }
-            derive_keys(
-                &mut batch,
-                seq,
-                &view.stream,
-                view.version,
-                view.subject.as_deref(),
-            );
-            match (&mut run, view.command.as_deref()) {
-                (Some((c, _, count)), Some(cmd)) if c == cmd => *count += 1,
-                (r, cmd) => {
-                    if let Some((c, f, n)) = r.take() {
-                        batch.insert(keys::command(&c), &keys::command_value(f, n)[..]);
-                    }
-                    *r = cmd.map(|c| (c.to_string(), seq, 1));
-                }
-            }
+            let posting = posting_of(&view);
+            ix.add(seq, &posting)
+                .map_err(|w| StoreError::corrupt(seq, w))?;
+            index::encode(&mut postings, &posting);
             let leaf = leaf_hash(&bytes);
             tip.frontier
                 .push(leaf, |_, _, h| block.extend_from_slice(h));
@@ -203,61 +251,19 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
         if seq != end {
             return Err(StoreError::corrupt(seq, "entry is missing from the log"));
         }
-        if let Some((c, f, n)) = &run {
-            batch.insert(keys::command(c), &keys::command_value(*f, *n)[..]);
-        }
-        batch.insert(&keys::merkle(first)[..], block);
-        batch.insert(keys::WATERMARK, &seq.to_be_bytes()[..]);
         let mut b = sled::Batch::default();
-        batch.add_to(&mut b);
+        Writes::group(first, block, postings, seq).add_to(&mut b);
         shared.derived.apply_batch(b)?;
     }
     if watermark < log_size {
         shared.db.flush()?;
     }
+    *shared.index.write().map_err(|_| index_poisoned())? = ix;
     Ok(tip)
 }
 
-/// Every stream's next version and every command id, from the `derived` tree (complete up to the
-/// log's size when this runs, just after [`recover`]). `None` if there are more than `limit`:
-/// the stream index holds a key per entry, so the scan stops at `4 × limit` keys.
-#[allow(clippy::type_complexity)]
-fn load_names(
-    shared: &Shared,
-    limit: usize,
-) -> Result<Option<(HashMap<String, u64>, HashSet<String>)>, StoreError> {
-    let max_scan = limit.saturating_mul(4);
-    let mut streams = HashMap::new();
-    let mut scanned = 0usize;
-    for kv in shared.derived.scan_prefix([keys::STREAM]) {
-        let (k, _) = kv?;
-        scanned += 1;
-        if scanned > max_scan {
-            return Ok(None);
-        }
-        // `T name 0x00 version(8)`
-        let bad = || StoreError::corrupt(None, "malformed stream index key");
-        let name_end = k.len().checked_sub(9).filter(|&e| e >= 1).ok_or_else(bad)?;
-        let version = keys::tail_u64(&k).ok_or_else(bad)?;
-        let name = std::str::from_utf8(&k[1..name_end]).map_err(|_| bad())?;
-        // Keys of one stream are in version order: the last one wins.
-        streams.insert(name.to_string(), version + 1);
-    }
-    let mut commands = HashSet::new();
-    for kv in shared.derived.scan_prefix([keys::COMMAND]) {
-        let (k, _) = kv?;
-        scanned += 1;
-        if scanned > max_scan {
-            return Ok(None);
-        }
-        let id = std::str::from_utf8(&k[1..])
-            .map_err(|_| StoreError::corrupt(None, "malformed command index key"))?;
-        commands.insert(id.to_string());
-    }
-    if streams.len() + commands.len() > limit {
-        return Ok(None);
-    }
-    Ok(Some((streams, commands)))
+pub(super) fn index_poisoned() -> StoreError {
+    StoreError::Failed("the index lock is poisoned (a thread panicked holding it)".into())
 }
 
 /// Groups handed to the indexer but not yet applied, at most. Bounds memory if sled's inserts
@@ -270,23 +276,11 @@ pub(super) struct Writer {
     tip: Tip,
     /// Most events in one group; see `StoreConfig::max_group_events`.
     max_group: usize,
-    /// Most names cached; see `StoreConfig::writer_cache`.
-    max_cache: usize,
     clock: Arc<dyn Clock>,
-    /// Next version of each stream: of every stream while `complete`, else of those written
-    /// since the last sync with the indexer (a stream not here has had no entry since then, so
-    /// the `derived` tree is authoritative for it).
-    streams: HashMap<String, u64>,
-    /// Command ids: every one while `complete`, else those since the last sync.
-    commands: HashSet<String>,
-    /// Whether `streams` and `commands` hold every stream and command of the log, so a miss
-    /// means "new" without asking sled. True from open while they fit in memory (the common
-    /// case: asking sled was most of the writer's time per group); false after the first sync.
-    complete: bool,
-    /// Leaf hash of each person's latest entry since the last sync (same rule as `streams`).
-    subjects: HashMap<String, Hash>,
-    /// Receipts of commands since the last sync (same rule): a retry is answered from here.
-    recent: HashMap<String, Vec<Receipt>>,
+    /// Leaf hash of each person's latest entry, for the next entry's `subject_prev`: every person
+    /// written since open, and every one looked up since (found through the index, then that
+    /// entry's bytes).
+    subject_leaves: HashMap<String, Hash>,
     /// Sequenced groups, to the committer thread that makes them durable and answers.
     commit_tx: Option<SyncSender<Applied>>,
     /// Joined when the writer stops, so every group is durable and indexed before the final flush.
@@ -295,7 +289,6 @@ pub(super) struct Writer {
     /// refused with it.
     failed: Arc<Mutex<Option<String>>>,
 }
-
 /// Sequenced groups waiting for the committer, at most. While the committer flushes, the writer
 /// sequences the next group; past this many it waits.
 const COMMIT_QUEUE: usize = 4;
@@ -503,7 +496,6 @@ impl Writer {
         tip: Tip,
         durability: Durability,
         max_group: usize,
-        max_cache: usize,
         clock: Arc<dyn Clock>,
     ) -> Result<Writer, StoreError> {
         let spawn_err =
@@ -528,21 +520,12 @@ impl Writer {
             .name("withus-log-committer".into())
             .spawn(move || committer.run(commit_rx))
             .map_err(spawn_err)?;
-        let (streams, commands, complete) = match load_names(&shared, max_cache)? {
-            Some((s, c)) => (s, c, true),
-            None => (HashMap::new(), HashSet::new(), false),
-        };
         Ok(Writer {
             shared,
             tip,
             max_group: max_group.max(1),
-            max_cache,
             clock,
-            streams,
-            commands,
-            complete,
-            subjects: HashMap::new(),
-            recent: HashMap::new(),
+            subject_leaves: HashMap::new(),
             commit_tx: Some(commit_tx),
             committer: Some(committer),
             failed,
@@ -608,97 +591,43 @@ impl Writer {
         }
     }
 
-    fn stream_next(&self, stream: &str) -> Result<u64, StoreError> {
-        if let Some(&v) = self.streams.get(stream) {
-            return Ok(v);
-        }
-        if self.complete {
-            return Ok(0);
-        }
-        let next = match self
-            .shared
-            .derived
-            .scan_prefix(keys::name_prefix(keys::STREAM, stream))
-            .next_back()
-        {
-            None => 0,
-            Some(kv) => {
-                let (k, _) = kv?;
-                keys::tail_u64(&k)
-                    .ok_or_else(|| StoreError::corrupt(None, "malformed stream index key"))?
-                    + 1
-            }
-        };
-        Ok(next)
-    }
-
-    fn subject_last(&self, subject: &str) -> Result<Option<Hash>, StoreError> {
-        if let Some(h) = self.subjects.get(subject) {
+    /// Leaf hash of a person's latest entry, if they have one.
+    fn subject_last(&self, ix: &Index, subject: &str) -> Result<Option<Hash>, StoreError> {
+        if let Some(h) = self.subject_leaves.get(subject) {
             return Ok(Some(*h));
         }
-        match self
-            .shared
-            .derived
-            .scan_prefix(keys::name_prefix(keys::SUBJECT, subject))
-            .next_back()
-        {
+        // Not written since open: the index knows the entry, whose bytes give its leaf.
+        match ix.subject_last(subject) {
             None => Ok(None),
-            Some(kv) => {
-                let (k, _) = kv?;
-                let seq = keys::tail_u64(&k)
-                    .ok_or_else(|| StoreError::corrupt(None, "malformed subject index key"))?;
-                Ok(Some(self.shared.node(0, seq)?))
-            }
+            Some(seq) => Ok(Some(self.shared.entry(seq)?.leaf_hash())),
         }
     }
 
-    /// Receipts of an earlier command: from memory if recent, else from the indexes.
-    fn command_receipts(&self, cmd: &str) -> Result<Option<Vec<Receipt>>, StoreError> {
-        if let Some(r) = self.recent.get(cmd) {
-            return Ok(Some(r.clone()));
-        }
-        if self.complete && !self.commands.contains(cmd) {
-            return Ok(None);
-        }
-        let Some(v) = self.shared.derived.get(keys::command(cmd))? else {
-            return Ok(None);
-        };
-        let (first, count) = keys::be_u64(&v, 0)
-            .zip(keys::be_u64(&v, 8))
-            .ok_or_else(|| StoreError::corrupt(None, "malformed command index record"))?;
-        (first..first + count)
-            .map(|seq| {
-                Ok(Receipt {
-                    seq,
-                    leaf_hash: self.shared.node(0, seq)?,
-                    tree_size: first + count,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
-    }
-
-    /// Sequences a group and applies it to the `log` tree (not yet durable); fills `outcomes`.
-    /// An `Err` means storage failed part-way and nothing in the group may be acknowledged.
+    /// Sequences a group and applies it to the `log` tree (not yet durable); adds it to the
+    /// index; fills `outcomes`. An `Err` means storage failed part-way and nothing in the group
+    /// may be acknowledged.
     fn sequence(
         &mut self,
         group: Vec<Request>,
         outcomes: &mut Vec<Outcome>,
     ) -> Result<Applied, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let ix = shared.index.read().map_err(|_| index_poisoned())?;
         let mut tip = self.tip.clone();
         let now = self.clock.now_millis().max(tip.last_at_ms);
         let at = format::format_millis(now);
         let mut log_batch = sled::Batch::default();
-        let mut derived = Writes::default();
         let mut block: Vec<u8> = Vec::new();
+        let mut postings: Vec<u8> = Vec::new();
         let block_first = tip.size();
+        // What this group changes, on top of the index: next versions, latest leaves, commands.
         let mut streams: HashMap<String, u64> = HashMap::new();
         let mut subjects: HashMap<String, Hash> = HashMap::new();
         let mut commands: HashMap<String, Vec<Receipt>> = HashMap::new();
-        let mut staged_commits = std::collections::HashSet::new();
+        let mut staged_commits = HashSet::new();
         let mut slot_writes = Vec::new();
         let mut erasures = Vec::new();
-        let observed = self.shared.observer.get().is_some();
+        let observed = shared.observer.get().is_some();
         let mut entries = Vec::new();
         // Requests repeating a command of this same group are answered once it is durable.
         let mut repeats: Vec<(usize, String)> = Vec::new();
@@ -710,11 +639,17 @@ impl Writer {
                     outcomes.push((reply, Ok(Vec::new())));
                     continue;
                 }
-                if let Some(receipts) = self.command_receipts(cmd)? {
-                    outcomes.push((reply, Ok(receipts)));
+                if let Some((first, count)) = ix.command(cmd) {
+                    outcomes.push((reply, Ok(shared.receipts(first, count)?)));
                     continue;
                 }
             }
+            let current = |streams: &HashMap<String, u64>, name: &str| {
+                streams
+                    .get(name)
+                    .copied()
+                    .unwrap_or_else(|| ix.stream_next(name))
+            };
             // Decide every event's version and check every expectation before anything of this
             // request is sequenced.
             let mut next: HashMap<&str, u64> = HashMap::new();
@@ -732,10 +667,7 @@ impl Writer {
                 if refusal.is_some() {
                     break;
                 }
-                let cur = match streams.get(stream) {
-                    Some(&v) => v,
-                    None => self.stream_next(stream)?,
-                };
+                let cur = current(&streams, stream);
                 if *want != cur {
                     refusal = Some(StoreError::Conflict {
                         stream: stream.clone(),
@@ -748,12 +680,9 @@ impl Writer {
                 if refusal.is_some() {
                     break;
                 }
-                let cur = match next
-                    .get(e.stream.as_str())
-                    .or_else(|| streams.get(&e.stream))
-                {
+                let cur = match next.get(e.stream.as_str()) {
                     Some(&v) => v,
-                    None => self.stream_next(&e.stream)?,
+                    None => current(&streams, &e.stream),
                 };
                 if let Expected::Version(want) = e.expected {
                     if want != cur {
@@ -771,7 +700,7 @@ impl Writer {
             if refusal.is_none() {
                 for c in &batch.contents {
                     if staged_commits.contains(&c.commit)
-                        || self.shared.log.contains_key(keys::content(&c.commit))?
+                        || shared.log.contains_key(keys::content(&c.commit))?
                     {
                         refusal = Some(StoreError::invalid(
                             "contents",
@@ -795,7 +724,7 @@ impl Writer {
                     None => None,
                     Some(s) => match subjects.get(s) {
                         Some(h) => Some(*h),
-                        None => self.subject_last(s)?,
+                        None => self.subject_last(&ix, s)?,
                     },
                 };
                 let prev_hex = to_hex(&tip.last_leaf);
@@ -823,7 +752,15 @@ impl Writer {
                     });
                 }
                 log_batch.insert(&keys::entry(seq)[..], bytes);
-                derive_keys(&mut derived, seq, &e.stream, version, e.subject.as_deref());
+                index::encode(
+                    &mut postings,
+                    &Posting {
+                        stream: &e.stream,
+                        version,
+                        subject: e.subject.as_deref(),
+                        command: batch.command.as_deref(),
+                    },
+                );
                 tip.frontier
                     .push(leaf, |_, _, h| block.extend_from_slice(h));
                 tip.last_leaf = leaf;
@@ -842,10 +779,6 @@ impl Writer {
             }
             if let Some(cmd) = &batch.command {
                 if end > first {
-                    derived.insert(
-                        keys::command(cmd),
-                        &keys::command_value(first, end - first)[..],
-                    );
                     commands.insert(cmd.clone(), receipts.clone());
                 }
             }
@@ -865,6 +798,7 @@ impl Writer {
             }
             outcomes.push((reply, Ok(receipts)));
         }
+        drop(ix);
 
         for (i, cmd) in &repeats {
             if let (Some(o), Some(r)) = (outcomes.get_mut(*i), commands.get(cmd)) {
@@ -873,58 +807,47 @@ impl Writer {
         }
         let appended = tip.size() > block_first;
         let wrote = appended || !slot_writes.is_empty() || !erasures.is_empty();
-        let mut derived_out = None;
-        if appended {
-            tip.last_at_ms = now;
-            derived.insert(&keys::merkle(block_first)[..], block);
-            derived.insert(keys::WATERMARK, &tip.size().to_be_bytes()[..]);
-            derived_out = Some((derived, tip.size()));
-        }
         if wrote {
-            let salts = || self.shared.dir.join("salts");
+            let salts = || shared.dir.join("salts");
             // Salts first, synced: sled may make the log batch durable at any moment after it is
             // applied, and a durable record must never point at a salt that is not on disk.
             if !slot_writes.is_empty() {
                 for (slot, commit, salt) in &slot_writes {
-                    self.shared
+                    shared
                         .slots
                         .write(*slot, commit, salt)
                         .map_err(|e| StoreError::io(salts(), e))?;
                 }
-                self.shared
+                shared
                     .slots
                     .sync()
                     .map_err(|e| StoreError::io(salts(), e))?;
             }
             // The source of truth, atomically. The committer makes it durable.
-            self.shared.log.apply_batch(log_batch)?;
+            shared.log.apply_batch(log_batch)?;
+        }
+        let mut derived = None;
+        if appended {
+            tip.last_at_ms = now;
+            // Readers bound what they take from the index by the durable size, so the group can
+            // be indexed now, before the committer makes it durable.
+            shared
+                .index
+                .write()
+                .map_err(|_| index_poisoned())?
+                .add_record(block_first, &postings)
+                .map_err(|why| StoreError::Engine(format!("indexing a new group: {why}")))?;
+            derived = Some((
+                Writes::group(block_first, block, postings, tip.size()),
+                tip.size(),
+            ));
         }
         self.tip = tip;
-        // Remember what this group wrote; past a bound, sync with the indexer and forget.
-        let cached =
-            self.streams.len() + self.commands.len() + self.subjects.len() + self.recent.len();
-        if cached > self.max_cache {
-            self.shared.wait_indexed(block_first)?;
-            if self.complete {
-                tracing::info!(
-                    cached,
-                    "writer caches full; unseen names are looked up in the indexes from now on"
-                );
-            }
-            self.streams.clear();
-            self.commands.clear();
-            self.subjects.clear();
-            self.recent.clear();
-            self.complete = false;
-        }
-        self.streams.extend(streams);
-        self.subjects.extend(subjects);
-        self.commands.extend(commands.keys().cloned());
-        self.recent.extend(commands);
+        self.subject_leaves.extend(subjects);
         let outcomes = std::mem::take(outcomes);
         Ok(Applied {
             outcomes,
-            derived: derived_out,
+            derived,
             size: self.tip.size(),
             erasures,
             wrote,
