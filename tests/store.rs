@@ -278,11 +278,7 @@ fn derived_records_are_rebuilt_from_the_log_when_missing() {
     }
     let root = store.root(50).unwrap();
     store.close().unwrap();
-    {
-        let db = common::raw_sled(dir.path());
-        db.open_tree("derived").unwrap().clear().unwrap();
-        db.flush().unwrap();
-    }
+    wipe_derived(dir.path());
     let store = open(dir.path());
     assert_eq!(store.root(50).unwrap(), root);
     assert_eq!(store.stream_len("note:n-1").unwrap(), 50);
@@ -303,8 +299,8 @@ fn derived_records_are_rebuilt_from_the_log_when_missing() {
 /// the log. Either way a restart changes no answer: versions continue, retries are recognised.
 #[test]
 fn stream_versions_and_command_ids_survive_a_restart_whether_the_index_is_loaded_or_rebuilt() {
-    for wipe_derived in [false, true] {
-        let cache = if wipe_derived { "rebuilt" } else { "loaded" };
+    for wipe in [false, true] {
+        let cache = if wipe { "rebuilt" } else { "loaded" };
         let dir = tempfile::tempdir().unwrap();
         let open_cached = || open(dir.path());
         let store = open_cached();
@@ -318,10 +314,8 @@ fn stream_versions_and_command_ids_survive_a_restart_whether_the_index_is_loaded
                 .unwrap();
         }
         store.close().unwrap();
-        if wipe_derived {
-            let db = common::raw_sled(dir.path());
-            db.open_tree("derived").unwrap().clear().unwrap();
-            db.flush().unwrap();
+        if wipe {
+            wipe_derived(dir.path());
         }
         let store = open_cached();
         // Each stream holds 3 events: version 3 is next, 0 is refused with the truth.
@@ -360,6 +354,19 @@ fn stream_versions_and_command_ids_survive_a_restart_whether_the_index_is_loaded
     }
 }
 
+/// Deletes every derived record (postings, Merkle blocks, watermark) beside the entries.
+fn wipe_derived(dir: &Path) {
+    let db = common::raw_sled(dir);
+    let log = db.open_tree("log").unwrap();
+    for tag in [b'N', b'P'] {
+        for kv in log.scan_prefix([tag]) {
+            log.remove(kv.unwrap().0).unwrap();
+        }
+    }
+    log.remove(b"W").unwrap();
+    db.flush().unwrap();
+}
+
 fn set_in_sled(dir: &Path, tree: &str, key: &[u8], value: &[u8]) {
     let db = common::raw_sled(dir);
     db.open_tree(tree).unwrap().insert(key, value).unwrap();
@@ -370,14 +377,66 @@ fn set_in_sled(dir: &Path, tree: &str, key: &[u8], value: &[u8]) {
 fn a_store_of_a_newer_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     open(dir.path()).close().unwrap();
-    set_in_sled(dir.path(), "log", b"Mformat", &2u32.to_be_bytes());
+    let newer = withus::store::FORMAT_VERSION + 1;
+    set_in_sled(dir.path(), "log", b"Mformat", &newer.to_be_bytes());
     match LogStore::open(withus::store::StoreConfig::new(dir.path())) {
-        Err(StoreError::NewerFormat {
-            found: 2,
-            supported: 1,
-        }) => {}
+        Err(StoreError::NewerFormat { found, supported })
+            if found == newer && supported == withus::store::FORMAT_VERSION => {}
         other => panic!("expected NewerFormat, got {:?}", other.err()),
     }
+}
+
+/// Format 1 kept the derived records in a `derived` tree of their own. Opening such a store
+/// drops that tree, derives the records beside the entries, and marks the store format 2;
+/// nothing of the log changes.
+#[test]
+fn a_format_1_store_is_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..20u64 {
+        store
+            .append_blocking(batch(
+                Some(&format!("c-{i}")),
+                vec![event("note:n-1", Some("su-sam"), Expected::Version(i))],
+            ))
+            .unwrap();
+    }
+    let root = store.root(20).unwrap();
+    store.close().unwrap();
+    // Rewrite it as format 1 wrote it: derived records moved to their own tree.
+    {
+        let db = common::raw_sled(dir.path());
+        let log = db.open_tree("log").unwrap();
+        let old = db.open_tree("log").unwrap();
+        let derived: Vec<_> = [b'N', b'P', b'W']
+            .iter()
+            .flat_map(|t| log.scan_prefix([*t]).map(|kv| kv.unwrap()))
+            .collect();
+        assert!(derived.len() >= 3);
+        for (k, v) in derived {
+            old.insert(&k, v).unwrap();
+            log.remove(&k).unwrap();
+        }
+        log.insert(b"Mformat", &1u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.root(20).unwrap(), root);
+    assert_eq!(store.stream_len("note:n-1").unwrap(), 20);
+    assert!(store.verify(&mut |_, _| {}).unwrap().ok());
+    store.close().unwrap();
+    let db = common::raw_sled(dir.path());
+    assert!(!db.tree_names().iter().any(|n| &n[..] == b"derived"));
+    let format = db
+        .open_tree("log")
+        .unwrap()
+        .get(b"Mformat")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        format.as_ref(),
+        &withus::store::FORMAT_VERSION.to_be_bytes()
+    );
 }
 
 #[test]
@@ -711,7 +770,7 @@ fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
         ro.verify(&mut |_, _| {}).unwrap().failure
     };
     let db = common::raw_sled(dir.path());
-    let derived = db.open_tree("derived").unwrap();
+    let derived = db.open_tree("log").unwrap();
 
     // Each append was a group of its own, so `P` seq holds that one entry's posting:
     // len(stream) ‖ stream ‖ version(8) ‖ len(subject) ‖ subject ‖ len(command) ‖ command.
@@ -741,7 +800,7 @@ fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
 
     // A postings record missing: named by the first entry it covered.
     let db = common::raw_sled(dir.path());
-    let derived = db.open_tree("derived").unwrap();
+    let derived = db.open_tree("log").unwrap();
     derived.insert(postings_key(17), saved17).unwrap();
     let saved9 = derived.remove(postings_key(9)).unwrap().unwrap();
     db.flush().unwrap();
@@ -758,7 +817,7 @@ fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
 
     // Postings past the log's end: found, with no entry to name.
     let db = common::raw_sled(dir.path());
-    let derived = db.open_tree("derived").unwrap();
+    let derived = db.open_tree("log").unwrap();
     derived.insert(postings_key(9), saved9).unwrap();
     derived
         .insert(postings_key(30), &b"\x08note:n-9"[..])
@@ -768,13 +827,13 @@ fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
     let f = verify_ro().expect("postings past the end are found");
     assert_eq!(f.seq, None, "{}", f.what);
     let db = common::raw_sled(dir.path());
-    let derived = db.open_tree("derived").unwrap();
+    let derived = db.open_tree("log").unwrap();
     derived.remove(postings_key(30)).unwrap();
     db.flush().unwrap();
     drop(derived);
 
     // A stored Merkle hash flipped: named by the seq whose record holds it.
-    let derived = db.open_tree("derived").unwrap();
+    let derived = db.open_tree("log").unwrap();
     let mut block_key = vec![b'N'];
     block_key.extend_from_slice(&12u64.to_be_bytes());
     let mut block = derived
@@ -792,7 +851,7 @@ fn damaged_indexes_and_merkle_nodes_are_found_and_named() {
     // A read-write open does not build its index from postings that do not add up: it rebuilds
     // the derived records from the log.
     let db = common::raw_sled(dir.path());
-    let derived = db.open_tree("derived").unwrap();
+    let derived = db.open_tree("log").unwrap();
     block[5] ^= 1;
     derived.insert(&block_key, block).unwrap();
     derived.remove(postings_key(9)).unwrap();
@@ -828,7 +887,7 @@ fn a_log_ahead_of_its_derived_records_verifies_and_is_caught_up_on_open() {
     store.close().unwrap();
     {
         let db = common::raw_sled(dir.path());
-        let derived = db.open_tree("derived").unwrap();
+        let derived = db.open_tree("log").unwrap();
         for tag in [b'N', b'P'] {
             let mut k = vec![tag];
             k.extend_from_slice(&10u64.to_be_bytes());

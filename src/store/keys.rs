@@ -1,20 +1,20 @@
-//! Key layout of the two sled trees. One place, so the layout can be read in one sitting.
+//! Key layout of the `log` tree (the `views` tree's is in `views.rs`). One place, so the layout
+//! can be read in one sitting. Each commit group is written in one atomic `apply_batch`.
 //!
-//! Tree `log` — the source of truth, written in one atomic `apply_batch` per group commit:
+//! The source of truth:
 //! - `E` seq(8 BE)        → the entry's exact bytes
 //! - `C` commit(32)       → sealed content: slot(8 BE) ‖ nonce(12) ‖ ciphertext
 //! - `X` commit(32)       → (empty) an erasure acknowledged but maybe not yet finished
 //! - `Mformat`            → store format version (u32 BE)
 //! - `Morigin`            → the log's origin, which is also its checkpoint key name
 //!
-//! Tree `derived` — rebuilt from `log` whenever it is behind, missing or does not match:
-//! - `W`                 → size(8 BE): entries the derived records cover
-//! - `N` first(8 BE)     → Merkle block: for each seq from `first`, its leaf hash then the hashes
+//! Derived from the entries, written in the same batch as the group they describe, and derived
+//! again on open whenever missing or damaged:
+//! - `W`                  → size(8 BE): entries the derived records cover
+//! - `N` first(8 BE)      → Merkle block: for each seq from `first`, its leaf hash then the hashes
 //!   of the nodes that seq completes (levels 1..=trailing_zeros(seq+1))
-//! - `P` first(8 BE)     → postings: for each seq from `first`, its stream, version, subject and
+//! - `P` first(8 BE)      → postings: for each seq from `first`, its stream, version, subject and
 //!   command (format in `index.rs`); the persisted form of the in-memory index
-//!
-//! `N` and `P` records are written per commit group, with `W`, in one batch.
 
 use crate::format::Hash;
 

@@ -1,14 +1,15 @@
 //! The log store: a durable, hash-chained, Merkle-proved event log on sled (log format v1).
 //!
-//! Owns: the data directory — sled (trees `log` and `derived`), the salt slot file and the
-//! checkpoint signing key — and every byte written there. This is the only module that imports
+//! Owns: the data directory — sled (tree `log`, and `views` for the service), the salt slot
+//! file and the checkpoint signing key — and every byte written there. This is the only module that imports
 //! sled. It assigns `seq`, `prev`, `subject_prev`, `at` and `version`, serialises each entry once
 //! and keeps those bytes; it acknowledges an append only once it is on disk.
 //! Must not touch: domain rules (what events mean, who may do what). It checks the log format's
 //! shape and stream versions, nothing more.
 //!
 //! Invariants (see ARCHITECTURE.md):
-//! - the `log` tree is the only source of truth; `derived` is rebuilt from it when behind;
+//! - entries are the only source of truth; the derived records beside them (postings, Merkle
+//!   blocks, watermark) are rebuilt from them when missing or damaged;
 //! - an append resolves only after its group is flushed and (by default) fsynced;
 //! - what must be durable together is written in one `apply_batch` on one tree;
 //! - a segment's text is stored only sealed under a key derived from its salt, and the salt
@@ -28,7 +29,7 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 
 use serde_json::Value;
@@ -45,7 +46,9 @@ use crate::merkle::{self, NodeSource, ProofRequestError};
 use slots::{Slot, SlotFile};
 
 /// The store format this code writes and reads. Bumped only with a migration.
-pub const FORMAT_VERSION: u32 = 1;
+/// 1: derived records in their own sled tree, written after the entries' batch.
+/// 2: derived records in the `log` tree, in each group's batch (format 1 is migrated on open).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Most events one append may carry; keeps one call's memory and latency bounded.
 pub const MAX_EVENTS_PER_APPEND: usize = 1024;
@@ -253,10 +256,9 @@ struct Shared {
     dir: PathBuf,
     /// Kept to flush and to name the whole database.
     db: sled::Db,
-    /// Entries, sealed content, erasure markers, store metadata: the source of truth.
+    /// Entries, sealed content, erasure markers, store metadata — the source of truth — and each
+    /// group's derived records (postings, Merkle block, watermark), written in the same batch.
     log: sled::Tree,
-    /// Postings and Merkle nodes, rebuilt from `log` when behind.
-    derived: sled::Tree,
     /// Every stream's, person's and command's seqs, loaded from the postings on open; the writer
     /// adds each group as it sequences it. Readers bound what they take by `committed`.
     index: RwLock<index::Index>,
@@ -278,10 +280,6 @@ struct Shared {
     commits: tokio::sync::watch::Sender<u64>,
     /// See [`CommitObserver`]; set at most once.
     observer: OnceLock<Arc<dyn CommitObserver>>,
-    /// Entries whose derived records (indexes, Merkle nodes) are in the `derived` tree. Trails
-    /// `committed` by at most a group or two: the indexer applies them off the acknowledgement
-    /// path. Readers of derived records wait for it with [`Shared::wait_indexed`].
-    indexed: Watermark,
     /// Slot indexes free for reuse, and the next never-used slot. Only the writer allocates;
     /// reconciliation on open fills it.
     free_slots: Mutex<(Vec<u64>, u64)>,
@@ -394,10 +392,9 @@ impl LogStore {
         let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
         let db = sled_open(&dir)?;
         let log = db.open_tree("log")?;
-        let derived = db.open_tree("derived")?;
 
-        let origin = match read_meta(&log)? {
-            Some(origin) => origin,
+        let (origin, format) = match read_meta(&log)? {
+            Some(found) => found,
             None => {
                 let origin = match &config.origin {
                     Some(o) => o.clone(),
@@ -410,7 +407,7 @@ impl LogStore {
                 b.insert(keys::META_ORIGIN, origin.as_bytes());
                 log.apply_batch(b)?;
                 db.flush()?;
-                origin
+                (origin, FORMAT_VERSION)
             }
         };
 
@@ -438,7 +435,6 @@ impl LogStore {
             dir,
             db,
             log,
-            derived,
             slots,
             db_file: Some(db_file),
             signer: Some(signer),
@@ -446,18 +442,33 @@ impl LogStore {
             committed: AtomicU64::new(0),
             commits: tokio::sync::watch::Sender::new(0),
             observer: OnceLock::new(),
-            indexed: Watermark::new(0),
             free_slots: Mutex::new((Vec::new(), 0)),
             index: RwLock::new(index::Index::default()),
             index_damage: None,
         });
 
+        if format < FORMAT_VERSION {
+            // Format 1 kept derived records in a tree of their own; format 2 keeps them beside
+            // the entries. Dropping the old tree leaves the log without derived records, which
+            // recovery then derives from the entries, as for any store whose records are missing.
+            tracing::info!(
+                from = format,
+                to = FORMAT_VERSION,
+                "migrating the store: derived records move into the log tree"
+            );
+            shared.db.drop_tree("derived")?;
+        }
         let tip = writer::recover(&shared, config.max_group_events)?;
+        if format < FORMAT_VERSION {
+            shared
+                .log
+                .insert(keys::META_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+            shared.db.flush()?;
+        }
         shared.finish_erasures()?;
         shared.reconcile_slots()?;
         shared.committed.store(tip.size(), Ordering::Release);
         shared.commits.send_replace(tip.size());
-        shared.indexed.advance(tip.size());
 
         let (tx, rx) = mpsc::channel(4096);
         let w = writer::Writer::new(
@@ -491,8 +502,7 @@ impl LogStore {
         }
         let db = sled_open(&dir)?;
         let log = db.open_tree("log")?;
-        let derived = db.open_tree("derived")?;
-        let origin = read_meta(&log)?.unwrap_or_default();
+        let origin = read_meta(&log)?.map(|(o, _)| o).unwrap_or_default();
         let key_path = dir.join("checkpoint.key");
         let signer = read_key(&key_path)
             .ok()
@@ -517,7 +527,6 @@ impl LogStore {
             dir,
             db,
             log,
-            derived,
             slots,
             db_file: None,
             signer,
@@ -525,7 +534,6 @@ impl LogStore {
             committed: AtomicU64::new(size),
             commits: tokio::sync::watch::Sender::new(size),
             observer: OnceLock::new(),
-            indexed: Watermark::new(size),
             free_slots: Mutex::new((Vec::new(), 0)),
             index: RwLock::new(index::Index::default()),
             index_damage: None,
@@ -744,7 +752,6 @@ impl LogStore {
         if seq >= size {
             return Err(ProofRequestError::IndexOutOfRange { index: seq, size }.into());
         }
-        self.shared.wait_indexed(seq + 1)?;
         self.shared.node(0, seq)
     }
 
@@ -776,8 +783,8 @@ impl LogStore {
         merkle::consistency_proof(&*self.shared, m, n)
     }
 
-    /// Refuses sizes beyond the durable tree, and waits until the tree's nodes up to `n` are
-    /// indexed.
+    /// Refuses sizes beyond the durable tree. (A group's Merkle nodes are written in its batch,
+    /// so every durable entry's nodes are there.)
     fn check_size(&self, n: u64) -> Result<(), StoreError> {
         let current = self.size();
         if n > current {
@@ -787,7 +794,7 @@ impl LogStore {
             }
             .into());
         }
-        self.shared.wait_indexed(n)
+        Ok(())
     }
 
     /// A signed checkpoint of the current tree.
@@ -812,9 +819,7 @@ impl LogStore {
     /// Checks the whole store: every check of log-format.md §6, the Merkle nodes, the indexes
     /// and the content slots. `progress(done, total)` is called now and then.
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport, StoreError> {
-        let size = self.size();
-        self.shared.wait_indexed(size)?;
-        verify::full(&self.shared, size, progress)
+        verify::full(&self.shared, self.size(), progress)
     }
 
     /// Checks only what was appended after a trusted checkpoint: the stored tree must extend the
@@ -826,9 +831,7 @@ impl LogStore {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<VerifyReport, StoreError> {
         let trusted = NoteVerifier::from_vkey(vkey)?.open(checkpoint)?;
-        let size = self.size();
-        self.shared.wait_indexed(size)?;
-        verify::since(&self.shared, size, &trusted, progress)
+        verify::since(&self.shared, self.size(), &trusted, progress)
     }
 
     /// Stops the writer after it has committed what it was given, and flushes.
@@ -852,7 +855,8 @@ impl Drop for LogStore {
     }
 }
 
-fn read_meta(log: &sled::Tree) -> Result<Option<String>, StoreError> {
+/// The store's origin and format version; `None` for a new store.
+fn read_meta(log: &sled::Tree) -> Result<Option<(String, u32)>, StoreError> {
     let Some(fmt) = log.get(keys::META_FORMAT)? else {
         if log.scan_prefix([keys::ENTRY]).next().is_some() {
             return Err(StoreError::corrupt(
@@ -875,7 +879,7 @@ fn read_meta(log: &sled::Tree) -> Result<Option<String>, StoreError> {
         .get(keys::META_ORIGIN)?
         .and_then(|o| String::from_utf8(o.to_vec()).ok())
         .ok_or_else(|| StoreError::corrupt(None, "origin record is missing or not UTF-8"))?;
-    Ok(Some(origin))
+    Ok(Some((origin, found)))
 }
 
 /// Checks an append's shape before it reaches the writer, so a bad call costs the writer nothing.
@@ -960,36 +964,6 @@ fn validate(batch: &AppendBatch) -> Result<Vec<Box<serde_json::value::RawValue>>
     Ok(data)
 }
 
-/// A monotonic counter readers can wait on; or a failure that wakes them with an error.
-struct Watermark {
-    /// (value, failure that stopped it from advancing).
-    state: Mutex<(u64, Option<String>)>,
-    changed: Condvar,
-}
-
-impl Watermark {
-    fn new(v: u64) -> Watermark {
-        Watermark {
-            state: Mutex::new((v, None)),
-            changed: Condvar::new(),
-        }
-    }
-
-    fn advance(&self, v: u64) {
-        if let Ok(mut g) = self.state.lock() {
-            g.0 = g.0.max(v);
-        }
-        self.changed.notify_all();
-    }
-
-    fn fail(&self, why: String) {
-        if let Ok(mut g) = self.state.lock() {
-            g.1 = Some(why);
-        }
-        self.changed.notify_all();
-    }
-}
-
 impl Shared {
     /// The index, for reading.
     fn index(&self) -> Result<std::sync::RwLockReadGuard<'_, index::Index>, StoreError> {
@@ -1015,19 +989,6 @@ impl Shared {
                 })
             })
             .collect()
-    }
-
-    /// Blocks until derived records cover the first `n` entries.
-    fn wait_indexed(&self, n: u64) -> Result<(), StoreError> {
-        let poisoned = || StoreError::Failed("indexer lock poisoned".into());
-        let mut g = self.indexed.state.lock().map_err(|_| poisoned())?;
-        while g.0 < n {
-            if let Some(why) = &g.1 {
-                return Err(StoreError::Failed(why.clone()));
-            }
-            g = self.indexed.changed.wait(g).map_err(|_| poisoned())?;
-        }
-        Ok(())
     }
 
     fn entry(&self, seq: u64) -> Result<StoredEntry, StoreError> {
@@ -1228,8 +1189,8 @@ impl NodeSource for Shared {
         let missing =
             || StoreError::corrupt(seq, format!("Merkle node ({level}, {index}) is missing"));
         let (k, block) = self
-            .derived
-            .range(..=keys::merkle(seq))
+            .log
+            .range(keys::merkle(0)..=keys::merkle(seq))
             .next_back()
             .ok_or_else(missing)??;
         if k.first() != Some(&keys::MERKLE) {

@@ -57,8 +57,9 @@ pub struct VerifyReport {
     /// The first failure; `None` means the store verified.
     pub failure: Option<Failure>,
     /// Entries at the end of the log that the derived records (postings, Merkle nodes) do not
-    /// cover yet. Normal after a crash, in a store not reopened for writing since: the entries
-    /// themselves were fully checked, and the next read-write open re-derives the rest.
+    /// cover. A group's derived records are written in its batch, so this is 0 unless they were
+    /// deleted or the store was written by format 1: the entries themselves were fully checked,
+    /// and the next read-write open re-derives the rest.
     pub derived_behind: u64,
     /// Salt slots of appends that never committed (a crash between writing the salt and the
     /// batch): no sealed text exists for them, and the next read-write open wipes them.
@@ -424,11 +425,11 @@ pub(super) fn full(
         });
     }
     let blocks = Blocks {
-        iter: shared.derived.scan_prefix([keys::MERKLE]),
+        iter: shared.log.scan_prefix([keys::MERKLE]),
         cur: None,
     };
     let postings = Postings {
-        iter: shared.derived.scan_prefix([keys::POSTINGS]),
+        iter: shared.log.scan_prefix([keys::POSTINGS]),
         cur: None,
     };
     let (_, mut report) = run_chain(shared, chain, blocks, postings, size, progress)?;
@@ -551,7 +552,7 @@ where
 /// The derived watermark: how many entries the derived records say they cover.
 pub(super) fn derived_watermark(shared: &Shared) -> Result<u64, StoreError> {
     let w = shared
-        .derived
+        .log
         .get(keys::WATERMARK)?
         .and_then(|w| keys::be_u64(&w, 0));
     Ok(w.unwrap_or(0))
@@ -769,14 +770,12 @@ pub(super) fn since(
         derived_until: derived_watermark(shared)?,
     };
     let start_block = shared
-        .derived
-        .range(..=keys::merkle(m))
+        .log
+        .range(keys::merkle(0)..=keys::merkle(m))
         .next_back()
         .transpose()?;
     let mut blocks = Blocks {
-        iter: shared
-            .derived
-            .range(keys::merkle(m)..keys::merkle(u64::MAX)),
+        iter: shared.log.range(keys::merkle(m)..keys::merkle(u64::MAX)),
         cur: None,
     };
     if let Some((k, v)) = start_block {
@@ -785,7 +784,7 @@ pub(super) fn since(
                 let pos = usize::try_from(keys::merkle_offset(first, m)).unwrap_or(usize::MAX);
                 blocks = Blocks {
                     iter: shared
-                        .derived
+                        .log
                         .range(keys::merkle(first + 1)..keys::merkle(u64::MAX)),
                     cur: Some((first, v, pos)),
                 };
@@ -805,7 +804,7 @@ fn postings_from(
     m: u64,
 ) -> Result<Postings<impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>, StoreError> {
     let holding = shared
-        .derived
+        .log
         .range(keys::postings(0)..=keys::postings(m))
         .next_back()
         .transpose()?;
@@ -821,7 +820,7 @@ fn postings_from(
             };
             return Ok(Postings {
                 iter: shared
-                    .derived
+                    .log
                     .range(keys::postings(first + 1)..keys::postings(u64::MAX)),
                 cur: Some((v, pos, m)),
             });
@@ -829,7 +828,7 @@ fn postings_from(
     }
     Ok(Postings {
         iter: shared
-            .derived
+            .log
             .range(keys::postings(m)..keys::postings(u64::MAX)),
         cur: None,
     })

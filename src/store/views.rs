@@ -1,8 +1,8 @@
 //! Persistence of projections: the `views` tree.
 //!
 //! Owns: the bytes of persisted views and the marker that says which log prefix they reflect.
-//! Must not touch: what the records mean (the domain encodes and decodes them) or the `log` and
-//! `derived` trees. Views are a cache of a fold over the log: they are never flushed on the
+//! Must not touch: what the records mean (the domain encodes and decodes them) or the `log`
+//! tree. Views are a cache of a fold over the log: they are never flushed on the
 //! acknowledgement path, and whatever is lost in a crash is re-applied from the log on open.
 //!
 //! Layout: `A` → applied(8 BE) ‖ schema(4 BE); `R` key → record bytes. Each save is one

@@ -1,11 +1,12 @@
-//! Appending: the writer thread sequences requests into groups, applies each group to the
-//! `log` tree and adds it to the in-memory index; the committer thread flushes, fsyncs, finishes
-//! erasures, publishes `committed` and answers; the indexer thread applies derived records (the
-//! group's Merkle block and postings) and publishes `indexed`. Also the catch-up of derived
-//! records on open, which loads the index and shares the derivation code.
+//! Appending: the writer thread sequences requests into groups and applies each group — its
+//! entries, content and erasure markers, and its derived records (Merkle block, postings,
+//! watermark) — to the `log` tree in one batch, then adds it to the in-memory index; the
+//! committer thread flushes, fsyncs, finishes erasures, tells the observer, publishes `committed`
+//! and answers. Also the catch-up of derived records on open, which loads the index and shares
+//! the derivation code.
 //!
 //! Owns: the tip of the log (size, last leaf, last `at`, Merkle frontier), the people's latest
-//! leaf hashes, and the three threads.
+//! leaf hashes, and the two threads.
 //! Must not touch: `committed` before the flush that covers it (only the committer moves it), or
 //! any answer before then — refusals and retries included, so no answer reveals undurable state.
 
@@ -42,31 +43,31 @@ impl Tip {
     }
 }
 
-/// Derived records of a group, collected so that the indexer can apply several groups' as one
-/// sled batch: each `apply_batch` takes sled's global write lock (which the writer's batches and
-/// the committer's flush also need) and writes out its I/O buffers, so fewer is better.
-#[derive(Default)]
-pub(super) struct Writes(Vec<(Vec<u8>, Vec<u8>)>);
+/// Adds a group's derived records to its batch: its Merkle block, its postings and the new
+/// watermark. In the same batch as the entries, so they are never behind or ahead of them.
+fn add_derived(batch: &mut sled::Batch, first: u64, block: Vec<u8>, postings: &[u8], size: u64) {
+    batch.insert(&keys::merkle(first)[..], block);
+    batch.insert(&keys::postings(first)[..], postings);
+    batch.insert(keys::WATERMARK, &size.to_be_bytes()[..]);
+}
 
-impl Writes {
-    fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.0.push((key.into(), value.into()));
-    }
-
-    fn add_to(self, batch: &mut sled::Batch) {
-        for (k, v) in self.0 {
-            batch.insert(k, v);
+/// Removes every derived record (postings, Merkle blocks, watermark) from the `log` tree, so
+/// that recovery derives them again from the entries.
+fn clear_derived(shared: &Shared) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    let mut n = 0usize;
+    for tag in [keys::MERKLE, keys::POSTINGS] {
+        for kv in shared.log.scan_prefix([tag]) {
+            batch.remove(kv?.0);
+            n += 1;
+            if n % 4096 == 0 {
+                shared.log.apply_batch(std::mem::take(&mut batch))?;
+            }
         }
     }
-
-    /// A group's derived records: its Merkle block, its postings and the new watermark.
-    fn group(first: u64, block: Vec<u8>, postings: Vec<u8>, size: u64) -> Writes {
-        let mut w = Writes::default();
-        w.insert(&keys::merkle(first)[..], block);
-        w.insert(&keys::postings(first)[..], postings);
-        w.insert(keys::WATERMARK, &size.to_be_bytes()[..]);
-        w
-    }
+    batch.remove(keys::WATERMARK);
+    shared.log.apply_batch(batch)?;
+    Ok(())
 }
 
 /// The index as the postings records of the first `watermark` entries give it. An `Err` says
@@ -74,7 +75,7 @@ impl Writes {
 /// the caller rebuilds the derived records from the log.
 pub(super) fn load_index(shared: &Shared, watermark: u64) -> Result<Index, String> {
     let mut ix = Index::default();
-    for kv in shared.derived.scan_prefix([keys::POSTINGS]) {
+    for kv in shared.log.scan_prefix([keys::POSTINGS]) {
         let (k, v) = kv.map_err(|e| format!("cannot read postings: {e}"))?;
         let first = keys::tail_u64(&k).ok_or("malformed postings key")?;
         if first >= watermark {
@@ -125,9 +126,9 @@ fn posting_of<'a>(view: &'a EntryView<'_>) -> Posting<'a> {
     }
 }
 
-/// Brings the derived tree up to the log — on open, after a crash between the two trees'
-/// batches, or when the derived tree is missing or does not match — and installs the index it
-/// implies. Checks the chain (and stream versions) of what it re-derives, and the head entry
+/// Brings the derived records up to the entries — on open, when they are missing (a store
+/// migrated from format 1, or records deleted) or do not match — and installs the index they
+/// imply. Checks the chain (and stream versions) of what it re-derives, and the head entry
 /// against its stored leaf, refusing to open a store whose tail is damaged.
 pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreError> {
     let log_size = match shared.log.scan_prefix([keys::ENTRY]).next_back() {
@@ -146,7 +147,7 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
             seq + 1
         }
     };
-    let mut watermark = match shared.derived.get(keys::WATERMARK)? {
+    let mut watermark = match shared.log.get(keys::WATERMARK)? {
         Some(w) => keys::be_u64(&w, 0)
             .ok_or_else(|| StoreError::corrupt(None, "malformed derived watermark"))?,
         None => 0,
@@ -169,7 +170,7 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
                 log_size,
                 "derived records do not match the log; rebuilding them from the log"
             );
-            shared.derived.clear()?;
+            clear_derived(shared)?;
             watermark = 0;
             (Frontier::default(), Index::default())
         }
@@ -252,8 +253,8 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
             return Err(StoreError::corrupt(seq, "entry is missing from the log"));
         }
         let mut b = sled::Batch::default();
-        Writes::group(first, block, postings, seq).add_to(&mut b);
-        shared.derived.apply_batch(b)?;
+        add_derived(&mut b, first, block, &postings, seq);
+        shared.log.apply_batch(b)?;
     }
     if watermark < log_size {
         shared.db.flush()?;
@@ -265,10 +266,6 @@ pub(super) fn recover(shared: &Shared, max_group: usize) -> Result<Tip, StoreErr
 pub(super) fn index_poisoned() -> StoreError {
     StoreError::Failed("the index lock is poisoned (a thread panicked holding it)".into())
 }
-
-/// Groups handed to the indexer but not yet applied, at most. Bounds memory if sled's inserts
-/// fall behind; the writer then waits.
-const INDEX_QUEUE: usize = 8;
 
 /// The writer thread's state.
 pub(super) struct Writer {
@@ -283,7 +280,7 @@ pub(super) struct Writer {
     subject_leaves: HashMap<String, Hash>,
     /// Sequenced groups, to the committer thread that makes them durable and answers.
     commit_tx: Option<SyncSender<Applied>>,
-    /// Joined when the writer stops, so every group is durable and indexed before the final flush.
+    /// Joined when the writer stops, so every group is durable before the final flush.
     committer: Option<JoinHandle<()>>,
     /// Set (by the writer or the committer) after a storage failure; every later append is
     /// refused with it.
@@ -297,8 +294,6 @@ const COMMIT_QUEUE: usize = 4;
 struct Applied {
     /// Every request's answer, sent only once the group is durable.
     outcomes: Vec<Outcome>,
-    /// The group's derived records and the size they bring the index to.
-    derived: Option<(Writes, u64)>,
     /// The log's size after this group.
     size: u64,
     /// Commitments to erase once the markers are durable, before answering.
@@ -311,14 +306,12 @@ struct Applied {
 
 /// Makes sequenced groups durable — sled's flush, then an fsync (a flush is not a device-cache
 /// flush) — finishes their erasures, tells the observer, publishes `committed` and answers, in
-/// order; hands derived records to the indexer. Everything waiting is committed together.
+/// order. Everything waiting is committed together.
 struct Committer {
     shared: Arc<Shared>,
     durability: Durability,
     /// Blob files already fsynced, so each is synced once.
     synced_blobs: std::collections::HashSet<std::ffi::OsString>,
-    index_tx: Option<SyncSender<(Writes, u64)>>,
-    indexer: Option<JoinHandle<()>>,
     failed: Arc<Mutex<Option<String>>>,
 }
 
@@ -424,17 +417,7 @@ impl Committer {
                 for (reply, result) in item.outcomes {
                     let _ = reply.send(result);
                 }
-                if let Some(d) = item.derived {
-                    let sent = self.index_tx.as_ref().is_some_and(|tx| tx.send(d).is_ok());
-                    if !sent {
-                        set_failure(&self.failed, "the indexer stopped after a storage failure");
-                    }
-                }
             }
-        }
-        self.index_tx = None;
-        if let Some(h) = self.indexer.take() {
-            let _ = h.join();
         }
     }
 
@@ -470,26 +453,6 @@ type Outcome = (
     Result<Vec<Receipt>, StoreError>,
 );
 
-/// Applies derived records in order, off the acknowledgement path, and advances `indexed`. What
-/// has queued up meanwhile goes into the same sled batch.
-fn run_indexer(shared: Arc<Shared>, rx: Receiver<(Writes, u64)>) {
-    while let Ok((first, mut size)) = rx.recv() {
-        let mut batch = sled::Batch::default();
-        first.add_to(&mut batch);
-        while let Ok((more, to)) = rx.try_recv() {
-            more.add_to(&mut batch);
-            size = size.max(to);
-        }
-        if let Err(e) = shared.derived.apply_batch(batch) {
-            let why = format!("cannot write derived records: {e}");
-            tracing::error!(error = %why, "indexer stopped; the store refuses writes until restart");
-            shared.indexed.fail(why);
-            return;
-        }
-        shared.indexed.advance(size);
-    }
-}
-
 impl Writer {
     pub(super) fn new(
         shared: Arc<Shared>,
@@ -500,19 +463,11 @@ impl Writer {
     ) -> Result<Writer, StoreError> {
         let spawn_err =
             |e: std::io::Error| StoreError::Engine(format!("cannot start a store thread: {e}"));
-        let (index_tx, index_rx) = sync_channel(INDEX_QUEUE);
-        let for_indexer = Arc::clone(&shared);
-        let indexer = std::thread::Builder::new()
-            .name("withus-log-indexer".into())
-            .spawn(move || run_indexer(for_indexer, index_rx))
-            .map_err(spawn_err)?;
         let failed = Arc::new(Mutex::new(None));
         let committer = Committer {
             shared: Arc::clone(&shared),
             durability,
             synced_blobs: std::collections::HashSet::new(),
-            index_tx: Some(index_tx),
-            indexer: Some(indexer),
             failed: Arc::clone(&failed),
         };
         let (commit_tx, commit_rx) = sync_channel(COMMIT_QUEUE);
@@ -581,7 +536,7 @@ impl Writer {
                 fail_outcomes(unsent.0.outcomes, why);
             }
         }
-        // Let the committer and indexer finish what they were given, then make it durable.
+        // Let the committer finish what it was given, then make it durable.
         self.commit_tx = None;
         if let Some(h) = self.committer.take() {
             let _ = h.join();
@@ -807,6 +762,10 @@ impl Writer {
         }
         let appended = tip.size() > block_first;
         let wrote = appended || !slot_writes.is_empty() || !erasures.is_empty();
+        if appended {
+            tip.last_at_ms = now;
+            add_derived(&mut log_batch, block_first, block, &postings, tip.size());
+        }
         if wrote {
             let salts = || shared.dir.join("salts");
             // Salts first, synced: sled may make the log batch durable at any moment after it is
@@ -823,12 +782,10 @@ impl Writer {
                     .sync()
                     .map_err(|e| StoreError::io(salts(), e))?;
             }
-            // The source of truth, atomically. The committer makes it durable.
+            // Entries and their derived records, atomically. The committer makes them durable.
             shared.log.apply_batch(log_batch)?;
         }
-        let mut derived = None;
         if appended {
-            tip.last_at_ms = now;
             // Readers bound what they take from the index by the durable size, so the group can
             // be indexed now, before the committer makes it durable.
             shared
@@ -837,17 +794,12 @@ impl Writer {
                 .map_err(|_| index_poisoned())?
                 .add_record(block_first, &postings)
                 .map_err(|why| StoreError::Engine(format!("indexing a new group: {why}")))?;
-            derived = Some((
-                Writes::group(block_first, block, postings, tip.size()),
-                tip.size(),
-            ));
         }
         self.tip = tip;
         self.subject_leaves.extend(subjects);
         let outcomes = std::mem::take(outcomes);
         Ok(Applied {
             outcomes,
-            derived,
             size: self.tip.size(),
             erasures,
             wrote,
