@@ -286,9 +286,15 @@ pub(super) struct Writer {
     /// refused with it.
     failed: Arc<Mutex<Option<String>>>,
 }
-/// Sequenced groups waiting for the committer, at most. While the committer flushes, the writer
-/// sequences the next group; past this many it waits.
-const COMMIT_QUEUE: usize = 4;
+
+/// Sequenced groups waiting for the committer: none. The hand-over is a rendezvous, so while
+/// the committer flushes group *k* the writer sequences group *k+1* and then waits until the
+/// committer takes it; the requests arriving meanwhile make up *k+2*. Each flush then carries
+/// one group of everything that arrived during the previous flush. With a queue, the writer cut
+/// several small groups per flush, each paying `apply_batch`'s fixed cost (sled's global write
+/// lock, two buffer seals): measured with grpc-bench, 64 clients, 6 interleaved rounds, a queue
+/// of 4 gave a median of 9.0k events/s at 161 µs CPU per call, a rendezvous 9.7k at 151 µs.
+const COMMIT_QUEUE: usize = 0;
 
 /// A group that is sequenced and applied to the `log` tree, on its way to disk.
 struct Applied {
