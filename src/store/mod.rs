@@ -280,6 +280,8 @@ struct Shared {
     commits: tokio::sync::watch::Sender<u64>,
     /// See [`CommitObserver`]; set at most once.
     observer: OnceLock<Arc<dyn CommitObserver>>,
+    /// The persisted views' marker and sizes, as last loaded or written (see `views.rs`).
+    views: Mutex<views::ViewsState>,
     /// Slot indexes free for reuse, and the next never-used slot. Only the writer allocates;
     /// reconciliation on open fills it.
     free_slots: Mutex<(Vec<u64>, u64)>,
@@ -445,6 +447,7 @@ impl LogStore {
             free_slots: Mutex::new((Vec::new(), 0)),
             index: RwLock::new(index::Index::default()),
             index_damage: None,
+            views: Mutex::new(views::ViewsState::default()),
         });
 
         if format < FORMAT_VERSION {
@@ -537,6 +540,7 @@ impl LogStore {
             free_slots: Mutex::new((Vec::new(), 0)),
             index: RwLock::new(index::Index::default()),
             index_damage: None,
+            views: Mutex::new(views::ViewsState::default()),
         };
         // The index as the postings give it, completed in memory from the log where they trail
         // it (nothing is written). Damaged postings leave lookups failing, not the open.
