@@ -23,7 +23,8 @@ use super::types::*;
 
 /// Bump when a record's shape or meaning changes: persisted views of another schema are rebuilt
 /// from the log on open.
-pub const VIEW_SCHEMA: u32 = 2;
+/// 3: a person's record is persisted only once their access counters are non-zero.
+pub const VIEW_SCHEMA: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorRec {
@@ -588,7 +589,9 @@ impl Projections {
                     },
                 );
                 self.dirty.insert(Key::Support(e.support_id.clone()));
-                self.person(&subject).supports.insert(e.support_id.clone());
+                self.person_ids(&subject)
+                    .supports
+                    .insert(e.support_id.clone());
                 self.caseloads
                     .entry(e.worker.clone())
                     .or_default()
@@ -654,7 +657,9 @@ impl Projections {
                     },
                 );
                 self.dirty.insert(Key::Meeting(e.meeting_id.clone()));
-                self.person(&subject).meetings.insert(e.meeting_id.clone());
+                self.person_ids(&subject)
+                    .meetings
+                    .insert(e.meeting_id.clone());
             }
             Event::NoteDrafted(e) => {
                 let Some(subject) = r.subject.clone() else {
@@ -695,7 +700,7 @@ impl Projections {
                     },
                 );
                 self.dirty.insert(Key::Note(e.note_id.clone()));
-                self.person(&subject).notes.insert(e.note_id.clone());
+                self.person_ids(&subject).notes.insert(e.note_id.clone());
             }
             Event::NoteRevised(_)
             | Event::NoteAddendum(_)
@@ -782,7 +787,9 @@ impl Projections {
                     },
                 );
                 self.dirty.insert(Key::Concern(e.concern_id.clone()));
-                self.person(&subject).concerns.insert(e.concern_id.clone());
+                self.person_ids(&subject)
+                    .concerns
+                    .insert(e.concern_id.clone());
             }
             Event::SafeguardingAcknowledged(_)
             | Event::SafeguardingOutcome(_)
@@ -901,7 +908,7 @@ impl Projections {
                     },
                 );
                 self.dirty.insert(Key::Sar(e.sar_id.clone()));
-                self.person(&subject).sars.insert(e.sar_id.clone());
+                self.person_ids(&subject).sars.insert(e.sar_id.clone());
             }
             Event::SarFulfilled(e) => {
                 let Some(s) = self.sars.get_mut(&e.sar_id) else {
@@ -919,8 +926,15 @@ impl Projections {
         true
     }
 
+    /// A person's record, to change what is persisted of it (its access counters).
     fn person(&mut self, subject: &str) -> &mut PersonRec {
         self.dirty.insert(Key::Person(subject.to_string()));
+        self.person_ids(subject)
+    }
+
+    /// A person's record, to change only its id sets, which are not persisted (so this marks
+    /// nothing to save: a meeting recorded used to re-save its person's record every time).
+    fn person_ids(&mut self, subject: &str) -> &mut PersonRec {
         self.people.entry(subject.to_string()).or_default()
     }
 
@@ -1006,7 +1020,14 @@ impl Projections {
         keys.extend(self.concerns.keys().cloned().map(Key::Concern));
         keys.extend(self.disclosures.keys().cloned().map(Key::Disclosures));
         keys.extend(self.sars.keys().cloned().map(Key::Sar));
-        keys.extend(self.people.keys().cloned().map(Key::Person));
+        // A person whose counters are all zero has nothing persisted: their record is rebuilt
+        // from the item records at load, as it is when saves never wrote it.
+        keys.extend(
+            self.people
+                .iter()
+                .filter(|(_, p)| p.access_version > 0 || p.reads > 0 || p.denials > 0)
+                .map(|(k, _)| Key::Person(k.clone())),
+        );
         keys.extend(self.caseloads.keys().cloned().map(Key::Caseload));
         keys.extend(self.invalid_reads.keys().copied().map(Key::InvalidRead));
         if self.skipped > 0 {
