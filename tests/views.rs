@@ -210,7 +210,8 @@ async fn withus_rebuild_yields_byte_identical_views_and_check_catches_a_differen
 /// The views tree's own layout, below the service: a snapshot, then one delta per save. What
 /// loads is the snapshot overlaid with every delta up to the marker; compaction folds the deltas
 /// into a new snapshot without changing what loads; writes a crash would leave half done are
-/// ignored, and a delta with a chunk missing is refused (the service then rebuilds).
+/// ignored (and cleared by the next save), and a delta the marker vouches for that is altered
+/// or missing a chunk is refused (the service then rebuilds).
 #[test]
 fn deltas_compaction_and_interrupted_writes_load_the_right_views() {
     let dir = tempfile::tempdir().unwrap();
@@ -281,14 +282,49 @@ fn deltas_compaction_and_interrupted_writes_load_the_right_views() {
     }
     let store = common::open(dir.path());
     assert_eq!(store.load_views().unwrap().unwrap(), with_big);
+    // The next save passes the stray delta's seq: it is cleared, not counted.
+    store.save_views(37, 9, vec![rec("a/3", "three")]).unwrap();
+    let with_three = store.load_views().unwrap().unwrap();
+    assert_eq!(with_three.records.len(), with_big.records.len() + 1);
+    store.close().unwrap();
+    let delta_key = |seq: u64, chunk: u32| {
+        let mut k = vec![b'D'];
+        k.extend_from_slice(&seq.to_be_bytes());
+        k.extend_from_slice(&chunk.to_be_bytes());
+        k
+    };
+    // A delta the marker vouches for, altered (same length, so only the chain can tell).
+    let original = {
+        let db = common::raw_sled(dir.path());
+        let t = db.open_tree("views").unwrap();
+        let v = t.get(delta_key(35, 1)).unwrap().unwrap();
+        let mut altered = v.to_vec();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        t.insert(delta_key(35, 1), altered).unwrap();
+        db.flush().unwrap();
+        v
+    };
+    let store = common::open(dir.path());
+    assert!(matches!(
+        store.load_views(),
+        Err(withus::store::StoreError::Corrupt { .. })
+    ));
+    store.close().unwrap();
+    // A delta the marker vouches for, missing a chunk.
+    {
+        let db = common::raw_sled(dir.path());
+        let t = db.open_tree("views").unwrap();
+        t.insert(delta_key(35, 1), original).unwrap();
+        db.flush().unwrap();
+    }
+    let store = common::open(dir.path());
+    assert_eq!(store.load_views().unwrap().unwrap(), with_three);
     store.close().unwrap();
     {
         let db = common::raw_sled(dir.path());
         let t = db.open_tree("views").unwrap();
-        let mut k = vec![b'D'];
-        k.extend_from_slice(&35u64.to_be_bytes());
-        k.extend_from_slice(&1u32.to_be_bytes());
-        assert!(t.remove(k).unwrap().is_some());
+        assert!(t.remove(delta_key(35, 1)).unwrap().is_some());
         db.flush().unwrap();
     }
     let store = common::open(dir.path());

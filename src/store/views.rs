@@ -6,8 +6,9 @@
 //! acknowledgement path, and whatever is lost in a crash is re-applied from the log on open.
 //!
 //! Layout — a snapshot plus the deltas saved since, each cut into chunks of whole records:
-//! - `A` → applied(8 BE) ‖ schema(4 BE) ‖ base(8 BE) ‖ base chunks(4 BE): the marker. The views
-//!   are the snapshot taken at `base`, overlaid in order with every delta up to `applied`.
+//! - `A` → applied(8 BE) ‖ schema(4 BE) ‖ base(8 BE) ‖ base chunks(4 BE) ‖ chain(32): the
+//!   marker. The views are the snapshot taken at `base`, overlaid in order with every delta up to
+//!   `applied`; `chain` is the hash chain over those deltas (below), which vouches for them.
 //! - `S` base(8 BE) chunk(4 BE) → records of the snapshot at `base`.
 //! - `D` seq(8 BE) chunk(4 BE) → count(4 BE) ‖ records: the records a save at `seq` changed;
 //!   `count` is how many chunks that save wrote.
@@ -15,17 +16,21 @@
 //! A record in a chunk is `len(key) u32 BE ‖ key ‖ len(value) u32 BE ‖ value`.
 //!
 //! Why chunks: a save used to write each changed record as its own key, in one `apply_batch`
-//! (sled's global write lock) — a few hundred randomly placed keys every 100 ms, which stalled
-//! the log's own batches and flushes for milliseconds and cost ~15% of the CPU per command. A
-//! delta is now one or a few sequential keys. When the deltas have grown to several times the
+//! — a few hundred randomly placed keys every 100 ms — which cost ~15% of the CPU per command.
+//! A delta is one or a few sequential keys. When the deltas have grown to several times the
 //! snapshot, [`LogStore::compact_views`] writes a new snapshot, so loading stays proportional to
 //! the state, not to its history.
 //!
-//! Crash safety: a save writes its delta chunks and the marker in one atomic batch. A snapshot
-//! is written with plain inserts and flushed *before* the marker that points at it is written
-//! (one key, so switching is atomic), and older chunks are removed only after that: a crash at
-//! any point leaves the marker pointing at a complete snapshot and its deltas. Chunks no marker
-//! points at (an interrupted snapshot) are ignored and removed by the next snapshot.
+//! Crash safety, without sled's global write lock: nothing here uses `apply_batch`, whose lock
+//! also waits for (and then blocks) the log's flushes — a save's batch was measured to stall the
+//! commit path for 2–5 ms. A save inserts its delta chunks, then the marker (one key, so moving
+//! it is atomic). The marker carries `chain = BLAKE3(previous chain ‖ seq ‖ the delta's chunks)`
+//! over every delta since the snapshot, and loading recomputes it: a delta the marker counts
+//! but a crash did not leave whole is found (and the service rebuilds from the log) rather than
+//! trusted, whatever order sled made the inserts durable in. A snapshot is written with plain
+//! inserts and flushed *before* the marker points at it, and older chunks are removed only
+//! after that. Chunks no marker accounts for (an interrupted save or snapshot) are ignored and
+//! removed by the next snapshot.
 
 use std::collections::BTreeMap;
 
@@ -81,23 +86,39 @@ struct Marker {
     schema: u32,
     base: u64,
     base_chunks: u32,
+    /// Hash chain over the deltas after `base` (all zeros: none yet).
+    chain: [u8; 32],
+}
+
+/// The next link of a marker's chain: the delta at `seq`, whose chunk values are `parts`.
+fn link<'a>(chain: &[u8; 32], seq: u64, parts: impl IntoIterator<Item = &'a [u8]>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(chain);
+    h.update(&seq.to_be_bytes());
+    for p in parts {
+        h.update(&(p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    *h.finalize().as_bytes()
 }
 
 impl Marker {
-    fn encode(&self) -> [u8; 24] {
-        let mut m = [0u8; 24];
+    fn encode(&self) -> [u8; 56] {
+        let mut m = [0u8; 56];
         m[..8].copy_from_slice(&self.applied.to_be_bytes());
         m[8..12].copy_from_slice(&self.schema.to_be_bytes());
         m[12..20].copy_from_slice(&self.base.to_be_bytes());
-        m[20..].copy_from_slice(&self.base_chunks.to_be_bytes());
+        m[20..24].copy_from_slice(&self.base_chunks.to_be_bytes());
+        m[24..].copy_from_slice(&self.chain);
         m
     }
 
-    /// `None` for the marker of the old layout (12 bytes); an error for anything else malformed.
+    /// `None` for the markers of older layouts (12 and 24 bytes); an error for anything else
+    /// malformed.
     fn decode(m: &[u8]) -> Result<Option<Marker>, StoreError> {
         match m.len() {
-            12 => Ok(None),
-            24 => {
+            12 | 24 => Ok(None),
+            56 => {
                 let u32_at = |at: usize| {
                     m.get(at..at + 4)
                         .and_then(|b| b.try_into().ok())
@@ -108,6 +129,7 @@ impl Marker {
                     schema: u32_at(8).ok_or_else(bad_marker)?,
                     base: be_u64(m, 12).ok_or_else(bad_marker)?,
                     base_chunks: u32_at(20).ok_or_else(bad_marker)?,
+                    chain: m[24..].try_into().map_err(|_| bad_marker())?,
                 }))
             }
             _ => Err(bad_marker()),
@@ -208,6 +230,8 @@ impl LogStore {
         let from = chunk_key(DELTA, m.base.saturating_add(1), 0);
         let to = chunk_key(DELTA, m.applied, u32::MAX);
         let mut want: Option<(u64, u32, u32)> = None; // (seq, next chunk, count)
+        let mut chain = [0u8; 32];
+        let mut delta: Vec<sled::IVec> = Vec::new(); // chunks of the delta being read
         for kv in tree.range(from..=to) {
             let (k, v) = kv?;
             let seq = be_u64(&k, 1).ok_or_else(bad_chunk)?;
@@ -238,6 +262,8 @@ impl LogStore {
                         if next != n {
                             return Err(missing_chunk("delta", s, next));
                         }
+                        chain = link(&chain, s, delta.iter().map(|c| &c[..]));
+                        delta.clear();
                     }
                     if chunk != 0 {
                         return Err(missing_chunk("delta", seq, 0));
@@ -247,11 +273,20 @@ impl LogStore {
             }
             delta_bytes += v.len() as u64;
             read_chunk(&v[4..], &mut records)?;
+            delta.push(v);
         }
         if let Some((s, next, n)) = want {
             if next != n {
                 return Err(missing_chunk("delta", s, next));
             }
+            chain = link(&chain, s, delta.iter().map(|c| &c[..]));
+        }
+        if chain != m.chain {
+            return Err(StoreError::corrupt(
+                None,
+                "the views' deltas are not the ones their marker vouches for (a save a crash \
+                 cut short?); run `withus rebuild`",
+            ));
         }
         *self.views_state()? = ViewsState {
             marker: Some(m),
@@ -265,8 +300,9 @@ impl LogStore {
         }))
     }
 
-    /// Saves the records changed since the last save as one delta, with the new marker, in one
-    /// atomic batch. Needs views loaded or written by this store first (the marker it extends).
+    /// Saves the records changed since the last save as one delta: its chunks, then the marker,
+    /// which takes it into its chain. Needs views loaded or written by this store first (the
+    /// marker it extends).
     pub fn save_views(
         &self,
         applied: u64,
@@ -285,15 +321,32 @@ impl LogStore {
         let records: Vec<(Vec<u8>, Vec<u8>)> = records.into_iter().collect();
         let parts = chunks(records.iter().map(|(k, v)| (&k[..], &v[..])));
         let count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
-        let mut b = sled::Batch::default();
+        let tree = self.views_tree()?;
         let mut bytes = 0u64;
+        let mut chain = old.chain;
         if applied > old.applied {
-            for (i, part) in (0u32..).zip(parts) {
-                let mut v = Vec::with_capacity(4 + part.len());
-                v.extend_from_slice(&count.to_be_bytes());
-                v.extend_from_slice(&part);
+            // A save a crash cut short left chunks past the marker: they are in no chain, and
+            // once the marker passes their seq loading would count them. Remove them first.
+            for kv in tree
+                .range(chunk_key(DELTA, old.applied + 1, 0)..=chunk_key(DELTA, u64::MAX, u32::MAX))
+            {
+                tree.remove(kv?.0)?;
+            }
+            let values: Vec<Vec<u8>> = parts
+                .into_iter()
+                .map(|part| {
+                    let mut v = Vec::with_capacity(4 + part.len());
+                    v.extend_from_slice(&count.to_be_bytes());
+                    v.extend_from_slice(&part);
+                    v
+                })
+                .collect();
+            if !values.is_empty() {
+                chain = link(&chain, applied, values.iter().map(|v| &v[..]));
+            }
+            for (i, v) in (0u32..).zip(values) {
                 bytes += v.len() as u64;
-                b.insert(&chunk_key(DELTA, applied, i)[..], v);
+                tree.insert(&chunk_key(DELTA, applied, i)[..], v)?;
             }
         } else if count > 0 {
             // Records changed while the log did not move past the marker: only when the views
@@ -310,10 +363,10 @@ impl LogStore {
         let m = Marker {
             applied,
             schema,
+            chain,
             ..old
         };
-        b.insert(MARKER, &m.encode()[..]);
-        self.views_tree()?.apply_batch(b)?;
+        tree.insert(MARKER, &m.encode()[..])?;
         state.marker = Some(m);
         state.delta_bytes += bytes;
         Ok(())
@@ -375,6 +428,7 @@ impl LogStore {
             schema,
             base: applied,
             base_chunks: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+            chain: [0u8; 32],
         };
         tree.insert(MARKER, &m.encode()[..])?;
         *state = ViewsState {
@@ -480,9 +534,11 @@ mod tests {
             schema: 3,
             base: 4,
             base_chunks: 2,
+            chain: [7u8; 32],
         };
         assert_eq!(Marker::decode(&m.encode()).unwrap(), Some(m));
         assert_eq!(Marker::decode(&[0u8; 12]).unwrap(), None);
+        assert_eq!(Marker::decode(&[0u8; 24]).unwrap(), None);
         assert!(Marker::decode(&[0u8; 13]).is_err());
     }
 }
