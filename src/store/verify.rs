@@ -709,26 +709,24 @@ pub(super) fn since(
         }
     }
     // The index says where each stream's and person's previous entry is; each one it names is
-    // proven against the trusted root before it is relied on.
+    // proven against the trusted root before it is relied on. (Looked up first, so the index is
+    // not held while entries are read and proven.)
     let (stream_before, subject_before) = {
         let ix = shared.index()?;
-        let streams: Vec<_> = names
-            .0
-            .into_iter()
-            .map(|s| {
-                let seq = ix.stream_last_before(&s, m);
-                (s, seq)
-            })
-            .collect();
-        let subjects: Vec<_> = names
-            .1
-            .into_iter()
-            .map(|s| {
-                let seq = ix.subject_last_before(&s, m);
-                (s, seq)
-            })
-            .collect();
-        (streams, subjects)
+        let before = |names: std::collections::HashSet<String>,
+                      last: &dyn Fn(&str) -> Option<u64>| {
+            names
+                .into_iter()
+                .map(|n| {
+                    let seq = last(&n);
+                    (n, seq)
+                })
+                .collect::<Vec<_>>()
+        };
+        (
+            before(names.0, &|s| ix.stream_last_before(s, m)),
+            before(names.1, &|s| ix.subject_last_before(s, m)),
+        )
     };
     for (stream, before) in stream_before {
         if let Some(seq) = before {
