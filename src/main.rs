@@ -45,8 +45,9 @@ enum Command {
     ///
     /// Binds first and answers health checks with NOT_SERVING while the store opens and its
     /// views catch up, then SERVING. On the first start it registers the first admin and prints
-    /// an admin token (once) and the verifier key. On SIGINT/SIGTERM it stops accepting, lets
-    /// in-flight calls finish, saves the views, closes the store and exits 0.
+    /// an admin token (once) and the verifier key. On SIGINT/SIGTERM it stops accepting, reports
+    /// NOT_SERVING, ends subscriptions (UNAVAILABLE, with the seq to resume from) and health
+    /// watches, lets in-flight calls finish, saves the views, closes the store and exits 0.
     Serve {
         /// Data directory of the store (created if missing; embedded sled).
         #[arg(long, default_value = "./withus-data")]

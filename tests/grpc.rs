@@ -607,6 +607,83 @@ async fn shutdown_keeps_every_acknowledged_call_and_a_restart_prints_no_new_toke
     s.stop().await;
 }
 
+/// Subscriptions and health watches never end by themselves, so shutdown must end them: a
+/// subscriber, even one that has fallen behind, gets every entry in order up to a point and then
+/// UNAVAILABLE naming the seq to resume from; a health watcher sees NOT_SERVING and its stream
+/// closes; and the server still exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_subscriptions_and_health_watches() {
+    let s = start().await;
+    let token = s.admin_token();
+    let mut sub = audit(&s, &token)
+        .await
+        .subscribe(pb::SubscribeRequest { from_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sub.next().await.unwrap().unwrap().seq, 0);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(s.channel().await);
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "withus.v1.Audit".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    assert_eq!(watch.next().await.unwrap().unwrap().status, serving);
+    // The subscriber stops reading while far more is committed than the server buffers for it.
+    let mut adm = admin(&s, &token).await;
+    for i in 0..200 {
+        let id = format!("su-{i}");
+        adm.register_actor(register(&id, pb::Role::ServiceUser, "", &id))
+            .await
+            .unwrap();
+    }
+    let stop = tokio::spawn(s.stop());
+
+    // A hang guard, not a speed assertion: without the shutdown handling these never resolve.
+    let guard = Duration::from_secs(60);
+    let mut expected = 1;
+    let e = loop {
+        let item = tokio::time::timeout(guard, sub.next())
+            .await
+            .expect("the subscription ends when the server stops")
+            .expect("an error status, not a silent end");
+        match item {
+            Ok(entry) => {
+                assert_eq!(entry.seq, expected, "entries arrive in order, none skipped");
+                expected += 1;
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e.code(), Code::Unavailable, "{e}");
+    assert!(
+        e.message().contains(&format!("from_seq {expected}")),
+        "names the first entry not received ({expected}): {e}"
+    );
+    let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+    let mut last = serving;
+    while let Some(update) = tokio::time::timeout(guard, watch.next())
+        .await
+        .expect("the health watch ends when the server stops")
+    {
+        match update {
+            Ok(u) => last = u.status,
+            Err(_) => break, // the connection closing may end it with a status instead
+        }
+    }
+    assert_eq!(
+        last, not_serving,
+        "watchers are told before the stream ends"
+    );
+    tokio::time::timeout(guard, stop)
+        .await
+        .expect("the server exits with a subscriber and a watcher still connected")
+        .unwrap();
+}
+
 fn ts(ms: u64) -> String {
     withus::format::format_millis(ms)
 }

@@ -25,6 +25,59 @@ const SUBSCRIBE_CHUNK: u64 = 256;
 /// Entries buffered per subscriber: the server reads no further ahead of a slow client.
 const SUBSCRIBE_BUFFER: usize = 64;
 
+/// A subscriber's stream: the entries the reading task sends, until the server begins to shut
+/// down; then one `UNAVAILABLE` naming the first seq this subscriber has not received (entries
+/// still buffered are dropped, the client resumes from them), and the end.
+struct Subscription {
+    /// Entries (or a read failure) from the task that reads the store.
+    entries: tokio_stream::wrappers::ReceiverStream<Result<pb::Entry, Status>>,
+    /// The server's shutdown flag; checked before each entry so a slow client does not delay
+    /// shutdown by the entries buffered for it.
+    stopping: tokio_stream::wrappers::WatchStream<bool>,
+    /// The seq of the next entry to yield: where to resume.
+    next: u64,
+    /// Set once the final status is yielded.
+    done: bool,
+}
+
+impl Stream for Subscription {
+    type Item = Result<pb::Entry, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        // Drain the flag's changes; any `true` (or the flag's sender gone) means stop.
+        let mut stop = false;
+        while let Poll::Ready(flag) = Pin::new(&mut self.stopping).poll_next(cx) {
+            match flag {
+                Some(false) => continue,
+                Some(true) | None => {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        if stop {
+            self.done = true;
+            return Poll::Ready(Some(Err(Status::unavailable(format!(
+                "the server is shutting down; subscribe again with from_seq {} to continue \
+                 where this stream stopped",
+                self.next
+            )))));
+        }
+        let polled = Pin::new(&mut self.entries).poll_next(cx);
+        if let Poll::Ready(Some(Ok(e))) = &polled {
+            self.next = e.seq.saturating_add(1);
+        }
+        polled
+    }
+}
+
 pub struct AuditApi {
     pub(super) shared: Arc<Shared>,
 }
@@ -235,9 +288,11 @@ impl pb::audit_server::Audit for AuditApi {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let (svc, a) = self.who(&r).await?;
         allow(&a, &[Role::Auditor, Role::Admin], "subscribe to the log")?;
-        let mut next = r.into_inner().from_seq;
+        let from = r.into_inner().from_seq;
+        let mut next = from;
         let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER);
         let mut committed = svc.store().size_watch();
+        let mut stopping = self.shared.stopping.clone();
         tokio::spawn(async move {
             loop {
                 let size = svc.store().size();
@@ -251,22 +306,29 @@ impl pb::audit_server::Audit for AuditApi {
                     for item in batch {
                         let failed = item.is_err();
                         // `send` waits while the client is behind: that is the backpressure.
-                        if tx.send(item).await.is_err() || failed {
-                            return; // client gone, or a read failed and was reported
+                        tokio::select! {
+                            sent = tx.send(item) => if sent.is_err() || failed {
+                                return; // client gone, or a read failed and was reported
+                            },
+                            _ = stopping.wait_for(|s| *s) => return,
                         }
                     }
                     next = to;
                     continue;
                 }
-                // Caught up: wait for the next commit (or the client leaving).
+                // Caught up: wait for the next commit, the client leaving, or shutdown.
                 tokio::select! {
                     changed = committed.changed() => if changed.is_err() { return },
+                    _ = stopping.wait_for(|s| *s) => return,
                     _ = tx.closed() => return,
                 }
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(Box::pin(Subscription {
+            entries: tokio_stream::wrappers::ReceiverStream::new(rx),
+            stopping: tokio_stream::wrappers::WatchStream::new(self.shared.stopping.clone()),
+            next: from,
+            done: false,
+        })))
     }
 }

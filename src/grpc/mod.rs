@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::Status;
 use tonic_health::ServingStatus;
@@ -92,7 +92,11 @@ pub enum ServeError {
 
 /// What every RPC handler shares: the service, once it is open.
 pub(crate) struct Shared {
+    /// Set once the store is open; until then calls are answered `UNAVAILABLE`.
     service: OnceLock<Arc<Service>>,
+    /// Turns `true` when shutdown begins. Graceful shutdown waits for every call to finish, and
+    /// a subscription never finishes by itself, so its task watches this and ends the stream.
+    stopping: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -140,8 +144,10 @@ pub async fn run(
     let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
 
+    let (stopping_tx, stopping) = watch::channel(false);
     let shared = Arc::new(Shared {
         service: OnceLock::new(),
+        stopping,
     });
     let care = CareApi {
         shared: shared.clone(),
@@ -177,12 +183,23 @@ pub async fn run(
         .add_service(pb::records_server::RecordsServer::new(care.clone()))
         .add_service(pb::subject_access_server::SubjectAccessServer::new(care));
 
-    // Stop serving on the caller's signal, or when opening the store failed.
+    // Stop serving on the caller's signal, or when opening the store failed. Then end the calls
+    // that would otherwise never finish, so the graceful drain can: subscriptions (told where to
+    // resume) and health watches (told NOT_SERVING, then their streams close).
     let (failed_tx, failed_rx) = oneshot::channel::<()>();
+    let stop_reporter = reporter.clone();
     let stop = async move {
         tokio::select! {
             _ = shutdown => {}
             _ = failed_rx => {}
+        }
+        tracing::info!("ending subscriptions and health watches");
+        let _ = stopping_tx.send(true);
+        set_status(&stop_reporter, ServingStatus::NotServing).await;
+        let mut reporter = stop_reporter;
+        reporter.clear_service_status("").await;
+        for name in SERVICES {
+            reporter.clear_service_status(name).await;
         }
     };
     // Nagle's algorithm would hold small responses back waiting for more to send: off, as tonic
