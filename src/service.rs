@@ -279,7 +279,7 @@ fn save_views(state: &RwLock<State>, store: &LogStore, saves: &Mutex<Saves>) -> 
     match store.save_views(applied, VIEW_SCHEMA, records.iter().cloned()) {
         Ok(()) => {
             sv.saved_applied = applied;
-            // Deltas as large as the snapshot: fold them into a new one. Still under `saves`,
+            // Deltas grown well past the snapshot: fold them into a new one. Still under `saves`,
             // so no save runs meanwhile; a failure leaves the deltas, which load as well.
             if store.views_compaction_due().unwrap_or(false) {
                 if let Err(e) = store.compact_views() {

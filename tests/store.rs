@@ -268,14 +268,7 @@ fn proofs_verify_for_every_pair_of_sizes_up_to_three_hundred() {
 fn derived_records_are_rebuilt_from_the_log_when_missing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    for i in 0..50 {
-        store
-            .append_blocking(batch(
-                Some(&format!("c-{i}")),
-                vec![event("note:n-1", Some("su-sam"), Expected::Version(i))],
-            ))
-            .unwrap();
-    }
+    append_note_versions(&store, 50);
     let root = store.root(50).unwrap();
     store.close().unwrap();
     wipe_derived(dir.path());
@@ -355,6 +348,19 @@ fn stream_versions_and_command_ids_survive_a_restart_whether_the_index_is_loaded
 }
 
 /// Deletes every derived record (postings, Merkle blocks, watermark) beside the entries.
+/// `n` appends to stream `note:n-1` about su-sam, each its own command (`c-0`, `c-1`, …) and
+/// each expecting the version before it.
+fn append_note_versions(store: &LogStore, n: u64) {
+    for i in 0..n {
+        store
+            .append_blocking(batch(
+                Some(&format!("c-{i}")),
+                vec![event("note:n-1", Some("su-sam"), Expected::Version(i))],
+            ))
+            .unwrap();
+    }
+}
+
 fn wipe_derived(dir: &Path) {
     let db = common::raw_sled(dir);
     let log = db.open_tree("log").unwrap();
@@ -393,21 +399,14 @@ fn a_store_of_a_newer_format_is_refused() {
 fn a_format_1_store_is_migrated_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    for i in 0..20u64 {
-        store
-            .append_blocking(batch(
-                Some(&format!("c-{i}")),
-                vec![event("note:n-1", Some("su-sam"), Expected::Version(i))],
-            ))
-            .unwrap();
-    }
+    append_note_versions(&store, 20);
     let root = store.root(20).unwrap();
     store.close().unwrap();
     // Rewrite it as format 1 wrote it: derived records moved to their own tree.
     {
         let db = common::raw_sled(dir.path());
         let log = db.open_tree("log").unwrap();
-        let old = db.open_tree("log").unwrap();
+        let old = db.open_tree("derived").unwrap();
         let derived: Vec<_> = [b'N', b'P', b'W']
             .iter()
             .flat_map(|t| log.scan_prefix([*t]).map(|kv| kv.unwrap()))

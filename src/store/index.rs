@@ -1,9 +1,9 @@
 //! The indexes: which seqs belong to each stream, each person and each command id.
 //!
 //! Owns: the in-memory [`Index`] every lookup is answered from, and the bytes of a *postings*
-//! record — one per commit group, beside its entries in the `log` tree, listing each entry's stream, version,
-//! subject and command — which is the indexes' persisted form: the index is loaded from them on
-//! open and verification compares them with the log.
+//! record — one per commit group, beside its entries in the `log` tree, listing each entry's
+//! stream, version, subject and command — which is the indexes' persisted form: the index is
+//! loaded from them on open and verification compares them with the log.
 //! Must not touch: sled or any file (callers read and write the records); entry bytes.
 //!
 //! Why in memory: a sled key per entry per index (three randomly placed keys per event) cost

@@ -68,6 +68,12 @@ pub fn be_u64(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(b))
 }
 
+/// Reads a big-endian u32 from `bytes[at..at + 4]`; `None` if too short.
+pub fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_be_bytes(b))
+}
+
 /// The trailing 8 bytes of a key as a big-endian u64.
 pub fn tail_u64(key: &[u8]) -> Option<u64> {
     be_u64(key, key.len().checked_sub(8)?)

@@ -1,9 +1,9 @@
 //! The log store: a durable, hash-chained, Merkle-proved event log on sled (log format v1).
 //!
 //! Owns: the data directory — sled (tree `log`, and `views` for the service), the salt slot
-//! file and the checkpoint signing key — and every byte written there. This is the only module that imports
-//! sled. It assigns `seq`, `prev`, `subject_prev`, `at` and `version`, serialises each entry once
-//! and keeps those bytes; it acknowledges an append only once it is on disk.
+//! file and the checkpoint signing key — and every byte written there. This is the only module
+//! that imports sled. It assigns `seq`, `prev`, `subject_prev`, `at` and `version`, serialises
+//! each entry once and keeps those bytes; it acknowledges an append only once it is on disk.
 //! Must not touch: domain rules (what events mean, who may do what). It checks the log format's
 //! shape and stream versions, nothing more.
 //!
@@ -980,8 +980,8 @@ impl Shared {
         self.index.read().map_err(|_| writer::index_poisoned())
     }
 
-    /// The receipts of the `count` entries from `first` (one append): leaf hashes from the
-    /// entries' own bytes, so they never wait for derived records.
+    /// The receipts of the `count` entries from `first` (one append), with leaf hashes from the
+    /// entries' own bytes.
     fn receipts(&self, first: u64, count: u64) -> Result<Vec<Receipt>, StoreError> {
         let end = first.saturating_add(count);
         (first..end)

@@ -289,34 +289,44 @@ impl Chain {
     }
 }
 
-/// Reads stored postings records in order, to compare each posting with its entry.
+/// The next stored record of a derived family (`family`, e.g. "postings"), which must be the one
+/// whose first seq is `seq` (a `record`, e.g. "postings record", that starts anywhere else means
+/// the records and the log disagree).
+fn next_record<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>>(
+    iter: &mut I,
+    seq: u64,
+    family: &str,
+    record: &str,
+) -> Result<sled::IVec, String> {
+    let (k, v) = match iter.next() {
+        Some(Ok(kv)) => kv,
+        Some(Err(e)) => return Err(format!("cannot read {family}: {e}")),
+        None => return Err(format!("stored {family} end before the log does")),
+    };
+    let first = keys::tail_u64(&k).unwrap_or(u64::MAX);
+    if first != seq {
+        return Err(format!("stored {record} starts at {first}, expected {seq}"));
+    }
+    Ok(v)
+}
+
+/// Reads stored postings records in order, to compare each posting with its entry. `check` is
+/// called for every seq in order, so the posting at the read position is always `it.seq`'s.
 struct Postings<I> {
     iter: I,
-    /// Current record: first seq it covers, its bytes, the read position, and the seq of the
-    /// posting at that position.
-    cur: Option<(sled::IVec, usize, u64)>,
+    /// Current record: its bytes and the read position.
+    cur: Option<(sled::IVec, usize)>,
 }
 
 impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Postings<I> {
     /// Checks that the next stored posting is `seq`'s and says what the entry says.
     fn check(&mut self, it: &Item) -> Result<(), String> {
-        let exhausted = matches!(&self.cur, Some((b, pos, _)) if *pos >= b.len());
+        let exhausted = matches!(&self.cur, Some((b, pos)) if *pos >= b.len());
         if self.cur.is_none() || exhausted {
-            let (k, v) = match self.iter.next() {
-                Some(Ok(kv)) => kv,
-                Some(Err(e)) => return Err(format!("cannot read postings: {e}")),
-                None => return Err("stored postings end before the log does".into()),
-            };
-            let first = keys::tail_u64(&k).unwrap_or(u64::MAX);
-            if first != it.seq {
-                return Err(format!(
-                    "stored postings record starts at {first}, expected {}",
-                    it.seq
-                ));
-            }
-            self.cur = Some((v, 0, first));
+            let v = next_record(&mut self.iter, it.seq, "postings", "postings record")?;
+            self.cur = Some((v, 0));
         }
-        let Some((record, pos, seq)) = &mut self.cur else {
+        let Some((record, pos)) = &mut self.cur else {
             return Err("stored postings missing".into());
         };
         let mut d = Decoder::new(record.get(*pos..).unwrap_or_default());
@@ -333,50 +343,39 @@ impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Postings<I> {
             subject: it.subject.as_deref(),
             command: it.command.as_deref(),
         };
-        if stored != want || *seq != it.seq {
+        if stored != want {
             return Err(format!(
                 "the index does not match the entry: it lists stream {} version {}, subject {:?}, command {:?}",
                 stored.stream, stored.version, stored.subject, stored.command
             ));
         }
         *pos = record.len() - d.remaining();
-        *seq += 1;
         Ok(())
     }
 
     /// Whether records remain past the ones read (postings past the watermark).
     fn has_more(&mut self) -> bool {
-        matches!(&self.cur, Some((b, pos, _)) if *pos < b.len()) || self.iter.next().is_some()
+        matches!(&self.cur, Some((b, pos)) if *pos < b.len()) || self.iter.next().is_some()
     }
 }
 
 /// Reads stored Merkle blocks in order, to compare with the nodes recomputed from the entries.
 struct Blocks<I> {
     iter: I,
-    /// Current block: first seq it covers, its bytes, and the read position in hashes.
-    cur: Option<(u64, sled::IVec, usize)>,
+    /// Current block: its bytes and the read position in hashes.
+    cur: Option<(sled::IVec, usize)>,
 }
 
 impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Blocks<I> {
     /// The stored hashes for `seq` (its leaf, then the nodes it completes), `n` of them.
     fn take(&mut self, seq: u64, n: usize, out: &mut Vec<Hash>) -> Result<(), String> {
         out.clear();
-        let exhausted = matches!(&self.cur, Some((_, b, pos)) if *pos * 32 >= b.len());
+        let exhausted = matches!(&self.cur, Some((b, pos)) if *pos * 32 >= b.len());
         if self.cur.is_none() || exhausted {
-            let (k, v) = match self.iter.next() {
-                Some(Ok(kv)) => kv,
-                Some(Err(e)) => return Err(format!("cannot read Merkle nodes: {e}")),
-                None => return Err("stored Merkle nodes end before the log does".into()),
-            };
-            let first = keys::tail_u64(&k).unwrap_or(u64::MAX);
-            if first != seq {
-                return Err(format!(
-                    "stored Merkle block starts at {first}, expected {seq}"
-                ));
-            }
-            self.cur = Some((first, v, 0));
+            let v = next_record(&mut self.iter, seq, "Merkle nodes", "Merkle block")?;
+            self.cur = Some((v, 0));
         }
-        let Some((_, block, pos)) = &mut self.cur else {
+        let Some((block, pos)) = &mut self.cur else {
             return Err("stored Merkle nodes missing".into());
         };
         for _ in 0..n {
@@ -516,7 +515,7 @@ where
         });
     }
     if failure.is_none() {
-        if let Some((_, b, pos)) = &blocks.cur {
+        if let Some((b, pos)) = &blocks.cur {
             if pos * 32 != b.len() {
                 failure = Some(Failure {
                     seq: None,
@@ -784,7 +783,7 @@ pub(super) fn since(
                     iter: shared
                         .log
                         .range(keys::merkle(first + 1)..keys::merkle(u64::MAX)),
-                    cur: Some((first, v, pos)),
+                    cur: Some((v, pos)),
                 };
             }
         }
@@ -820,7 +819,7 @@ fn postings_from(
                 iter: shared
                     .log
                     .range(keys::postings(first + 1)..keys::postings(u64::MAX)),
-                cur: Some((v, pos, m)),
+                cur: Some((v, pos)),
             });
         }
     }

@@ -34,7 +34,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{keys::be_u64, LogStore, StoreError};
+use super::keys::{be_u32, be_u64};
+use super::{LogStore, StoreError};
 
 const MARKER: &[u8] = b"A";
 const SNAPSHOT: u8 = b'S';
@@ -118,20 +119,13 @@ impl Marker {
     fn decode(m: &[u8]) -> Result<Option<Marker>, StoreError> {
         match m.len() {
             12 | 24 => Ok(None),
-            56 => {
-                let u32_at = |at: usize| {
-                    m.get(at..at + 4)
-                        .and_then(|b| b.try_into().ok())
-                        .map(u32::from_be_bytes)
-                };
-                Ok(Some(Marker {
-                    applied: be_u64(m, 0).ok_or_else(bad_marker)?,
-                    schema: u32_at(8).ok_or_else(bad_marker)?,
-                    base: be_u64(m, 12).ok_or_else(bad_marker)?,
-                    base_chunks: u32_at(20).ok_or_else(bad_marker)?,
-                    chain: m[24..].try_into().map_err(|_| bad_marker())?,
-                }))
-            }
+            56 => Ok(Some(Marker {
+                applied: be_u64(m, 0).ok_or_else(bad_marker)?,
+                schema: be_u32(m, 8).ok_or_else(bad_marker)?,
+                base: be_u64(m, 12).ok_or_else(bad_marker)?,
+                base_chunks: be_u32(m, 20).ok_or_else(bad_marker)?,
+                chain: m[24..].try_into().map_err(|_| bad_marker())?,
+            })),
             _ => Err(bad_marker()),
         }
     }
@@ -235,18 +229,8 @@ impl LogStore {
         for kv in tree.range(from..=to) {
             let (k, v) = kv?;
             let seq = be_u64(&k, 1).ok_or_else(bad_chunk)?;
-            let chunk = u32::from_be_bytes(
-                k.get(9..13)
-                    .ok_or_else(bad_chunk)?
-                    .try_into()
-                    .map_err(|_| bad_chunk())?,
-            );
-            let count = u32::from_be_bytes(
-                v.get(..4)
-                    .ok_or_else(bad_chunk)?
-                    .try_into()
-                    .map_err(|_| bad_chunk())?,
-            );
+            let chunk = be_u32(&k, 9).ok_or_else(bad_chunk)?;
+            let count = be_u32(&v, 0).ok_or_else(bad_chunk)?;
             match want {
                 Some((s, next, n)) if s == seq => {
                     if chunk >= n {

@@ -275,8 +275,7 @@ pub(super) struct Writer {
     max_group: usize,
     clock: Arc<dyn Clock>,
     /// Leaf hash of each person's latest entry, for the next entry's `subject_prev`: every person
-    /// written since open, and every one looked up since (found through the index, then that
-    /// entry's bytes).
+    /// written since open (anyone else is found through the index, then that entry's bytes).
     subject_leaves: HashMap<String, Hash>,
     /// Sequenced groups, to the committer thread that makes them durable and answers.
     commit_tx: Option<SyncSender<Applied>>,
