@@ -11,5 +11,6 @@ pub mod domain;
 pub mod format;
 pub mod grpc;
 pub mod merkle;
+pub mod sar;
 pub mod service;
 pub mod store;

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::domain::access::{self, ReadDecision, Scope};
+use crate::domain::access::{self, AuditRead, ReadDecision, SarRead, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
 use crate::domain::projection::{ActorRec, VIEW_SCHEMA};
 use crate::domain::types::{is_id, DenialReason, Role, SegmentRef, Time, ID_RULE};
@@ -62,21 +62,57 @@ pub enum ServiceError {
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),
 
+    /// The caller made too many refused attempts in a short time; nothing was decided.
+    #[error("too many refused attempts; retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64 },
+
     /// The store failed; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl ServiceError {
-    /// The status class a client sees.
+    /// The status class a client sees: the one table from errors to statuses (the gRPC layer
+    /// only renames the classes). Storage failures are `Unavailable` (nothing was acknowledged;
+    /// retry later) except corruption (`DataLoss`), the store's own argument checks, proofs
+    /// beyond the log, and a reused command id.
     pub fn code(&self) -> Code {
         match self {
             ServiceError::Refused(r) => r.code,
             ServiceError::AccessDenied { .. } => Code::PermissionDenied,
             ServiceError::Conflict { .. } => Code::Aborted,
             ServiceError::Unauthenticated(_) => Code::Unauthenticated,
-            ServiceError::Store(StoreError::Invalid { .. }) => Code::InvalidArgument,
-            ServiceError::Store(_) => Code::FailedPrecondition,
+            ServiceError::RateLimited { .. } => Code::ResourceExhausted,
+            ServiceError::Store(e) => match e {
+                StoreError::Invalid { .. } => Code::InvalidArgument,
+                StoreError::CommandReused { .. } => Code::AlreadyExists,
+                StoreError::Corrupt { .. } => Code::DataLoss,
+                StoreError::Proof(_) => Code::OutOfRange,
+                StoreError::NotFound(_) => Code::NotFound,
+                StoreError::Io { .. }
+                | StoreError::Engine(_)
+                | StoreError::Locked(_)
+                | StoreError::NewerFormat { .. }
+                | StoreError::Key { .. }
+                | StoreError::Conflict { .. }
+                | StoreError::Late { .. }
+                | StoreError::Checkpoint(_)
+                | StoreError::Failed(_)
+                | StoreError::ReadOnly
+                | StoreError::Closed => Code::Unavailable,
+            },
+        }
+    }
+
+    /// Whether this refuses the caller the call itself (who they are, what they may do), as
+    /// opposed to the state: such a refusal is given before any repeat of a command is answered.
+    fn refuses_caller(&self) -> bool {
+        match self {
+            ServiceError::Refused(r) => {
+                matches!(r.code, Code::PermissionDenied | Code::Unauthenticated)
+            }
+            ServiceError::Unauthenticated(_) | ServiceError::AccessDenied { .. } => true,
+            _ => false,
         }
     }
 }
@@ -86,8 +122,13 @@ type Result<T, E = ServiceError> = std::result::Result<T, E>;
 /// Per-call options every mutating call takes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Call {
-    /// The client's idempotency key: a repeat returns the first call's receipts, appends nothing.
+    /// The client's idempotency key, unique per caller: a repeat of the same request by the same
+    /// caller returns the first call's receipts and appends nothing.
     pub command_id: Option<String>,
+    /// A digest of the request as the client sent it ([`LogStore::request_digest`]), kept with
+    /// the first call: a repeat whose digest differs is refused (`ALREADY_EXISTS`). `None` skips
+    /// the comparison (library callers that build commands themselves).
+    pub request_digest: Option<Hash>,
     /// The version (event count) the client last saw of the command's own stream; a mismatch is
     /// refused with [`ServiceError::Conflict`] (`ABORTED`).
     pub expected_version: Option<u64>,
@@ -98,6 +139,7 @@ impl Call {
         Call {
             command_id: Some(command_id.to_string()),
             expected_version: None,
+            request_digest: None,
         }
     }
 }
@@ -146,6 +188,134 @@ pub struct AccessLine {
     pub basis_or_reason: String,
     /// For a read: the streams read; for a refusal: what was asked for.
     pub streams: Vec<String>,
+    /// For a refusal: the reader's refused attempts before it that went unlogged (rate limit).
+    pub suppressed: u64,
+}
+
+/// Most lines one page of a list returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// Which page of a list: at most `size` items (1..=[`MAX_PAGE`]), after the item `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub size: usize,
+    /// The seq of the last item of the previous page.
+    pub after: Option<u64>,
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page {
+            size: 100,
+            after: None,
+        }
+    }
+}
+
+/// One page of a person's access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPage {
+    pub lines: Vec<AccessLine>,
+    /// Where the next page starts (`Page::after`); `None` on the last page.
+    pub next: Option<u64>,
+}
+
+/// How many refused attempts at people's data an actor gets logged: a burst, then one per
+/// `refill_ms`. A person's access log then grows by at most ~1 entry a second per reader
+/// however hard a reader probes (it grew ~1,800 a second before), and a client that hits the
+/// limit is told when to retry. Legitimate readers are refused rarely, so they never meet it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusalLimit {
+    pub burst: u32,
+    pub refill_ms: u64,
+}
+
+impl Default for RefusalLimit {
+    fn default() -> RefusalLimit {
+        RefusalLimit {
+            burst: 30,
+            refill_ms: 1_000,
+        }
+    }
+}
+/// People tracked per limited actor for their suppressed counts; past it, attempts about further
+/// people are still refused and limited, only not counted one by one.
+const SUPPRESSED_PEOPLE: usize = 1024;
+
+/// A token bucket per actor over refused attempts at a person's data, so no caller can flood a
+/// person's access log (and the log) with refusals.
+#[derive(Default)]
+struct RefusalLimiter {
+    /// The limit, and each refusing actor's bucket.
+    buckets: Mutex<(RefusalLimit, std::collections::HashMap<String, Bucket>)>,
+}
+
+struct Bucket {
+    /// Attempts left, in thousandths (refilled continuously).
+    milli_tokens: u64,
+    /// When `milli_tokens` was last refilled.
+    at_ms: u64,
+    /// Whether the current limited spell has logged its one `rate_limited` entry, per person,
+    /// and how many refusals about them were not logged since.
+    suppressed: BTreeMap<String, u64>,
+}
+
+/// What the limiter lets a refusal do.
+enum Allowance {
+    /// Log it; `suppressed` refusals about the same person went unlogged before it.
+    Log { suppressed: u64 },
+    /// Over the limit, the first time for this person in this spell: log one `rate_limited`
+    /// entry, then refuse with a retry delay.
+    LogLimited { retry_after_ms: u64 },
+    /// Over the limit again: log nothing, refuse with a retry delay.
+    Limited { retry_after_ms: u64 },
+}
+
+impl RefusalLimiter {
+    fn take(&self, actor: &str, subject: &str, now_ms: u64) -> Allowance {
+        let Ok(mut guard) = self.buckets.lock() else {
+            return Allowance::Limited {
+                retry_after_ms: 1_000,
+            };
+        };
+        let (limit, buckets) = &mut *guard;
+        let full = u64::from(limit.burst) * 1000;
+        let refill_ms = limit.refill_ms.max(1);
+        // Forget actors whose allowance is full again, so the map holds only recent refusers.
+        if buckets.len() > 4096 {
+            buckets.retain(|_, b| {
+                b.milli_tokens + now_ms.saturating_sub(b.at_ms) * 1000 / refill_ms < full
+                    || !b.suppressed.is_empty()
+            });
+        }
+        let b = buckets.entry(actor.to_string()).or_insert(Bucket {
+            milli_tokens: full,
+            at_ms: now_ms,
+            suppressed: BTreeMap::new(),
+        });
+        let refill = now_ms.saturating_sub(b.at_ms).saturating_mul(1000) / refill_ms;
+        b.milli_tokens = (b.milli_tokens + refill).min(full);
+        b.at_ms = b.at_ms.max(now_ms);
+        if b.milli_tokens >= 1000 {
+            b.milli_tokens -= 1000;
+            let suppressed = b.suppressed.remove(subject).unwrap_or(0);
+            return Allowance::Log { suppressed };
+        }
+        let retry_after_ms = (1000 - b.milli_tokens) * refill_ms / 1000 + 1;
+        let tracked = b.suppressed.len();
+        match b.suppressed.get_mut(subject) {
+            Some(n) => {
+                *n += 1;
+                Allowance::Limited { retry_after_ms }
+            }
+            None if tracked < SUPPRESSED_PEOPLE => {
+                // The `rate_limited` entry itself is logged; the ones after it are counted.
+                b.suppressed.insert(subject.to_string(), 0);
+                Allowance::LogLimited { retry_after_ms }
+            }
+            None => Allowance::Limited { retry_after_ms },
+        }
+    }
 }
 
 /// The projections, as decisions and reads see them.
@@ -204,6 +374,8 @@ pub struct Service {
     saver: Option<Saver>,
     /// Decides "now" for rules that depend on time (expiries, review dates, flags).
     clock: Arc<dyn Clock>,
+    /// Limits how many refused attempts each actor gets logged (see [`RefusalLimit`]).
+    refusals: RefusalLimiter,
 }
 
 /// Applies entries to the projections in log order: skips those already applied, stops at a
@@ -478,9 +650,17 @@ impl Service {
             saves,
             saver: Some(Saver { wake, thread }),
             clock,
+            refusals: RefusalLimiter::default(),
         };
         service.catch_up()?;
         Ok(service)
+    }
+
+    /// Sets how many refused attempts each actor gets logged (default [`RefusalLimit::default`]).
+    pub fn set_refusal_limit(&self, limit: RefusalLimit) {
+        if let Ok(mut g) = self.refusals.buckets.lock() {
+            g.0 = limit;
+        }
     }
 
     /// The log store underneath (proofs, checkpoints, export).
@@ -698,8 +878,19 @@ impl Service {
         actor: &str,
         expires_at: Option<Time>,
     ) -> Result<(String, Vec<Receipt>)> {
+        // Permission first: a caller who may not issue this token learns nothing of command ids.
+        let probe = Command::IssueToken {
+            actor: actor.to_string(),
+            token_hash: [0; 32],
+            expires_at,
+        };
+        if let Err(e) = self.decide_batch(caller, &Call::default(), &probe, &Texts::default()) {
+            if e.refuses_caller() {
+                return Err(e);
+            }
+        }
         if let Some(id) = &call.command_id {
-            if self.store.command_receipts(id)?.is_some() {
+            if self.store.command_receipts(caller, id, None)?.is_some() {
                 return Err(Refusal::new(
                     Code::AlreadyExists,
                     "token.shown_once",
@@ -794,8 +985,14 @@ impl Service {
             let (batch, primary) = match decided {
                 Ok(b) => b,
                 Err(e) => {
-                    if let Some(id) = &call.command_id {
-                        if let Some(r) = self.store.command_receipts(id)? {
+                    // A repeat refused by the state its first run created ("already exists") is
+                    // answered with the first run's receipts — but never to a caller the call
+                    // itself is refused to, and only for the same request.
+                    if let (Some(id), false) = (&call.command_id, e.refuses_caller()) {
+                        if let Some(r) =
+                            self.store
+                                .command_receipts(caller, id, call.request_digest.as_ref())?
+                        {
                             return Ok(r);
                         }
                     }
@@ -861,16 +1058,8 @@ impl Service {
             let (decision, reader, versions) = {
                 let st = self.state.read().map_err(|_| poisoned())?;
                 let reader = caller_of(&st.p, caller)?;
-                match st.p.actors.get(subject) {
-                    Some(a) if a.role == Role::ServiceUser => {}
-                    _ => {
-                        return Err(Refusal::not_found(
-                            "subject",
-                            format!("service user {subject}"),
-                        )
-                        .into())
-                    }
-                }
+                // Whether the person exists is not asked here: a reader without a basis gets the
+                // same logged refusal either way, and nobody has a basis for someone unknown.
                 let d = access::decide_read(&st.p, &reader, subject, now);
                 let depends = match &d {
                     ReadDecision::Allowed { depends, .. }
@@ -907,32 +1096,7 @@ impl Service {
                         None => "record".to_string(),
                         Some(n) => format!("record@{n}"),
                     };
-                    // A refusal is logged as decided, without conditions: refusing is always
-                    // safe, so a consent granted meanwhile does not make it wrong, only stale.
-                    // Conditioning it made readers of a person whose consents change quickly
-                    // lose every race to the next change and starve.
-                    let batch = access_batch(
-                        subject,
-                        &who,
-                        Vec::new(),
-                        None,
-                        vec![Event::AccessDenied(AccessDenied { what, reason })],
-                    );
-                    match self.store.append(batch).await {
-                        Ok(receipts) => {
-                            return Err(ServiceError::AccessDenied {
-                                subject: subject.to_string(),
-                                reason,
-                                receipts,
-                            });
-                        }
-                        Err(StoreError::Conflict { stream, actual, .. }) => {
-                            self.await_stream(&stream, actual).await?;
-                            continue;
-                        }
-                        Err(StoreError::Late { .. }) => continue,
-                        Err(e) => return Err(e.into()),
-                    }
+                    return Err(self.refuse_read(&reader, subject, what, reason).await);
                 }
                 ReadDecision::Allowed {
                     basis,
@@ -961,7 +1125,7 @@ impl Service {
                             .collect()
                     };
                     let batch =
-                        access_batch(subject, &who, versions, deadline.map(|t| t.0), events);
+                        access_batch(subject, true, &who, versions, deadline.map(|t| t.0), events);
                     match self.store.append(batch).await {
                         Ok(receipts) => {
                             // Logged and durable: only now does content leave the store.
@@ -991,42 +1155,40 @@ impl Service {
     pub fn record_metadata(&self, caller: &str, subject: &str) -> Result<RecordView> {
         let st = self.state.read().map_err(|_| poisoned())?;
         let reader = caller_of(&st.p, caller)?;
-        if reader.role != Role::Auditor {
-            return Err(Refusal::new(
-                Code::PermissionDenied,
-                "role",
-                "caller",
-                "record metadata is for auditors; others read the record",
-            )
-            .into());
-        }
+        access::decide_audit(&reader, AuditRead::RecordMetadata)?;
         Ok(view::record(&st.p, subject, None))
     }
 
-    /// A person's access log: who read their content, on what basis, and who was refused. For
-    /// the person and for auditors (it holds no content).
-    pub fn access_log(&self, caller: &str, subject: &str) -> Result<Vec<AccessLine>> {
+    /// A page of a person's access log: who read their content, on what basis, and who was
+    /// refused, oldest first, from after `page.after` (a seq). For the person and for auditors (it
+    /// holds no content); anyone else is refused, and the refusal logged, whether or not the
+    /// person exists.
+    pub async fn access_log(&self, caller: &str, subject: &str, page: Page) -> Result<AccessPage> {
         if !is_id(subject) {
             return Err(
                 Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into(),
             );
         }
-        {
+        let reader = {
             let st = self.state.read().map_err(|_| poisoned())?;
-            let reader = caller_of(&st.p, caller)?;
-            let own = reader.role == Role::ServiceUser && reader.id == subject;
-            if !own && reader.role != Role::Auditor {
-                return Err(Refusal::new(
-                    Code::PermissionDenied,
-                    "access_log.readers",
-                    "caller",
-                    "a person's access log is read by the person and by auditors",
-                )
-                .into());
-            }
+            caller_of(&st.p, caller)?
+        };
+        if let Err(reason) = access::decide_access_log(&reader, subject) {
+            return Err(self
+                .refuse_read(&reader, subject, "access_log".to_string(), reason)
+                .await);
         }
-        let mut out = Vec::new();
-        for e in self.store.stream_entries(&format!("access:{subject}"))? {
+        let seqs = self.store.stream_seqs(&format!("access:{subject}"))?;
+        let from = page
+            .after
+            .map_or(0, |after| seqs.partition_point(|&q| q <= after));
+        let size = page.size.clamp(1, MAX_PAGE);
+        let mut lines = Vec::new();
+        for &seq in seqs.iter().skip(from).take(size) {
+            let e = self
+                .store
+                .entry(seq)?
+                .ok_or_else(|| StoreError::corrupt(seq, "indexed entry missing from the log"))?;
             let v = e.view()?;
             let Ok(r) = Recorded::from_entry(&v) else {
                 continue;
@@ -1036,7 +1198,7 @@ impl Service {
                 Event::AccessDenied(d) => (d.reason.as_str().to_string(), vec![d.what.clone()]),
                 _ => continue,
             };
-            out.push(AccessLine {
+            lines.push(AccessLine {
                 seq: r.seq,
                 at: r.at,
                 reader: r.actor_id,
@@ -1044,29 +1206,30 @@ impl Service {
                 event_type: r.event.event_type().to_string(),
                 basis_or_reason,
                 streams,
+                suppressed: match &r.event {
+                    Event::AccessDenied(d) => d.suppressed.unwrap_or(0),
+                    _ => 0,
+                },
             });
         }
-        Ok(out)
+        let next = (from + size < seqs.len())
+            .then(|| seqs.get(from + size - 1).copied())
+            .flatten();
+        Ok(AccessPage { lines, next })
     }
 
     /// Rule 8's compliance flags now: for auditors.
     pub fn compliance_flags(&self, caller: &str) -> Result<Vec<Flag>> {
         let st = self.state.read().map_err(|_| poisoned())?;
         let reader = caller_of(&st.p, caller)?;
-        if reader.role != Role::Auditor {
-            return Err(Refusal::new(
-                Code::PermissionDenied,
-                "role",
-                "caller",
-                "compliance flags are for auditors",
-            )
-            .into());
-        }
+        access::decide_audit(&reader, AuditRead::ComplianceFlags)?;
         Ok(view::compliance_flags(&st.p, self.now()))
     }
 
-    /// Fulfils a subject access request (auditor): composes the person's own view now, hashes
-    /// the bundle, records `sar.fulfilled`. The auditor gets the receipts and the hash, never the
+    /// Fulfils a subject access request (auditor): records `sar.fulfilled` with the tree size it
+    /// covers, how many items are withheld, and the bundle hash of `sar-bundle.md` §7.8 — over
+    /// which of the person's entries it covers, never over any text, so it confirms no guess
+    /// about content erased later. The auditor gets the receipts and the hash, never the
     /// content; the person fetches the bundle with [`Service::sar_bundle`].
     pub async fn fulfil_sar(
         &self,
@@ -1074,8 +1237,17 @@ impl Service {
         call: Call,
         sar_id: &str,
     ) -> Result<(Hash, Vec<Receipt>)> {
+        {
+            // Permission before anything else, a repeat included.
+            let st = self.state.read().map_err(|_| poisoned())?;
+            let reader = caller_of(&st.p, caller)?;
+            access::decide_audit(&reader, AuditRead::FulfilSar)?;
+        }
         if let Some(id) = &call.command_id {
-            if let Some(r) = self.store.command_receipts(id)? {
+            if let Some(r) =
+                self.store
+                    .command_receipts(caller, id, call.request_digest.as_ref())?
+            {
                 let hash = self
                     .projections()?
                     .sars
@@ -1088,21 +1260,13 @@ impl Service {
         }
         let (subject, tree_size) = {
             let st = self.state.read().map_err(|_| poisoned())?;
-            let reader = caller_of(&st.p, caller)?;
-            if reader.role != Role::Auditor {
-                return Err(Refusal::new(
-                    Code::PermissionDenied,
-                    "role",
-                    "caller",
-                    "a subject access request is fulfilled by an auditor (the DPO)",
-                )
-                .into());
-            }
             let s = sar_of(&st.p, sar_id)?;
             (s.subject.clone(), st.p.applied)
         };
-        let (bundle, withheld) = self.bundle(&subject, tree_size)?;
-        let hash = *blake3::hash(&bundle).as_bytes();
+        let withheld = self
+            .compose(&subject, Some(&Scope::Own), Some(tree_size))?
+            .withheld;
+        let hash = self.bundle_hash(&subject, tree_size)?;
         let receipts = self
             .execute(
                 caller,
@@ -1120,63 +1284,122 @@ impl Service {
     }
 
     /// A subject access request's state and due date: for the person, their peer worker (an
-    /// accepted relationship) and auditors.
-    pub fn sar_status(
+    /// accepted relationship) and auditors. A refusal is logged.
+    pub async fn sar_status(
         &self,
         caller: &str,
         sar_id: &str,
     ) -> Result<crate::domain::projection::SarRec> {
-        let st = self.state.read().map_err(|_| poisoned())?;
-        let reader = caller_of(&st.p, caller)?;
-        let s = sar_of(&st.p, sar_id)?;
-        let own = reader.role == Role::ServiceUser && reader.id == s.subject;
-        let worker = reader.role == Role::PeerWorker
-            && st.p.people.get(&s.subject).is_some_and(|pr| {
-                pr.supports
-                    .iter()
-                    .filter_map(|id| st.p.supports.get(id))
-                    .any(|sp| sp.active_with(&reader.id))
-            });
-        if !(own || worker || reader.role == Role::Auditor) {
-            return Err(Refusal::new(
-                Code::PermissionDenied,
-                "sar.readers",
-                "caller",
-                "a request's status is for the person, their peer worker and auditors",
-            )
-            .into());
-        }
-        Ok(s.clone())
+        self.sar_read(caller, sar_id, SarRead::Status).await
     }
 
     /// The bundle of a fulfilled request, for the person: their own view as of the request's
-    /// tree size, as JSON bytes. Its BLAKE3 equals the recorded `bundle_hash` unless content in
-    /// it was erased by an agreed redaction since.
-    pub fn sar_bundle(&self, caller: &str, sar_id: &str) -> Result<Vec<u8>> {
-        let (subject, tree_size) = {
+    /// tree size, as JSON bytes, with what is withheld decided now. Anyone else is refused and
+    /// the refusal logged.
+    pub async fn sar_bundle(&self, caller: &str, sar_id: &str) -> Result<Vec<u8>> {
+        let s = self.sar_read(caller, sar_id, SarRead::Bundle).await?;
+        let size = s.tree_size.ok_or_else(|| {
+            Refusal::new(
+                Code::FailedPrecondition,
+                "sar.fulfilled",
+                "sar_id",
+                format!("{sar_id} is not fulfilled yet"),
+            )
+        })?;
+        Ok(self.bundle(&s.subject, size)?.0)
+    }
+
+    /// A request, if `access` lets `caller` read it; otherwise its refusal, logged.
+    async fn sar_read(
+        &self,
+        caller: &str,
+        sar_id: &str,
+        what: SarRead,
+    ) -> Result<crate::domain::projection::SarRec> {
+        let (reader, sar, decided) = {
             let st = self.state.read().map_err(|_| poisoned())?;
             let reader = caller_of(&st.p, caller)?;
-            let s = sar_of(&st.p, sar_id)?;
-            if !(reader.role == Role::ServiceUser && reader.id == s.subject) {
-                return Err(Refusal::new(
-                    Code::PermissionDenied,
-                    "own_record",
-                    "caller",
-                    "a subject access bundle is delivered to the person it is about",
-                )
-                .into());
-            }
-            let size = s.tree_size.ok_or_else(|| {
-                Refusal::new(
-                    Code::FailedPrecondition,
-                    "sar.fulfilled",
-                    "sar_id",
-                    format!("{sar_id} is not fulfilled yet"),
-                )
-            })?;
-            (s.subject.clone(), size)
+            let sar = sar_of(&st.p, sar_id)?.clone();
+            let decided = access::decide_sar_read(&st.p, &reader, &sar, what);
+            (reader, sar, decided)
         };
-        Ok(self.bundle(&subject, tree_size)?.0)
+        match decided {
+            Ok(()) => Ok(sar),
+            Err(reason) => Err(self
+                .refuse_read(&reader, &sar.subject, format!("sar:{sar_id}"), reason)
+                .await),
+        }
+    }
+
+    /// Logs a refused attempt at `subject`'s data (`what`) by `reader` as `access.denied` —
+    /// within the reader's allowance of refusals ([`RefusalLimit`]) — and returns the error
+    /// the caller gets. An unknown person is logged the same way, with no subject (so no one's
+    /// chain), and the caller cannot tell the two apart.
+    async fn refuse_read(
+        &self,
+        reader: &ActorRec,
+        subject: &str,
+        what: String,
+        reason: DenialReason,
+    ) -> ServiceError {
+        let known = match self.state.read() {
+            Ok(st) => {
+                st.p.actors
+                    .get(subject)
+                    .is_some_and(|a| a.role == Role::ServiceUser)
+            }
+            Err(_) => return poisoned(),
+        };
+        let (logged, suppressed, limited) =
+            match self.refusals.take(&reader.id, subject, self.now().0) {
+                Allowance::Log { suppressed } => (reason, suppressed, None),
+                Allowance::LogLimited { retry_after_ms } => {
+                    (DenialReason::RateLimited, 0, Some(retry_after_ms))
+                }
+                Allowance::Limited { retry_after_ms } => {
+                    return ServiceError::RateLimited { retry_after_ms }
+                }
+            };
+        let who = Actor {
+            id: reader.id.clone(),
+            role: reader.role.as_str().to_string(),
+        };
+        // Logged as decided, without conditions: refusing is always safe, so a consent granted
+        // meanwhile does not make it wrong, only stale. Conditioning it made readers of a person
+        // whose consents change quickly lose every race to the next change and starve.
+        let batch = access_batch(
+            subject,
+            known,
+            &who,
+            Vec::new(),
+            None,
+            vec![Event::AccessDenied(AccessDenied {
+                what,
+                reason: logged,
+                suppressed: (suppressed > 0).then_some(suppressed),
+            })],
+        );
+        match (self.store.append(batch).await, limited) {
+            (Ok(_), Some(retry_after_ms)) => ServiceError::RateLimited { retry_after_ms },
+            (Ok(receipts), None) => ServiceError::AccessDenied {
+                subject: subject.to_string(),
+                reason,
+                receipts,
+            },
+            (Err(e), _) => e.into(),
+        }
+    }
+
+    /// `sar-bundle.md` §7.8: the hash of which of `subject`'s entries the first `tree_size`
+    /// cover — `H("withus-sar-v1\n" ‖ subject ‖ "\n" ‖ N ‖ "\n" ‖ per entry: seq " " leaf "\n")`.
+    fn bundle_hash(&self, subject: &str, tree_size: u64) -> Result<Hash> {
+        let items = self
+            .store
+            .subject_entries(subject)?
+            .into_iter()
+            .take_while(|e| e.seq < tree_size)
+            .map(|e| (e.seq, e.leaf_hash()));
+        Ok(crate::sar::bundle_hash(subject, tree_size, items))
     }
 
     fn bundle(&self, subject: &str, tree_size: u64) -> Result<(Vec<u8>, u64)> {
@@ -1245,6 +1468,22 @@ impl Service {
                     }
                 }
                 p.applied = n;
+                // Present rules over the past state: what is withheld from the person, and what
+                // was removed by agreement, are decided now, never as of the time travelled to.
+                let st = self.state.read().map_err(|_| poisoned())?;
+                match st.p.disclosures.get(subject) {
+                    Some(now) => {
+                        p.disclosures.insert(subject.to_string(), now.clone());
+                    }
+                    None => {
+                        p.disclosures.remove(subject);
+                    }
+                }
+                for (id, note) in p.notes.iter_mut() {
+                    if let Some(now) = st.p.notes.get(id) {
+                        note.removed = now.removed.clone();
+                    }
+                }
                 Ok(view::record(&p, subject, scope))
             }
         }
@@ -1340,6 +1579,7 @@ fn build(
         .collect();
     AppendBatch {
         command: call.command_id.clone(),
+        request_digest: call.request_digest,
         events,
         contents,
         erase: d.erase,
@@ -1383,8 +1623,11 @@ fn new_event(
     }
 }
 
+/// The append logging a read (or a refusal) of `subject`'s data: on their `access:` stream, with
+/// them as subject when they are a known person (`known`), with none otherwise.
 fn access_batch(
     subject: &str,
+    known: bool,
     reader: &Actor,
     conditions: Vec<(String, u64)>,
     deadline: Option<u64>,
@@ -1392,6 +1635,7 @@ fn access_batch(
 ) -> AppendBatch {
     AppendBatch {
         command: None,
+        request_digest: None,
         events: events
             .into_iter()
             // Reads do not depend on one another: their order in the access stream decides
@@ -1402,7 +1646,7 @@ fn access_batch(
                     &event,
                     format!("access:{subject}"),
                     Expected::Any,
-                    Some(subject.to_string()),
+                    known.then(|| subject.to_string()),
                     reader,
                 )
             })

@@ -10,6 +10,7 @@ use common::world::World;
 use withus::domain::event::Grantee;
 use withus::domain::types::*;
 use withus::domain::Command;
+use withus::service::RefusalLimit;
 use withus::service::{ServiceError, Texts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,6 +18,12 @@ async fn reads_racing_grants_and_revocations_never_use_a_revoked_consent() {
     let w = Arc::new(World::new().await);
     w.accepted_support("sp-1", "su-sam", "pw-amara").await;
     let mut tasks = Vec::new();
+    // The clinician is refused by design on about half of 180 reads: far past the default
+    // allowance of refusals, which is not what this test is about.
+    w.svc.set_refusal_limit(RefusalLimit {
+        burst: 100_000,
+        refill_ms: 1,
+    });
     for reader in ["ct-cho", "ct-cho", "ct-cho", "pw-amara"] {
         let w = w.clone();
         tasks.push(tokio::spawn(async move {

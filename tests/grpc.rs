@@ -901,6 +901,7 @@ async fn the_seeds_story_over_grpc() {
     let log = sam_records
         .get_access_log(pb::AccessLogRequest {
             subject: "su-sam".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -1248,7 +1249,8 @@ async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
         })
         .await
         .unwrap();
-    // Unknown ids: NOT_FOUND.
+    // Unknown ids: the same answer as an id that is not the caller's (no_basis), so it tells
+    // them nothing about who exists.
     let e = support
         .offer(pb::SupportRequest {
             call: opts("o3"),
@@ -1256,6 +1258,7 @@ async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
         })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("[no_basis]"), "{}", e.message());
     s.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The authorisation matrix: every role × every RPC of withus.v1 → allowed or PERMISSION_DENIED,
 //! as DOMAIN.md says, each call made on a fresh fixture so one call's effect cannot decide the
-//! next. For refused record reads, an `access.denied` entry must exist.
+//! next. For refused reads of a person's data (record, access log, request status, bundle),
+//! exactly one `access.denied` entry must be appended; any other refusal appends nothing.
 
 use std::collections::BTreeSet;
 
@@ -516,7 +517,8 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         )),
         "Records.GetAccessLog" => go!(records_client::RecordsClient.get_access_log(
             pb::AccessLogRequest {
-                subject: f.p.clone()
+                subject: f.p.clone(),
+                ..Default::default()
             }
         )),
         "SubjectAccess.Request" => go!(subject_access_client::SubjectAccessClient.request(
@@ -759,8 +761,16 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
                 (Ok(()), true) => {}
                 (Err(e), false) if e.code() == Code::PermissionDenied => {
                     let after = audit_size(&w).await;
-                    if *name == "Records.GetRecord" {
-                        // A refused read is logged, and nothing else is appended.
+                    if [
+                        "Records.GetRecord",
+                        "Records.GetAccessLog",
+                        "SubjectAccess.Status",
+                        "SubjectAccess.GetBundle",
+                    ]
+                    .contains(name)
+                    {
+                        // A refused read of anything about the person is logged, and nothing
+                        // else is appended.
                         assert_eq!(after, before + 1, "{name} as {role}: one access.denied");
                         let log = pb::audit_client::AuditClient::new(w.c())
                             .list_entries(req(

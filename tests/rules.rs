@@ -346,8 +346,8 @@ async fn peer_support_is_opt_in() {
             support_id: "sp-1".into(),
         },
         Code::PermissionDenied,
-        "support.worker",
-        "caller",
+        "no_basis",
+        "support_id",
     )
     .await;
     refused(
@@ -375,8 +375,8 @@ async fn peer_support_is_opt_in() {
             support_id: "sp-1".into(),
         },
         Code::PermissionDenied,
-        "support.choice",
-        "caller",
+        "no_basis",
+        "support_id",
     )
     .await;
     refused(
@@ -386,8 +386,8 @@ async fn peer_support_is_opt_in() {
             support_id: "sp-1".into(),
         },
         Code::PermissionDenied,
-        "support.choice",
-        "caller",
+        "no_basis",
+        "support_id",
     )
     .await;
     // Nothing can be recorded before the person accepts.
@@ -465,8 +465,8 @@ async fn peer_support_is_opt_in() {
             reason: EndReason::Other,
         },
         Code::PermissionDenied,
-        "support.parties",
-        "caller",
+        "no_basis",
+        "support_id",
     )
     .await;
     w.ok(
@@ -507,8 +507,8 @@ async fn meetings_are_recorded_by_the_worker_of_an_accepted_relationship() {
         "pw-ben",
         m("m-1", MeetingKind::OneToOne, None, w.now(), 30),
         Code::PermissionDenied,
-        "support.worker",
-        "caller",
+        "no_basis",
+        "support_id",
     )
     .await;
     refused(
@@ -570,8 +570,8 @@ async fn meetings_are_recorded_by_the_worker_of_an_accepted_relationship() {
             occurred_at: w.now(),
             minutes: 3,
         },
-        Code::NotFound,
-        "exists",
+        Code::PermissionDenied,
+        "no_basis",
         "support_id",
     )
     .await;
@@ -611,8 +611,8 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
         },
         t,
         Code::PermissionDenied,
-        "note.author",
-        "caller",
+        "no_basis",
+        "meeting_id",
     )
     .await;
     let mut t = Texts::default();
@@ -692,8 +692,8 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
             segments: s,
         },
         t,
-        Code::NotFound,
-        "exists",
+        Code::PermissionDenied,
+        "no_basis",
         "meeting_id",
     )
     .await;
@@ -709,8 +709,8 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
         },
         t,
         Code::PermissionDenied,
-        "note.parties",
-        "caller",
+        "no_basis",
+        "note_id",
     )
     .await;
     let mut t = Texts::default();
@@ -748,8 +748,8 @@ async fn rule_4_redaction_needs_the_other_party_and_a_worker_declines_only_with_
         "su-ola",
         propose("r-1", &["s2"]),
         Code::PermissionDenied,
-        "note.parties",
-        "caller",
+        "no_basis",
+        "note_id",
     )
     .await;
     refused(
@@ -996,8 +996,8 @@ async fn rule_5_a_note_is_agreed_by_both_on_its_latest_revision() {
             revision: 1,
         },
         Code::PermissionDenied,
-        "note.parties",
-        "caller",
+        "no_basis",
+        "note_id",
     )
     .await;
     refused(
@@ -1007,8 +1007,8 @@ async fn rule_5_a_note_is_agreed_by_both_on_its_latest_revision() {
             note_id: "n-9".into(),
             revision: 1,
         },
-        Code::NotFound,
-        "exists",
+        Code::PermissionDenied,
+        "no_basis",
         "note_id",
     )
     .await;
@@ -1702,9 +1702,32 @@ async fn reads_without_a_basis_are_refused_and_logged_for_every_role() {
             other => panic!("{reader}: expected a logged refusal, got {other:?}"),
         }
     }
-    assert!(
-        matches!(w.svc.read_record("au-ida", "nobody", None).await, Err(ServiceError::Refused(r)) if r.code == Code::NotFound)
-    );
+    // Whether the person exists is no part of the answer: a read of someone unknown is refused
+    // and logged just the same (with no subject, so it joins no one's chain).
+    for reader in ["au-ida", "ct-cho", "pw-ben"] {
+        let known = w.svc.read_record(reader, "su-sam", None).await.unwrap_err();
+        let unknown = w.svc.read_record(reader, "nobody", None).await.unwrap_err();
+        match (&known, &unknown) {
+            (
+                ServiceError::AccessDenied { reason: a, .. },
+                ServiceError::AccessDenied {
+                    reason: b,
+                    receipts,
+                    ..
+                },
+            ) => {
+                assert_eq!(a, b, "{reader}");
+                let e = w.svc.store().entry(receipts[0].seq).unwrap().unwrap();
+                assert_eq!(e.view().unwrap().subject, None);
+            }
+            other => panic!("{reader}: {other:?}"),
+        }
+        assert_eq!(
+            known.to_string().replace("su-sam", "X"),
+            unknown.to_string().replace("nobody", "X"),
+            "{reader}: the same words for both"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1897,7 +1920,7 @@ async fn the_remaining_refusals_of_actors_safeguarding_and_subject_access() {
     )
     .await;
     assert!(
-        matches!(w.svc.sar_bundle("su-sam", "sar-1"), Err(ServiceError::Refused(r)) if r.rule == "sar.fulfilled")
+        matches!(w.svc.sar_bundle("su-sam", "sar-1").await, Err(ServiceError::Refused(r)) if r.rule == "sar.fulfilled")
     );
     w.svc.fulfil_sar("au-ida", w.call(), "sar-1").await.unwrap();
     refused(

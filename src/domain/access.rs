@@ -1,9 +1,14 @@
-//! Access decisions: the one place that decides whether anyone may read a person's content.
+//! Access decisions: the one place that decides whether anyone may read anything about a person
+//! — their record ([`decide_read`]), their access log ([`decide_access_log`]), a subject access
+//! request's status and bundle ([`decide_sar_read`]) — and the audit-side reads that hold no
+//! person's content but are still reserved to roles ([`decide_audit`]: metadata, compliance
+//! flags, fulfilling a request, the raw log, verification, subscriptions).
 //!
 //! Owns: given the reader, the person and the state at that moment → allowed with its basis and
 //! scope, or refused with the reason; and the after-the-fact proof (rule 8) that a recorded read's
 //! basis was valid at the entry that recorded it. Must not touch: I/O, clocks, content. The
-//! service calls [`decide_read`] for every read and appends `record.accessed` or
+//! service and the gRPC layer ask this module and hold no role check of their own (a tidy test
+//! fails on a role comparison outside `src/domain/`); the service appends `record.accessed` or
 //! `access.denied` with what it returns; [`super::view`] only composes what the scope allows.
 //!
 //! Rules (domain.md "Actors and roles", written out in ARCHITECTURE.md "Access"):
@@ -19,8 +24,9 @@
 
 use std::collections::BTreeSet;
 
+use super::decide::{Code, Refusal};
 use super::event::Recorded;
-use super::projection::{ActorRec, Projections, SupportStatus};
+use super::projection::{ActorRec, Projections, SarRec, SupportStatus};
 use super::types::{DenialReason, Role, Time};
 
 /// What a permitted reader may see of the person's record.
@@ -156,6 +162,120 @@ pub fn decide_read(p: &Projections, reader: &ActorRec, subject: &str, now: Time)
             reason: DenialReason::NoBasis,
             depends: Vec::new(),
         },
+    }
+}
+
+/// A read on the audit side: it shows no person's content, but is reserved to roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditRead {
+    /// A person's record without any text (`Records` metadata).
+    RecordMetadata,
+    /// Rule 8's compliance flags.
+    ComplianceFlags,
+    /// Fulfilling a subject access request (the bundle goes to the person, never the caller).
+    FulfilSar,
+    /// Entries of the raw log (metadata: entries hold no content).
+    ListEntries,
+    /// Verifying the whole store.
+    Verify,
+    /// Following the log live.
+    Subscribe,
+    /// The list of actors and their roles.
+    ListActors,
+}
+
+impl AuditRead {
+    /// The roles allowed, and what the refusal calls the action.
+    fn rule(self) -> (&'static [Role], &'static str) {
+        const AUDITOR: &[Role] = &[Role::Auditor];
+        const AUDITOR_OR_ADMIN: &[Role] = &[Role::Auditor, Role::Admin];
+        match self {
+            AuditRead::RecordMetadata => (AUDITOR, "read record metadata"),
+            AuditRead::ComplianceFlags => (AUDITOR, "read compliance flags"),
+            AuditRead::FulfilSar => (AUDITOR, "fulfil a subject access request (the DPO does)"),
+            AuditRead::ListEntries => (AUDITOR_OR_ADMIN, "list entries"),
+            AuditRead::Verify => (AUDITOR_OR_ADMIN, "verify the store"),
+            AuditRead::Subscribe => (AUDITOR_OR_ADMIN, "subscribe to the log"),
+            AuditRead::ListActors => (AUDITOR_OR_ADMIN, "list actors"),
+        }
+    }
+}
+
+/// May `reader` make this audit-side read? The refusal names the roles that may.
+pub fn decide_audit(reader: &ActorRec, what: AuditRead) -> Result<(), Refusal> {
+    let (roles, action) = what.rule();
+    if roles.contains(&reader.role) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        Code::PermissionDenied,
+        "role",
+        "caller",
+        format!(
+            "a {} may not {action} (allowed: {})",
+            reader.role,
+            roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}
+
+/// Who may read a person's access log: the person (their own) and auditors (it holds no
+/// content). Everyone else is refused, and the refusal is logged like any refused read —
+/// whether or not the person exists, so the answer tells them nothing.
+pub fn decide_access_log(reader: &ActorRec, subject: &str) -> Result<(), DenialReason> {
+    if reader.role == Role::ServiceUser && reader.id == subject {
+        return Ok(());
+    }
+    match reader.role {
+        Role::Auditor => Ok(()),
+        Role::Admin => Err(DenialReason::MetadataOnlyRole),
+        Role::PeerWorker | Role::CareTeam | Role::SafeguardingLead | Role::ServiceUser => {
+            Err(DenialReason::NoBasis)
+        }
+    }
+}
+
+/// What is read of a subject access request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SarRead {
+    /// Its state and due date: the person, their peer worker (an accepted relationship), and
+    /// auditors.
+    Status,
+    /// The bundle of the person's record: the person only.
+    Bundle,
+}
+
+/// May `reader` read `sar` (a request about `sar.subject`)? A refusal is logged by the caller.
+pub fn decide_sar_read(
+    p: &Projections,
+    reader: &ActorRec,
+    sar: &SarRec,
+    what: SarRead,
+) -> Result<(), DenialReason> {
+    if reader.role == Role::ServiceUser && reader.id == sar.subject {
+        return Ok(());
+    }
+    match (what, reader.role) {
+        (SarRead::Status, Role::Auditor) => Ok(()),
+        (SarRead::Status, Role::PeerWorker) => {
+            let supports = p.people.get(&sar.subject).is_some_and(|pr| {
+                pr.supports
+                    .iter()
+                    .filter_map(|id| p.supports.get(id))
+                    .any(|s| s.active_with(&reader.id))
+            });
+            if supports {
+                Ok(())
+            } else {
+                Err(DenialReason::NoSupportRelationship)
+            }
+        }
+        (_, Role::Auditor | Role::Admin) => Err(DenialReason::MetadataOnlyRole),
+        _ => Err(DenialReason::NoBasis),
     }
 }
 

@@ -22,7 +22,8 @@ pub const MAX_MEETING_MINUTES: u32 = 24 * 60;
 /// Furthest ahead a withholding's review date may be: a withholding must be looked at again.
 pub const MAX_REVIEW_MS: u64 = 366 * Time::DAY;
 
-/// Which gRPC-style status a refusal maps to.
+/// Which gRPC-style status a refusal (or, through `ServiceError::code`, any service error) maps
+/// to. The last three are never a domain refusal's: they classify storage failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
     InvalidArgument,
@@ -33,6 +34,12 @@ pub enum Code {
     Aborted,
     Unauthenticated,
     ResourceExhausted,
+    /// A proof asked for beyond the log.
+    OutOfRange,
+    /// Storage failed or is not ready; nothing was acknowledged; retry later.
+    Unavailable,
+    /// Stored data is damaged.
+    DataLoss,
 }
 
 /// Why a command was refused: the rule broken, the field, and what to do, in words a client
@@ -266,6 +273,20 @@ fn precondition(rule: &'static str, field: &str, msg: impl Into<String>) -> Refu
 fn denied(rule: &'static str, msg: impl Into<String>) -> Refusal {
     Refusal::new(Code::PermissionDenied, rule, "caller", msg)
 }
+/// The one answer to a caller with no basis for what they named: the same whether it exists or
+/// not, and naming nothing they did not send, so it tells them nothing about the person.
+pub fn no_basis(field: &str, what: impl std::fmt::Display) -> Refusal {
+    Refusal::new(
+        Code::PermissionDenied,
+        "no_basis",
+        field,
+        format!(
+            "you have no recorded basis for {what}: it is not yours, not part of a relationship \
+             you are in, or does not exist; nothing about it is disclosed"
+        ),
+    )
+}
+
 fn exists(field: &str, what: impl std::fmt::Display) -> Refusal {
     Refusal::new(
         Code::AlreadyExists,
@@ -429,27 +450,45 @@ fn active_support<'a>(p: &'a Projections, worker: &str, subject: &str) -> Option
     })
 }
 
-fn note<'a>(p: &'a Projections, id: &str) -> R<&'a NoteRec> {
+/// The note `id`, if the caller is one of its parties (the person, or its author); otherwise
+/// the one no-basis answer, the same as for a note that does not exist.
+fn party_note<'a>(p: &'a Projections, caller: &ActorRec, id: &str) -> R<&'a NoteRec> {
     check_id("note_id", id)?;
-    p.notes
-        .get(id)
-        .ok_or_else(|| Refusal::not_found("note_id", format!("note {id}")))
+    match p.notes.get(id) {
+        Some(n) if is_person(caller, &n.subject) || caller.id == n.author => Ok(n),
+        _ => Err(no_basis("note_id", format!("note {id}"))),
+    }
 }
 
-/// Is the caller the person or the author of this note? Returns `by_person`.
-fn note_party(n: &NoteRec, caller: &ActorRec, what: &str) -> R<bool> {
-    if caller.role == Role::ServiceUser && caller.id == n.subject {
-        Ok(true)
-    } else if caller.id == n.author {
-        Ok(false)
-    } else {
-        Err(denied(
-            "note.parties",
+fn is_person(caller: &ActorRec, subject: &str) -> bool {
+    caller.role == Role::ServiceUser && caller.id == subject
+}
+
+/// How a party acts on a note: the person always may; the author only while the support
+/// relationship the note was made under is accepted (domain.md: a peer worker acts for people
+/// with an accepted relationship). Returns `(by_person, streams relied on)`.
+fn note_party(
+    p: &Projections,
+    n: &NoteRec,
+    caller: &ActorRec,
+    what: &str,
+) -> R<(bool, Vec<String>)> {
+    if is_person(caller, &n.subject) {
+        return Ok((true, Vec::new()));
+    }
+    let support_id = p.meetings.get(&n.meeting_id).map(|m| m.support_id.clone());
+    match support_id.as_deref().and_then(|id| p.supports.get(id)) {
+        Some(s) if s.worker == caller.id && s.status == SupportStatus::Accepted => {
+            Ok((false, vec![format!("support:{}", s.support_id)]))
+        }
+        _ => Err(denied(
+            "support.accepted",
             format!(
-                "only the person ({}) and the author ({}) may {what} note {}",
-                n.subject, n.author, n.note_id
+                "the support relationship note {} was written under is no longer accepted: \
+                 its author may no longer {what} it (the person still can)",
+                n.note_id
             ),
-        ))
+        )),
     }
 }
 
@@ -461,11 +500,14 @@ fn note_emit(n: &NoteRec, event: Event) -> Decision {
     )
 }
 
-fn support<'a>(p: &'a Projections, id: &str) -> R<&'a SupportRec> {
+/// The support relationship `id`, if the caller is its person or its worker; otherwise the
+/// one no-basis answer, the same as for a relationship that does not exist.
+fn party_support<'a>(p: &'a Projections, caller: &ActorRec, id: &str) -> R<&'a SupportRec> {
     check_id("support_id", id)?;
-    p.supports
-        .get(id)
-        .ok_or_else(|| Refusal::not_found("support_id", format!("support relationship {id}")))
+    match p.supports.get(id) {
+        Some(s) if is_person(caller, &s.subject) || caller.id == s.worker => Ok(s),
+        _ => Err(no_basis("support_id", format!("support relationship {id}"))),
+    }
 }
 
 fn concern<'a>(p: &'a Projections, id: &str) -> R<&'a ConcernRec> {
@@ -630,7 +672,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 "refer someone to peer support",
             )?;
             check_id("support_id", support_id)?;
-            service_user(p, "subject", subject)?;
+            check_id("subject", subject)?;
             if caller.role == Role::ServiceUser {
                 if caller.id != *subject {
                     return Err(denied(
@@ -646,6 +688,9 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     ));
                 }
             }
+            // Staff make referrals as part of their role, which is their basis for learning
+            // whether the person is registered.
+            service_user(p, "subject", subject)?;
             check_id("worker", worker)?;
             let w = active_actor(p, "worker", worker)?;
             if w.role != Role::PeerWorker {
@@ -680,8 +725,9 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     "support.one_open",
                     "worker",
                     format!(
-                        "{subject} already has an open support relationship {} with {worker}",
-                        s.support_id
+                        "{subject} already has an open referral or support relationship with \
+                         {worker} ({:?}); a second one cannot be opened",
+                        s.status
                     ),
                 ));
             }
@@ -697,7 +743,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             .depending([format!("actor:{worker}"), format!("actor:{subject}")]))
         }
         Command::OfferSupport { support_id } => {
-            let s = support(p, support_id)?;
+            let s = party_support(p, caller, support_id)?;
             if caller.id != s.worker {
                 return Err(denied(
                     "support.worker",
@@ -722,7 +768,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
         }
         Command::AcceptSupport { support_id } | Command::DeclineSupport { support_id } => {
             let accept = matches!(cmd, Command::AcceptSupport { .. });
-            let s = support(p, support_id)?;
+            let s = party_support(p, caller, support_id)?;
             let on_behalf = if caller.role == Role::ServiceUser && caller.id == s.subject {
                 false
             } else if caller.id == s.worker {
@@ -767,7 +813,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             ))
         }
         Command::EndSupport { support_id, reason } => {
-            let s = support(p, support_id)?;
+            let s = party_support(p, caller, support_id)?;
             if !((caller.role == Role::ServiceUser && caller.id == s.subject)
                 || caller.id == s.worker)
             {
@@ -803,7 +849,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             minutes,
         } => {
             check_id("meeting_id", meeting_id)?;
-            let s = support(p, support_id)?;
+            let s = party_support(p, caller, support_id)?;
             if caller.id != s.worker {
                 return Err(denied(
                     "support.worker",
@@ -882,14 +928,16 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
         } => {
             check_id("note_id", note_id)?;
             check_id("meeting_id", meeting_id)?;
-            let m = p
-                .meetings
-                .get(meeting_id)
-                .ok_or_else(|| Refusal::not_found("meeting_id", format!("meeting {meeting_id}")))?;
+            let m = match p.meetings.get(meeting_id) {
+                Some(m) if caller.id == m.worker || is_person(caller, &m.subject) => m,
+                _ => return Err(no_basis("meeting_id", format!("meeting {meeting_id}"))),
+            };
             if caller.id != m.worker {
                 return Err(denied("note.author", format!("only the worker who met the person ({}) drafts the note of meeting {meeting_id}", m.worker)));
             }
-            let s = support(p, &m.support_id)?;
+            let s = p.supports.get(&m.support_id).ok_or_else(|| {
+                Refusal::not_found("meeting_id", format!("support of meeting {meeting_id}"))
+            })?;
             if s.status != SupportStatus::Accepted {
                 return Err(precondition(
                     "support.accepted",
@@ -919,8 +967,8 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             ]))
         }
         Command::ReviseNote { note_id, segments } => {
-            let n = note(p, note_id)?;
-            note_party(n, caller, "revise")?;
+            let n = party_note(p, caller, note_id)?;
+            let (_, depends) = note_party(p, n, caller, "revise")?;
             if n.status != NoteStatus::Open || n.agreed_revision.is_some() {
                 return Err(precondition("note.open", "note_id", format!("note {note_id} is {:?}; an agreed note changes only by addendum, a closed one not at all", n.status)));
             }
@@ -931,11 +979,12 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 Event::NoteRevised(NoteRevised {
                     segments: segments.clone(),
                 }),
-            ))
+            )
+            .depending(depends))
         }
         Command::AddAddendum { note_id, segments } => {
-            let n = note(p, note_id)?;
-            note_party(n, caller, "add an addendum to")?;
+            let n = party_note(p, caller, note_id)?;
+            let (_, depends) = note_party(p, n, caller, "add an addendum to")?;
             if n.status != NoteStatus::Agreed {
                 return Err(precondition("note.addendum_after_agreement", "note_id", format!("note {note_id} is {:?}; addenda are added to agreed notes (revise a draft instead)", n.status)));
             }
@@ -963,7 +1012,8 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 Event::NoteAddendum(NoteAddendum {
                     segments: segments.clone(),
                 }),
-            ))
+            )
+            .depending(depends))
         }
         Command::ProposeRedaction {
             note_id,
@@ -971,8 +1021,8 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             segments,
             reason,
         } => {
-            let n = note(p, note_id)?;
-            note_party(n, caller, "propose a redaction in")?;
+            let n = party_note(p, caller, note_id)?;
+            let (_, depends) = note_party(p, n, caller, "propose a redaction in")?;
             check_id("proposal_id", proposal_id)?;
             if n.proposals.contains_key(proposal_id) {
                 return Err(exists("proposal_id", format!("proposal {proposal_id}")));
@@ -1027,7 +1077,8 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     segments: segments.clone(),
                     reason: *reason,
                 }),
-            ))
+            )
+            .depending(depends))
         }
         Command::AgreeRedaction {
             note_id,
@@ -1038,9 +1089,18 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             proposal_id,
             ..
         } => {
-            let n = note(p, note_id)?;
-            let by_person = note_party(n, caller, "decide a redaction in")?;
+            let n = party_note(p, caller, note_id)?;
+            let by_person = is_person(caller, &n.subject);
             let pr = pending_proposal(n, proposal_id)?;
+            // The person's wish not to have something recorded does not lapse with the
+            // relationship: the author may still agree to a removal the person proposed. Anything
+            // else the author decides needs the relationship to be accepted.
+            let agreeing_to_person = matches!(cmd, Command::AgreeRedaction { .. }) && pr.by_person;
+            let depends = if by_person || agreeing_to_person {
+                Vec::new()
+            } else {
+                note_party(p, n, caller, "decline a redaction in")?.1
+            };
             if pr.by_person == by_person {
                 return Err(denied("redaction.other_party", "a redaction proposal needs the other party's agreement: the proposer cannot agree or decline it (withdraw it instead)"));
             }
@@ -1058,14 +1118,16 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                         proposal_id: proposal_id.clone(),
                         reason: reason.clone(),
                     }),
-                ));
+                )
+                .depending(depends));
             }
             let mut d = note_emit(
                 n,
                 Event::RedactionAgreed(RedactionAgreed {
                     proposal_id: proposal_id.clone(),
                 }),
-            );
+            )
+            .depending(depends);
             d.erase = n
                 .commits_of(&pr.segments)
                 .into_iter()
@@ -1077,8 +1139,8 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             note_id,
             proposal_id,
         } => {
-            let n = note(p, note_id)?;
-            let by_person = note_party(n, caller, "withdraw a redaction in")?;
+            let n = party_note(p, caller, note_id)?;
+            let (by_person, depends) = note_party(p, n, caller, "withdraw a redaction in")?;
             let pr = pending_proposal(n, proposal_id)?;
             if pr.by_person != by_person {
                 return Err(denied("redaction.proposer", "only the proposer may withdraw a proposal; the other party agrees or declines it"));
@@ -1088,11 +1150,12 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 Event::RedactionWithdrawn(RedactionWithdrawn {
                     proposal_id: proposal_id.clone(),
                 }),
-            ))
+            )
+            .depending(depends))
         }
         Command::AgreeNote { note_id, revision } => {
-            let n = note(p, note_id)?;
-            let by_person = note_party(n, caller, "agree")?;
+            let n = party_note(p, caller, note_id)?;
+            let (by_person, depends) = note_party(p, n, caller, "agree")?;
             if n.status != NoteStatus::Open {
                 return Err(precondition(
                     "note.open",
@@ -1127,20 +1190,19 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 Event::NoteAgreed(NoteAgreed {
                     revision: *revision,
                 }),
-            ))
+            )
+            .depending(depends))
         }
         Command::CloseNote { note_id, reason } => {
-            let n = note(p, note_id)?;
+            let n = party_note(p, caller, note_id)?;
             if caller.id != n.author {
                 return Err(denied("note.author", format!("only the author ({}) closes a note without agreement; the person can propose redactions or decline to agree", n.author)));
             }
+            let (_, depends) = note_party(p, n, caller, "close")?;
             if n.status != NoteStatus::Open || n.agreed_revision.is_some() {
                 return Err(precondition("note.open", "note_id", format!("note {note_id} is {:?}; only a note never agreed can be closed without agreement", n.status)));
             }
-            Ok(note_emit(
-                n,
-                Event::NoteClosed(NoteClosed { reason: *reason }),
-            ))
+            Ok(note_emit(n, Event::NoteClosed(NoteClosed { reason: *reason })).depending(depends))
         }
 
         // ---- consent -----------------------------------------------------------------------
@@ -1151,8 +1213,9 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             grantee,
             expires_at,
         } => {
-            service_user(p, "subject", subject)?;
+            check_id("subject", subject)?;
             let (on_behalf, depends) = person_or_their_worker(p, caller, subject, "grant consent")?;
+            service_user(p, "subject", subject)?;
             check_id("consent_id", consent_id)?;
             if p.consents
                 .get(subject)
@@ -1250,7 +1313,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 &[Role::PeerWorker, Role::SafeguardingLead],
                 "raise a safeguarding concern",
             )?;
-            service_user(p, "subject", subject)?;
+            check_id("subject", subject)?;
             let mut depends = Vec::new();
             if caller.role == Role::PeerWorker {
                 // A duty of care outlives the relationship: any support the person accepted
@@ -1266,6 +1329,8 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     None => return Err(denied("support.accepted", format!("peer worker {} has never supported {subject}; tell a safeguarding lead instead", caller.id))),
                 }
             }
+            // A safeguarding lead's role covers everyone; a worker's basis was checked above.
+            service_user(p, "subject", subject)?;
             check_id("concern_id", concern_id)?;
             if p.concerns.contains_key(concern_id) {
                 return Err(exists("concern_id", format!("concern {concern_id}")));
@@ -1430,8 +1495,9 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             subject,
             via,
         } => {
-            service_user(p, "subject", subject)?;
+            check_id("subject", subject)?;
             let (_, depends) = person_or_their_worker(p, caller, subject, "request their data")?;
+            service_user(p, "subject", subject)?;
             check_id("sar_id", sar_id)?;
             if p.sars.contains_key(sar_id) {
                 return Err(exists("sar_id", format!("subject access request {sar_id}")));

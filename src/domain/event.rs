@@ -269,9 +269,13 @@ pub struct RecordAccessed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessDenied {
-    /// What was asked for: `record`, or a stream.
+    /// What was asked for: `record`, `record@<seq>`, `access_log`, or a stream.
     pub what: String,
     pub reason: DenialReason,
+    /// Refused attempts by the same reader about the same person since the last logged one that
+    /// were not logged one by one because the reader was over their rate limit (absent when 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<u64>,
 }
 
 /// `sar.requested` (stream `sar:<id>`).

@@ -305,6 +305,10 @@ vocabulary!(
         OutOfScope = "out_of_scope",
         /// The reader's role has no basis for this read at all.
         NoBasis = "no_basis",
+        /// The reader made too many refused attempts in a short time: this one, and those after
+        /// it until their allowance refills, are not logged one by one (the next logged refusal
+        /// counts them in `suppressed`).
+        RateLimited = "rate_limited",
     }
 );
 

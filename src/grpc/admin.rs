@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::actor;
-use super::convert::{call, hash, receipts, role, time, vocab};
+use super::convert::{call, hash, receipts, request_digest, role, time, vocab};
 use super::pb;
 use super::status::status;
 use super::Shared;
@@ -26,8 +26,9 @@ impl pb::admin_server::Admin for AdminApi {
     ) -> Result<Response<pb::Receipts>, Status> {
         let svc = self.shared.service()?;
         let a = actor(&svc, &r).await?;
+        let digest = request_digest(&svc, "withus.v1.Admin/RegisterActor", &r);
         let req = r.into_inner();
-        let call = call(req.call)?;
+        let call = call(req.call, digest)?;
         let role = role("role", req.role)?;
         let mut texts = Texts::default();
         let display = svc
@@ -49,8 +50,9 @@ impl pb::admin_server::Admin for AdminApi {
     ) -> Result<Response<pb::Receipts>, Status> {
         let svc = self.shared.service()?;
         let a = actor(&svc, &r).await?;
+        let digest = request_digest(&svc, "withus.v1.Admin/DeactivateActor", &r);
         let req = r.into_inner();
-        let call = call(req.call)?;
+        let call = call(req.call, digest)?;
         let reason = vocab(
             "reason",
             &req.reason,
@@ -71,8 +73,9 @@ impl pb::admin_server::Admin for AdminApi {
     ) -> Result<Response<pb::IssueTokenResponse>, Status> {
         let svc = self.shared.service()?;
         let a = actor(&svc, &r).await?;
+        let digest = request_digest(&svc, "withus.v1.Admin/IssueToken", &r);
         let req = r.into_inner();
-        let call = call(req.call)?;
+        let call = call(req.call, digest)?;
         let expires_at = time("expires_at", &req.expires_at)?;
         let (token, r) = svc
             .issue_token(&a.id, call, &req.actor, expires_at)
@@ -91,8 +94,9 @@ impl pb::admin_server::Admin for AdminApi {
     ) -> Result<Response<pb::Receipts>, Status> {
         let svc = self.shared.service()?;
         let a = actor(&svc, &r).await?;
+        let digest = request_digest(&svc, "withus.v1.Admin/RevokeToken", &r);
         let req = r.into_inner();
-        let call = call(req.call)?;
+        let call = call(req.call, digest)?;
         let token_hash = hash("token_hash", &req.token_hash)?;
         let r = svc
             .execute(

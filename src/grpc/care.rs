@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::actor;
-use super::convert::{call, receipts, time, vocab};
+use super::convert::{call, page, page_token, receipts, request_digest, time, vocab};
 use super::pb;
 use super::status::{refuse, status};
 use super::Shared;
@@ -71,6 +71,18 @@ impl CareApi {
         Ok((svc, a))
     }
 
+    /// As [`CareApi::who`], for a mutating call: also the digest of the request (`method` is its
+    /// gRPC path), which a repeat of its command id must match.
+    async fn who_call<T: prost::Message>(
+        &self,
+        r: &Request<T>,
+        method: &str,
+    ) -> Result<(Arc<Service>, ActorRec, crate::format::Hash), Status> {
+        let (svc, a) = self.who(r).await?;
+        let digest = request_digest(&svc, method, r);
+        Ok((svc, a, digest))
+    }
+
     async fn run(
         &self,
         svc: &Service,
@@ -89,7 +101,7 @@ type Res = Result<Response<pb::Receipts>, Status>;
 #[tonic::async_trait]
 impl pb::support_server::Support for CareApi {
     async fn refer(&self, r: Request<pb::ReferRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/Refer").await?;
         let q = r.into_inner();
         let cmd = Command::ReferSupport {
             support_id: q.support_id,
@@ -97,48 +109,48 @@ impl pb::support_server::Support for CareApi {
             worker: q.worker,
             source: v!(ReferralSource, "source", q.source)?,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn offer(&self, r: Request<pb::SupportRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/Offer").await?;
         let q = r.into_inner();
         let cmd = Command::OfferSupport {
             support_id: q.support_id,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn accept(&self, r: Request<pb::SupportRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/Accept").await?;
         let q = r.into_inner();
         let cmd = Command::AcceptSupport {
             support_id: q.support_id,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn decline(&self, r: Request<pb::SupportRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/Decline").await?;
         let q = r.into_inner();
         let cmd = Command::DeclineSupport {
             support_id: q.support_id,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn end(&self, r: Request<pb::EndSupportRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/End").await?;
         let q = r.into_inner();
         let cmd = Command::EndSupport {
             support_id: q.support_id,
             reason: v!(EndReason, "reason", q.reason)?,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 }
@@ -146,9 +158,9 @@ impl pb::support_server::Support for CareApi {
 #[tonic::async_trait]
 impl pb::meetings_server::Meetings for CareApi {
     async fn record(&self, r: Request<pb::RecordMeetingRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Meetings/Record").await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let mut texts = Texts::default();
         let cmd = Command::RecordMeeting {
             meeting_id: q.meeting_id,
@@ -168,9 +180,9 @@ impl pb::meetings_server::Meetings for CareApi {
 #[tonic::async_trait]
 impl pb::notes_server::Notes for CareApi {
     async fn draft(&self, r: Request<pb::DraftNoteRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Draft").await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let mut texts = Texts::default();
         let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
         let cmd = Command::DraftNote {
@@ -182,9 +194,9 @@ impl pb::notes_server::Notes for CareApi {
     }
 
     async fn revise(&self, r: Request<pb::NoteTextRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Revise").await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let mut texts = Texts::default();
         let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
         let cmd = Command::ReviseNote {
@@ -195,7 +207,9 @@ impl pb::notes_server::Notes for CareApi {
     }
 
     async fn propose_redaction(&self, r: Request<pb::ProposeRedactionRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Notes/ProposeRedaction")
+            .await?;
         let q = r.into_inner();
         let cmd = Command::ProposeRedaction {
             note_id: q.note_id,
@@ -203,25 +217,27 @@ impl pb::notes_server::Notes for CareApi {
             segments: q.segments,
             reason: v!(RedactionReason, "reason", q.reason)?,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn agree_redaction(&self, r: Request<pb::ProposalRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/AgreeRedaction").await?;
         let q = r.into_inner();
         let cmd = Command::AgreeRedaction {
             note_id: q.note_id,
             proposal_id: q.proposal_id,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn decline_redaction(&self, r: Request<pb::DeclineRedactionRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Notes/DeclineRedaction")
+            .await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let mut texts = Texts::default();
         let reason = optional_text(&svc, &mut texts, "reason", &q.reason)?;
         let cmd = Command::DeclineRedaction {
@@ -233,42 +249,44 @@ impl pb::notes_server::Notes for CareApi {
     }
 
     async fn withdraw_redaction(&self, r: Request<pb::ProposalRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Notes/WithdrawRedaction")
+            .await?;
         let q = r.into_inner();
         let cmd = Command::WithdrawRedaction {
             note_id: q.note_id,
             proposal_id: q.proposal_id,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn agree(&self, r: Request<pb::AgreeNoteRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Agree").await?;
         let q = r.into_inner();
         let cmd = Command::AgreeNote {
             note_id: q.note_id,
             revision: q.revision,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn close(&self, r: Request<pb::CloseNoteRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Close").await?;
         let q = r.into_inner();
         let cmd = Command::CloseNote {
             note_id: q.note_id,
             reason: v!(CloseReason, "reason", q.reason)?,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn add_addendum(&self, r: Request<pb::NoteTextRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/AddAddendum").await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let mut texts = Texts::default();
         let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
         let cmd = Command::AddAddendum {
@@ -282,9 +300,9 @@ impl pb::notes_server::Notes for CareApi {
 #[tonic::async_trait]
 impl pb::consent_server::Consent for CareApi {
     async fn grant(&self, r: Request<pb::GrantConsentRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Consent/Grant").await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let scope = v!(Scope, "scope", q.scope)?;
         let mut texts = Texts::default();
         let grantee = match scope {
@@ -306,13 +324,13 @@ impl pb::consent_server::Consent for CareApi {
     }
 
     async fn revoke(&self, r: Request<pb::RevokeConsentRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Consent/Revoke").await?;
         let q = r.into_inner();
         let cmd = Command::RevokeConsent {
             subject: q.subject,
             consent_id: q.consent_id,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 }
@@ -320,9 +338,9 @@ impl pb::consent_server::Consent for CareApi {
 #[tonic::async_trait]
 impl pb::safeguarding_server::Safeguarding for CareApi {
     async fn raise(&self, r: Request<pb::RaiseConcernRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Raise").await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let mut texts = Texts::default();
         let cmd = Command::RaiseConcern {
             concern_id: q.concern_id,
@@ -335,19 +353,23 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
     }
 
     async fn acknowledge(&self, r: Request<pb::ConcernRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Safeguarding/Acknowledge")
+            .await?;
         let q = r.into_inner();
         let cmd = Command::AcknowledgeConcern {
             concern_id: q.concern_id,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn record_outcome(&self, r: Request<pb::OutcomeRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Safeguarding/RecordOutcome")
+            .await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let mut texts = Texts::default();
         let cmd = Command::RecordOutcome {
             concern_id: q.concern_id,
@@ -358,20 +380,22 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
     }
 
     async fn inform_subject(&self, r: Request<pb::InformRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Safeguarding/InformSubject")
+            .await?;
         let q = r.into_inner();
         let cmd = Command::InformSubject {
             concern_id: q.concern_id,
             how: v!(InformedHow, "how", q.how)?,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
     async fn withhold(&self, r: Request<pb::WithholdRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Withhold").await?;
         let q = r.into_inner();
-        let call = call(q.call)?;
+        let call = call(q.call, digest)?;
         let mut texts = Texts::default();
         let cmd = Command::Withhold {
             subject: q.subject,
@@ -386,13 +410,13 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
     }
 
     async fn release(&self, r: Request<pb::ReleaseRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Release").await?;
         let q = r.into_inner();
         let cmd = Command::Release {
             subject: q.subject,
             target_stream: q.target_stream,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 }
@@ -436,9 +460,14 @@ impl pb::records_server::Records for CareApi {
     ) -> Result<Response<pb::AccessLogResponse>, Status> {
         let (svc, a) = self.who(&r).await?;
         let q = r.into_inner();
-        let lines = svc.access_log(&a.id, &q.subject).map_err(status)?;
+        let page = page(q.page_size, &q.page_token)?;
+        let found = svc
+            .access_log(&a.id, &q.subject, page)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::AccessLogResponse {
-            lines: lines
+            lines: found
+                .lines
                 .into_iter()
                 .map(|l| pb::AccessLine {
                     seq: l.seq,
@@ -448,8 +477,10 @@ impl pb::records_server::Records for CareApi {
                     r#type: l.event_type,
                     basis_or_reason: l.basis_or_reason,
                     streams: l.streams,
+                    suppressed: l.suppressed,
                 })
                 .collect(),
+            next_page_token: found.next.map(page_token).unwrap_or_default(),
         }))
     }
 }
@@ -457,14 +488,14 @@ impl pb::records_server::Records for CareApi {
 #[tonic::async_trait]
 impl pb::subject_access_server::SubjectAccess for CareApi {
     async fn request(&self, r: Request<pb::SarRequest>) -> Res {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.SubjectAccess/Request").await?;
         let q = r.into_inner();
         let cmd = Command::RequestSar {
             sar_id: q.sar_id,
             subject: q.subject,
             via: v!(SarVia, "via", q.via)?,
         };
-        self.run(&svc, &a, call(q.call)?, cmd, Texts::default())
+        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
             .await
     }
 
@@ -472,10 +503,10 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
         &self,
         r: Request<pb::FulfilSarRequest>,
     ) -> Result<Response<pb::FulfilSarResponse>, Status> {
-        let (svc, a) = self.who(&r).await?;
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.SubjectAccess/Fulfil").await?;
         let q = r.into_inner();
         let (hash, r) = svc
-            .fulfil_sar(&a.id, call(q.call)?, &q.sar_id)
+            .fulfil_sar(&a.id, call(q.call, digest)?, &q.sar_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::FulfilSarResponse {
@@ -491,6 +522,7 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
         let (svc, a) = self.who(&r).await?;
         let s = svc
             .sar_status(&a.id, &r.into_inner().sar_id)
+            .await
             .map_err(status)?;
         Ok(Response::new(pb::SarStatus {
             sar_id: s.sar_id,
@@ -508,10 +540,15 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
         r: Request<pb::SarStatusRequest>,
     ) -> Result<Response<pb::SarBundle>, Status> {
         let (svc, a) = self.who(&r).await?;
-        let bytes = svc
-            .sar_bundle(&a.id, &r.into_inner().sar_id)
-            .map_err(status)?;
-        let bundle_hash = to_hex(blake3::hash(&bytes).as_bytes());
+        let sar_id = r.into_inner().sar_id;
+        let bytes = svc.sar_bundle(&a.id, &sar_id).await.map_err(status)?;
+        let bundle_hash = svc
+            .sar_status(&a.id, &sar_id)
+            .await
+            .map_err(status)?
+            .bundle_hash
+            .map(|h| to_hex(&h.0))
+            .unwrap_or_default();
         let bundle_json =
             String::from_utf8(bytes).map_err(|e| Status::internal(format!("bundle: {e}")))?;
         Ok(Response::new(pb::SarBundle {

@@ -364,6 +364,8 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
     let mine = c_sam.record(&sam).await?;
     let log = pb::records_client::RecordsClient::new(c_sam.channel.clone())
         .get_access_log(c_sam.req(pb::AccessLogRequest {
+            page_size: 0,
+            page_token: String::new(),
             subject: sam.clone(),
         })?)
         .await

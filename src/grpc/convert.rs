@@ -8,11 +8,23 @@ use super::status::refuse;
 use crate::domain::types::{is_id, Role, Time, ID_RULE};
 use crate::domain::Code;
 use crate::format::{parse_hex, to_hex, Hash};
-use crate::service::Call;
+use crate::service::{Call, Page, Service, MAX_PAGE};
 use crate::store::Receipt;
 
-/// The call options every mutating call must carry.
-pub fn call(c: Option<pb::CallOptions>) -> Result<Call, Status> {
+/// The digest of a request as it came in: its gRPC path (`method`) and its message re-encoded
+/// (prost encodes fields in order, so the same message gives the same bytes), keyed by the store.
+pub fn request_digest<T: prost::Message>(
+    svc: &Service,
+    method: &str,
+    r: &tonic::Request<T>,
+) -> Hash {
+    svc.store()
+        .request_digest(method, &r.get_ref().encode_to_vec())
+}
+
+/// The call options every mutating call must carry, with the digest of the request they came in
+/// (see [`Call::request_digest`]).
+pub fn call(c: Option<pb::CallOptions>, request_digest: Hash) -> Result<Call, Status> {
     let c = c.ok_or_else(|| {
         refuse(
             Code::InvalidArgument,
@@ -26,7 +38,45 @@ pub fn call(c: Option<pb::CallOptions>) -> Result<Call, Status> {
     Ok(Call {
         command_id: Some(c.command_id),
         expected_version: c.expected_version,
+        request_digest: Some(request_digest),
     })
+}
+
+/// A list request's `page_size` and `page_token` (AIP-158). The token is opaque to clients; it
+/// is `a` and the seq of the last item of the previous page.
+pub fn page(page_size: i32, page_token: &str) -> Result<Page, Status> {
+    let size = match page_size {
+        0 => Page::default().size,
+        n if n < 0 => {
+            return Err(refuse(
+                Code::InvalidArgument,
+                "page_size",
+                "must not be negative",
+            ))
+        }
+        n => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
+    };
+    let after = if page_token.is_empty() {
+        None
+    } else {
+        let seq = page_token
+            .strip_prefix('a')
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                refuse(
+                    Code::InvalidArgument,
+                    "page_token",
+                    "is not a token this server gave; pass next_page_token unchanged",
+                )
+            })?;
+        Some(seq)
+    };
+    Ok(Page { size, after })
+}
+
+/// The `next_page_token` that continues after `seq`.
+pub fn page_token(seq: u64) -> String {
+    format!("a{seq}")
 }
 
 pub fn receipts(r: Vec<Receipt>) -> pb::Receipts {

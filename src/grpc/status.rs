@@ -5,7 +5,6 @@ use tonic::{Code as Grpc, Status};
 
 use crate::domain::Code;
 use crate::service::ServiceError;
-use crate::store::StoreError;
 
 /// The gRPC code of a domain refusal class.
 pub fn code(c: Code) -> Grpc {
@@ -18,19 +17,15 @@ pub fn code(c: Code) -> Grpc {
         Code::Aborted => Grpc::Aborted,
         Code::Unauthenticated => Grpc::Unauthenticated,
         Code::ResourceExhausted => Grpc::ResourceExhausted,
+        Code::OutOfRange => Grpc::OutOfRange,
+        Code::Unavailable => Grpc::Unavailable,
+        Code::DataLoss => Grpc::DataLoss,
     }
 }
 
-/// Translates a service error. Storage failures are `UNAVAILABLE` (retry later, nothing was
-/// acknowledged) except corruption, which is `DATA_LOSS`, and the store's own argument checks.
+/// Translates a service error: its class is decided once, by [`ServiceError::code`].
 pub fn status(e: ServiceError) -> Status {
-    match &e {
-        ServiceError::Store(StoreError::Corrupt { .. }) => Status::data_loss(e.to_string()),
-        ServiceError::Store(StoreError::Invalid { .. }) => Status::invalid_argument(e.to_string()),
-        ServiceError::Store(StoreError::Proof(_)) => Status::out_of_range(e.to_string()),
-        ServiceError::Store(_) => Status::unavailable(e.to_string()),
-        _ => Status::new(code(e.code()), e.to_string()),
-    }
+    Status::new(code(e.code()), e.to_string())
 }
 
 /// A refusal made in the gRPC layer itself (before the service is asked).

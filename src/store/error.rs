@@ -49,6 +49,11 @@ pub enum StoreError {
     Late { deadline_ms: u64, at_ms: u64 },
 
     /// A field of an append is not acceptable; `field` names it.
+    /// A command id this actor already used, sent with a different request: a command id names
+    /// one call, so a different call needs a new one.
+    #[error("command id {command} was already used by this caller for a different request; use a new command id for a new call (a retry must repeat the request exactly)")]
+    CommandReused { command: String },
+
     #[error("invalid {field}: {why}")]
     Invalid { field: String, why: String },
 

@@ -2,7 +2,8 @@
 //!
 //! Owns: the in-memory [`Index`] every lookup is answered from, and the bytes of a *postings*
 //! record — one per commit group, beside its entries in the `log` tree, listing each entry's
-//! stream, version, subject and command — which is the indexes' persisted form: the index is
+//! stream, version, subject, command and (for an entry with a command) actor — which is the
+//! indexes' persisted form: the index is
 //! loaded from them on open and verification compares them with the log.
 //! Must not touch: sled or any file (callers read and write the records); entry bytes.
 //!
@@ -20,10 +21,14 @@ pub struct Posting<'a> {
     pub version: u64,
     pub subject: Option<&'a str>,
     pub command: Option<&'a str>,
+    /// The actor whose command it was: idempotency keys are per actor, so two actors' calls
+    /// under the same command id are two commands. Present exactly when `command` is.
+    pub actor: Option<&'a str>,
 }
 
 /// Appends `p` to a postings record: `len(stream) u8 ‖ stream ‖ version u64 BE ‖
-/// len(subject) u8 ‖ subject ‖ len(command) u8 ‖ command`, a length of 0 meaning "none".
+/// len(subject) u8 ‖ subject ‖ len(command) u8 ‖ command [‖ len(actor) u8 ‖ actor]`, a length of
+/// 0 meaning "none", the actor present exactly when the command is (store format 3).
 /// Names are 1..=160 bytes (checked on append), so a length always fits a byte and is never 0.
 pub fn encode(out: &mut Vec<u8>, p: &Posting<'_>) {
     let name = |out: &mut Vec<u8>, n: Option<&str>| {
@@ -35,6 +40,9 @@ pub fn encode(out: &mut Vec<u8>, p: &Posting<'_>) {
     out.extend_from_slice(&p.version.to_be_bytes());
     name(out, p.subject);
     name(out, p.command);
+    if p.command.is_some() {
+        name(out, p.actor);
+    }
 }
 
 /// Reads the postings of a record in order; an `Err` says what is malformed.
@@ -91,11 +99,19 @@ impl<'a> Decoder<'a> {
         );
         let subject = self.name()?;
         let command = self.name()?;
+        let actor = match command {
+            Some(_) => Some(
+                self.name()?
+                    .ok_or("postings record has a command without its actor")?,
+            ),
+            None => None,
+        };
         Ok(Posting {
             stream,
             version,
             subject,
             command,
+            actor,
         })
     }
 }
@@ -125,8 +141,10 @@ pub struct Index {
     streams: HashMap<String, Vec<u64>>,
     /// Seqs of each person's entries, in order.
     subjects: HashMap<String, Vec<u64>>,
-    /// First seq and count of the append each command id produced (its entries are contiguous).
-    commands: HashMap<String, (u64, u64)>,
+    /// First seq and count of the append each command produced, by `(actor, command id)`: a
+    /// command id is the client's key, so it is unique per actor, not across actors. Its
+    /// entries are contiguous.
+    commands: HashMap<String, HashMap<String, (u64, u64)>>,
     /// Entries indexed: the next posting added must be this seq's.
     size: u64,
 }
@@ -155,15 +173,22 @@ impl Index {
             ));
         }
         if let Some(c) = p.command {
-            match self.commands.get_mut(c) {
+            let actor = p
+                .actor
+                .ok_or_else(|| format!("postings give command {c} no actor"))?;
+            let of_actor = match self.commands.get_mut(actor) {
+                Some(m) => m,
+                None => self.commands.entry(actor.to_string()).or_default(),
+            };
+            match of_actor.get_mut(c) {
                 Some((first, count)) if *first + *count == seq => *count += 1,
                 Some(_) => {
                     return Err(format!(
-                        "postings give command {c} to entries that are not contiguous"
+                        "postings give {actor}'s command {c} to entries that are not contiguous"
                     ))
                 }
                 None => {
-                    self.commands.insert(c.to_string(), (seq, 1));
+                    of_actor.insert(c.to_string(), (seq, 1));
                 }
             }
         }
@@ -213,9 +238,9 @@ impl Index {
         last_before(self.subjects.get(subject), m)
     }
 
-    /// First seq and count of the append that carried this command id.
-    pub fn command(&self, id: &str) -> Option<(u64, u64)> {
-        self.commands.get(id).copied()
+    /// First seq and count of the append that carried `actor`'s command id `id`.
+    pub fn command(&self, actor: &str, id: &str) -> Option<(u64, u64)> {
+        self.commands.get(actor)?.get(id).copied()
     }
 }
 
@@ -252,6 +277,7 @@ mod tests {
             version,
             subject,
             command,
+            actor: command.map(|_| "pw-amara"),
         }
     }
 
@@ -295,7 +321,22 @@ mod tests {
         assert_eq!(ix.subject_last("su-ava"), Some(2));
         assert_eq!(ix.subject_last_before("su-sam", 1), Some(0));
         assert_eq!(ix.stream_last_before("note:n-1", 0), None);
-        assert_eq!(ix.command("c-1"), Some((0, 2)));
+        assert_eq!(ix.command("pw-amara", "c-1"), Some((0, 2)));
+        assert_eq!(
+            ix.command("su-sam", "c-1"),
+            None,
+            "command ids are per actor"
+        );
+        let other = Posting {
+            actor: Some("su-sam"),
+            ..p("note:n-2", 0, None, Some("c-1"))
+        };
+        let mut ix2 = Index::default();
+        ix2.add(0, &p("note:n-1", 0, None, Some("c-1"))).unwrap();
+        ix2.add(1, &p("note:n-3", 0, None, None)).unwrap();
+        ix2.add(2, &other).unwrap();
+        assert_eq!(ix2.command("su-sam", "c-1"), Some((2, 1)));
+        assert_eq!(ix2.command("pw-amara", "c-1"), Some((0, 1)));
         assert!(ix.add(4, &p("note:n-2", 0, None, None)).is_err(), "a gap");
         assert!(
             ix.add(3, &p("note:n-1", 5, None, None)).is_err(),

@@ -5,6 +5,8 @@
 //! - `E` seq(8 BE)        → the entry's exact bytes
 //! - `C` commit(32)       → sealed content: slot(8 BE) ‖ nonce(12) ‖ ciphertext
 //! - `X` commit(32)       → (empty) an erasure acknowledged but maybe not yet finished
+//! - `Q` first(8 BE)      → the request digest (32) of the command whose append starts at `first`
+//!   (a keyed hash: see `AppendBatch::request_digest`); only for appends with a command and a digest
 //! - `Mformat`            → store format version (u32 BE)
 //! - `Morigin`            → the log's origin, which is also its checkpoint key name
 //!
@@ -21,6 +23,7 @@ use crate::format::Hash;
 pub const ENTRY: u8 = b'E';
 pub const CONTENT: u8 = b'C';
 pub const ERASING: u8 = b'X';
+pub const REQUEST: u8 = b'Q';
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_ORIGIN: &[u8] = b"Morigin";
 
@@ -30,6 +33,10 @@ pub const POSTINGS: u8 = b'P';
 
 pub fn entry(seq: u64) -> [u8; 9] {
     prefixed_u64(ENTRY, seq)
+}
+
+pub fn request(first: u64) -> [u8; 9] {
+    prefixed_u64(REQUEST, first)
 }
 
 pub fn merkle(first: u64) -> [u8; 9] {

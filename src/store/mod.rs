@@ -48,7 +48,10 @@ use slots::{Slot, SlotFile};
 /// The store format this code writes and reads. Bumped only with a migration.
 /// 1: derived records in their own sled tree, written after the entries' batch.
 /// 2: derived records in the `log` tree, in each group's batch (format 1 is migrated on open).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: postings name the actor of an entry with a command (idempotency is per actor), and a
+///    command's append keeps its request digest (`Q`); a format-2 store's postings are derived
+///    again on open.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Most events one append may carry; keeps one call's memory and latency bounded.
 pub const MAX_EVENTS_PER_APPEND: usize = 1024;
@@ -64,6 +67,9 @@ pub const MAX_DATA_BYTES: usize = 16 * 1024;
 /// committer still fsyncs any blob it finds after each flush, so durability does not rest on that
 /// estimate.
 pub const SLED_SEGMENT_SIZE: usize = 8 << 20;
+
+/// The BLAKE3 key-derivation context of the request-digest key.
+const REQUEST_KEY_CONTEXT: &str = "withus 2026-12-01 request digest key v1";
 
 /// What an identifier must be, as refusals say it (checked by [`format::is_name`]).
 const NAME_RULE: &str = "must be 1-160 printable ASCII characters without spaces";
@@ -186,8 +192,13 @@ impl std::fmt::Debug for StagedContent {
 /// One atomic append: all of it becomes durable, or none of it.
 #[derive(Debug, Clone, Default)]
 pub struct AppendBatch {
-    /// The client's idempotency key; a repeat returns the first call's receipts.
+    /// The client's idempotency key, unique per actor (the events' actor): a repeat by the same
+    /// actor returns the first call's receipts and appends nothing.
     pub command: Option<String>,
+    /// A digest of the request that the command id stands for (kept beside the append, `Q`
+    /// record). A repeat whose digest differs is refused with [`StoreError::CommandReused`]; a
+    /// repeat, or a first call, without one is not compared.
+    pub request_digest: Option<Hash>,
     /// The events, appended in this order with consecutive seqs.
     pub events: Vec<NewEvent>,
     /// Content the events commit to, stored in the same durable step.
@@ -271,6 +282,9 @@ struct Shared {
     db_file: Option<File>,
     /// Signs checkpoints; `None` in a read-only store whose key file is missing.
     signer: Option<NoteSigner>,
+    /// Keys request digests (see [`LogStore::request_digest`]): derived from the signing key, so
+    /// it is as secret as that key and needs no file of its own. Zero in a read-only store.
+    request_key: [u8; 32],
     /// The log's origin.
     origin: String,
     /// Entries durable and visible to readers. Readers never look past it, so they never see a
@@ -424,7 +438,9 @@ impl LogStore {
             }
             write_new_key(&dir, &key_path)?;
         }
-        let signer = NoteSigner::new(&origin, &read_key(&key_path)?)?;
+        let seed = read_key(&key_path)?;
+        let signer = NoteSigner::new(&origin, &seed)?;
+        let request_key = blake3::derive_key(REQUEST_KEY_CONTEXT, &seed);
 
         let slots_path = dir.join("salts");
         let slots =
@@ -440,6 +456,7 @@ impl LogStore {
             slots,
             db_file: Some(db_file),
             signer: Some(signer),
+            request_key,
             origin,
             committed: AtomicU64::new(0),
             commits: tokio::sync::watch::Sender::new(0),
@@ -450,7 +467,7 @@ impl LogStore {
             views: Mutex::new(views::ViewsState::default()),
         });
 
-        if format < FORMAT_VERSION {
+        if format < 2 {
             // Format 1 kept derived records in a tree of their own; format 2 keeps them beside
             // the entries. Dropping the old tree leaves the log without derived records, which
             // recovery then derives from the entries, as for any store whose records are missing.
@@ -460,6 +477,15 @@ impl LogStore {
                 "migrating the store: derived records move into the log tree"
             );
             shared.db.drop_tree("derived")?;
+        } else if format < FORMAT_VERSION {
+            // Format 2's postings do not name the actor of a command; recovery derives them again
+            // (with the Merkle blocks, which it rebuilds in the same pass) from the entries.
+            tracing::info!(
+                from = format,
+                to = FORMAT_VERSION,
+                "migrating the store: postings gain the actor of each command"
+            );
+            writer::clear_derived(&shared)?;
         }
         let tip = writer::recover(&shared, config.max_group_events)?;
         if format < FORMAT_VERSION {
@@ -533,6 +559,7 @@ impl LogStore {
             slots,
             db_file: None,
             signer,
+            request_key: [0; 32],
             origin,
             committed: AtomicU64::new(size),
             commits: tokio::sync::watch::Sender::new(size),
@@ -737,13 +764,20 @@ impl LogStore {
         Ok(self.stream_seqs(stream)?.len() as u64)
     }
 
-    /// The receipts of an earlier append with this command id, if one was committed: what a
-    /// retry of that command must be answered with.
-    pub fn command_receipts(&self, command: &str) -> Result<Option<Vec<Receipt>>, StoreError> {
+    /// The receipts of `actor`'s earlier append with this command id, if one was committed:
+    /// what a retry of that command must be answered with. A retry whose `request_digest`
+    /// differs from the first call's is [`StoreError::CommandReused`].
+    pub fn command_receipts(
+        &self,
+        actor: &str,
+        command: &str,
+        request_digest: Option<&Hash>,
+    ) -> Result<Option<Vec<Receipt>>, StoreError> {
         let size = self.size();
-        let found = self.shared.index()?.command(command);
+        let found = self.shared.index()?.command(actor, command);
         match found {
             Some((first, count)) if first.saturating_add(count) <= size => {
+                self.shared.check_repeat(first, command, request_digest)?;
                 self.shared.receipts(first, count).map(Some)
             }
             _ => Ok(None),
@@ -806,6 +840,23 @@ impl LogStore {
         let size = self.size();
         let root = self.root(size)?;
         Ok(self.signer()?.sign(size, &root))
+    }
+
+    /// The digest of a request, as an append's `request_digest`: BLAKE3 keyed with a secret of
+    /// this store over `len(method) u32 BE ‖ method ‖ request`. Keyed because a request holds
+    /// the text it was sent with, and an unkeyed hash of a text later erased would confirm a
+    /// guess of it; with the key, only whoever holds the data directory's signing key can test
+    /// guesses.
+    pub fn request_digest(&self, method: &str, request: &[u8]) -> Hash {
+        let mut h = blake3::Hasher::new_keyed(&self.shared.request_key);
+        h.update(
+            &u32::try_from(method.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        h.update(method.as_bytes());
+        h.update(request);
+        *h.finalize().as_bytes()
     }
 
     /// The verifier key for this log's checkpoints.
@@ -908,6 +959,15 @@ fn validate(batch: &AppendBatch) -> Result<Vec<Box<serde_json::value::RawValue>>
         if !format::is_name(c) {
             return Err(StoreError::invalid("command", NAME_RULE));
         }
+        // A command id is unique per actor: one append under it has one actor.
+        if let Some(first) = batch.events.first() {
+            if batch.events.iter().any(|e| e.actor.id != first.actor.id) {
+                return Err(StoreError::invalid(
+                    "events",
+                    "an append with a command id has one actor; its events name several",
+                ));
+            }
+        }
     }
     let mut data = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
@@ -982,6 +1042,28 @@ impl Shared {
 
     /// The receipts of the `count` entries from `first` (one append), with leaf hashes from the
     /// entries' own bytes.
+    /// Whether a repeat of the command whose append starts at `first` asks for the same thing:
+    /// `Err(CommandReused)` when both it and the first call carry a request digest and they
+    /// differ.
+    fn check_repeat(
+        &self,
+        first: u64,
+        command: &str,
+        digest: Option<&Hash>,
+    ) -> Result<(), StoreError> {
+        let Some(digest) = digest else {
+            return Ok(());
+        };
+        match self.log.get(keys::request(first))? {
+            Some(stored) if stored.as_ref() != digest.as_slice() => {
+                Err(StoreError::CommandReused {
+                    command: command.to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn receipts(&self, first: u64, count: u64) -> Result<Vec<Receipt>, StoreError> {
         let end = first.saturating_add(count);
         (first..end)

@@ -88,6 +88,8 @@ struct Item {
     subject: Option<String>,
     subject_prev: Option<Hash>,
     command: Option<String>,
+    /// The actor, for an entry with a command (what its posting records).
+    actor: Option<String>,
 }
 
 fn examine(key_seq: u64, bytes: &[u8]) -> Item {
@@ -108,6 +110,7 @@ fn examine(key_seq: u64, bytes: &[u8]) -> Item {
             version: v.version,
             subject: v.subject.map(|s| s.into_owned()),
             subject_prev: v.subject_prev,
+            actor: v.command.as_ref().map(|_| v.actor_id.clone().into_owned()),
             command: v.command.map(|c| c.into_owned()),
         },
         Err(e) => Item {
@@ -122,6 +125,7 @@ fn examine(key_seq: u64, bytes: &[u8]) -> Item {
             subject: None,
             subject_prev: None,
             command: None,
+            actor: None,
         },
     }
 }
@@ -342,11 +346,12 @@ impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Postings<I> {
             version: it.version,
             subject: it.subject.as_deref(),
             command: it.command.as_deref(),
+            actor: it.actor.as_deref(),
         };
         if stored != want {
             return Err(format!(
-                "the index does not match the entry: it lists stream {} version {}, subject {:?}, command {:?}",
-                stored.stream, stored.version, stored.subject, stored.command
+                "the index does not match the entry: it lists stream {} version {}, subject {:?}, command {:?} by {:?}",
+                stored.stream, stored.version, stored.subject, stored.command, stored.actor
             ));
         }
         *pos = record.len() - d.remaining();

@@ -53,7 +53,7 @@ fn add_derived(batch: &mut sled::Batch, first: u64, block: Vec<u8>, postings: &[
 
 /// Removes every derived record (postings, Merkle blocks, watermark) from the `log` tree, so
 /// that recovery derives them again from the entries.
-fn clear_derived(shared: &Shared) -> Result<(), StoreError> {
+pub(super) fn clear_derived(shared: &Shared) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
     let mut n = 0usize;
     for tag in [keys::MERKLE, keys::POSTINGS] {
@@ -123,6 +123,7 @@ fn posting_of<'a>(view: &'a EntryView<'_>) -> Posting<'a> {
         version: view.version,
         subject: view.subject.as_deref(),
         command: view.command.as_deref(),
+        actor: view.command.as_ref().map(|_| &*view.actor_id),
     }
 }
 
@@ -583,24 +584,33 @@ impl Writer {
         // What this group changes, on top of the index: next versions, latest leaves, commands.
         let mut streams: HashMap<String, u64> = HashMap::new();
         let mut subjects: HashMap<String, Hash> = HashMap::new();
-        let mut commands: HashMap<String, Vec<Receipt>> = HashMap::new();
+        // By (actor, command id): the receipts and request digest of each command in this group.
+        let mut commands: HashMap<(String, String), (Vec<Receipt>, Option<Hash>)> = HashMap::new();
         let mut staged_commits = HashSet::new();
         let mut slot_writes = Vec::new();
         let mut erasures = Vec::new();
         let observed = shared.observer.get().is_some();
         let mut entries = Vec::new();
         // Requests repeating a command of this same group are answered once it is durable.
-        let mut repeats: Vec<(usize, String)> = Vec::new();
+        let mut repeats: Vec<(usize, (String, String), Option<Hash>)> = Vec::new();
 
         for Request { batch, data, reply } in group {
-            if let Some(cmd) = &batch.command {
-                if commands.contains_key(cmd) {
-                    repeats.push((outcomes.len(), cmd.clone()));
+            let actor = batch.events.first().map(|e| e.actor.id.as_str());
+            if let (Some(cmd), Some(actor)) = (&batch.command, actor) {
+                let key = (actor.to_string(), cmd.clone());
+                if commands.contains_key(&key) {
+                    repeats.push((outcomes.len(), key, batch.request_digest));
                     outcomes.push((reply, Ok(Vec::new())));
                     continue;
                 }
-                if let Some((first, count)) = ix.command(cmd) {
-                    outcomes.push((reply, Ok(shared.receipts(first, count)?)));
+                if let Some((first, count)) = ix.command(actor, cmd) {
+                    let answer =
+                        match shared.check_repeat(first, cmd, batch.request_digest.as_ref()) {
+                            Ok(()) => Ok(shared.receipts(first, count)?),
+                            Err(e @ StoreError::CommandReused { .. }) => Err(e),
+                            Err(e) => return Err(e),
+                        };
+                    outcomes.push((reply, answer));
                     continue;
                 }
             }
@@ -719,6 +729,7 @@ impl Writer {
                         version,
                         subject: e.subject.as_deref(),
                         command: batch.command.as_deref(),
+                        actor: batch.command.as_ref().map(|_| e.actor.id.as_str()),
                     },
                 );
                 tip.frontier
@@ -737,9 +748,15 @@ impl Writer {
             for r in &mut receipts {
                 r.tree_size = end;
             }
-            if let Some(cmd) = &batch.command {
+            if let (Some(cmd), Some(actor)) = (&batch.command, actor) {
                 if end > first {
-                    commands.insert(cmd.clone(), receipts.clone());
+                    commands.insert(
+                        (actor.to_string(), cmd.clone()),
+                        (receipts.clone(), batch.request_digest),
+                    );
+                    if let Some(digest) = &batch.request_digest {
+                        log_batch.insert(&keys::request(first)[..], &digest[..]);
+                    }
                 }
             }
             for c in batch.contents {
@@ -760,9 +777,14 @@ impl Writer {
         }
         drop(ix);
 
-        for (i, cmd) in &repeats {
-            if let (Some(o), Some(r)) = (outcomes.get_mut(*i), commands.get(cmd)) {
-                o.1 = Ok(r.clone());
+        for (i, key, digest) in &repeats {
+            if let (Some(o), Some((r, first_digest))) = (outcomes.get_mut(*i), commands.get(key)) {
+                o.1 = match (digest, first_digest) {
+                    (Some(a), Some(b)) if a != b => Err(StoreError::CommandReused {
+                        command: key.1.clone(),
+                    }),
+                    _ => Ok(r.clone()),
+                };
             }
         }
         let appended = tip.size() > block_first;
