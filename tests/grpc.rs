@@ -33,6 +33,7 @@ async fn start_on(dir: tempfile::TempDir) -> (Server, oneshot::Receiver<Ready>) 
         store: StoreConfig::new(dir.path()),
         tls: None,
         admin_id: "admin".into(),
+        limits: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -1166,6 +1167,7 @@ async fn tls_serves_with_the_given_certificate_and_refuses_plaintext() {
         store: StoreConfig::new(dir.path()),
         tls: Some((tls.join("server.crt"), tls.join("server.key"))),
         admin_id: "admin".into(),
+        limits: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

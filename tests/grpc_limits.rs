@@ -1,10 +1,315 @@
-//! What a client can make the server hold, and what the server does when its own store fails,
-//! end to end over loopback (issue 11); and the files that hold secrets: the salt file is
-//! owner-only.
+//! What a client can make the server hold, end to end over loopback (issue 11): per-connection
+//! streams and connections are bounded; a note at the domain's own size limits fits in one
+//! request; echoed bad values are cut short; the salt file is owner-only.
 
 use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
 
+use tokio::sync::oneshot;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use withus::grpc::{pb, Limits, Ready, ServeConfig, ServeError};
 use withus::store::{LogStore, StoreConfig};
+
+struct Server {
+    addr: std::net::SocketAddr,
+    ready: Ready,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+    dir: tempfile::TempDir,
+}
+
+async fn start_with(limits: Limits) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let config = ServeConfig {
+        store: StoreConfig::new(dir.path()),
+        tls: None,
+        admin_id: "admin".into(),
+        limits,
+    };
+    let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
+        let _ = stop_rx.await;
+    }));
+    let ready = ready_rx.await.expect("server ready");
+    Server {
+        addr,
+        ready,
+        stop,
+        task,
+        dir,
+    }
+}
+
+async fn start() -> Server {
+    start_with(Limits::default()).await
+}
+
+impl Server {
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    fn admin_token(&self) -> String {
+        self.ready
+            .admin_token
+            .clone()
+            .expect("a first start prints an admin token")
+    }
+
+    async fn stop(self) -> Result<(), ServeError> {
+        let _ = self.stop.send(());
+        let r = self.task.await.unwrap();
+        drop(self.dir);
+        r
+    }
+}
+
+type Auth = Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send + Sync>;
+
+fn bearer(token: &str) -> Auth {
+    let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    Box::new(move |mut r: Request<()>| {
+        r.metadata_mut().insert("authorization", value.clone());
+        Ok(r)
+    })
+}
+
+type AuditClient = pb::audit_client::AuditClient<InterceptedService<Channel, Auth>>;
+type AdminClient = pb::admin_client::AdminClient<InterceptedService<Channel, Auth>>;
+
+async fn audit(s: &Server, token: &str) -> AuditClient {
+    pb::audit_client::AuditClient::with_interceptor(s.channel().await, bearer(token))
+}
+
+async fn admin(s: &Server, token: &str) -> AdminClient {
+    pb::admin_client::AdminClient::with_interceptor(s.channel().await, bearer(token))
+}
+
+fn opts(id: &str) -> Option<pb::CallOptions> {
+    Some(pb::CallOptions {
+        command_id: id.into(),
+        expected_version: None,
+    })
+}
+
+fn register(id: &str, role: pb::Role, team: &str) -> pb::RegisterActorRequest {
+    pb::RegisterActorRequest {
+        call: opts(&format!("reg-{id}")),
+        id: id.into(),
+        role: role as i32,
+        team: team.into(),
+        display_name: format!("Name of {id}"),
+    }
+}
+
+/// An actor with a token, registered through the API.
+async fn actor_with_token(s: &Server, id: &str, role: pb::Role, team: &str) -> String {
+    let mut a = admin(s, &s.admin_token()).await;
+    a.register_actor(register(id, role, team)).await.unwrap();
+    a.issue_token(pb::IssueTokenRequest {
+        call: opts(&format!("tok-{id}")),
+        actor: id.into(),
+        expires_at: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .token
+}
+
+async fn tree_size(s: &Server, token: &str) -> u64 {
+    audit(s, token)
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .tree_size
+}
+
+fn ts(ms: u64) -> String {
+    withus::format::format_millis(ms)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Transport limits, message size, echoed values.
+
+/// A client holding `max_concurrent_streams` open streams on one connection gets no more there
+/// until one closes; another connection is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_per_connection_are_limited() {
+    let s = start_with(Limits {
+        max_concurrent_streams: 4,
+        ..Limits::default()
+    })
+    .await;
+    let ida = actor_with_token(&s, "au-ida", pb::Role::Auditor, "").await;
+    let ch = s.channel().await;
+    let mut subs = Vec::new();
+    for _ in 0..4 {
+        subs.push(
+            pb::audit_client::AuditClient::with_interceptor(ch.clone(), bearer(&ida))
+                .subscribe(pb::SubscribeRequest { from_seq: 0 })
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let mut fifth = pb::audit_client::AuditClient::with_interceptor(ch.clone(), bearer(&ida));
+    let r = tokio::time::timeout(
+        Duration::from_millis(1500),
+        fifth.get_checkpoint(pb::GetCheckpointRequest {}),
+    )
+    .await;
+    assert!(r.is_err(), "a fifth concurrent stream was served: {r:?}");
+    // Another connection is not affected.
+    assert!(tree_size(&s, &ida).await > 0);
+    // Ending one stream frees its slot.
+    drop(subs.pop());
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        fifth.get_checkpoint(pb::GetCheckpointRequest {}),
+    )
+    .await
+    .expect("served once a stream closed")
+    .unwrap();
+    drop(subs);
+    s.stop().await.expect("clean shutdown");
+}
+
+/// Beyond `max_connections` the server stops accepting until one closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_limited() {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let s = start_with(Limits {
+        max_connections: 2,
+        ..Limits::default()
+    })
+    .await;
+    let check = || HealthCheckRequest {
+        service: String::new(),
+    };
+    let mut one = HealthClient::new(s.channel().await);
+    let mut two = HealthClient::new(s.channel().await);
+    one.check(check()).await.unwrap();
+    two.check(check()).await.unwrap();
+    let mut three = HealthClient::new(s.channel().await);
+    let r = tokio::time::timeout(Duration::from_millis(1500), three.check(check())).await;
+    assert!(r.is_err(), "a third connection was served: {r:?}");
+    drop(one);
+    tokio::time::timeout(Duration::from_secs(5), three.check(check()))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    two.check(check()).await.unwrap();
+    drop((two, three));
+    s.stop().await.expect("clean shutdown");
+}
+
+/// A note at the domain's limits — 64 segments of 64 KiB — fits in one `Notes.Draft` request
+/// (it would not under gRPC's default 4 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_of_64_segments_of_64_kib_is_accepted() {
+    let s = start().await;
+    let sam = actor_with_token(&s, "su-sam", pb::Role::ServiceUser, "").await;
+    let amara = actor_with_token(&s, "pw-amara", pb::Role::PeerWorker, "peer-team").await;
+    let mut support =
+        pb::support_client::SupportClient::with_interceptor(s.channel().await, bearer(&amara));
+    support
+        .refer(pb::ReferRequest {
+            call: opts("s1"),
+            support_id: "sp-1".into(),
+            subject: "su-sam".into(),
+            worker: "pw-amara".into(),
+            source: "care_team".into(),
+        })
+        .await
+        .unwrap();
+    support
+        .offer(pb::SupportRequest {
+            call: opts("s2"),
+            support_id: "sp-1".into(),
+        })
+        .await
+        .unwrap();
+    pb::support_client::SupportClient::with_interceptor(s.channel().await, bearer(&sam))
+        .accept(pb::SupportRequest {
+            call: opts("s3"),
+            support_id: "sp-1".into(),
+        })
+        .await
+        .unwrap();
+    pb::meetings_client::MeetingsClient::with_interceptor(s.channel().await, bearer(&amara))
+        .record(pb::RecordMeetingRequest {
+            call: opts("m1"),
+            meeting_id: "m-1".into(),
+            support_id: "sp-1".into(),
+            kind: "one_to_one".into(),
+            group_id: String::new(),
+            mode: "in_person".into(),
+            place: "community".into(),
+            place_detail: "the library".into(),
+            occurred_at: ts(now_ms() - 3_600_000),
+            minutes: 50,
+        })
+        .await
+        .unwrap();
+    let segments: Vec<pb::TextSegment> = (0..withus::domain::decide::MAX_SEGMENTS)
+        .map(|i| pb::TextSegment {
+            id: format!("s{i}"),
+            text: char::from(b'a' + (i % 26) as u8)
+                .to_string()
+                .repeat(withus::content::MAX_SEGMENT_BYTES),
+        })
+        .collect();
+    let r = pb::notes_client::NotesClient::with_interceptor(s.channel().await, bearer(&amara))
+        .draft(pb::DraftNoteRequest {
+            call: opts("n1"),
+            note_id: "n-1".into(),
+            meeting_id: "m-1".into(),
+            segments,
+        })
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    s.stop().await.expect("clean shutdown");
+}
+
+/// A bad value is echoed in the refusal only as far as it helps: a long one is cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_bad_value_is_truncated_in_the_refusal() {
+    let s = start().await;
+    let mut adm = admin(&s, &s.admin_token()).await;
+    let e = adm
+        .deactivate_actor(pb::DeactivateActorRequest {
+            call: opts("d1"),
+            id: "admin".into(),
+            reason: "x".repeat(100_000),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    assert!(e.message().len() < 400, "{} bytes", e.message().len());
+    assert!(e.message().contains("xxxx…"), "{}", e.message());
+    assert!(e.message().contains("left_organisation"), "{}", e.message());
+    s.stop().await.expect("clean shutdown");
+}
 
 // ---------------------------------------------------------------------------------------------
 // 4. Files.
