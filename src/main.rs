@@ -48,6 +48,7 @@ enum Command {
     /// an admin token (once) and the verifier key. On SIGINT/SIGTERM it stops accepting, reports
     /// NOT_SERVING, ends subscriptions (UNAVAILABLE, with the seq to resume from) and health
     /// watches, lets in-flight calls finish, saves the views, closes the store and exits 0.
+    /// If the store fails (every write refused until restart), health turns NOT_SERVING.
     /// Requests may be up to 5 MiB (a note of 64 segments of 64 KiB).
     Serve {
         /// Data directory of the store (created if missing; embedded sled).

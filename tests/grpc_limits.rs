@@ -1,4 +1,5 @@
-//! What a client can make the server hold, end to end over loopback (issue 11): per-connection
+//! What a client can make the server hold, and what the server does when its own store fails,
+//! end to end over loopback (issue 11): health follows a failed store; per-connection
 //! streams and connections are bounded; a note at the domain's own size limits fits in one
 //! request; echoed bad values are cut short; the salt file is owner-only.
 
@@ -6,6 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tokio_stream::StreamExt as _;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -146,6 +148,84 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Health follows the store.
+
+/// Once the store has failed (every write refused), health says NOT_SERVING for the server and
+/// every `withus.v1` service, so a load balancer stops sending writes to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_not_serving_once_the_store_fails() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let s = start().await;
+    let mut health = HealthClient::new(s.channel().await);
+    let status = |mut h: HealthClient<Channel>, service: &'static str| async move {
+        h.check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+    };
+    assert_eq!(
+        status(health.clone(), "").await,
+        ServingStatus::Serving as i32
+    );
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "withus.v1.Notes".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status,
+        ServingStatus::Serving as i32
+    );
+
+    // Make the next commit fail: the committer fsyncs whatever is in sled's blob directory after
+    // every flush, and a file in its place cannot be listed. (Permission bits would not do: the
+    // tests may run as root, which ignores them.)
+    let blobs = s.dir.path().join("sled").join("blobs");
+    if blobs.exists() {
+        std::fs::remove_dir_all(&blobs).unwrap();
+    }
+    std::fs::write(&blobs, b"not a directory").unwrap();
+    let mut adm = admin(&s, &s.admin_token()).await;
+    for id in ["pw-one", "pw-two"] {
+        let e = adm
+            .register_actor(register(id, pb::Role::PeerWorker, "peer"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable, "{e}");
+    }
+
+    // The watcher is told, and every check says so.
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(m)) = watch.next().await {
+            if m.status == ServingStatus::NotServing as i32 {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(seen, Ok(true), "the health watch saw NOT_SERVING");
+    for service in std::iter::once("").chain(withus::grpc::SERVICES) {
+        assert_eq!(
+            status(health.clone(), service).await,
+            ServingStatus::NotServing as i32,
+            "{service:?}"
+        );
+    }
+    // Shutdown still finishes (whether closing reports the failure is not the point here).
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.stop())
+        .await
+        .expect("the server stops");
+    let _ = &mut health;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 //! runs the server with health and reflection.
 //!
 //! Owns: the wire API, the server's lifecycle (bind → NOT_SERVING → open the store and catch
-//! up → SERVING → graceful shutdown → close) and its
+//! up → SERVING → graceful shutdown → close; NOT_SERVING too once the store has failed) and its
 //! transport limits ([`Limits`], [`MAX_REQUEST_BYTES`]). Must not touch: sled (the store does)
 //! or domain rules (the service and the domain decide; this layer translates).
 
@@ -315,6 +315,26 @@ pub async fn run(
     let _ = shared.service.set(service.clone());
     set_status(&reporter, ServingStatus::Serving).await;
     tracing::info!(%addr, "serving");
+    // Health follows the store: once a storage failure has poisoned it (every write refused
+    // until restart), NOT_SERVING, so whatever routes by health stops sending calls here.
+    let mut failure = service.store().failure_watch();
+    let mut stopped = shared.stopping.clone();
+    let failure_reporter = reporter.clone();
+    tokio::spawn(async move {
+        let why = tokio::select! {
+            failed = failure.wait_for(Option::is_some) => match failed {
+                Ok(why) => why.clone().unwrap_or_default(),
+                Err(_) => return, // the store is gone: the server is stopping
+            },
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        tracing::error!(
+            error = %why,
+            "the store has failed and refuses every write until the server is restarted; \
+             health is NOT_SERVING"
+        );
+        set_status(&failure_reporter, ServingStatus::NotServing).await;
+    });
     let _ = ready.send(Ready {
         addr,
         admin_token,
