@@ -1,7 +1,8 @@
 //! What a client can make the server hold, and what the server does when its own store fails,
-//! end to end over loopback (issue 11): health follows a failed store; per-connection
-//! streams and connections are bounded; a note at the domain's own size limits fits in one
-//! request; echoed bad values are cut short; the salt file is owner-only.
+//! end to end over loopback (issue 11): health follows a failed store; a subscription ends once
+//! its token is revoked or its actor deactivated; per-connection streams and connections are
+//! bounded; a note at the domain's own size limits fits in one request; echoed bad values are cut
+//! short; the salt file is owner-only.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
@@ -226,6 +227,79 @@ async fn health_turns_not_serving_once_the_store_fails() {
         .await
         .expect("the server stops");
     let _ = &mut health;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. A subscription ends once its caller may no longer authenticate.
+
+enum Cut {
+    RevokeToken,
+    Deactivate,
+}
+
+async fn subscription_ends_after(cut: Cut) {
+    let s = start().await;
+    let ida = actor_with_token(&s, "au-ida", pb::Role::Auditor, "").await;
+    let size = tree_size(&s, &ida).await;
+    let mut sub = audit(&s, &ida)
+        .await
+        .subscribe(pb::SubscribeRequest { from_seq: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    for seq in 0..size {
+        assert_eq!(sub.next().await.unwrap().unwrap().seq, seq);
+    }
+    let mut adm = admin(&s, &s.admin_token()).await;
+    let receipts = match cut {
+        Cut::RevokeToken => adm
+            .revoke_token(pb::RevokeTokenRequest {
+                call: opts("rev"),
+                token_hash: withus::format::to_hex(blake3::hash(ida.as_bytes()).as_bytes()),
+            })
+            .await
+            .unwrap(),
+        Cut::Deactivate => adm
+            .deactivate_actor(pb::DeactivateActorRequest {
+                call: opts("deact"),
+                id: "au-ida".into(),
+                reason: "left_organisation".into(),
+            })
+            .await
+            .unwrap(),
+    };
+    let cut_at = receipts.into_inner().receipts[0].seq;
+    adm.register_actor(register("pw-after", pb::Role::PeerWorker, "peer"))
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("the stream ends within 5 s")
+        {
+            Some(Ok(e)) => assert!(
+                e.seq < cut_at,
+                "entry {} delivered after the cut at {cut_at}",
+                e.seq
+            ),
+            Some(Err(st)) => {
+                assert_eq!(st.code(), Code::Unauthenticated, "{st}");
+                break;
+            }
+            None => panic!("the stream ended without saying why"),
+        }
+    }
+    s.stop().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_ends_unauthenticated_once_its_token_is_revoked() {
+    subscription_ends_after(Cut::RevokeToken).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_ends_unauthenticated_once_its_actor_is_deactivated() {
+    subscription_ends_after(Cut::Deactivate).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! The `withus.v1.Audit` service: checkpoints, proofs, entries (metadata only — entries hold no
-//! content), verification, compliance flags and a live subscription.
+//! content), verification, compliance flags and a live subscription, which lasts only as long
+//! as its caller's token and actor stay valid.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,10 +25,14 @@ const MAX_PAGE: u32 = 1000;
 const SUBSCRIBE_CHUNK: u64 = 256;
 /// Entries buffered per subscriber: the server reads no further ahead of a slow client.
 const SUBSCRIBE_BUFFER: usize = 64;
+/// Who may subscribe to the log (checked again before each chunk is sent).
+const SUBSCRIBERS: &[Role] = &[Role::Auditor, Role::Admin];
 
 /// A subscriber's stream: the entries the reading task sends, until the server begins to shut
 /// down; then one `UNAVAILABLE` naming the first seq this subscriber has not received (entries
-/// still buffered are dropped, the client resumes from them), and the end.
+/// still buffered are dropped, the client resumes from them), and the end. The task
+/// authenticates the caller again before each chunk it reads; once its token is revoked or
+/// expired, or its actor deactivated, it sends `UNAUTHENTICATED` instead, and the stream ends.
 struct Subscription {
     /// Entries (or a read failure) from the task that reads the store.
     entries: tokio_stream::wrappers::ReceiverStream<Result<pb::Entry, Status>>,
@@ -287,7 +292,8 @@ impl pb::audit_server::Audit for AuditApi {
         r: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let (svc, a) = self.who(&r).await?;
-        allow(&a, &[Role::Auditor, Role::Admin], "subscribe to the log")?;
+        allow(&a, SUBSCRIBERS, "subscribe to the log")?;
+        let token = super::auth::token(&r)?.to_string();
         let from = r.into_inner().from_seq;
         let mut next = from;
         let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER);
@@ -297,6 +303,20 @@ impl pb::audit_server::Audit for AuditApi {
             loop {
                 let size = svc.store().size();
                 if next < size {
+                    // Still allowed? Checked after reading `size`: every entry below it was
+                    // applied to the projections before this check (invariant 14), so no entry
+                    // committed after a revocation, expiry or deactivation is ever sent.
+                    let still = match svc.authenticate(&token).await {
+                        Ok(a) => allow(&a, SUBSCRIBERS, "subscribe to the log"),
+                        Err(e) => Err(status(e)),
+                    };
+                    if let Err(refused) = still {
+                        tokio::select! {
+                            _ = tx.send(Err(refused)) => {}
+                            _ = stopping.wait_for(|s| *s) => {}
+                        }
+                        return;
+                    }
                     let to = next.saturating_add(SUBSCRIBE_CHUNK).min(size);
                     let batch: Vec<Result<pb::Entry, Status>> = svc
                         .store()
