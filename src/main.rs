@@ -49,7 +49,8 @@ enum Command {
     /// NOT_SERVING, ends subscriptions (UNAVAILABLE, with the seq to resume from) and health
     /// watches, lets in-flight calls finish, saves the views, closes the store and exits 0.
     /// If the store fails (every write refused until restart), health turns NOT_SERVING.
-    /// Requests may be up to 5 MiB (a note of 64 segments of 64 KiB).
+    /// Refuses to start with a --tls-key others can read. Requests may be up to 5 MiB (a note
+    /// of 64 segments of 64 KiB).
     Serve {
         /// Data directory of the store (created if missing; embedded sled).
         #[arg(long, default_value = "./withus-data")]
@@ -60,7 +61,7 @@ enum Command {
         /// PEM certificate chain for TLS (with --tls-key); without both, plain HTTP/2.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
-        /// PEM private key for TLS (with --tls-cert).
+        /// PEM private key for TLS (with --tls-cert); refused unless only its owner can read it.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
         /// Id of the first admin, registered on the first start of an empty store.

@@ -2,7 +2,7 @@
 //! end to end over loopback (issue 11): health follows a failed store; a subscription ends once
 //! its token is revoked or its actor deactivated; per-connection streams and connections are
 //! bounded; a note at the domain's own size limits fits in one request; echoed bad values are cut
-//! short; the salt file is owner-only.
+//! short; a TLS key others can read is refused; the salt file is owner-only.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
@@ -467,6 +467,46 @@ async fn an_oversize_bad_value_is_truncated_in_the_refusal() {
 
 // ---------------------------------------------------------------------------------------------
 // 4. Files.
+
+/// A TLS key others (or the group) can read is refused at startup, as the checkpoint key is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_key_others_can_read_is_refused_at_startup() {
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    for mode in [0o644, 0o640] {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("server.key");
+        std::fs::copy(tls.join("server.key"), &key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let config = ServeConfig {
+            store: StoreConfig::new(dir.path().join("data")),
+            tls: Some((tls.join("server.crt"), key.clone())),
+            admin_id: "admin".into(),
+            limits: Limits::default(),
+        };
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
+            let _ = stop_rx.await;
+        }));
+        if tokio::time::timeout(Duration::from_secs(5), ready_rx)
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            let _ = stop_tx.send(());
+            let _ = task.await;
+            panic!("served with a TLS key of mode {mode:o}");
+        }
+        let e = task.await.unwrap().expect_err("refused");
+        let msg = e.to_string();
+        assert!(matches!(e, ServeError::Tls(_)), "{msg}");
+        assert!(
+            msg.contains("chmod 600") && msg.contains("server.key"),
+            "{msg}"
+        );
+        drop(stop_tx);
+    }
+}
 
 /// The salt file is owner-only: created so even under a permissive umask, and an existing
 /// looser one is made so on open.

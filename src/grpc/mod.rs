@@ -17,8 +17,10 @@ mod incoming;
 mod status;
 
 use std::future::Future;
+use std::io::Read as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
@@ -113,6 +115,30 @@ impl Default for Limits {
 /// could not carry one. (Health and reflection keep the default.)
 pub const MAX_REQUEST_BYTES: usize =
     crate::domain::decide::MAX_SEGMENTS * crate::content::MAX_SEGMENT_BYTES + (1 << 20);
+
+/// Reads a TLS file; the private key only if no one but its owner can read it (as the store's
+/// checkpoint key): a key others can read is as good as published.
+fn read_tls(path: &Path, private: bool) -> Result<Vec<u8>, ServeError> {
+    let tls_err = |what: String| ServeError::Tls(format!("{}: {what}", path.display()));
+    let mut f = std::fs::File::open(path).map_err(|e| tls_err(format!("cannot open: {e}")))?;
+    if private {
+        let mode = f
+            .metadata()
+            .map_err(|e| tls_err(format!("cannot stat: {e}")))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(tls_err(format!(
+                "permissions {:o} let others read the private key; run `chmod 600` on it",
+                mode & 0o777
+            )));
+        }
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .map_err(|e| tls_err(format!("cannot read: {e}")))?;
+    Ok(bytes)
+}
 
 /// Sent once the store is open and the projections have caught up.
 #[derive(Debug, Clone)]
@@ -210,11 +236,7 @@ pub async fn run(
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .http2_max_header_list_size(limits.max_header_list_bytes);
     if let Some((cert, key)) = &config.tls {
-        let read = |p: &PathBuf| {
-            std::fs::read(p)
-                .map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", p.display())))
-        };
-        let identity = Identity::from_pem(read(cert)?, read(key)?);
+        let identity = Identity::from_pem(read_tls(cert, false)?, read_tls(key, true)?);
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| ServeError::Tls(e.to_string()))?;
