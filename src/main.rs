@@ -48,6 +48,9 @@ enum Command {
     /// an admin token (once) and the verifier key. On SIGINT/SIGTERM it stops accepting, reports
     /// NOT_SERVING, ends subscriptions (UNAVAILABLE, with the seq to resume from) and health
     /// watches, lets in-flight calls finish, saves the views, closes the store and exits 0.
+    /// If the store fails (every write refused until restart), health turns NOT_SERVING.
+    /// Refuses to start with a --tls-key others can read. Requests may be up to 5 MiB (a note
+    /// of 64 segments of 64 KiB).
     Serve {
         /// Data directory of the store (created if missing; embedded sled).
         #[arg(long, default_value = "./withus-data")]
@@ -58,12 +61,14 @@ enum Command {
         /// PEM certificate chain for TLS (with --tls-key); without both, plain HTTP/2.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
-        /// PEM private key for TLS (with --tls-cert).
+        /// PEM private key for TLS (with --tls-cert); refused unless only its owner can read it.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
         /// Id of the first admin, registered on the first start of an empty store.
         #[arg(long, default_value = "admin")]
         admin_id: String,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Administer a running server over gRPC: actors and tokens (admins only).
     Admin {
@@ -102,6 +107,60 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+}
+
+/// Transport limits of `withus serve`: what one client can make the server hold.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Transport limits")]
+struct LimitArgs {
+    /// Most connections served at once; beyond it the server stops accepting until one closes.
+    #[arg(long, default_value_t = default_limits().max_connections,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Most concurrent calls (HTTP/2 streams) per connection; a client queues calls beyond it.
+    #[arg(long, default_value_t = default_limits().max_concurrent_streams,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_streams: u32,
+    /// Seconds a unary call may take, receiving the request included (subscriptions and health
+    /// watches are not cut: they answer at once, then stream).
+    #[arg(long, default_value_t = default_limits().request_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_secs: u64,
+    /// Seconds a new connection may take to send its first bytes (HTTP/2 preface or TLS hello).
+    #[arg(long, default_value_t = default_limits().handshake_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    handshake_timeout_secs: u64,
+    /// Seconds between the server's HTTP/2 keepalive pings, which find dead peers.
+    #[arg(long, default_value_t = default_limits().keepalive_interval.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    keepalive_secs: u64,
+    /// Seconds a keepalive ping may go unanswered before the connection is closed.
+    #[arg(long, default_value_t = default_limits().keepalive_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    keepalive_timeout_secs: u64,
+    /// Largest request header list (all metadata of one call), in bytes.
+    #[arg(long, default_value_t = default_limits().max_header_list_bytes,
+          value_parser = clap::value_parser!(u32).range(1024..))]
+    max_header_bytes: u32,
+}
+
+fn default_limits() -> withus::grpc::Limits {
+    withus::grpc::Limits::default()
+}
+
+impl LimitArgs {
+    fn limits(&self) -> withus::grpc::Limits {
+        use std::time::Duration;
+        withus::grpc::Limits {
+            max_connections: self.max_connections,
+            max_concurrent_streams: self.max_concurrent_streams,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            keepalive_interval: Duration::from_secs(self.keepalive_secs),
+            keepalive_timeout: Duration::from_secs(self.keepalive_timeout_secs),
+            max_header_list_bytes: self.max_header_bytes,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -232,7 +291,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             tls_cert,
             tls_key,
             admin_id,
-        } => return serve(data, listen, tls_cert.zip(tls_key), admin_id),
+            limits,
+        } => {
+            return serve(
+                data,
+                listen,
+                tls_cert.zip(tls_key),
+                admin_id,
+                limits.limits(),
+            )
+        }
     };
     match command {
         LogCommand::Export { data, out } => {
@@ -332,8 +400,8 @@ fn admin(server: String, token: String, command: AdminCommand) -> anyhow::Result
         let result = match command {
             AdminCommand::Register { id, role, team, name, command_id } => {
                 let role = match Role::from_str_name(&format!("ROLE_{}", role.to_uppercase())) {
-                    Some(r) if r != Role::Unspecified => r,
-                    _ => anyhow::bail!("unknown role {role:?}: service_user | peer_worker | care_team | safeguarding_lead | auditor | admin"),
+                    Some(Role::Unspecified) | None => anyhow::bail!("unknown role {role:?}: service_user | peer_worker | care_team | safeguarding_lead | auditor | admin"),
+                    Some(r) => r,
                 };
                 c.register_actor(&id, role, &team, &name, command_id).await.map(|r| print_receipts(&r))
             }
@@ -381,6 +449,7 @@ fn serve(
     listen: std::net::SocketAddr,
     tls: Option<(PathBuf, PathBuf)>,
     admin_id: String,
+    limits: withus::grpc::Limits,
 ) -> anyhow::Result<u8> {
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -391,6 +460,7 @@ fn serve(
             store: StoreConfig::new(&data),
             tls,
             admin_id,
+            limits,
         };
         let server = tokio::spawn(withus::grpc::run(
             listener,

@@ -1343,11 +1343,7 @@ impl Service {
         reason: DenialReason,
     ) -> ServiceError {
         let known = match self.state.read() {
-            Ok(st) => {
-                st.p.actors
-                    .get(subject)
-                    .is_some_and(|a| a.role == Role::ServiceUser)
-            }
+            Ok(st) => st.p.is_person(subject),
             Err(_) => return poisoned(),
         };
         let (logged, suppressed, limited) =

@@ -33,6 +33,7 @@ async fn start_on(dir: tempfile::TempDir) -> (Server, oneshot::Receiver<Ready>) 
         store: StoreConfig::new(dir.path()),
         tls: None,
         admin_id: "admin".into(),
+        limits: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -1156,17 +1157,23 @@ async fn withus_demo_and_withus_admin_work_against_a_running_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_with_the_given_certificate_and_refuses_plaintext() {
+    use std::os::unix::fs::PermissionsExt as _;
     use tonic::transport::{Certificate, ClientTlsConfig};
     let dir = tempfile::tempdir().unwrap();
     let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    // The server refuses a private key others can read; a checkout leaves it 0644.
+    let key = dir.path().join("server.key");
+    std::fs::copy(tls.join("server.key"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let config = ServeConfig {
         store: StoreConfig::new(dir.path()),
-        tls: Some((tls.join("server.crt"), tls.join("server.key"))),
+        tls: Some((tls.join("server.crt"), key)),
         admin_id: "admin".into(),
+        limits: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

@@ -590,6 +590,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             store: StoreConfig::new(dir.path()),
             tls: None,
             admin_id: "admin".into(),
+            limits: Default::default(),
         },
         ready_tx,
         async move {

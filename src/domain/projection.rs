@@ -450,6 +450,22 @@ impl Projections {
         self.actors.get(id)
     }
 
+    /// Whether `id` is a registered service user (a person records are about).
+    pub fn is_person(&self, id: &str) -> bool {
+        self.actors
+            .get(id)
+            .is_some_and(|a| a.role == Role::ServiceUser)
+    }
+
+    /// The ids of the active admins.
+    pub fn active_admins(&self) -> Vec<&str> {
+        self.actors
+            .values()
+            .filter(|a| a.active && a.role == Role::Admin)
+            .map(|a| a.id.as_str())
+            .collect()
+    }
+
     /// The number of events stream `stream` holds, as this projection knows it.
     pub fn stream_version(&self, stream: &str) -> u64 {
         let Some((kind, id)) = stream.split_once(':') else {

@@ -1,5 +1,6 @@
 //! The `withus.v1.Audit` service: checkpoints, proofs, entries (metadata only — entries hold no
-//! content), verification, compliance flags and a live subscription.
+//! content), verification, compliance flags and a live subscription, which lasts only as long
+//! as its caller's token and actor stay valid.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,10 +10,10 @@ use tonic::{Request, Response, Status};
 
 use super::auth::actor;
 use super::pb;
-use super::status::{refuse, status};
+use super::status::{refuse, status, store_status};
 use super::Shared;
 use crate::domain::projection::ActorRec;
-use crate::domain::types::Role;
+use crate::domain::access::{self, AuditRead};
 use crate::domain::Code;
 use crate::format::to_hex;
 use crate::service::Service;
@@ -27,7 +28,9 @@ const SUBSCRIBE_BUFFER: usize = 64;
 
 /// A subscriber's stream: the entries the reading task sends, until the server begins to shut
 /// down; then one `UNAVAILABLE` naming the first seq this subscriber has not received (entries
-/// still buffered are dropped, the client resumes from them), and the end.
+/// still buffered are dropped, the client resumes from them), and the end. The task
+/// authenticates the caller again before each chunk it reads; once its token is revoked or
+/// expired, or its actor deactivated, it sends `UNAUTHENTICATED` instead, and the stream ends.
 struct Subscription {
     /// Entries (or a read failure) from the task that reads the store.
     entries: tokio_stream::wrappers::ReceiverStream<Result<pb::Entry, Status>>,
@@ -82,24 +85,9 @@ pub struct AuditApi {
     pub(super) shared: Arc<Shared>,
 }
 
-fn allow(a: &ActorRec, roles: &[Role], what: &str) -> Result<(), Status> {
-    if roles.contains(&a.role) {
-        Ok(())
-    } else {
-        Err(refuse(
-            Code::PermissionDenied,
-            "caller",
-            &format!(
-                "a {} may not {what} (allowed: {})",
-                a.role,
-                roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ))
-    }
+/// What the access module says of an audit-side read by `a`.
+fn allow(a: &ActorRec, what: AuditRead) -> Result<(), Status> {
+    access::decide_audit(a, what).map_err(|r| status(r.into()))
 }
 
 fn entry_message(e: &StoredEntry) -> Result<pb::Entry, Status> {
@@ -120,9 +108,6 @@ fn entry_message(e: &StoredEntry) -> Result<pb::Entry, Status> {
     })
 }
 
-fn store_status(e: crate::store::StoreError) -> Status {
-    status(e.into())
-}
 
 fn size_or_current(store: &LogStore, n: u64) -> u64 {
     if n == 0 {
@@ -204,7 +189,7 @@ impl pb::audit_server::Audit for AuditApi {
         r: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<pb::ListEntriesResponse>, Status> {
         let (svc, a) = self.who(&r).await?;
-        allow(&a, &[Role::Auditor, Role::Admin], "list entries")?;
+        allow(&a, AuditRead::ListEntries)?;
         let req = r.into_inner();
         let limit = match req.limit {
             0 => 100,
@@ -235,7 +220,7 @@ impl pb::audit_server::Audit for AuditApi {
         r: Request<pb::VerifyRequest>,
     ) -> Result<Response<pb::VerifyReport>, Status> {
         let (svc, a) = self.who(&r).await?;
-        allow(&a, &[Role::Auditor, Role::Admin], "verify the store")?;
+        allow(&a, AuditRead::Verify)?;
         // Verification is CPU-bound for seconds on a large store: off the async workers.
         let report = tokio::task::spawn_blocking(move || svc.store().verify(&mut |_, _| {}))
             .await
@@ -287,7 +272,8 @@ impl pb::audit_server::Audit for AuditApi {
         r: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let (svc, a) = self.who(&r).await?;
-        allow(&a, &[Role::Auditor, Role::Admin], "subscribe to the log")?;
+        allow(&a, AuditRead::Subscribe)?;
+        let token = super::auth::token(&r)?.to_string();
         let from = r.into_inner().from_seq;
         let mut next = from;
         let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER);
@@ -297,6 +283,20 @@ impl pb::audit_server::Audit for AuditApi {
             loop {
                 let size = svc.store().size();
                 if next < size {
+                    // Still allowed? Checked after reading `size`: every entry below it was
+                    // applied to the projections before this check (invariant 14), so no entry
+                    // committed after a revocation, expiry or deactivation is ever sent.
+                    let still = match svc.authenticate(&token).await {
+                        Ok(a) => allow(&a, AuditRead::Subscribe),
+                        Err(e) => Err(status(e)),
+                    };
+                    if let Err(refused) = still {
+                        tokio::select! {
+                            _ = tx.send(Err(refused)) => {}
+                            _ = stopping.wait_for(|s| *s) => {}
+                        }
+                        return;
+                    }
                     let to = next.saturating_add(SUBSCRIBE_CHUNK).min(size);
                     let batch: Vec<Result<pb::Entry, Status>> = svc
                         .store()

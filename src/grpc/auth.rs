@@ -1,6 +1,6 @@
 //! Authentication: `authorization: Bearer <token>` → the actor, through the service's token
-//! projection. Every RPC calls [`actor`] first; what the actor may then do is decided by the
-//! domain and the access module, never here.
+//! projection. Every RPC calls [`actor`] first (a subscription again before each chunk it
+//! sends); what the actor may then do is decided by the domain and the access module, never here.
 
 use tonic::{Request, Status};
 
@@ -10,6 +10,12 @@ use crate::service::Service;
 
 /// The actor behind the request's bearer token, or `UNAUTHENTICATED` saying what to fix.
 pub async fn actor<T>(service: &Service, request: &Request<T>) -> Result<ActorRec, Status> {
+    service.authenticate(token(request)?).await.map_err(status)
+}
+
+/// The request's bearer token, or `UNAUTHENTICATED` saying what to fix. A long-lived call (a
+/// subscription) keeps it to authenticate again as it goes.
+pub fn token<T>(request: &Request<T>) -> Result<&str, Status> {
     let header = request.metadata().get("authorization").ok_or_else(|| {
         Status::unauthenticated("no authorization header; send `authorization: Bearer <token>`")
     })?;
@@ -28,5 +34,5 @@ pub async fn actor<T>(service: &Service, request: &Request<T>) -> Result<ActorRe
             "the bearer token is empty or too long",
         ));
     }
-    service.authenticate(token).await.map_err(status)
+    Ok(token)
 }

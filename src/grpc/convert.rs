@@ -1,5 +1,6 @@
 //! Translation between wire messages and service types, with the field checks the wire adds
-//! (required fields, enum values, times, hex).
+//! (required fields, enum values, times, hex). Values quoted back in a refusal are cut short
+//! ([`shown`]).
 
 use tonic::Status;
 
@@ -133,9 +134,21 @@ pub fn vocab<T>(
         refuse(
             Code::InvalidArgument,
             field,
-            &format!("{s:?} is not one of: {expected}"),
+            &format!("{} is not one of: {expected}", shown(s)),
         )
     })
+}
+
+/// Most characters of a client's value a refusal repeats back.
+pub const SHOWN_CHARS: usize = 64;
+
+/// A client's value as a refusal quotes it: in quotes, cut after [`SHOWN_CHARS`] characters
+/// ("…"), so a megabyte of bad input is not sent back, nor logged by whoever logs the refusal.
+pub fn shown(s: &str) -> String {
+    match s.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{:?}", format!("{}…", &s[..cut])),
+        None => format!("{s:?}"),
+    }
 }
 
 pub fn hash(field: &str, s: &str) -> Result<Hash, Status> {

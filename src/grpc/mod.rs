@@ -2,9 +2,10 @@
 //! authenticates each call, translates requests into service calls and errors into statuses, and
 //! runs the server with health and reflection.
 //!
-//! Owns: the wire API and the server's lifecycle (bind → NOT_SERVING → open the store and catch
-//! up → SERVING → graceful shutdown → close). Must not touch: sled (the store does) or domain
-//! rules (the service and the domain decide; this layer translates).
+//! Owns: the wire API, the server's lifecycle (bind → NOT_SERVING → open the store and catch
+//! up → SERVING → graceful shutdown → close; NOT_SERVING too once the store has failed) and its
+//! transport limits ([`Limits`], [`MAX_REQUEST_BYTES`]). Must not touch: sled (the store does)
+//! or domain rules (the service and the domain decide; this layer translates).
 
 mod admin;
 mod audit;
@@ -12,11 +13,14 @@ mod auth;
 mod care;
 pub mod client;
 mod convert;
+mod incoming;
 mod status;
 
 use std::future::Future;
+use std::io::Read as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
@@ -25,7 +29,6 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::Status;
 use tonic_health::ServingStatus;
 
-use crate::domain::types::Role;
 use crate::service::{Call, Service, ServiceError};
 use crate::store::StoreConfig;
 
@@ -62,6 +65,78 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The id of the first admin, registered on the first start of an empty store.
     pub admin_id: String,
+    /// What one client may hold of the server: connections, streams, time, header bytes.
+    pub limits: Limits,
+}
+
+/// Transport limits: bounds on what clients can make the server hold. Plain data; the
+/// defaults are what `withus serve` uses unless told otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most TCP connections served at once; further ones wait in the listen backlog until one
+    /// closes (the server stops accepting, it does not refuse).
+    pub max_connections: u32,
+    /// Most concurrent HTTP/2 streams (calls) per connection, advertised to clients as
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`; a client queues calls beyond it.
+    pub max_concurrent_streams: u32,
+    /// Longest a call may take to produce its response headers: for a unary call, receiving the
+    /// request and answering it. Streams (`Audit.Subscribe`, health `Watch`, reflection) answer
+    /// their headers at once, so this never ends them.
+    pub request_timeout: std::time::Duration,
+    /// How long a new connection may take to send its first bytes (the HTTP/2 preface or the
+    /// TLS hello); a connection that sends nothing is closed.
+    pub handshake_timeout: std::time::Duration,
+    /// Interval of HTTP/2 PING frames the server sends to find dead peers.
+    pub keepalive_interval: std::time::Duration,
+    /// How long a PING may go unanswered before the connection is closed.
+    pub keepalive_timeout: std::time::Duration,
+    /// Largest header list (all of a request's metadata) the server accepts, in bytes.
+    pub max_header_list_bytes: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        use std::time::Duration;
+        Limits {
+            max_connections: 512,
+            max_concurrent_streams: 100,
+            request_timeout: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(20),
+            max_header_list_bytes: 8 * 1024,
+        }
+    }
+}
+
+/// Largest request message the `withus.v1` services accept: a note at the domain's limits
+/// (64 segments of 64 KiB of text) plus room for its ids and framing. gRPC's default of 4 MiB
+/// could not carry one. (Health and reflection keep the default.)
+pub const MAX_REQUEST_BYTES: usize =
+    crate::domain::decide::MAX_SEGMENTS * crate::content::MAX_SEGMENT_BYTES + (1 << 20);
+
+/// Reads a TLS file; the private key only if no one but its owner can read it (as the store's
+/// checkpoint key): a key others can read is as good as published.
+fn read_tls(path: &Path, private: bool) -> Result<Vec<u8>, ServeError> {
+    let tls_err = |what: String| ServeError::Tls(format!("{}: {what}", path.display()));
+    let mut f = std::fs::File::open(path).map_err(|e| tls_err(format!("cannot open: {e}")))?;
+    if private {
+        let mode = f
+            .metadata()
+            .map_err(|e| tls_err(format!("cannot stat: {e}")))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(tls_err(format!(
+                "permissions {:o} let others read the private key; run `chmod 600` on it",
+                mode & 0o777
+            )));
+        }
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .map_err(|e| tls_err(format!("cannot read: {e}")))?;
+    Ok(bytes)
 }
 
 /// Sent once the store is open and the projections have caught up.
@@ -152,13 +227,15 @@ pub async fn run(
     let care = CareApi {
         shared: shared.clone(),
     };
-    let mut builder = Server::builder();
+    let limits = config.limits;
+    let mut builder = Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .timeout(limits.request_timeout)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .http2_max_header_list_size(limits.max_header_list_bytes);
     if let Some((cert, key)) = &config.tls {
-        let read = |p: &PathBuf| {
-            std::fs::read(p)
-                .map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", p.display())))
-        };
-        let identity = Identity::from_pem(read(cert)?, read(key)?);
+        let identity = Identity::from_pem(read_tls(cert, false)?, read_tls(key, true)?);
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| ServeError::Tls(e.to_string()))?;
@@ -167,21 +244,46 @@ pub async fn run(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(pb::audit_server::AuditServer::new(AuditApi {
-            shared: shared.clone(),
-        }))
-        .add_service(pb::admin_server::AdminServer::new(AdminApi {
-            shared: shared.clone(),
-        }))
-        .add_service(pb::support_server::SupportServer::new(care.clone()))
-        .add_service(pb::meetings_server::MeetingsServer::new(care.clone()))
-        .add_service(pb::notes_server::NotesServer::new(care.clone()))
-        .add_service(pb::consent_server::ConsentServer::new(care.clone()))
-        .add_service(pb::safeguarding_server::SafeguardingServer::new(
-            care.clone(),
-        ))
-        .add_service(pb::records_server::RecordsServer::new(care.clone()))
-        .add_service(pb::subject_access_server::SubjectAccessServer::new(care));
+        .add_service(
+            pb::audit_server::AuditServer::new(AuditApi {
+                shared: shared.clone(),
+            })
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::admin_server::AdminServer::new(AdminApi {
+                shared: shared.clone(),
+            })
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::support_server::SupportServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::meetings_server::MeetingsServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::notes_server::NotesServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::consent_server::ConsentServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::safeguarding_server::SafeguardingServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::records_server::RecordsServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::subject_access_server::SubjectAccessServer::new(care)
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        );
 
     // Stop serving on the caller's signal, or when opening the store failed. Then end the calls
     // that would otherwise never finish, so the graceful drain can: subscriptions (told where to
@@ -202,9 +304,8 @@ pub async fn run(
             reporter.clear_service_status(name).await;
         }
     };
-    // Nagle's algorithm would hold small responses back waiting for more to send: off, as tonic
-    // does for listeners it binds itself.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    // Connections within `max_connections`, each handshaking in time, TCP_NODELAY set.
+    let incoming = incoming::incoming(listener, limits.max_connections, limits.handshake_timeout);
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop));
 
     // Open the store (blocking work) while health already answers NOT_SERVING.
@@ -235,6 +336,26 @@ pub async fn run(
     let _ = shared.service.set(service.clone());
     set_status(&reporter, ServingStatus::Serving).await;
     tracing::info!(%addr, "serving");
+    // Health follows the store: once a storage failure has poisoned it (every write refused
+    // until restart), NOT_SERVING, so whatever routes by health stops sending calls here.
+    let mut failure = service.store().failure_watch();
+    let mut stopped = shared.stopping.clone();
+    let failure_reporter = reporter.clone();
+    tokio::spawn(async move {
+        let why = tokio::select! {
+            failed = failure.wait_for(Option::is_some) => match failed {
+                Ok(why) => why.clone().unwrap_or_default(),
+                Err(_) => return, // the store is gone: the server is stopping
+            },
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        tracing::error!(
+            error = %why,
+            "the store has failed and refuses every write until the server is restarted; \
+             health is NOT_SERVING"
+        );
+        set_status(&failure_reporter, ServingStatus::NotServing).await;
+    });
     let _ = ready.send(Ready {
         addr,
         admin_token,
@@ -271,14 +392,11 @@ async fn ensure_admin_token(
     service.bootstrap_admin(admin_id, "Administrator").await?;
     let p = service.projections()?;
     let now = service.now();
-    let admins: Vec<&String> = p
-        .actors
-        .values()
-        .filter(|a| a.active && a.role == Role::Admin)
-        .map(|a| &a.id)
-        .collect();
+    let admins = p.active_admins();
     let has_token = p.tokens.values().any(|t| {
-        admins.contains(&&t.actor) && t.revoked_at.is_none() && t.expires_at.is_none_or(|e| now < e)
+        admins.contains(&t.actor.as_str())
+            && t.revoked_at.is_none()
+            && t.expires_at.is_none_or(|e| now < e)
     });
     if has_token {
         return Ok(None);

@@ -1,5 +1,6 @@
 //! The one table from service errors to gRPC statuses. Every refusal keeps its rule and field in
-//! the message, so a client developer can act on it.
+//! the message, so a client developer can act on it; no message is longer than
+//! [`MAX_MESSAGE_BYTES`], whatever a refusal quotes.
 
 use tonic::{Code as Grpc, Status};
 
@@ -25,10 +26,34 @@ pub fn code(c: Code) -> Grpc {
 
 /// Translates a service error: its class is decided once, by [`ServiceError::code`].
 pub fn status(e: ServiceError) -> Status {
-    Status::new(code(e.code()), e.to_string())
+    Status::new(code(e.code()), capped(e.to_string()))
+}
+
+/// Translates a store error met outside the service (proofs, checkpoints, entries).
+pub fn store_status(e: crate::store::StoreError) -> Status {
+    status(e.into())
 }
 
 /// A refusal made in the gRPC layer itself (before the service is asked).
 pub fn refuse(c: Code, field: &str, why: &str) -> Status {
-    Status::new(code(c), format!("{field}: {why}"))
+    Status::new(code(c), capped(format!("{field}: {why}")))
+}
+
+/// Longest status message sent. Messages quote identifiers (bounded by the identifier rule)
+/// and cut the client's other values short (`convert::shown`); this bounds whatever slips
+/// through. (A status message travels as a trailer: one too long for the client's header limit
+/// fails the whole call.)
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// `m`, cut at a character boundary to at most [`MAX_MESSAGE_BYTES`] (ending "…").
+fn capped(mut m: String) -> String {
+    if m.len() > MAX_MESSAGE_BYTES {
+        let mut cut = MAX_MESSAGE_BYTES - '…'.len_utf8();
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        m.truncate(cut);
+        m.push('…');
+    }
+    m
 }

@@ -292,6 +292,10 @@ struct Shared {
     committed: AtomicU64,
     /// `committed`, for async waiters (live subscriptions): sent after every commit.
     commits: tokio::sync::watch::Sender<u64>,
+    /// Why the store refuses every write, once a storage failure has poisoned it (set by the
+    /// writer or the committer, once); `None` while healthy. A watch, so a server can stop
+    /// reporting itself healthy the moment it happens.
+    failure: tokio::sync::watch::Sender<Option<String>>,
     /// See [`CommitObserver`]; set at most once.
     observer: OnceLock<Arc<dyn CommitObserver>>,
     /// The persisted views' marker and sizes, as last loaded or written (see `views.rs`).
@@ -460,6 +464,7 @@ impl LogStore {
             origin,
             committed: AtomicU64::new(0),
             commits: tokio::sync::watch::Sender::new(0),
+            failure: tokio::sync::watch::Sender::new(None),
             observer: OnceLock::new(),
             free_slots: Mutex::new((Vec::new(), 0)),
             index: RwLock::new(index::Index::default()),
@@ -563,6 +568,7 @@ impl LogStore {
             origin,
             committed: AtomicU64::new(size),
             commits: tokio::sync::watch::Sender::new(size),
+            failure: tokio::sync::watch::Sender::new(None),
             observer: OnceLock::new(),
             free_slots: Mutex::new((Vec::new(), 0)),
             index: RwLock::new(index::Index::default()),
@@ -677,6 +683,17 @@ impl LogStore {
     /// The durable size, as a watch that changes after every commit (for live followers).
     pub fn size_watch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.shared.commits.subscribe()
+    }
+
+    /// Why the store refuses every write, if a storage failure has poisoned it: every append
+    /// then fails with [`StoreError::Failed`] until the store is reopened. Reads still work.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.borrow().clone()
+    }
+
+    /// [`LogStore::failure`] as a watch: changes once, when the store fails.
+    pub fn failure_watch(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.shared.failure.subscribe()
     }
 
     /// Installs the one [`CommitObserver`]. Refused if one is already installed.
@@ -1029,6 +1046,17 @@ fn validate(batch: &AppendBatch) -> Result<Vec<Box<serde_json::value::RawValue>>
 }
 
 impl Shared {
+    /// Records the first storage failure for [`LogStore::failure`] and tells its watchers.
+    fn publish_failure(&self, why: &str) {
+        self.failure.send_if_modified(|f| {
+            let first = f.is_none();
+            if first {
+                *f = Some(why.to_string());
+            }
+            first
+        });
+    }
+
     /// The index, for reading.
     fn index(&self) -> Result<std::sync::RwLockReadGuard<'_, index::Index>, StoreError> {
         if let Some(why) = &self.index_damage {

@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::format::Hash;
@@ -34,7 +34,8 @@ pub struct SlotFile {
 }
 
 impl SlotFile {
-    /// Opens (creating, owner-only) the slot file.
+    /// Opens the slot file; with `create` (read-write), creates it if missing and makes it
+    /// owner-only (0600) whatever it was: a salt lets anyone with the sealed text read it.
     pub fn open(path: &Path, create: bool) -> io::Result<SlotFile> {
         let file = OpenOptions::new()
             .read(true)
@@ -42,6 +43,9 @@ impl SlotFile {
             .create(create)
             .mode(0o600)
             .open(path)?;
+        if create && file.metadata()?.permissions().mode() & 0o777 != 0o600 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
         Ok(SlotFile { file })
     }
 

@@ -328,11 +328,12 @@ fn failure_of(failed: &Mutex<Option<String>>) -> Option<String> {
     }
 }
 
-fn set_failure(failed: &Mutex<Option<String>>, why: &str) {
+fn set_failure(shared: &Shared, failed: &Mutex<Option<String>>, why: &str) {
     tracing::error!(error = %why, "storage failure; refusing further writes until restart");
     if let Ok(mut g) = failed.lock() {
         g.get_or_insert_with(|| why.to_string());
     }
+    shared.publish_failure(why);
 }
 
 /// Answers a failed group: refusals decided before the failure stand; acceptances did not happen.
@@ -397,7 +398,7 @@ impl Committer {
             };
             if let Err(e) = result {
                 let why = e.to_string();
-                set_failure(&self.failed, &why);
+                set_failure(&self.shared, &self.failed, &why);
                 for item in items {
                     fail_outcomes(item.outcomes, &why);
                 }
@@ -530,7 +531,7 @@ impl Writer {
                 Ok(a) => a,
                 Err(e) => {
                     let why = e.to_string();
-                    set_failure(&self.failed, &why);
+                    set_failure(&self.shared, &self.failed, &why);
                     fail_outcomes(outcomes, &why);
                     continue;
                 }
@@ -538,7 +539,7 @@ impl Writer {
             let Some(tx) = &self.commit_tx else { break };
             if let Err(unsent) = tx.send(applied) {
                 let why = "the committer stopped after a storage failure";
-                set_failure(&self.failed, why);
+                set_failure(&self.shared, &self.failed, why);
                 fail_outcomes(unsent.0.outcomes, why);
             }
         }

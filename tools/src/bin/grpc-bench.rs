@@ -102,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
                 store,
                 tls: None,
                 admin_id: "admin".into(),
+                limits: Default::default(),
             };
             task = Some(tokio::spawn(withus::grpc::run(
                 listener,
