@@ -497,7 +497,9 @@ impl Projections {
         if r.seq < self.applied {
             return; // already applied
         }
-        self.applied = r.seq + 1;
+        // Saturating: an entry claiming the last seq there is must not overflow (found by
+        // fuzzing; a store never assigns it, but `apply` is total).
+        self.applied = r.seq.saturating_add(1);
         if !self.apply_event(r) {
             self.skipped += 1;
             self.dirty.insert(Key::Stats);
@@ -509,7 +511,7 @@ impl Projections {
         if seq < self.applied {
             return;
         }
-        self.applied = seq + 1;
+        self.applied = seq.saturating_add(1);
         self.skipped += 1;
         self.dirty.insert(Key::Stats);
     }
@@ -1258,5 +1260,33 @@ fn apply_note(n: &mut NoteRec, r: &Recorded, by_person: bool) {
             n.settled_at.get_or_insert(r.at);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`fuzz --target apply`): `apply` and `skip` of the last possible seq
+    /// overflowed `applied`.
+    #[test]
+    fn the_last_seq_applies_and_skips_without_overflow() {
+        let r = Recorded {
+            seq: u64::MAX,
+            at: Time(0),
+            stream: "support:sp-1".into(),
+            version: 0,
+            subject: None,
+            actor_id: "a".into(),
+            actor_role: "admin".into(),
+            command: None,
+            event: Event::SupportOffered(SupportOffered {}),
+        };
+        let mut p = Projections::new();
+        p.apply(&r);
+        assert_eq!((p.applied, p.skipped), (u64::MAX, 1));
+        let mut p = Projections::new();
+        p.skip(u64::MAX);
+        assert_eq!((p.applied, p.skipped), (u64::MAX, 1));
     }
 }

@@ -202,8 +202,13 @@ impl Index {
 
     /// Adds every posting of one record, for the entries from `first`.
     pub fn add_record(&mut self, first: u64, record: &[u8]) -> Result<(), String> {
-        for (seq, p) in (first..).zip(Decoder::new(record)) {
+        let mut seq = first;
+        for p in Decoder::new(record) {
             self.add(seq, &p.map_err(|e| format!("seq {seq}: {e}"))?)?;
+            // Not `(first..).zip(..)`: that overflows past u64::MAX (found by fuzzing).
+            seq = seq
+                .checked_add(1)
+                .ok_or("postings run past the last possible seq")?;
         }
         Ok(())
     }
@@ -347,5 +352,18 @@ mod tests {
             "a command reused"
         );
         assert_eq!(ix.size(), 3, "refusals change nothing");
+    }
+
+    /// Found by fuzzing (`fuzz --target postings`): a record starting at the last seq there is
+    /// overflowed the seq counter instead of being refused.
+    #[test]
+    fn a_record_at_the_last_seq_is_refused_not_an_overflow() {
+        let mut rec = Vec::new();
+        encode(&mut rec, &p("note:n-1", 0, None, None));
+        encode(&mut rec, &p("note:n-1", 1, None, None));
+        let mut ix = Index::default();
+        assert!(ix.add_record(u64::MAX, &rec).is_err());
+        assert!(ix.add_record(u64::MAX - 1, &rec).is_err());
+        assert_eq!(ix.size(), 0);
     }
 }

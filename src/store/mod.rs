@@ -16,7 +16,7 @@
 //!   only in the slot file, which erasure overwrites in place.
 
 mod error;
-mod index;
+pub mod index;
 mod keys;
 mod slots;
 mod verify;
@@ -37,6 +37,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
 pub use verify::{Failure, VerifyReport};
+#[doc(hidden)]
+pub use views::codec as views_codec;
 pub use views::ViewRecords;
 
 use crate::checkpoint::{NoteSigner, NoteVerifier};

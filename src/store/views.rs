@@ -81,14 +81,15 @@ pub(super) struct ViewsState {
     delta_bytes: u64,
 }
 
+/// The marker's fields (the layout above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Marker {
-    applied: u64,
-    schema: u32,
-    base: u64,
-    base_chunks: u32,
+pub struct Marker {
+    pub applied: u64,
+    pub schema: u32,
+    pub base: u64,
+    pub base_chunks: u32,
     /// Hash chain over the deltas after `base` (all zeros: none yet).
-    chain: [u8; 32],
+    pub chain: [u8; 32],
 }
 
 /// The next link of a marker's chain: the delta at `seq`, whose chunk values are `parts`.
@@ -179,6 +180,72 @@ fn read_chunk(bytes: &[u8], into: &mut BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(),
     Ok(())
 }
 
+/// The keys of every delta after the snapshot at `base`, up to the marker at `applied`.
+pub(super) fn delta_range(base: u64, applied: u64) -> ([u8; 13], [u8; 13]) {
+    (
+        chunk_key(DELTA, base.saturating_add(1), 0),
+        chunk_key(DELTA, applied, u32::MAX),
+    )
+}
+
+/// Reads the deltas `range` yields (the [`delta_range`] of a marker, in key order) into
+/// `records`, checking that each delta's chunks are all there, and returns the hash chain over
+/// them and their bytes. Pure, so it can be fuzzed without sled.
+pub(super) fn read_deltas<K, V>(
+    range: impl IntoIterator<Item = Result<(K, V), impl Into<StoreError>>>,
+    records: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+) -> Result<([u8; 32], u64), StoreError>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let mut delta_bytes = 0u64;
+    let mut want: Option<(u64, u32, u32)> = None; // (seq, next chunk, count)
+    let mut chain = [0u8; 32];
+    let mut delta: Vec<V> = Vec::new(); // chunks of the delta being read
+    for kv in range {
+        let (k, v) = kv.map_err(Into::into)?;
+        let (k, vb) = (k.as_ref(), v.as_ref());
+        let seq = be_u64(k, 1).ok_or_else(bad_chunk)?;
+        let chunk = be_u32(k, 9).ok_or_else(bad_chunk)?;
+        let count = be_u32(vb, 0).ok_or_else(bad_chunk)?;
+        match want {
+            Some((s, next, n)) if s == seq => {
+                if chunk >= n {
+                    continue; // left over from an interrupted save at this seq
+                }
+                if chunk != next {
+                    return Err(missing_chunk("delta", seq, next));
+                }
+                want = Some((s, next + 1, n));
+            }
+            _ => {
+                if let Some((s, next, n)) = want {
+                    if next != n {
+                        return Err(missing_chunk("delta", s, next));
+                    }
+                    chain = link(&chain, s, delta.iter().map(|c| c.as_ref()));
+                    delta.clear();
+                }
+                if chunk != 0 {
+                    return Err(missing_chunk("delta", seq, 0));
+                }
+                want = Some((seq, 1, count));
+            }
+        }
+        delta_bytes += vb.len() as u64;
+        read_chunk(&vb[4..], records)?;
+        delta.push(v);
+    }
+    if let Some((s, next, n)) = want {
+        if next != n {
+            return Err(missing_chunk("delta", s, next));
+        }
+        chain = link(&chain, s, delta.iter().map(|c| c.as_ref()));
+    }
+    Ok((chain, delta_bytes))
+}
+
 impl LogStore {
     fn views_tree(&self) -> Result<sled::Tree, StoreError> {
         Ok(self.shared.db.open_tree("views")?)
@@ -219,52 +286,8 @@ impl LogStore {
             snapshot_bytes += bytes.len() as u64;
             read_chunk(&bytes, &mut records)?;
         }
-        // Every delta after the snapshot, up to the marker, in order.
-        let mut delta_bytes = 0u64;
-        let from = chunk_key(DELTA, m.base.saturating_add(1), 0);
-        let to = chunk_key(DELTA, m.applied, u32::MAX);
-        let mut want: Option<(u64, u32, u32)> = None; // (seq, next chunk, count)
-        let mut chain = [0u8; 32];
-        let mut delta: Vec<sled::IVec> = Vec::new(); // chunks of the delta being read
-        for kv in tree.range(from..=to) {
-            let (k, v) = kv?;
-            let seq = be_u64(&k, 1).ok_or_else(bad_chunk)?;
-            let chunk = be_u32(&k, 9).ok_or_else(bad_chunk)?;
-            let count = be_u32(&v, 0).ok_or_else(bad_chunk)?;
-            match want {
-                Some((s, next, n)) if s == seq => {
-                    if chunk >= n {
-                        continue; // left over from an interrupted save at this seq
-                    }
-                    if chunk != next {
-                        return Err(missing_chunk("delta", seq, next));
-                    }
-                    want = Some((s, next + 1, n));
-                }
-                _ => {
-                    if let Some((s, next, n)) = want {
-                        if next != n {
-                            return Err(missing_chunk("delta", s, next));
-                        }
-                        chain = link(&chain, s, delta.iter().map(|c| &c[..]));
-                        delta.clear();
-                    }
-                    if chunk != 0 {
-                        return Err(missing_chunk("delta", seq, 0));
-                    }
-                    want = Some((seq, 1, count));
-                }
-            }
-            delta_bytes += v.len() as u64;
-            read_chunk(&v[4..], &mut records)?;
-            delta.push(v);
-        }
-        if let Some((s, next, n)) = want {
-            if next != n {
-                return Err(missing_chunk("delta", s, next));
-            }
-            chain = link(&chain, s, delta.iter().map(|c| &c[..]));
-        }
+        let (from, to) = delta_range(m.base, m.applied);
+        let (chain, delta_bytes) = read_deltas(tree.range(from..=to), &mut records)?;
         if chain != m.chain {
             return Err(StoreError::corrupt(
                 None,
@@ -452,6 +475,63 @@ impl LogStore {
             h.update(val);
         }
         Ok(Some((v.applied, *h.finalize().as_bytes())))
+    }
+}
+
+/// The views tree's formats as pure functions over bytes, for the fuzz targets of
+/// `withus-tools` (`fuzz --target views`). Not an API: the layout is the store's own.
+#[doc(hidden)]
+pub mod codec {
+    use std::collections::BTreeMap;
+
+    pub use super::Marker;
+    use super::StoreError;
+
+    /// The marker's bytes.
+    pub fn encode_marker(m: &Marker) -> [u8; 56] {
+        m.encode()
+    }
+
+    /// A marker read back: `None` for an older layout's, an error for anything else malformed.
+    pub fn decode_marker(bytes: &[u8]) -> Result<Option<Marker>, StoreError> {
+        Marker::decode(bytes)
+    }
+
+    /// The key of chunk `chunk` of the delta saved at `seq`.
+    pub fn delta_key(seq: u64, chunk: u32) -> [u8; 13] {
+        super::chunk_key(super::DELTA, seq, chunk)
+    }
+
+    /// Records cut into chunks of whole records.
+    pub fn chunks(records: &[(Vec<u8>, Vec<u8>)]) -> Vec<Vec<u8>> {
+        super::chunks(records.iter().map(|(k, v)| (&k[..], &v[..])))
+    }
+
+    /// Adds a chunk's records to `into`.
+    pub fn read_chunk(
+        bytes: &[u8],
+        into: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        super::read_chunk(bytes, into)
+    }
+
+    /// The next link of a marker's chain: the delta at `seq` with these chunk values.
+    pub fn link(chain: &[u8; 32], seq: u64, parts: &[Vec<u8>]) -> [u8; 32] {
+        super::link(chain, seq, parts.iter().map(|p| &p[..]))
+    }
+
+    /// The key range loading reads the deltas of a marker from.
+    pub fn delta_range(base: u64, applied: u64) -> ([u8; 13], [u8; 13]) {
+        super::delta_range(base, applied)
+    }
+
+    /// Reads deltas (key, value) in key order, as loading does: the chain over them and their
+    /// bytes, or what is malformed or missing.
+    pub fn read_deltas<'a>(
+        items: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        records: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<([u8; 32], u64), StoreError> {
+        super::read_deltas(items.into_iter().map(Ok::<_, StoreError>), records)
     }
 }
 

@@ -1,4 +1,6 @@
-//! What the benchmark binaries share.
+//! What the benchmark, crash-test and fuzz binaries share.
+
+pub mod fuzz;
 
 use std::time::Duration;
 

@@ -1,0 +1,635 @@
+//! The targets. Each reads its input through [`Input`] and asserts; see ARCHITECTURE.md
+//! ("Fuzzing") for what each one checks.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+use withus::checkpoint::{NoteSigner, NoteVerifier};
+use withus::domain::{Event, Projections, Recorded};
+use withus::format::{self, Actor, EntryFields, EntryView};
+use withus::store::index::{self, Decoder, Index, Posting};
+use withus::store::views_codec as vc;
+
+use super::templates::{mutate_value, templates, value};
+use super::world::{self, World, MAX_AT, T0};
+use super::{mutate, Input};
+
+const VECTORS_LOG: &str = include_str!("../../../tests/vectors/log.jsonl");
+const VECTORS_CHECKPOINT: &str = include_str!("../../../tests/vectors/checkpoint.txt");
+
+/// Real entries to mutate: the test vectors' log and the entries of a grown world (every kind of
+/// event the decisions emit).
+fn entry_seeds() -> &'static [Vec<u8>] {
+    static SEEDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let mut s: Vec<Vec<u8>> = VECTORS_LOG
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.as_bytes().to_vec())
+            .collect();
+        s.extend(World::entries().iter().cloned());
+        s
+    })
+}
+
+/// Entry bytes of `view` as the writer would serialise them.
+fn serialise(view: &EntryView<'_>) -> Vec<u8> {
+    let data = RawValue::from_string(view.data.to_string()).expect("accepted data is JSON");
+    let prev = format::to_hex(&view.prev);
+    let subject_prev = view.subject_prev.as_ref().map(format::to_hex);
+    let actor = Actor {
+        id: view.actor_id.to_string(),
+        role: view.actor_role.to_string(),
+    };
+    EntryFields {
+        seq: view.seq,
+        prev: &prev,
+        at: &view.at,
+        event_type: &view.event_type,
+        v: view.v,
+        stream: &view.stream,
+        version: view.version,
+        subject: view.subject.as_deref(),
+        subject_prev: subject_prev.as_deref(),
+        actor: &actor,
+        command: view.command.as_deref(),
+        data: &data,
+    }
+    .to_bytes()
+}
+
+/// `EntryView::parse` of arbitrary bytes or a mutated real entry. Never panics; an accepted
+/// entry serialised again by the writer's code parses to the same view, and those bytes are a
+/// fixpoint; an unmutated seed serialises to exactly its own bytes. Accepted entries go on
+/// through `Recorded::from_entry` and `Projections::apply`.
+pub fn entry(data: &[u8]) {
+    let mut u = Input::new(data);
+    let (bytes, pristine) = match u.below(4) {
+        0 => (u.rest().to_vec(), false),
+        1 => (u.choose(entry_seeds()).clone(), true),
+        _ => {
+            let seed = u.choose(entry_seeds()).clone();
+            (mutate(seed, &mut u), false)
+        }
+    };
+    let Ok(view) = EntryView::parse(&bytes) else {
+        assert!(!pristine, "a real entry does not parse");
+        return;
+    };
+    let again = serialise(&view);
+    if pristine {
+        assert_eq!(
+            again, bytes,
+            "a real entry does not serialise to its own bytes"
+        );
+    }
+    let view2 = EntryView::parse(&again).expect("a re-serialised accepted entry parses");
+    assert_eq!(
+        view2, view,
+        "an accepted entry changed through serialisation"
+    );
+    assert_eq!(serialise(&view2), again, "serialisation is not a fixpoint");
+    if let Ok(rec) = Recorded::from_entry(&view) {
+        let mut p = if u.bool() {
+            Projections::new()
+        } else {
+            World::cast().p.clone()
+        };
+        p.apply(&rec);
+    }
+}
+
+/// A name as the store allows one (1..=160 printable ASCII).
+fn name(u: &mut Input<'_>) -> String {
+    match u.below(4) {
+        0 => "x".repeat(1 + u.below(160)),
+        1 => (0..1 + u.below(24))
+            .map(|_| char::from(0x21 + (u.u8() % 94)))
+            .collect(),
+        _ => u
+            .choose(&["note:n-1", "su-sam", "c-1", "access:su-sam", "a"])
+            .to_string(),
+    }
+}
+
+/// The postings `Decoder` (and `Index::add_record`) over arbitrary or mutated records never
+/// panic, and always end; postings encoded then decoded come back equal, and a record cut short
+/// is an error or a prefix of them.
+pub fn postings(data: &[u8]) {
+    let mut u = Input::new(data);
+    if u.chance(1, 3) {
+        let rec = u.rest();
+        decode_all(rec);
+        let _ = Index::default().add_record(0, rec);
+        return;
+    }
+    let n = u.below(9);
+    let parts: Vec<(String, u64, Option<String>, Option<String>)> = (0..n)
+        .map(|_| {
+            let stream = name(&mut u);
+            let version = u.number();
+            let subject = u.bool().then(|| name(&mut u));
+            let command = u.bool().then(|| name(&mut u));
+            (stream, version, subject, command)
+        })
+        .collect();
+    let all: Vec<Posting<'_>> = parts
+        .iter()
+        .map(|(stream, version, subject, command)| Posting {
+            stream,
+            version: *version,
+            subject: subject.as_deref(),
+            command: command.as_deref(),
+        })
+        .collect();
+    let mut rec = Vec::new();
+    for p in &all {
+        index::encode(&mut rec, p);
+    }
+    let back: Vec<Posting<'_>> = Decoder::new(&rec)
+        .collect::<Result<_, _>>()
+        .expect("encoded postings decode");
+    assert_eq!(back, all, "postings changed through their record");
+    let cut = u.below(rec.len() + 1);
+    if let Ok(prefix) = Decoder::new(&rec[..cut]).collect::<Result<Vec<_>, _>>() {
+        assert_eq!(
+            prefix[..],
+            all[..prefix.len()],
+            "a cut record reads as other postings"
+        );
+    }
+    let _ = Index::default().add_record(u.number(), &rec);
+    let mutated = mutate(rec, &mut u);
+    decode_all(&mutated);
+    let _ = Index::default().add_record(0, &mutated);
+}
+
+/// Decodes every posting; the iterator must end soon after the bytes do.
+fn decode_all(rec: &[u8]) {
+    let mut d = Decoder::new(rec);
+    let mut n = 0usize;
+    for p in d.by_ref() {
+        n += 1;
+        // A posting takes at least 11 bytes, and an error ends the iteration.
+        assert!(n <= rec.len() / 11 + 1, "the decoder does not end");
+        if p.is_err() {
+            break;
+        }
+    }
+    assert!(d.next().is_none(), "the decoder goes on after an error");
+}
+
+/// Records to persist: short keys and values, sometimes one over a chunk's size.
+fn view_records(u: &mut Input<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    (0..u.below(8))
+        .map(|_| {
+            let k = if u.bool() {
+                format!("note/n-{}", u.below(4)).into_bytes()
+            } else {
+                u.bytes(8).to_vec()
+            };
+            let v = if u.chance(1, 64) {
+                vec![u.u8(); 64 * 1024 + u.below(16)]
+            } else {
+                u.bytes(24).to_vec()
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+/// The views tree's formats: the marker decodes without panicking and re-encodes to its bytes;
+/// chunks of records read back as those records (later ones winning), and a chunk cut short is
+/// an error; deltas written as a save writes them read back with the marker's chain, and after
+/// any mutation reading never panics and, whenever the chain still matches, gives the same
+/// records (the chain vouches for the deltas).
+pub fn views(data: &[u8]) {
+    let mut u = Input::new(data);
+    match u.below(4) {
+        0 => {
+            let b = u.rest();
+            match vc::decode_marker(b) {
+                Ok(Some(m)) => assert_eq!(&vc::encode_marker(&m)[..], b, "marker round trip"),
+                Ok(None) => assert!(matches!(b.len(), 12 | 24), "only old markers read as none"),
+                Err(_) => {}
+            }
+        }
+        1 => {
+            let mut into = BTreeMap::new();
+            let _ = vc::read_chunk(u.rest(), &mut into);
+        }
+        2 => {
+            let records = view_records(&mut u);
+            let parts = vc::chunks(&records);
+            let mut back = BTreeMap::new();
+            for p in &parts {
+                vc::read_chunk(p, &mut back).expect("a chunk reads back");
+            }
+            let want: BTreeMap<Vec<u8>, Vec<u8>> = records.into_iter().collect();
+            assert_eq!(back, want, "records changed through chunks");
+            if let Some(p) = parts.first() {
+                assert!(
+                    vc::read_chunk(&p[..p.len() - 1], &mut BTreeMap::new()).is_err(),
+                    "a chunk cut short reads"
+                );
+                let _ = vc::read_chunk(&mutate(p.clone(), &mut u), &mut BTreeMap::new());
+            }
+        }
+        _ => deltas(&mut u),
+    }
+}
+
+/// Writes deltas as `save_views` does into a map standing for the tree, then (maybe) damages
+/// them and reads them back as `load_views` does.
+fn deltas(u: &mut Input<'_>) {
+    let base = u.below(4) as u64;
+    let mut tree: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut want: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut chain = [0u8; 32];
+    let mut seq = base;
+    for _ in 0..u.below(5) {
+        seq += 1 + u.below(3) as u64;
+        let records = view_records(u);
+        let parts = vc::chunks(&records);
+        let count = parts.len() as u32;
+        let values: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|p| [&count.to_be_bytes()[..], p].concat())
+            .collect();
+        if !values.is_empty() {
+            chain = vc::link(&chain, seq, &values);
+        }
+        for (i, v) in (0u32..).zip(values) {
+            tree.insert(vc::delta_key(seq, i).to_vec(), v);
+        }
+        want.extend(records);
+    }
+    let applied = seq + u.below(2) as u64;
+    let damaged = u.bool();
+    if damaged {
+        for _ in 0..1 + u.below(3) {
+            damage(&mut tree, u, applied);
+        }
+    }
+    let (from, to) = vc::delta_range(base, applied);
+    let mut got = BTreeMap::new();
+    // sled's range is empty when its bounds cross (no deltas since the snapshot); BTreeMap's
+    // would panic.
+    let items: Vec<(&[u8], &[u8])> = if from <= to {
+        tree.range(from.to_vec()..=to.to_vec())
+            .map(|(k, v)| (&k[..], &v[..]))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let r = vc::read_deltas(items, &mut got);
+    match r {
+        Ok((c, _)) if c == chain => assert_eq!(got, want, "deltas the chain vouches for differ"),
+        Ok(_) => assert!(damaged, "undamaged deltas do not match their chain"),
+        Err(e) => assert!(damaged, "undamaged deltas do not read: {e}"),
+    }
+}
+
+fn damage(tree: &mut BTreeMap<Vec<u8>, Vec<u8>>, u: &mut Input<'_>, applied: u64) {
+    let keys: Vec<Vec<u8>> = tree.keys().cloned().collect();
+    let pick = |u: &mut Input<'_>| keys.get(u.below(keys.len())).cloned();
+    match u.below(7) {
+        0 => {
+            if let Some(k) = pick(u) {
+                let v = tree.remove(&k).unwrap_or_default();
+                tree.insert(k, mutate(v, u));
+            }
+        }
+        1 => {
+            if let Some(k) = pick(u) {
+                tree.remove(&k);
+            }
+        }
+        2 => {
+            // A chunk left over from an interrupted save, at a seq of its own or beside a delta.
+            let seq = u.below(applied as usize + 2) as u64;
+            let v = [&u.u32().to_be_bytes()[..], u.bytes(16)].concat();
+            tree.insert(vc::delta_key(seq, u.below(4) as u32).to_vec(), v);
+        }
+        3 => {
+            // A key of the wrong length inside the range.
+            let mut k = vc::delta_key(u.below(applied as usize + 1) as u64, 0).to_vec();
+            k.truncate(1 + u.below(12));
+            tree.insert(k, u.bytes(8).to_vec());
+        }
+        4 => {
+            if let Some(k) = pick(u) {
+                if let Some(v) = tree.get(&k).cloned() {
+                    let other =
+                        vc::delta_key(u.below(applied as usize + 2) as u64, u.below(3) as u32);
+                    tree.insert(other.to_vec(), v);
+                }
+            }
+        }
+        5 => {
+            if let Some(k) = pick(u) {
+                if let Some(v) = tree.get_mut(&k) {
+                    v.truncate(u.below(v.len() + 1));
+                }
+            }
+        }
+        _ => {
+            if let Some(k) = pick(u) {
+                let v = tree.remove(&k).unwrap_or_default();
+                tree.insert(mutate(k, u), v);
+            }
+        }
+    }
+}
+
+/// Every record kind, so garbage can be told from a record of a known kind.
+const KINDS: &[&str] = &[
+    "actor",
+    "token",
+    "support",
+    "meeting",
+    "note",
+    "consents",
+    "concern",
+    "disclosures",
+    "sar",
+    "person",
+    "caseload",
+    "invalid",
+    "stats",
+];
+
+fn grown_records() -> &'static [(Vec<u8>, Vec<u8>)] {
+    static RECORDS: OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
+    RECORDS.get_or_init(|| World::grown().p.encode_all())
+}
+
+/// `Projections::load` of arbitrary records is an `Err` whenever a record has an unknown kind
+/// or a value that is not JSON; of mutated real records it never panics, and what it accepts
+/// encodes to records that load to the same records again (the persisted form is a fixpoint).
+pub fn load(data: &[u8]) {
+    let mut u = Input::new(data);
+    let applied = u.number();
+    if u.chance(1, 3) {
+        let records: Vec<(Vec<u8>, Vec<u8>)> = (0..1 + u.below(4))
+            .map(|_| {
+                let k = if u.bool() {
+                    format!("{}/{}", u.choose(KINDS), u.text(6)).into_bytes()
+                } else {
+                    u.bytes(12).to_vec()
+                };
+                (k, u.bytes(32).to_vec())
+            })
+            .collect();
+        let garbage = records.iter().any(|(k, v)| {
+            let key = String::from_utf8_lossy(k);
+            let known = key
+                .split_once('/')
+                .is_some_and(|(kind, _)| KINDS.contains(&kind));
+            !known || serde_json::from_slice::<Value>(v).is_err()
+        });
+        let r = Projections::load(applied, records);
+        assert!(!garbage || r.is_err(), "garbage loaded: {r:?}");
+        return;
+    }
+    let mut records: Vec<(Vec<u8>, Vec<u8>)> = grown_records().to_vec();
+    for _ in 0..1 + u.below(4) {
+        if records.is_empty() {
+            break;
+        }
+        let i = u.below(records.len());
+        match u.below(4) {
+            0 => {
+                let v = std::mem::take(&mut records[i].1);
+                records[i].1 = mutate(v, &mut u);
+            }
+            1 => {
+                let k = std::mem::take(&mut records[i].0);
+                records[i].0 = mutate(k, &mut u);
+            }
+            2 => {
+                records.remove(i);
+            }
+            _ => {
+                if let Ok(mut v) = serde_json::from_slice::<Value>(&records[i].1) {
+                    mutate_value(&mut v, &mut u, 0);
+                    records[i].1 = serde_json::to_vec(&v).unwrap_or_default();
+                }
+            }
+        }
+    }
+    if let Ok(p) = Projections::load(applied, records) {
+        let once = p.encode_all();
+        let q = Projections::load(applied, once.clone()).expect("encoded records load");
+        assert_eq!(q.encode_all(), once, "loading encoded records changed them");
+    }
+}
+
+/// Signers and the vectors' note, made once.
+struct Notes {
+    signers: Vec<NoteSigner>,
+    verifiers: Vec<NoteVerifier>,
+}
+
+fn notes() -> &'static Notes {
+    static NOTES: OnceLock<Notes> = OnceLock::new();
+    NOTES.get_or_init(|| {
+        let signers: Vec<NoteSigner> = [
+            ("withus.example/vectors", [7u8; 32]),
+            ("withus.example/team-log", [1u8; 32]),
+            ("a", [2u8; 32]),
+        ]
+        .iter()
+        .map(|(n, s)| NoteSigner::new(n, s).expect("signer"))
+        .collect();
+        let verifiers = signers
+            .iter()
+            .map(|s| NoteVerifier::from_vkey(&s.vkey()).expect("own vkey"))
+            .collect();
+        Notes { signers, verifiers }
+    })
+}
+
+/// `NoteVerifier::from_vkey` and `open` never panic on arbitrary or mutated vkeys and notes; a
+/// signed note opens as what was signed, and a mutated one never opens as a different origin,
+/// size or root — nor does any note under a mutated key.
+pub fn checkpoint(data: &[u8]) {
+    let mut u = Input::new(data);
+    let n = notes();
+    let i = u.below(n.signers.len());
+    let (signer, verifier) = (&n.signers[i], &n.verifiers[i]);
+    match u.below(5) {
+        0 => {
+            let s = u.text(512);
+            let _ = NoteVerifier::from_vkey(&s);
+            assert!(verifier.open(&s).is_err(), "an arbitrary note verified");
+            let _ = verifier.open(VECTORS_CHECKPOINT);
+        }
+        _ => {
+            let size = u.number();
+            let mut root = [0u8; 32];
+            for b in &mut root {
+                *b = u.u8();
+            }
+            let note = signer.sign(size, &root);
+            let c = verifier.open(&note).expect("a signed note opens");
+            assert_eq!(
+                (c.origin.as_str(), c.size, c.root),
+                (signer.name(), size, root)
+            );
+            let (verifier, note) = if u.chance(1, 4) {
+                let vkey = mutate(signer.vkey().into_bytes(), &mut u);
+                match NoteVerifier::from_vkey(&String::from_utf8_lossy(&vkey)) {
+                    Ok(v) => (v, note),
+                    Err(_) => return,
+                }
+            } else {
+                let m = mutate(note.into_bytes(), &mut u);
+                (verifier.clone(), String::from_utf8_lossy(&m).into_owned())
+            };
+            if let Ok(c) = verifier.open(&note) {
+                assert_eq!(
+                    (c.origin.as_str(), c.size, c.root),
+                    (signer.name(), size, root),
+                    "a mutated note or key verified as another checkpoint"
+                );
+            }
+        }
+    }
+}
+
+/// `decide` over a random sequence of commands, each accepted one applied as the service would:
+/// no panic; every refusal names a rule, a field and a message; every decision emits events on
+/// `<kind>:<id>` streams that the store would accept, read back from their entries as
+/// themselves and fit the state (none is skipped). At the end the projections persist and load
+/// back to the same state.
+pub fn decide(data: &[u8]) {
+    let mut u = Input::new(data);
+    let mut w = match u.below(4) {
+        0 => World::empty(),
+        1 => World::cast().clone(),
+        _ => World::grown().clone(),
+    };
+    w.entries = None;
+    let mut steps = 0;
+    while !u.is_empty() && steps < 256 {
+        let _ = w.random_step(&mut u);
+        steps += 1;
+    }
+    let records = w.p.encode_all();
+    let back = Projections::load(w.p.applied, records).expect("the projections load back");
+    assert!(
+        back.same_state(&w.p),
+        "the projections changed through their records"
+    );
+}
+
+/// One entry with arbitrary fields, its `data` a mutated template of its type or arbitrary.
+fn random_view<'a>(u: &mut Input<'_>, p: &Projections, text: &'a mut String) -> EntryView<'a> {
+    let t = templates();
+    let (ty, kind, mut v) = t[u.below(t.len())].clone();
+    let event_type: Cow<'static, str> = match u.below(16) {
+        0 => Cow::Owned(u.text(24)),
+        1 => Cow::Borrowed(*u.choose(Event::TYPES)),
+        _ => Cow::Borrowed(ty),
+    };
+    *text = match u.below(8) {
+        0 => u.text(64),
+        1 => serde_json::to_string(&value(u, 0)).unwrap_or_default(),
+        2 => serde_json::to_string(&v).unwrap_or_default(),
+        3 => String::from_utf8_lossy(&mutate(serde_json::to_vec(&v).unwrap_or_default(), u))
+            .into_owned(),
+        _ => {
+            mutate_value(&mut v, u, 0);
+            serde_json::to_string(&v).unwrap_or_default()
+        }
+    };
+    let kind = if u.chance(1, 8) {
+        *u.choose(&["actor", "note", "support", "access", "x", ""])
+    } else {
+        kind
+    };
+    let id = match u.below(4) {
+        0 => world::id(u, world::ACTORS),
+        1 => world::id(u, world::NOTES),
+        _ => match kind {
+            "actor" | "consent" | "access" | "disclosure" => u.choose(world::ACTORS).to_string(),
+            "support" => u.choose(world::SUPPORTS).to_string(),
+            "meeting" => u.choose(world::MEETINGS).to_string(),
+            "note" => u.choose(world::NOTES).to_string(),
+            "concern" => u.choose(world::CONCERNS).to_string(),
+            _ => u.choose(world::SARS).to_string(),
+        },
+    };
+    let at = match u.below(8) {
+        0 => u.text(24),
+        1 => format::format_millis(u.number()),
+        _ => format::format_millis(T0 + u.below(1 << 20) as u64 * 1000),
+    };
+    let seq = match u.below(8) {
+        0 => u.number(),
+        1 => p.applied.saturating_sub(1),
+        _ => p.applied,
+    };
+    EntryView {
+        seq,
+        prev: format::ZERO_HASH,
+        at: Cow::Owned(at),
+        event_type,
+        v: if u.chance(15, 16) { 1 } else { u.u32() },
+        stream: Cow::Owned(format!("{kind}:{id}")),
+        version: if u.chance(3, 4) {
+            p.stream_version(&format!("{kind}:{id}"))
+        } else {
+            u.number()
+        },
+        subject: u
+            .chance(3, 4)
+            .then(|| Cow::Owned(world::id(u, &world::ACTORS[1..3]))),
+        subject_prev: None,
+        actor_id: Cow::Owned(world::id(u, world::ACTORS)),
+        actor_role: Cow::Owned(
+            u.choose(withus::domain::types::Role::ALL)
+                .as_str()
+                .to_string(),
+        ),
+        command: None,
+        data: {
+            let text: &'a String = text;
+            text.as_str()
+        },
+    }
+}
+
+/// `Recorded::from_entry` then `Projections::apply` of entries no decision made: arbitrary
+/// types, mutated or arbitrary `data`, odd streams, seqs, versions and times, on a grown world.
+/// `apply` is total (never panics), `applied` never goes backwards, and the state reached still
+/// persists and loads back to the same records.
+pub fn apply(data: &[u8]) {
+    let mut u = Input::new(data);
+    let mut p = if u.chance(1, 4) {
+        World::cast().p.clone()
+    } else {
+        World::grown().p.clone()
+    };
+    for _ in 0..1 + u.below(12) {
+        let mut text = String::new();
+        let view = random_view(&mut u, &p, &mut text);
+        if let Ok(rec) = Recorded::from_entry(&view) {
+            assert!(rec.at.0 <= MAX_AT);
+            let before = p.applied;
+            p.apply(&rec);
+            assert!(p.applied >= before, "applied went backwards");
+        }
+    }
+    let once = p.encode_all();
+    let q = Projections::load(p.applied, once.clone()).expect("applied state loads back");
+    assert_eq!(
+        q.encode_all(),
+        once,
+        "the state changed through its records"
+    );
+}
