@@ -12,8 +12,8 @@ use super::auth::actor;
 use super::pb;
 use super::status::{refuse, status, store_status};
 use super::Shared;
-use crate::domain::projection::ActorRec;
 use crate::domain::access::{self, AuditRead};
+use crate::domain::projection::ActorRec;
 use crate::domain::Code;
 use crate::format::to_hex;
 use crate::service::Service;
@@ -107,7 +107,6 @@ fn entry_message(e: &StoredEntry) -> Result<pb::Entry, Status> {
         json: String::from_utf8_lossy(&e.bytes).into_owned(),
     })
 }
-
 
 fn size_or_current(store: &LogStore, n: u64) -> u64 {
     if n == 0 {

@@ -127,12 +127,14 @@ pub fn postings(data: &[u8]) {
         return;
     }
     let n = u.below(9);
-    let parts: Vec<(String, u64, Option<String>, Option<String>)> = (0..n)
+    type Parts = (String, u64, Option<String>, Option<(String, String)>);
+    let parts: Vec<Parts> = (0..n)
         .map(|_| {
             let stream = name(&mut u);
             let version = u.number();
             let subject = u.bool().then(|| name(&mut u));
-            let command = u.bool().then(|| name(&mut u));
+            // A posting names its actor exactly when it has a command.
+            let command = u.bool().then(|| (name(&mut u), name(&mut u)));
             (stream, version, subject, command)
         })
         .collect();
@@ -142,7 +144,8 @@ pub fn postings(data: &[u8]) {
             stream,
             version: *version,
             subject: subject.as_deref(),
-            command: command.as_deref(),
+            command: command.as_ref().map(|(c, _)| c.as_str()),
+            actor: command.as_ref().map(|(_, a)| a.as_str()),
         })
         .collect();
     let mut rec = Vec::new();
