@@ -1,0 +1,115 @@
+//! Boundaries the code map promises, checked by reading the source (as rust-analyzer's tidy
+//! tests do): who may do what is decided in `src/domain/` alone; only `src/store/` uses sled;
+//! only `src/grpc/` (and the binary, which parses wire enums) uses tonic or prost. A failure
+//! names the file and line.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every line of every `.rs` file under `src/`, with its path relative to the crate, skipping
+/// comments (a doc comment may well say "a role check").
+fn source_lines() -> Vec<(String, usize, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut lines = Vec::new();
+    for f in files {
+        let rel = f
+            .strip_prefix(root)
+            .expect("under the crate")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&f).expect("read source");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            lines.push((rel.clone(), i + 1, line.to_string()));
+        }
+    }
+    lines
+}
+
+/// A comparison of an actor's role, or a check against a list of roles: a permission decided
+/// on the spot.
+fn compares_a_role(line: &str) -> bool {
+    let squeezed: String = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    let patterns = [
+        ".role ==",
+        ".role !=",
+        "== Role::",
+        "!= Role::",
+        "contains(&a.role)",
+        "contains(&reader.role)",
+        "contains(&caller.role)",
+    ];
+    patterns.iter().any(|p| squeezed.contains(p))
+        || (squeezed.contains("matches!(") && squeezed.contains(".role"))
+}
+
+#[test]
+fn roles_are_compared_only_in_the_domain() {
+    let found: Vec<String> = source_lines()
+        .into_iter()
+        .filter(|(path, _, line)| !path.starts_with("src/domain/") && compares_a_role(line))
+        .map(|(path, n, line)| format!("{path}:{n}: {}", line.trim()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "role checks outside src/domain/ (ask domain::access or the projections instead):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_role_check_detector_sees_the_usual_shapes() {
+    // The scan must be able to fail: these are the shapes it exists to catch.
+    for line in [
+        "if reader.role != Role::Auditor {",
+        "let own = reader.role == Role::ServiceUser && reader.id == subject;",
+        "if roles.contains(&a.role) {",
+        "matches!(caller.role, Role::Admin | Role::Auditor)",
+    ] {
+        assert!(compares_a_role(line), "{line}");
+    }
+    assert!(!compares_a_role("role: Role::Admin.as_str().to_string(),"));
+}
+
+#[test]
+fn only_the_store_uses_sled() {
+    let found: Vec<String> = source_lines()
+        .into_iter()
+        .filter(|(path, _, line)| !path.starts_with("src/store/") && line.contains("sled::"))
+        .map(|(path, n, line)| format!("{path}:{n}: {}", line.trim()))
+        .collect();
+    assert!(found.is_empty(), "sled outside src/store/:\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_the_grpc_layer_and_the_binary_use_tonic_or_prost() {
+    let found: Vec<String> = source_lines()
+        .into_iter()
+        .filter(|(path, _, line)| {
+            !path.starts_with("src/grpc/")
+                && path != "src/main.rs"
+                && (line.contains("tonic::") || line.contains("prost::"))
+        })
+        .map(|(path, n, line)| format!("{path}:{n}: {}", line.trim()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "tonic or prost outside src/grpc/:\n{}",
+        found.join("\n")
+    );
+}
