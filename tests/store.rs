@@ -438,6 +438,86 @@ fn a_format_1_store_is_migrated_on_open() {
     );
 }
 
+/// Format 2's postings named no actor for an entry's command. Opening such a store derives its
+/// postings again from the entries (which name the actor), so every command id is found under
+/// its actor and a retry is still answered with the first call's receipts.
+#[test]
+fn a_format_2_store_is_migrated_on_open_and_keeps_its_command_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut first = Vec::new();
+    for i in 0..6 {
+        let cmd = format!("cmd-{i}");
+        first.push(
+            store
+                .append_blocking(batch(
+                    Some(&cmd),
+                    vec![event("meeting:m-1", Some("su-sam"), Expected::Any)],
+                ))
+                .unwrap(),
+        );
+    }
+    let root = store.root(6).unwrap();
+    store.close().unwrap();
+    // Rewrite the postings as format 2 wrote them: no actor after a command.
+    {
+        let db = common::raw_sled(dir.path());
+        let log = db.open_tree("log").unwrap();
+        let records: Vec<_> = log.scan_prefix([b'P']).map(|kv| kv.unwrap()).collect();
+        assert!(!records.is_empty());
+        for (k, v) in records {
+            let mut old = Vec::new();
+            for p in withus::store::index::Decoder::new(&v) {
+                let p = p.unwrap();
+                assert_eq!(p.actor, Some("pw-amara"));
+                let name = |old: &mut Vec<u8>, n: Option<&str>| {
+                    let n = n.unwrap_or("");
+                    old.push(n.len() as u8);
+                    old.extend_from_slice(n.as_bytes());
+                };
+                name(&mut old, Some(p.stream));
+                old.extend_from_slice(&p.version.to_be_bytes());
+                name(&mut old, p.subject);
+                name(&mut old, p.command);
+            }
+            log.insert(&k, old).unwrap();
+        }
+        log.insert(b"Mformat", &2u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.root(6).unwrap(), root);
+    assert!(store.verify(&mut |_, _| {}).unwrap().ok());
+    for (i, receipts) in first.iter().enumerate() {
+        let cmd = format!("cmd-{i}");
+        assert_eq!(
+            store
+                .command_receipts("pw-amara", &cmd, None)
+                .unwrap()
+                .as_ref(),
+            Some(receipts)
+        );
+        assert_eq!(store.command_receipts("su-sam", &cmd, None).unwrap(), None);
+        let again = store
+            .append_blocking(batch(
+                Some(&cmd),
+                vec![event("meeting:m-1", Some("su-sam"), Expected::Any)],
+            ))
+            .unwrap();
+        assert_eq!(&again, receipts, "a retry after the migration");
+    }
+    assert_eq!(store.size(), 6, "retries appended nothing");
+    store.close().unwrap();
+    let db = common::raw_sled(dir.path());
+    let format = db
+        .open_tree("log")
+        .unwrap()
+        .get(b"Mformat")
+        .unwrap()
+        .unwrap();
+    assert_eq!(format.as_ref(), &3u32.to_be_bytes());
+}
+
 #[test]
 fn a_damaged_head_is_refused_on_open_but_can_be_verified_and_exported_read_only() {
     let dir = tempfile::tempdir().unwrap();

@@ -93,7 +93,11 @@ fn only_the_store_uses_sled() {
         .filter(|(path, _, line)| !path.starts_with("src/store/") && line.contains("sled::"))
         .map(|(path, n, line)| format!("{path}:{n}: {}", line.trim()))
         .collect();
-    assert!(found.is_empty(), "sled outside src/store/:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "sled outside src/store/:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
