@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::domain::access::{self, AuditRead, ReadDecision, SarRead, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
 use crate::domain::projection::{ActorRec, VIEW_SCHEMA};
+use crate::domain::stream::Stream;
 use crate::domain::types::{is_id, DenialReason, Role, SegmentRef, Time, ID_RULE};
 use crate::domain::view::{self, Flag, RecordView};
 use crate::domain::{self, Code, Command, Decision, Event, Projections, Recorded, Refusal};
@@ -1073,7 +1074,7 @@ impl Service {
                         (s, v)
                     })
                     .collect();
-                let actor_stream = format!("actor:{}", reader.id);
+                let actor_stream = Stream::actor(&reader.id).name();
                 versions.push((actor_stream.clone(), st.p.stream_version(&actor_stream)));
                 (d, reader, versions)
             };
@@ -1178,7 +1179,7 @@ impl Service {
                 .refuse_read(&reader, subject, "access_log".to_string(), reason)
                 .await);
         }
-        let seqs = self.store.stream_seqs(&format!("access:{subject}"))?;
+        let seqs = self.store.stream_seqs(&Stream::access(subject).name())?;
         let from = page
             .after
             .map_or(0, |after| seqs.partition_point(|&q| q <= after));
@@ -1326,7 +1327,7 @@ impl Service {
         match decided {
             Ok(()) => Ok(sar),
             Err(reason) => Err(self
-                .refuse_read(&reader, &sar.subject, format!("sar:{sar_id}"), reason)
+                .refuse_read(&reader, &sar.subject, Stream::sar(sar_id).name(), reason)
                 .await),
         }
     }
@@ -1562,7 +1563,7 @@ fn build(
             (s, v)
         })
         .collect();
-    let actor_stream = format!("actor:{}", actor.id);
+    let actor_stream = Stream::actor(&actor.id).name();
     if !next.contains_key(&actor_stream) {
         conditions.push((actor_stream.clone(), p.stream_version(&actor_stream)));
     }
@@ -1640,7 +1641,7 @@ fn access_batch(
             .map(|event| {
                 new_event(
                     &event,
-                    format!("access:{subject}"),
+                    Stream::access(subject).name(),
                     Expected::Any,
                     known.then(|| subject.to_string()),
                     reader,

@@ -27,6 +27,7 @@ use std::collections::BTreeSet;
 use super::decide::{Code, Refusal};
 use super::event::Recorded;
 use super::projection::{ActorRec, Projections, SarRec, SupportStatus};
+use super::stream::Stream;
 use super::types::{DenialReason, Role, Time};
 
 /// What a permitted reader may see of the person's record.
@@ -91,14 +92,14 @@ pub fn decide_read(p: &Projections, reader: &ActorRec, subject: &str, now: Time)
                 .map(|pr| {
                     pr.supports
                         .iter()
-                        .map(|id| format!("support:{id}"))
+                        .map(|id| Stream::support(id).name())
                         .collect()
                 })
                 .unwrap_or_default();
             match ids.iter().next() {
                 Some(first) => ReadDecision::Allowed {
-                    basis: format!("support:{first}"),
-                    depends: ids.iter().map(|id| format!("support:{id}")).collect(),
+                    basis: Stream::support(first).name(),
+                    depends: ids.iter().map(|id| Stream::support(id).name()).collect(),
                     scope: Scope::Support {
                         worker: reader.id.clone(),
                         support_ids: ids.clone(),
@@ -112,7 +113,7 @@ pub fn decide_read(p: &Projections, reader: &ActorRec, subject: &str, now: Time)
             }
         }
         Role::CareTeam => {
-            let stream = format!("consent:{subject}");
+            let stream = Stream::consent(subject).name();
             let team = reader.team.as_deref().unwrap_or("");
             let consent = p.consents.get(subject).and_then(|l| {
                 l.consents
@@ -123,7 +124,7 @@ pub fn decide_read(p: &Projections, reader: &ActorRec, subject: &str, now: Time)
             });
             match consent {
                 Some(c) => ReadDecision::Allowed {
-                    basis: format!("consent:{}", c.consent_id),
+                    basis: Stream::consent(&c.consent_id).name(),
                     scope: Scope::CareTeam,
                     depends: vec![stream],
                     deadline: c.expires_at,
@@ -143,9 +144,9 @@ pub fn decide_read(p: &Projections, reader: &ActorRec, subject: &str, now: Time)
             });
             match latest {
                 Some(c) => ReadDecision::Allowed {
-                    basis: format!("concern:{}", c.concern_id),
+                    basis: Stream::concern(&c.concern_id).name(),
                     scope: Scope::Safeguarding,
-                    depends: vec![format!("concern:{}", c.concern_id)],
+                    depends: vec![Stream::concern(&c.concern_id).name()],
                     deadline: None,
                 },
                 None => ReadDecision::Denied {
@@ -295,11 +296,11 @@ pub fn basis_valid_at(
     if !actor.active {
         return Err(format!("reader {reader} was deactivated"));
     }
-    let (kind, id) = basis
-        .split_once(':')
-        .ok_or_else(|| format!("basis {basis:?} is not <kind>:<id>"))?;
-    match (kind, actor.role) {
-        ("support", Role::PeerWorker) => {
+    let stream =
+        Stream::parse(basis).ok_or_else(|| format!("basis {basis:?} is not <kind>:<id>"))?;
+    let (kind, id) = (stream.kind(), stream.id());
+    match (&stream, actor.role) {
+        (Stream::Support(_), Role::PeerWorker) => {
             let s = p
                 .supports
                 .get(id)
@@ -315,7 +316,7 @@ pub fn basis_valid_at(
             }
             Ok(())
         }
-        ("consent", Role::CareTeam) => {
+        (Stream::Consent(_), Role::CareTeam) => {
             let c = p
                 .consents
                 .get(subject)
@@ -329,7 +330,7 @@ pub fn basis_valid_at(
             }
             Ok(())
         }
-        ("concern", Role::SafeguardingLead) => match p.concerns.get(id) {
+        (Stream::Concern(_), Role::SafeguardingLead) => match p.concerns.get(id) {
             Some(c) if c.subject == subject => Ok(()),
             _ => Err(format!("concern {id} about {subject} does not exist")),
         },

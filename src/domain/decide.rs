@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use super::event::*;
 use super::projection::*;
+use super::stream::Stream;
 use super::types::*;
 use crate::format::Hash;
 
@@ -245,10 +246,10 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn one(stream: String, subject: Option<String>, event: Event) -> Decision {
+    fn one(stream: Stream, subject: Option<String>, event: Event) -> Decision {
         Decision {
             events: vec![Emit {
-                stream,
+                stream: stream.name(),
                 subject,
                 event,
             }],
@@ -256,8 +257,8 @@ impl Decision {
         }
     }
 
-    fn depending(mut self, streams: impl IntoIterator<Item = String>) -> Decision {
-        self.depends.extend(streams);
+    fn depending(mut self, streams: impl IntoIterator<Item = Stream>) -> Decision {
+        self.depends.extend(streams.into_iter().map(String::from));
         self
     }
 }
@@ -409,7 +410,7 @@ fn person_or_their_worker(
     caller: &ActorRec,
     subject: &str,
     what: &str,
-) -> R<(bool, Vec<String>)> {
+) -> R<(bool, Vec<Stream>)> {
     if caller.role == Role::ServiceUser {
         if caller.id == subject {
             return Ok((false, Vec::new()));
@@ -421,7 +422,7 @@ fn person_or_their_worker(
     }
     if caller.role == Role::PeerWorker {
         if let Some(s) = active_support(p, &caller.id, subject) {
-            return Ok((true, vec![format!("support:{}", s.support_id)]));
+            return Ok((true, vec![Stream::support(&s.support_id)]));
         }
         return Err(denied(
             "support.accepted",
@@ -472,14 +473,14 @@ fn note_party(
     n: &NoteRec,
     caller: &ActorRec,
     what: &str,
-) -> R<(bool, Vec<String>)> {
+) -> R<(bool, Vec<Stream>)> {
     if is_person(caller, &n.subject) {
         return Ok((true, Vec::new()));
     }
     let support_id = p.meetings.get(&n.meeting_id).map(|m| m.support_id.clone());
     match support_id.as_deref().and_then(|id| p.supports.get(id)) {
         Some(s) if s.worker == caller.id && s.status == SupportStatus::Accepted => {
-            Ok((false, vec![format!("support:{}", s.support_id)]))
+            Ok((false, vec![Stream::support(&s.support_id)]))
         }
         _ => Err(denied(
             "support.accepted",
@@ -493,11 +494,7 @@ fn note_party(
 }
 
 fn note_emit(n: &NoteRec, event: Event) -> Decision {
-    Decision::one(
-        format!("note:{}", n.note_id),
-        Some(n.subject.clone()),
-        event,
-    )
+    Decision::one(Stream::note(&n.note_id), Some(n.subject.clone()), event)
 }
 
 /// The support relationship `id`, if the caller is its person or its worker; otherwise the
@@ -528,7 +525,7 @@ pub fn decide_bootstrap(p: &Projections, id: &str, display: SegmentRef) -> R<Dec
         ));
     }
     Ok(Decision::one(
-        format!("actor:{id}"),
+        Stream::actor(id),
         None,
         Event::ActorRegistered(ActorRegistered {
             id: id.to_string(),
@@ -575,7 +572,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             }
             let subject = (*r == Role::ServiceUser).then(|| id.clone());
             Ok(Decision::one(
-                format!("actor:{id}"),
+                Stream::actor(id),
                 subject,
                 Event::ActorRegistered(ActorRegistered {
                     id: id.clone(),
@@ -598,7 +595,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             }
             let subject = (a.role == Role::ServiceUser).then(|| id.clone());
             Ok(Decision::one(
-                format!("actor:{id}"),
+                Stream::actor(id),
                 subject,
                 Event::ActorDeactivated(ActorDeactivated {
                     id: id.clone(),
@@ -622,7 +619,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             }
             let subject = (a.role == Role::ServiceUser).then(|| actor.clone());
             Ok(Decision::one(
-                format!("actor:{actor}"),
+                Stream::actor(actor),
                 subject,
                 Event::TokenIssued(TokenIssued {
                     actor: actor.clone(),
@@ -651,7 +648,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 .filter(|a| a.role == Role::ServiceUser)
                 .map(|a| a.id.clone());
             Ok(Decision::one(
-                format!("actor:{}", t.actor),
+                Stream::actor(&t.actor),
                 subject,
                 Event::TokenRevoked(TokenRevoked {
                     token_hash: HexHash(*token_hash),
@@ -732,7 +729,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("support:{support_id}"),
+                Stream::support(support_id),
                 Some(subject.clone()),
                 Event::SupportReferred(SupportReferred {
                     support_id: support_id.clone(),
@@ -740,7 +737,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     source: *source,
                 }),
             )
-            .depending([format!("actor:{worker}"), format!("actor:{subject}")]))
+            .depending([Stream::actor(worker), Stream::actor(subject)]))
         }
         Command::OfferSupport { support_id } => {
             let s = party_support(p, caller, support_id)?;
@@ -761,7 +758,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("support:{support_id}"),
+                Stream::support(support_id),
                 Some(s.subject.clone()),
                 Event::SupportOffered(SupportOffered {}),
             ))
@@ -807,7 +804,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 Event::SupportDeclined(SupportDeclined { on_behalf })
             };
             Ok(Decision::one(
-                format!("support:{support_id}"),
+                Stream::support(support_id),
                 Some(s.subject.clone()),
                 event,
             ))
@@ -830,7 +827,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("support:{support_id}"),
+                Stream::support(support_id),
                 Some(s.subject.clone()),
                 Event::SupportEnded(SupportEnded { reason: *reason }),
             ))
@@ -902,7 +899,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("meeting:{meeting_id}"),
+                Stream::meeting(meeting_id),
                 Some(s.subject.clone()),
                 Event::MeetingRecorded(MeetingRecorded {
                     meeting_id: meeting_id.clone(),
@@ -917,7 +914,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     minutes: *minutes,
                 }),
             )
-            .depending([format!("support:{support_id}")]))
+            .depending([Stream::support(support_id)]))
         }
 
         // ---- notes: co-production ----------------------------------------------------------
@@ -953,7 +950,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             }
             check_segments("segments", segments, false)?;
             Ok(Decision::one(
-                format!("note:{note_id}"),
+                Stream::note(note_id),
                 Some(m.subject.clone()),
                 Event::NoteDrafted(NoteDrafted {
                     note_id: note_id.clone(),
@@ -961,10 +958,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     segments: segments.clone(),
                 }),
             )
-            .depending([
-                format!("support:{}", m.support_id),
-                format!("meeting:{meeting_id}"),
-            ]))
+            .depending([Stream::support(&m.support_id), Stream::meeting(meeting_id)]))
         }
         Command::ReviseNote { note_id, segments } => {
             let n = party_note(p, caller, note_id)?;
@@ -1255,7 +1249,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 future("expires_at", *e, now)?;
             }
             Ok(Decision::one(
-                format!("consent:{subject}"),
+                Stream::consent(subject),
                 Some(subject.clone()),
                 Event::ConsentGranted(ConsentGranted {
                     consent_id: consent_id.clone(),
@@ -1290,7 +1284,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("consent:{subject}"),
+                Stream::consent(subject),
                 Some(subject.clone()),
                 Event::ConsentRevoked(ConsentRevoked {
                     consent_id: consent_id.clone(),
@@ -1325,7 +1319,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                         .find(|s| s.worker == caller.id && s.accepted_at.is_some())
                 });
                 match s {
-                    Some(s) => depends.push(format!("support:{}", s.support_id)),
+                    Some(s) => depends.push(Stream::support(&s.support_id)),
                     None => return Err(denied("support.accepted", format!("peer worker {} has never supported {subject}; tell a safeguarding lead instead", caller.id))),
                 }
             }
@@ -1337,7 +1331,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             }
             check_segments("summary", summary, false)?;
             Ok(Decision::one(
-                format!("concern:{concern_id}"),
+                Stream::concern(concern_id),
                 Some(subject.clone()),
                 Event::SafeguardingRaised(SafeguardingRaised {
                     concern_id: concern_id.clone(),
@@ -1359,7 +1353,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("concern:{concern_id}"),
+                Stream::concern(concern_id),
                 Some(c.subject.clone()),
                 Event::SafeguardingAcknowledged(SafeguardingAcknowledged {}),
             ))
@@ -1384,7 +1378,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             }
             check_id("detail.id", &detail.id)?;
             Ok(Decision::one(
-                format!("concern:{concern_id}"),
+                Stream::concern(concern_id),
                 Some(c.subject.clone()),
                 Event::SafeguardingOutcome(SafeguardingOutcome {
                     outcome: *outcome,
@@ -1400,7 +1394,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             )?;
             let c = concern(p, concern_id)?;
             Ok(Decision::one(
-                format!("concern:{concern_id}"),
+                Stream::concern(concern_id),
                 Some(c.subject.clone()),
                 Event::SubjectInformed(SubjectInformed { how: *how }),
             ))
@@ -1418,9 +1412,9 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 "withhold an item from a person's view",
             )?;
             service_user(p, "subject", subject)?;
-            let about = match target_stream.split_once(':') {
-                Some(("note", id)) => p.notes.get(id).map(|n| n.subject.as_str()),
-                Some(("concern", id)) => p.concerns.get(id).map(|c| c.subject.as_str()),
+            let about = match Stream::parse(target_stream) {
+                Some(Stream::Note(id)) => p.notes.get(&id).map(|n| n.subject.as_str()),
+                Some(Stream::Concern(id)) => p.concerns.get(&id).map(|c| c.subject.as_str()),
                 _ => {
                     return Err(invalid(
                         "disclosure.target",
@@ -1457,7 +1451,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("disclosure:{subject}"),
+                Stream::disclosure(subject),
                 Some(subject.clone()),
                 Event::DisclosureWithheld(DisclosureWithheld {
                     target_stream: target_stream.clone(),
@@ -1481,7 +1475,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("disclosure:{subject}"),
+                Stream::disclosure(subject),
                 Some(subject.clone()),
                 Event::DisclosureReleased(DisclosureReleased {
                     target_stream: target_stream.clone(),
@@ -1503,7 +1497,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 return Err(exists("sar_id", format!("subject access request {sar_id}")));
             }
             Ok(Decision::one(
-                format!("sar:{sar_id}"),
+                Stream::sar(sar_id),
                 Some(subject.clone()),
                 Event::SarRequested(SarRequested {
                     sar_id: sar_id.clone(),
@@ -1531,7 +1525,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                 ));
             }
             Ok(Decision::one(
-                format!("sar:{sar_id}"),
+                Stream::sar(sar_id),
                 Some(s.subject.clone()),
                 Event::SarFulfilled(SarFulfilled {
                     sar_id: sar_id.clone(),
@@ -1540,7 +1534,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
                     withheld: *withheld,
                 }),
             )
-            .depending([format!("disclosure:{}", s.subject)]))
+            .depending([Stream::disclosure(&s.subject)]))
         }
     }
 }
@@ -1630,7 +1624,7 @@ mod tests {
 
     fn registered(id: &str, role: Role, team: Option<&str>) -> Given {
         ev(
-            &format!("actor:{id}"),
+            &Stream::actor(id).name(),
             (role == Role::ServiceUser).then_some(id),
             "admin",
             Event::ActorRegistered(ActorRegistered {

@@ -9,6 +9,7 @@
 //! - [`event`]: every event type with its data shape;
 //! - [`decide`]: commands → events or a refusal naming the rule and field;
 //! - [`projection`]: the state folded from the log, and its persisted records;
+//! - [`stream`]: stream names (`<kind>:<id>`), typed;
 //! - [`access`]: the one module that decides every read of a person's content;
 //! - [`view`]: records as a scope allows, and the compliance flags;
 //! - [`calendar`]: "one calendar month" for subject access requests.
@@ -18,6 +19,7 @@ pub mod calendar;
 pub mod decide;
 pub mod event;
 pub mod projection;
+pub mod stream;
 pub mod types;
 pub mod view;
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::access;
 use super::calendar;
 use super::event::*;
+use super::stream::Stream;
 use super::types::*;
 
 /// Bump when a record's shape or meaning changes: persisted views of another schema are rebuilt
@@ -468,20 +469,19 @@ impl Projections {
 
     /// The number of events stream `stream` holds, as this projection knows it.
     pub fn stream_version(&self, stream: &str) -> u64 {
-        let Some((kind, id)) = stream.split_once(':') else {
+        let Some(stream) = Stream::parse(stream) else {
             return 0;
         };
-        match kind {
-            "actor" => self.actors.get(id).map_or(0, |r| r.version),
-            "support" => self.supports.get(id).map_or(0, |r| r.version),
-            "meeting" => self.meetings.get(id).map_or(0, |r| r.version),
-            "note" => self.notes.get(id).map_or(0, |r| r.version),
-            "consent" => self.consents.get(id).map_or(0, |r| r.version),
-            "concern" => self.concerns.get(id).map_or(0, |r| r.version),
-            "disclosure" => self.disclosures.get(id).map_or(0, |r| r.version),
-            "sar" => self.sars.get(id).map_or(0, |r| r.version),
-            "access" => self.people.get(id).map_or(0, |r| r.access_version),
-            _ => 0,
+        match &stream {
+            Stream::Actor(id) => self.actors.get(id).map_or(0, |r| r.version),
+            Stream::Support(id) => self.supports.get(id).map_or(0, |r| r.version),
+            Stream::Meeting(id) => self.meetings.get(id).map_or(0, |r| r.version),
+            Stream::Note(id) => self.notes.get(id).map_or(0, |r| r.version),
+            Stream::Consent(id) => self.consents.get(id).map_or(0, |r| r.version),
+            Stream::Concern(id) => self.concerns.get(id).map_or(0, |r| r.version),
+            Stream::Disclosure(id) => self.disclosures.get(id).map_or(0, |r| r.version),
+            Stream::Sar(id) => self.sars.get(id).map_or(0, |r| r.version),
+            Stream::Access(id) => self.people.get(id).map_or(0, |r| r.access_version),
         }
     }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::access::Scope;
 use super::projection::*;
+use super::stream::Stream;
 use super::types::Scope as ConsentScope;
 use super::types::*;
 
@@ -174,24 +175,24 @@ impl RecordView {
         s.extend(
             self.supports
                 .iter()
-                .map(|x| format!("support:{}", x.support_id)),
+                .map(|x| Stream::support(&x.support_id).name()),
         );
         s.extend(
             self.meetings
                 .iter()
-                .map(|x| format!("meeting:{}", x.meeting_id)),
+                .map(|x| Stream::meeting(&x.meeting_id).name()),
         );
-        s.extend(self.notes.iter().map(|x| format!("note:{}", x.note_id)));
+        s.extend(self.notes.iter().map(|x| Stream::note(&x.note_id).name()));
         if !self.consents.is_empty() {
-            s.push(format!("consent:{}", self.subject));
+            s.push(Stream::consent(&self.subject).name());
         }
         s.extend(
             self.concerns
                 .iter()
-                .map(|x| format!("concern:{}", x.concern_id)),
+                .map(|x| Stream::concern(&x.concern_id).name()),
         );
         if !self.withholdings.is_empty() {
-            s.push(format!("disclosure:{}", self.subject));
+            s.push(Stream::disclosure(&self.subject).name());
         }
         s.sort();
         s
@@ -357,12 +358,12 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
             v.supports = supports.cloned().collect();
             v.meetings = meetings.map(meeting_view).collect();
             v.notes = notes
-                .filter(|n| !withheld_now(&format!("note:{}", n.note_id)))
+                .filter(|n| !withheld_now(&Stream::note(&n.note_id).name()))
                 .map(note_view)
                 .collect();
             v.consents = consents.map(consent_view).collect();
             v.concerns = concerns
-                .filter(|c| !withheld_now(&format!("concern:{}", c.concern_id)))
+                .filter(|c| !withheld_now(&Stream::concern(&c.concern_id).name()))
                 .map(concern_view)
                 .collect();
             v.sars = person
@@ -476,7 +477,7 @@ pub fn compliance_flags(p: &Projections, now: Time) -> Vec<Flag> {
         late(
             FlagKind::NoteNotSettled,
             &n.subject,
-            format!("note:{}", n.note_id),
+            Stream::note(&n.note_id).name(),
             n.drafted_at.plus(NOTE_SETTLE_MS),
             n.settled_at,
             "note not agreed or closed within 14 days of drafting",
@@ -486,7 +487,7 @@ pub fn compliance_flags(p: &Projections, now: Time) -> Vec<Flag> {
         late(
             FlagKind::ConcernNotAcknowledged,
             &c.subject,
-            format!("concern:{}", c.concern_id),
+            Stream::concern(&c.concern_id).name(),
             c.raised_at.plus(c.urgency.acknowledge_within_ms()),
             c.acknowledged_at,
             &format!("{} concern not acknowledged in time", c.urgency),
@@ -496,7 +497,7 @@ pub fn compliance_flags(p: &Projections, now: Time) -> Vec<Flag> {
         late(
             FlagKind::SarOverdue,
             &s.subject,
-            format!("sar:{}", s.sar_id),
+            Stream::sar(&s.sar_id).name(),
             s.due_at,
             s.fulfilled_at,
             &format!("subject access request due {}", s.due_date),
@@ -518,7 +519,7 @@ pub fn compliance_flags(p: &Projections, now: Time) -> Vec<Flag> {
         out.push(Flag {
             kind: FlagKind::ReadWithoutValidBasis,
             subject: r.subject.clone(),
-            item: format!("access:{}@{}", r.subject, r.seq),
+            item: format!("{}@{}", Stream::access(&r.subject), r.seq),
             due_at: r.at,
             done_at: Some(r.at),
             detail: format!("{} read on basis {}: {}", r.reader, r.basis, r.why),

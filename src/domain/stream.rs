@@ -1,0 +1,149 @@
+//! Stream names: the aggregate each event belongs to — `<kind>:<id>` in an entry's `stream`
+//! (log-format.md §1). Built and parsed here only, so no other module spells a kind.
+//!
+//! Owns: the kinds and their spelling. Must not touch: anything else (pure data).
+
+use std::fmt;
+
+/// A stream: its kind and the id of the aggregate (for `consent`, `disclosure` and `access`, the
+/// person's id: one ledger per person).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stream {
+    Actor(String),
+    Support(String),
+    Meeting(String),
+    Note(String),
+    Consent(String),
+    Concern(String),
+    Disclosure(String),
+    Access(String),
+    Sar(String),
+}
+
+impl Stream {
+    pub fn actor(id: &str) -> Stream {
+        Stream::Actor(id.to_string())
+    }
+    pub fn support(id: &str) -> Stream {
+        Stream::Support(id.to_string())
+    }
+    pub fn meeting(id: &str) -> Stream {
+        Stream::Meeting(id.to_string())
+    }
+    pub fn note(id: &str) -> Stream {
+        Stream::Note(id.to_string())
+    }
+    /// The consent ledger of a person.
+    pub fn consent(subject: &str) -> Stream {
+        Stream::Consent(subject.to_string())
+    }
+    pub fn concern(id: &str) -> Stream {
+        Stream::Concern(id.to_string())
+    }
+    /// The withholdings of a person.
+    pub fn disclosure(subject: &str) -> Stream {
+        Stream::Disclosure(subject.to_string())
+    }
+    /// Who read a person's record, and who was refused.
+    pub fn access(subject: &str) -> Stream {
+        Stream::Access(subject.to_string())
+    }
+    pub fn sar(id: &str) -> Stream {
+        Stream::Sar(id.to_string())
+    }
+
+    /// The kind, as spelt before the colon.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Stream::Actor(_) => "actor",
+            Stream::Support(_) => "support",
+            Stream::Meeting(_) => "meeting",
+            Stream::Note(_) => "note",
+            Stream::Consent(_) => "consent",
+            Stream::Concern(_) => "concern",
+            Stream::Disclosure(_) => "disclosure",
+            Stream::Access(_) => "access",
+            Stream::Sar(_) => "sar",
+        }
+    }
+
+    /// The id after the colon.
+    pub fn id(&self) -> &str {
+        match self {
+            Stream::Actor(id)
+            | Stream::Support(id)
+            | Stream::Meeting(id)
+            | Stream::Note(id)
+            | Stream::Consent(id)
+            | Stream::Concern(id)
+            | Stream::Disclosure(id)
+            | Stream::Access(id)
+            | Stream::Sar(id) => id,
+        }
+    }
+
+    /// `<kind>:<id>` back into a stream; `None` for a kind withus does not write, or no id.
+    pub fn parse(name: &str) -> Option<Stream> {
+        let (kind, id) = name.split_once(':')?;
+        if id.is_empty() {
+            return None;
+        }
+        let id = id.to_string();
+        Some(match kind {
+            "actor" => Stream::Actor(id),
+            "support" => Stream::Support(id),
+            "meeting" => Stream::Meeting(id),
+            "note" => Stream::Note(id),
+            "consent" => Stream::Consent(id),
+            "concern" => Stream::Concern(id),
+            "disclosure" => Stream::Disclosure(id),
+            "access" => Stream::Access(id),
+            "sar" => Stream::Sar(id),
+            _ => return None,
+        })
+    }
+
+    /// The name as entries spell it.
+    pub fn name(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.id())
+    }
+}
+
+impl From<Stream> for String {
+    fn from(s: Stream) -> String {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_and_unknown_kinds_do_not_parse() {
+        for s in [
+            Stream::actor("a"),
+            Stream::support("sp-1"),
+            Stream::meeting("m-1"),
+            Stream::note("n-1"),
+            Stream::consent("su-sam"),
+            Stream::concern("cn-1"),
+            Stream::disclosure("su-sam"),
+            Stream::access("su-sam"),
+            Stream::sar("sar-1"),
+        ] {
+            assert_eq!(Stream::parse(&s.name()), Some(s.clone()));
+        }
+        // An id may itself hold a colon: only the first one separates the kind.
+        assert_eq!(Stream::parse("actor::a"), Some(Stream::actor(":a")));
+        assert_eq!(Stream::parse("goal:g-1"), None);
+        assert_eq!(Stream::parse("note:"), None);
+        assert_eq!(Stream::parse("note"), None);
+    }
+}
