@@ -20,7 +20,7 @@ use crate::domain::access::{self, AuditRead, ReadDecision, SarRead, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
 use crate::domain::projection::{ActorRec, VIEW_SCHEMA};
 use crate::domain::stream::Stream;
-use crate::domain::types::{is_id, DenialReason, Role, SegmentRef, Time, ID_RULE};
+use crate::domain::types::{is_id, DenialReason, HexHash, Role, SegmentRef, Time, ID_RULE};
 use crate::domain::view::{self, Flag, RecordView};
 use crate::domain::{self, Code, Command, Decision, Event, Projections, Recorded, Refusal};
 use crate::format::{self, Actor, Hash};
@@ -1539,7 +1539,7 @@ fn build(
     deadline: Option<u64>,
 ) -> AppendBatch {
     let mut next: BTreeMap<String, u64> = BTreeMap::new();
-    let mut referenced = std::collections::BTreeSet::new();
+    let referenced = d.segments();
     let events = d
         .events
         .into_iter()
@@ -1549,9 +1549,7 @@ fn build(
                 .or_insert_with(|| p.stream_version(&e.stream));
             let expected = Expected::Version(*v);
             *v += 1;
-            let event = new_event(&e.event, e.stream, expected, e.subject, actor);
-            collect_commits(&event.data, &mut referenced);
-            event
+            new_event(&e.event, e.stream, expected, e.subject, actor)
         })
         .collect();
     let mut conditions: Vec<(String, u64)> = d
@@ -1572,7 +1570,7 @@ fn build(
     let contents = texts
         .staged
         .into_iter()
-        .filter(|s| referenced.contains(&format::to_hex(s.commit())))
+        .filter(|s| referenced.contains(&HexHash(*s.commit())))
         .collect();
     AppendBatch {
         command: call.command_id.clone(),
@@ -1582,22 +1580,6 @@ fn build(
         erase: d.erase,
         conditions,
         deadline,
-    }
-}
-
-/// Every `commit` of a segment object in `data`.
-fn collect_commits(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            if let (Some(serde_json::Value::String(c)), true) =
-                (m.get("commit"), m.contains_key("chars"))
-            {
-                out.insert(c.clone());
-            }
-            m.values().for_each(|x| collect_commits(x, out));
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_commits(x, out)),
-        _ => {}
     }
 }
 

@@ -257,6 +257,16 @@ impl Decision {
         }
     }
 
+    /// The commitments of every segment of text the decided events hold: what the service
+    /// stores with them (nothing else that was staged is kept).
+    pub fn segments(&self) -> BTreeSet<HexHash> {
+        self.events
+            .iter()
+            .flat_map(|e| e.event.segments())
+            .map(|s| s.commit)
+            .collect()
+    }
+
     fn depending(mut self, streams: impl IntoIterator<Item = Stream>) -> Decision {
         self.depends.extend(streams.into_iter().map(String::from));
         self

@@ -372,6 +372,47 @@ events! {
 }
 
 impl Event {
+    /// The segments of text this event commits to — what must be stored with it. Typed, one
+    /// arm per event, so a new event with text cannot be forgotten (the match is exhaustive).
+    pub fn segments(&self) -> Vec<&SegmentRef> {
+        match self {
+            Event::ActorRegistered(d) => vec![&d.display],
+            Event::MeetingRecorded(d) => d.place_detail.iter().collect(),
+            Event::NoteDrafted(d) => d.segments.iter().collect(),
+            Event::NoteRevised(d) => d.segments.iter().collect(),
+            Event::NoteAddendum(d) => d.segments.iter().collect(),
+            Event::RedactionDeclined(d) => d.reason.iter().collect(),
+            Event::ConsentGranted(d) => match &d.grantee {
+                Some(Grantee::Person(s)) => vec![s],
+                Some(Grantee::Team(_)) | None => Vec::new(),
+            },
+            Event::SafeguardingRaised(d) => d.summary.iter().collect(),
+            Event::SafeguardingOutcome(d) => vec![&d.detail],
+            Event::DisclosureWithheld(d) => vec![&d.justification],
+            Event::ActorDeactivated(_)
+            | Event::TokenIssued(_)
+            | Event::TokenRevoked(_)
+            | Event::SupportReferred(_)
+            | Event::SupportOffered(_)
+            | Event::SupportAccepted(_)
+            | Event::SupportDeclined(_)
+            | Event::SupportEnded(_)
+            | Event::RedactionProposed(_)
+            | Event::RedactionAgreed(_)
+            | Event::RedactionWithdrawn(_)
+            | Event::NoteAgreed(_)
+            | Event::NoteClosed(_)
+            | Event::ConsentRevoked(_)
+            | Event::SafeguardingAcknowledged(_)
+            | Event::SubjectInformed(_)
+            | Event::DisclosureReleased(_)
+            | Event::RecordAccessed(_)
+            | Event::AccessDenied(_)
+            | Event::SarRequested(_)
+            | Event::SarFulfilled(_) => Vec::new(),
+        }
+    }
+
     /// Every event type is at schema version 1.
     pub const V: u32 = 1;
 }
@@ -431,5 +472,82 @@ mod tests {
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
         assert_eq!(Event::TYPES.len(), 31);
+    }
+
+    /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.
+    fn commits_in(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(Value::String(c)), true) = (m.get("commit"), m.contains_key("chars")) {
+                    out.push(c.clone());
+                }
+                m.values().for_each(|x| commits_in(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| commits_in(x, out)),
+            _ => {}
+        }
+    }
+
+    /// `Event::segments` names exactly the segments the event's `data` holds, for every event
+    /// type that holds text (and none for the others): the service stores what it names.
+    #[test]
+    fn the_segments_of_an_event_are_the_segments_in_its_data() {
+        let samples = [
+            (
+                "actor.registered",
+                r#"{"id":"a","role":"admin","team":null,"display":{"id":"s1","commit":"0101010101010101010101010101010101010101010101010101010101010101","chars":3}}"#,
+            ),
+            (
+                "meeting.recorded",
+                r#"{"meeting_id":"m","support_id":"sp","worker":"w","kind":"one_to_one","group_id":null,"mode":"phone","place":"other","place_detail":{"id":"s2","commit":"0202020202020202020202020202020202020202020202020202020202020202","chars":3},"occurred_at":"2026-01-01T00:00:00.000Z","minutes":5}"#,
+            ),
+            (
+                "note.drafted",
+                r#"{"note_id":"n","meeting_id":"m","segments":[{"id":"s3","commit":"0303030303030303030303030303030303030303030303030303030303030303","chars":3},{"id":"s4","commit":"0404040404040404040404040404040404040404040404040404040404040404","chars":3}]}"#,
+            ),
+            (
+                "note.revised",
+                r#"{"segments":[{"id":"s5","commit":"0505050505050505050505050505050505050505050505050505050505050505","chars":3}]}"#,
+            ),
+            (
+                "note.addendum",
+                r#"{"segments":[{"id":"s6","commit":"0606060606060606060606060606060606060606060606060606060606060606","chars":3}]}"#,
+            ),
+            (
+                "redaction.declined",
+                r#"{"proposal_id":"r","reason":{"id":"s7","commit":"0707070707070707070707070707070707070707070707070707070707070707","chars":3}}"#,
+            ),
+            (
+                "consent.granted",
+                r#"{"consent_id":"c","scope":"share_with_person","grantee":{"id":"s8","commit":"0808080808080808080808080808080808080808080808080808080808080808","chars":3},"expires_at":null,"on_behalf":false}"#,
+            ),
+            (
+                "safeguarding.raised",
+                r#"{"concern_id":"c","category":"other","urgency":"routine","summary":[{"id":"s9","commit":"0909090909090909090909090909090909090909090909090909090909090909","chars":3}]}"#,
+            ),
+            (
+                "safeguarding.outcome",
+                r#"{"outcome":"no_further_action","detail":{"id":"s10","commit":"0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a","chars":3}}"#,
+            ),
+            (
+                "disclosure.withheld",
+                r#"{"target_stream":"note:n","exemption":"serious_harm","justification":{"id":"s11","commit":"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b","chars":3},"review_by":"2026-01-01T00:00:00.000Z"}"#,
+            ),
+        ];
+        let mut with_text = std::collections::BTreeSet::new();
+        for (event_type, data) in samples {
+            let e = Event::parse(event_type, 1, data).unwrap_or_else(|e| panic!("{e}"));
+            let mut want = Vec::new();
+            commits_in(&e.data(), &mut want);
+            let got: Vec<String> = e
+                .segments()
+                .iter()
+                .map(|s| crate::format::to_hex(&s.commit.0))
+                .collect();
+            assert!(!want.is_empty(), "{event_type}");
+            assert_eq!(got, want, "{event_type}");
+            with_text.insert(event_type);
+        }
+        assert_eq!(with_text.len(), 10);
     }
 }
