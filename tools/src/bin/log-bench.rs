@@ -69,7 +69,11 @@ fn sequential(
     let mut i = *next;
     while i < *next + n {
         let k = size.min(*next + n - i);
-        let events = (i..i + k).map(event).collect();
+        // One caller's command: a command id belongs to one actor, so its events share it.
+        let mut events: Vec<NewEvent> = (i..i + k).map(event).collect();
+        if let Some(actor) = events.first().map(|e| e.actor.clone()) {
+            events.iter_mut().for_each(|e| e.actor = actor.clone());
+        }
         batches.push(AppendBatch {
             command: Some(format!("c-{i}")),
             events,
