@@ -1259,14 +1259,17 @@ impl Service {
                 return Ok((hash, r));
             }
         }
-        let (subject, tree_size) = {
+        // What is withheld is decided now (a bundle applies today's withholdings to any past
+        // state), so the count comes from the current projections, with no replay.
+        let (subject, tree_size, withheld) = {
             let st = self.state.read().map_err(|_| poisoned())?;
             let s = sar_of(&st.p, sar_id)?;
-            (s.subject.clone(), st.p.applied)
+            let withheld =
+                st.p.disclosures
+                    .get(&s.subject)
+                    .map_or(0, |d| d.withheld_count());
+            (s.subject.clone(), st.p.applied, withheld)
         };
-        let withheld = self
-            .compose(&subject, Some(&Scope::Own), Some(tree_size))?
-            .withheld;
         let hash = self.bundle_hash(&subject, tree_size)?;
         let receipts = self
             .execute(
@@ -1297,7 +1300,12 @@ impl Service {
     /// The bundle of a fulfilled request, for the person: their own view as of the request's
     /// tree size, as JSON bytes, with what is withheld decided now. Anyone else is refused and
     /// the refusal logged.
-    pub async fn sar_bundle(&self, caller: &str, sar_id: &str) -> Result<Vec<u8>> {
+    /// Returns the request with it (its recorded bundle hash), so the caller needs no second read.
+    pub async fn sar_bundle(
+        &self,
+        caller: &str,
+        sar_id: &str,
+    ) -> Result<(Vec<u8>, crate::domain::projection::SarRec)> {
         let s = self.sar_read(caller, sar_id, SarRead::Bundle).await?;
         let size = s.tree_size.ok_or_else(|| {
             Refusal::new(
@@ -1307,7 +1315,7 @@ impl Service {
                 format!("{sar_id} is not fulfilled yet"),
             )
         })?;
-        Ok(self.bundle(&s.subject, size)?.0)
+        Ok((self.bundle(&s.subject, size)?.0, s))
     }
 
     /// A request, if `access` lets `caller` read it; otherwise its refusal, logged.

@@ -510,7 +510,7 @@ async fn a_safeguarding_concern_is_acted_on_withheld_from_the_person_and_visible
     )
     .await;
     let (hash, _) = w.svc.fulfil_sar("au-ida", w.call(), "sar-1").await.unwrap();
-    let bundle = w.svc.sar_bundle("su-sam", "sar-1").await.unwrap();
+    let (bundle, _) = w.svc.sar_bundle("su-sam", "sar-1").await.unwrap();
     assert_eq!(
         w.svc.projections().unwrap().sars["sar-1"]
             .bundle_hash

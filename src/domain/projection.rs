@@ -304,6 +304,14 @@ impl DisclosureLedger {
         self.items.iter().filter(|w| w.released_at.is_none())
     }
 
+    /// How many items are withheld now (rule 7's count; an item withheld twice counts once).
+    pub fn withheld_count(&self) -> u64 {
+        self.active()
+            .map(|w| w.target_stream.as_str())
+            .collect::<BTreeSet<_>>()
+            .len() as u64
+    }
+
     pub fn is_withheld(&self, stream: &str) -> bool {
         self.active().any(|w| w.target_stream == stream)
     }

@@ -296,12 +296,7 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
     let person = p.people.get(subject).unwrap_or(&empty);
     let disclosures = p.disclosures.get(subject);
     let withheld_now = |stream: &str| disclosures.is_some_and(|d| d.is_withheld(stream));
-    let withheld: u64 = disclosures.map_or(0, |d| {
-        d.active()
-            .map(|w| w.target_stream.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len() as u64
-    });
+    let withheld: u64 = disclosures.map_or(0, |d| d.withheld_count());
 
     let supports = person.supports.iter().filter_map(|id| p.supports.get(id));
     let meetings = person.meetings.iter().filter_map(|id| p.meetings.get(id));

@@ -541,14 +541,8 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
     ) -> Result<Response<pb::SarBundle>, Status> {
         let (svc, a) = self.who(&r).await?;
         let sar_id = r.into_inner().sar_id;
-        let bytes = svc.sar_bundle(&a.id, &sar_id).await.map_err(status)?;
-        let bundle_hash = svc
-            .sar_status(&a.id, &sar_id)
-            .await
-            .map_err(status)?
-            .bundle_hash
-            .map(|h| to_hex(&h.0))
-            .unwrap_or_default();
+        let (bytes, sar) = svc.sar_bundle(&a.id, &sar_id).await.map_err(status)?;
+        let bundle_hash = sar.bundle_hash.map(|h| to_hex(&h.0)).unwrap_or_default();
         let bundle_json =
             String::from_utf8(bytes).map_err(|e| Status::internal(format!("bundle: {e}")))?;
         Ok(Response::new(pb::SarBundle {
