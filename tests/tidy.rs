@@ -117,3 +117,37 @@ fn only_the_grpc_layer_and_the_binary_use_tonic_or_prost() {
         found.join("\n")
     );
 }
+
+/// The pure core's layering: deciding a read before it happens (`access`) and folding what was
+/// recorded (`projection` and the area slices, `reads` among them) do not depend on each other's
+/// decisions — `access` reads projections; nothing that folds imports `access`.
+#[test]
+fn nothing_that_folds_the_log_imports_the_read_decisions() {
+    let folding = [
+        "projection",
+        "reads",
+        "actors",
+        "support",
+        "meetings",
+        "notes",
+        "consent",
+        "safeguarding",
+        "sar",
+        "checks",
+    ];
+    let found: Vec<String> = source_lines()
+        .into_iter()
+        .filter(|(path, _, line)| {
+            folding
+                .iter()
+                .any(|m| path == &format!("src/domain/{m}.rs"))
+                && (line.contains("super::access") || line.contains("domain::access"))
+        })
+        .map(|(path, n, line)| format!("{path}:{n}: {}", line.trim()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "a fold step imports access:\n{}",
+        found.join("\n")
+    );
+}

@@ -24,9 +24,10 @@
 
 use std::collections::BTreeSet;
 
-use super::decide::{Code, Refusal};
-use super::event::Recorded;
-use super::projection::{ActorRec, Projections, SarRec, SupportStatus};
+use super::actors::ActorRec;
+use super::checks::{Code, Refusal};
+use super::projection::Projections;
+use super::sar::SarRec;
 use super::stream::Stream;
 use super::types::{DenialReason, Role, Time};
 
@@ -277,66 +278,5 @@ pub fn decide_sar_read(
         }
         (_, Role::Auditor | Role::Admin) => Err(DenialReason::MetadataOnlyRole),
         _ => Err(DenialReason::NoBasis),
-    }
-}
-
-/// Rule 8's proof: was `basis` valid for `reader` reading `subject` at entry `r`, given the state
-/// `p` just before `r`? `Err` says why not.
-pub fn basis_valid_at(
-    p: &Projections,
-    reader: &str,
-    subject: &str,
-    basis: &str,
-    r: &Recorded,
-) -> Result<(), String> {
-    let actor = p
-        .actors
-        .get(reader)
-        .ok_or_else(|| format!("reader {reader} is not a registered actor"))?;
-    if !actor.active {
-        return Err(format!("reader {reader} was deactivated"));
-    }
-    let stream =
-        Stream::parse(basis).ok_or_else(|| format!("basis {basis:?} is not <kind>:<id>"))?;
-    let (kind, id) = (stream.kind(), stream.id());
-    match (&stream, actor.role) {
-        (Stream::Support(_), Role::PeerWorker) => {
-            let s = p
-                .supports
-                .get(id)
-                .ok_or_else(|| format!("support {id} does not exist"))?;
-            if s.subject != subject {
-                return Err(format!("support {id} is not about {subject}"));
-            }
-            if s.worker != reader || s.status != SupportStatus::Accepted {
-                return Err(format!(
-                    "support {id} was {:?} with worker {}, not accepted with {reader}",
-                    s.status, s.worker
-                ));
-            }
-            Ok(())
-        }
-        (Stream::Consent(_), Role::CareTeam) => {
-            let c = p
-                .consents
-                .get(subject)
-                .and_then(|l| l.consents.get(id))
-                .ok_or_else(|| format!("consent {id} of {subject} does not exist"))?;
-            if !c.names_team(actor.team.as_deref().unwrap_or("")) {
-                return Err(format!("consent {id} does not name {reader}'s team"));
-            }
-            if !c.valid_at(r.seq, r.at) {
-                return Err(format!("consent {id} was not in force at seq {}", r.seq));
-            }
-            Ok(())
-        }
-        (Stream::Concern(_), Role::SafeguardingLead) => match p.concerns.get(id) {
-            Some(c) if c.subject == subject => Ok(()),
-            _ => Err(format!("concern {id} about {subject} does not exist")),
-        },
-        _ => Err(format!(
-            "a {} cannot read on a {kind} basis",
-            actor.role.as_str()
-        )),
     }
 }

@@ -7,22 +7,39 @@
 //!
 //! - [`types`]: vocabularies, identifiers, times, segment references;
 //! - [`event`]: every event type with its data shape;
-//! - [`decide`]: commands → events or a refusal naming the rule and field;
-//! - [`projection`]: the state folded from the log, and its persisted records;
+//! - [`decide`]: the commands, and the one dispatch of each to its area;
+//! - the area slices, each with its records, its `handle` functions (command → events or a
+//!   refusal naming the rule and field) and its `apply` (event → state, infallible):
+//!   [`actors`], [`support`], [`meetings`], [`notes`], [`consent`], [`safeguarding`], [`sar`],
+//!   and [`reads`] (the fold of recorded reads and rule 8's proof);
+//! - [`checks`]: refusals and the checks the areas share;
+//! - [`projection`]: the state every area folds into, its dispatch of each event to its area,
+//!   and its persisted records;
 //! - [`stream`]: stream names (`<kind>:<id>`), typed;
 //! - [`access`]: the one module that decides every read of a person's content;
 //! - [`view`]: records as a scope allows, and the compliance flags;
 //! - [`calendar`]: "one calendar month" for subject access requests.
 
 pub mod access;
+pub mod actors;
 pub mod calendar;
+pub mod checks;
+pub mod consent;
 pub mod decide;
 pub mod event;
+pub mod meetings;
+pub mod notes;
 pub mod projection;
+pub mod reads;
+pub mod safeguarding;
+pub mod sar;
 pub mod stream;
+pub mod support;
 pub mod types;
 pub mod view;
 
-pub use decide::{decide, decide_bootstrap, Code, Command, Decision, Emit, Refusal};
+pub use actors::decide_bootstrap;
+pub use checks::{Code, Refusal};
+pub use decide::{decide, Command, Decision, Emit};
 pub use event::{Event, Recorded};
 pub use projection::Projections;

@@ -16,325 +16,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::access;
-use super::calendar;
 use super::event::*;
 use super::stream::Stream;
 use super::types::*;
+use super::{actors, consent, meetings, notes, reads, safeguarding, sar, support};
+
+pub use super::actors::{ActorRec, TokenRec};
+pub use super::consent::{ConsentLedger, ConsentRec};
+pub use super::meetings::MeetingRec;
+pub use super::notes::{NoteRec, NoteStatus, ProposalRec, ProposalStatus, Removal, RevisionRec};
+pub use super::reads::InvalidRead;
+pub use super::safeguarding::ConcernRec;
+pub use super::sar::{DisclosureLedger, SarRec, WithholdingRec};
+pub use super::support::{SupportRec, SupportStatus};
 
 /// Bump when a record's shape or meaning changes: persisted views of another schema are rebuilt
 /// from the log on open.
 /// 3: a person's record is persisted only once their access counters are non-zero.
 pub const VIEW_SCHEMA: u32 = 3;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActorRec {
-    pub id: String,
-    pub role: Role,
-    pub team: Option<String>,
-    pub display: SegmentRef,
-    pub active: bool,
-    pub registered_at: Time,
-    pub deactivated_at: Option<Time>,
-    /// Length of stream `actor:<id>` (token events are on it too).
-    pub version: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRec {
-    pub actor: String,
-    pub issued_at: Time,
-    pub expires_at: Option<Time>,
-    pub revoked_at: Option<Time>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SupportStatus {
-    Referred,
-    Offered,
-    Accepted,
-    Declined,
-    Ended,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SupportRec {
-    pub support_id: String,
-    pub subject: String,
-    pub worker: String,
-    pub source: ReferralSource,
-    pub status: SupportStatus,
-    pub referred_at: Time,
-    pub referred_by: String,
-    pub offered_at: Option<Time>,
-    pub accepted_at: Option<Time>,
-    /// Whether the acceptance or refusal was recorded by the worker on the person's word.
-    pub on_behalf: bool,
-    pub declined_at: Option<Time>,
-    pub ended_at: Option<Time>,
-    pub ended_by: Option<String>,
-    pub end_reason: Option<EndReason>,
-    pub version: u64,
-}
-
-impl SupportRec {
-    /// Is this an accepted, not ended, relationship with this worker?
-    pub fn active_with(&self, worker: &str) -> bool {
-        self.status == SupportStatus::Accepted && self.worker == worker
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MeetingRec {
-    pub meeting_id: String,
-    pub subject: String,
-    pub support_id: String,
-    pub worker: String,
-    pub kind: MeetingKind,
-    pub group_id: Option<String>,
-    pub mode: MeetingMode,
-    pub place: Place,
-    pub place_detail: Option<SegmentRef>,
-    pub occurred_at: Time,
-    pub minutes: u32,
-    pub recorded_at: Time,
-    pub version: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoteStatus {
-    /// Being co-produced: not yet agreed by both on the latest revision (or an addendum is).
-    Open,
-    /// Both agreed the latest revision.
-    Agreed,
-    /// Closed without agreement.
-    Closed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RevisionRec {
-    pub revision: u64,
-    /// `drafted`, `revised` or `addendum`.
-    pub kind: String,
-    pub at: Time,
-    pub by: String,
-    pub segments: Vec<SegmentRef>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProposalStatus {
-    Pending,
-    Agreed,
-    Declined,
-    Withdrawn,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProposalRec {
-    pub proposal_id: String,
-    pub proposed_by: String,
-    /// Proposed by the person (else by the author): decides who the "other party" is.
-    pub by_person: bool,
-    pub segments: Vec<String>,
-    pub reason: RedactionReason,
-    pub at: Time,
-    pub status: ProposalStatus,
-    pub decided_by: Option<String>,
-    pub decided_at: Option<Time>,
-    /// A decliner's written reason (the person sees it).
-    pub decline_reason: Option<SegmentRef>,
-}
-
-/// A passage removed by agreement: who agreed, when, and how long it was — never the text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Removal {
-    pub proposal_id: String,
-    pub agreed_by: String,
-    pub agreed_at: Time,
-    pub chars: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoteRec {
-    pub note_id: String,
-    pub subject: String,
-    pub meeting_id: String,
-    pub support_id: String,
-    pub author: String,
-    pub drafted_at: Time,
-    /// Latest revision number; drafting is revision 1.
-    pub revision: u64,
-    /// Every revision, in order: what redaction erases from and what time travel shows.
-    pub revisions: Vec<RevisionRec>,
-    pub status: NoteStatus,
-    /// The revision the person agreed, if any (cleared by a new revision).
-    pub person_agreed: Option<u64>,
-    /// The revision the author agreed, if any.
-    pub author_agreed: Option<u64>,
-    /// The latest revision both agreed.
-    pub agreed_revision: Option<u64>,
-    pub agreed_at: Option<Time>,
-    /// When the note was first agreed or closed (rule 8's 14 days).
-    pub settled_at: Option<Time>,
-    pub close_reason: Option<CloseReason>,
-    pub proposals: BTreeMap<String, ProposalRec>,
-    /// Segment id → removal.
-    pub removed: BTreeMap<String, Removal>,
-    pub version: u64,
-}
-
-impl NoteRec {
-    /// The current text of the note: the latest body revision, then each addendum.
-    pub fn current_segments(&self) -> Vec<&SegmentRef> {
-        let mut out = Vec::new();
-        if let Some(body) = self.revisions.iter().rev().find(|r| r.kind != "addendum") {
-            out.extend(body.segments.iter());
-        }
-        for a in self.revisions.iter().filter(|r| r.kind == "addendum") {
-            out.extend(a.segments.iter());
-        }
-        out
-    }
-
-    /// Every commitment ever held under these segment ids, in any revision.
-    pub fn commits_of(&self, ids: &[String]) -> Vec<HexHash> {
-        let mut out: BTreeSet<HexHash> = BTreeSet::new();
-        for r in &self.revisions {
-            for s in &r.segments {
-                if ids.contains(&s.id) {
-                    out.insert(s.commit);
-                }
-            }
-        }
-        out.into_iter().collect()
-    }
-
-    pub fn has_pending_proposal(&self) -> bool {
-        self.proposals
-            .values()
-            .any(|p| p.status == ProposalStatus::Pending)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentRec {
-    pub consent_id: String,
-    pub scope: Scope,
-    pub grantee: Option<Grantee>,
-    pub expires_at: Option<Time>,
-    pub on_behalf: bool,
-    pub granted_by: String,
-    pub granted_at: Time,
-    pub granted_seq: u64,
-    pub revoked_at: Option<Time>,
-    pub revoked_seq: Option<u64>,
-    pub revoked_by: Option<String>,
-}
-
-impl ConsentRec {
-    /// Rule 6: in force for a read recorded at entry `seq` stamped `at` — granted by an earlier
-    /// entry, not revoked by an earlier entry, not expired at `at`.
-    pub fn valid_at(&self, seq: u64, at: Time) -> bool {
-        self.granted_seq < seq
-            && self.revoked_seq.is_none_or(|r| r > seq)
-            && self.expires_at.is_none_or(|e| at < e)
-    }
-
-    /// In force now (for a decision about the next entry).
-    pub fn in_force(&self, now: Time) -> bool {
-        self.revoked_seq.is_none() && self.expires_at.is_none_or(|e| now < e)
-    }
-
-    pub fn names_team(&self, team: &str) -> bool {
-        self.scope == Scope::ShareWithCareTeam
-            && matches!(&self.grantee, Some(Grantee::Team(t)) if t == team)
-    }
-}
-
-/// The consents of one person (stream `consent:<subject>`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentLedger {
-    pub consents: BTreeMap<String, ConsentRec>,
-    pub version: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConcernRec {
-    pub concern_id: String,
-    pub subject: String,
-    pub raised_by: String,
-    pub category: ConcernCategory,
-    pub urgency: Urgency,
-    pub summary: Vec<SegmentRef>,
-    pub raised_at: Time,
-    pub acknowledged_at: Option<Time>,
-    pub acknowledged_by: Option<String>,
-    pub outcome: Option<ConcernOutcome>,
-    pub outcome_detail: Option<SegmentRef>,
-    pub outcome_at: Option<Time>,
-    pub informed: Option<InformedHow>,
-    pub informed_at: Option<Time>,
-    pub version: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WithholdingRec {
-    pub target_stream: String,
-    pub exemption: Exemption,
-    pub justification: SegmentRef,
-    pub review_by: Time,
-    pub withheld_at: Time,
-    pub withheld_by: String,
-    pub released_at: Option<Time>,
-    pub released_by: Option<String>,
-}
-
-/// Withholdings of one person (stream `disclosure:<subject>`), in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DisclosureLedger {
-    pub items: Vec<WithholdingRec>,
-    pub version: u64,
-}
-
-impl DisclosureLedger {
-    pub fn active(&self) -> impl Iterator<Item = &WithholdingRec> {
-        self.items.iter().filter(|w| w.released_at.is_none())
-    }
-
-    /// How many items are withheld now (rule 7's count; an item withheld twice counts once).
-    pub fn withheld_count(&self) -> u64 {
-        self.active()
-            .map(|w| w.target_stream.as_str())
-            .collect::<BTreeSet<_>>()
-            .len() as u64
-    }
-
-    pub fn is_withheld(&self, stream: &str) -> bool {
-        self.active().any(|w| w.target_stream == stream)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SarRec {
-    pub sar_id: String,
-    pub subject: String,
-    pub via: SarVia,
-    pub requested_by: String,
-    pub requested_at: Time,
-    /// One calendar month after the request's date (UTC), `YYYY-MM-DD`.
-    pub due_date: String,
-    /// The end of the due date: fulfilled at or after this is late.
-    pub due_at: Time,
-    pub fulfilled_at: Option<Time>,
-    pub fulfilled_by: Option<String>,
-    pub bundle_hash: Option<HexHash>,
-    pub tree_size: Option<u64>,
-    pub withheld: Option<u64>,
-    pub version: u64,
-}
 
 /// What exists about one person: ids of their items, and their access stream.
 ///
@@ -357,17 +56,6 @@ pub struct PersonRec {
     pub access_version: u64,
     pub reads: u64,
     pub denials: u64,
-}
-
-/// A `record.accessed` whose basis was not valid at that entry (rule 8; must never happen).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvalidRead {
-    pub seq: u64,
-    pub at: Time,
-    pub subject: String,
-    pub reader: String,
-    pub basis: String,
-    pub why: String,
 }
 
 /// Every projection, in memory. Cloning is cheap enough for tests and time travel of one person.
@@ -395,7 +83,7 @@ pub struct Projections {
     /// Entries that are not domain events or did not fit the state (counted, not applied).
     pub skipped: u64,
     /// Record keys changed since the last [`Projections::take_dirty`].
-    dirty: BTreeSet<Key>,
+    pub(super) dirty: BTreeSet<Key>,
 }
 
 /// A persisted record's identity.
@@ -527,440 +215,56 @@ impl Projections {
     /// Returns false when the entry did not fit the state and changed nothing.
     fn apply_event(&mut self, r: &Recorded) -> bool {
         let next = r.version.saturating_add(1);
-        let id_of = |stream: &str, kind: &str| -> Option<String> {
-            stream
-                .strip_prefix(kind)
-                .and_then(|s| s.strip_prefix(':'))
-                .map(str::to_string)
-        };
         match &r.event {
-            Event::ActorRegistered(e) => {
-                self.actors.insert(
-                    e.id.clone(),
-                    ActorRec {
-                        id: e.id.clone(),
-                        role: e.role,
-                        team: e.team.clone(),
-                        display: e.display.clone(),
-                        active: true,
-                        registered_at: r.at,
-                        deactivated_at: None,
-                        version: next,
-                    },
-                );
-                self.dirty.insert(Key::Actor(e.id.clone()));
-            }
-            Event::ActorDeactivated(e) => {
-                let Some(a) = self.actors.get_mut(&e.id) else {
-                    return false;
-                };
-                a.active = false;
-                a.deactivated_at = Some(r.at);
-                a.version = next;
-                self.dirty.insert(Key::Actor(e.id.clone()));
-            }
-            Event::TokenIssued(e) => {
-                let Some(a) = self.actors.get_mut(&e.actor) else {
-                    return false;
-                };
-                a.version = next;
-                let h = crate::format::to_hex(&e.token_hash.0);
-                self.tokens.insert(
-                    h.clone(),
-                    TokenRec {
-                        actor: e.actor.clone(),
-                        issued_at: r.at,
-                        expires_at: e.expires_at,
-                        revoked_at: None,
-                    },
-                );
-                self.dirty.insert(Key::Actor(e.actor.clone()));
-                self.dirty.insert(Key::Token(h));
-            }
-            Event::TokenRevoked(e) => {
-                let h = crate::format::to_hex(&e.token_hash.0);
-                let Some(t) = self.tokens.get_mut(&h) else {
-                    return false;
-                };
-                t.revoked_at = Some(r.at);
-                let actor = t.actor.clone();
-                if let Some(a) = self.actors.get_mut(&actor) {
-                    a.version = next;
-                    self.dirty.insert(Key::Actor(actor));
-                }
-                self.dirty.insert(Key::Token(h));
-            }
-            Event::SupportReferred(e) => {
-                let Some(subject) = r.subject.clone() else {
-                    return false;
-                };
-                self.supports.insert(
-                    e.support_id.clone(),
-                    SupportRec {
-                        support_id: e.support_id.clone(),
-                        subject: subject.clone(),
-                        worker: e.worker.clone(),
-                        source: e.source,
-                        status: SupportStatus::Referred,
-                        referred_at: r.at,
-                        referred_by: r.actor_id.clone(),
-                        offered_at: None,
-                        accepted_at: None,
-                        on_behalf: false,
-                        declined_at: None,
-                        ended_at: None,
-                        ended_by: None,
-                        end_reason: None,
-                        version: next,
-                    },
-                );
-                self.dirty.insert(Key::Support(e.support_id.clone()));
-                self.person_ids(&subject)
-                    .supports
-                    .insert(e.support_id.clone());
-                self.caseloads
-                    .entry(e.worker.clone())
-                    .or_default()
-                    .insert(e.support_id.clone());
-                self.dirty.insert(Key::Caseload(e.worker.clone()));
-            }
-            Event::SupportOffered(_)
+            Event::ActorRegistered(_)
+            | Event::ActorDeactivated(_)
+            | Event::TokenIssued(_)
+            | Event::TokenRevoked(_) => actors::apply(self, r, next),
+            Event::SupportReferred(_)
+            | Event::SupportOffered(_)
             | Event::SupportAccepted(_)
             | Event::SupportDeclined(_)
-            | Event::SupportEnded(_) => {
-                let Some(id) = id_of(&r.stream, "support") else {
-                    return false;
-                };
-                let Some(s) = self.supports.get_mut(&id) else {
-                    return false;
-                };
-                match &r.event {
-                    Event::SupportOffered(_) => {
-                        s.status = SupportStatus::Offered;
-                        s.offered_at = Some(r.at);
-                    }
-                    Event::SupportAccepted(e) => {
-                        s.status = SupportStatus::Accepted;
-                        s.accepted_at = Some(r.at);
-                        s.on_behalf = e.on_behalf;
-                    }
-                    Event::SupportDeclined(e) => {
-                        s.status = SupportStatus::Declined;
-                        s.declined_at = Some(r.at);
-                        s.on_behalf = e.on_behalf;
-                    }
-                    Event::SupportEnded(e) => {
-                        s.status = SupportStatus::Ended;
-                        s.ended_at = Some(r.at);
-                        s.ended_by = Some(r.actor_id.clone());
-                        s.end_reason = Some(e.reason);
-                    }
-                    _ => {}
-                }
-                s.version = next;
-                self.dirty.insert(Key::Support(id));
-            }
-            Event::MeetingRecorded(e) => {
-                let Some(subject) = r.subject.clone() else {
-                    return false;
-                };
-                self.meetings.insert(
-                    e.meeting_id.clone(),
-                    MeetingRec {
-                        meeting_id: e.meeting_id.clone(),
-                        subject: subject.clone(),
-                        support_id: e.support_id.clone(),
-                        worker: e.worker.clone(),
-                        kind: e.kind,
-                        group_id: e.group_id.clone(),
-                        mode: e.mode,
-                        place: e.place,
-                        place_detail: e.place_detail.clone(),
-                        occurred_at: e.occurred_at,
-                        minutes: e.minutes,
-                        recorded_at: r.at,
-                        version: next,
-                    },
-                );
-                self.dirty.insert(Key::Meeting(e.meeting_id.clone()));
-                self.person_ids(&subject)
-                    .meetings
-                    .insert(e.meeting_id.clone());
-            }
-            Event::NoteDrafted(e) => {
-                let Some(subject) = r.subject.clone() else {
-                    return false;
-                };
-                let support_id = self
-                    .meetings
-                    .get(&e.meeting_id)
-                    .map(|m| m.support_id.clone())
-                    .unwrap_or_default();
-                self.notes.insert(
-                    e.note_id.clone(),
-                    NoteRec {
-                        note_id: e.note_id.clone(),
-                        subject: subject.clone(),
-                        meeting_id: e.meeting_id.clone(),
-                        support_id,
-                        author: r.actor_id.clone(),
-                        drafted_at: r.at,
-                        revision: 1,
-                        revisions: vec![RevisionRec {
-                            revision: 1,
-                            kind: "drafted".into(),
-                            at: r.at,
-                            by: r.actor_id.clone(),
-                            segments: e.segments.clone(),
-                        }],
-                        status: NoteStatus::Open,
-                        person_agreed: None,
-                        author_agreed: None,
-                        agreed_revision: None,
-                        agreed_at: None,
-                        settled_at: None,
-                        close_reason: None,
-                        proposals: BTreeMap::new(),
-                        removed: BTreeMap::new(),
-                        version: next,
-                    },
-                );
-                self.dirty.insert(Key::Note(e.note_id.clone()));
-                self.person_ids(&subject).notes.insert(e.note_id.clone());
-            }
-            Event::NoteRevised(_)
+            | Event::SupportEnded(_) => support::apply(self, r, next),
+            Event::MeetingRecorded(_) => meetings::apply(self, r, next),
+            Event::NoteDrafted(_)
+            | Event::NoteRevised(_)
             | Event::NoteAddendum(_)
             | Event::RedactionProposed(_)
             | Event::RedactionAgreed(_)
             | Event::RedactionDeclined(_)
             | Event::RedactionWithdrawn(_)
             | Event::NoteAgreed(_)
-            | Event::NoteClosed(_) => {
-                let Some(id) = id_of(&r.stream, "note") else {
-                    return false;
-                };
-                let Some(n) = self.notes.get_mut(&id) else {
-                    return false;
-                };
-                let by_person = r.subject.as_deref() == Some(r.actor_id.as_str());
-                apply_note(n, r, by_person);
-                n.version = next;
-                self.dirty.insert(Key::Note(id));
-            }
-            Event::ConsentGranted(e) => {
-                let Some(subject) = id_of(&r.stream, "consent") else {
-                    return false;
-                };
-                let l = self.consents.entry(subject.clone()).or_default();
-                l.consents.insert(
-                    e.consent_id.clone(),
-                    ConsentRec {
-                        consent_id: e.consent_id.clone(),
-                        scope: e.scope,
-                        grantee: e.grantee.clone(),
-                        expires_at: e.expires_at,
-                        on_behalf: e.on_behalf,
-                        granted_by: r.actor_id.clone(),
-                        granted_at: r.at,
-                        granted_seq: r.seq,
-                        revoked_at: None,
-                        revoked_seq: None,
-                        revoked_by: None,
-                    },
-                );
-                l.version = next;
-                self.dirty.insert(Key::Consents(subject));
-            }
-            Event::ConsentRevoked(e) => {
-                let Some(subject) = id_of(&r.stream, "consent") else {
-                    return false;
-                };
-                let Some(l) = self.consents.get_mut(&subject) else {
-                    return false;
-                };
-                if let Some(c) = l.consents.get_mut(&e.consent_id) {
-                    if c.revoked_seq.is_none() {
-                        c.revoked_at = Some(r.at);
-                        c.revoked_seq = Some(r.seq);
-                        c.revoked_by = Some(r.actor_id.clone());
-                    }
-                }
-                l.version = next;
-                self.dirty.insert(Key::Consents(subject));
-            }
-            Event::SafeguardingRaised(e) => {
-                let Some(subject) = r.subject.clone() else {
-                    return false;
-                };
-                self.concerns.insert(
-                    e.concern_id.clone(),
-                    ConcernRec {
-                        concern_id: e.concern_id.clone(),
-                        subject: subject.clone(),
-                        raised_by: r.actor_id.clone(),
-                        category: e.category,
-                        urgency: e.urgency,
-                        summary: e.summary.clone(),
-                        raised_at: r.at,
-                        acknowledged_at: None,
-                        acknowledged_by: None,
-                        outcome: None,
-                        outcome_detail: None,
-                        outcome_at: None,
-                        informed: None,
-                        informed_at: None,
-                        version: next,
-                    },
-                );
-                self.dirty.insert(Key::Concern(e.concern_id.clone()));
-                self.person_ids(&subject)
-                    .concerns
-                    .insert(e.concern_id.clone());
-            }
-            Event::SafeguardingAcknowledged(_)
+            | Event::NoteClosed(_) => notes::apply(self, r, next),
+            Event::ConsentGranted(_) | Event::ConsentRevoked(_) => consent::apply(self, r, next),
+            Event::SafeguardingRaised(_)
+            | Event::SafeguardingAcknowledged(_)
             | Event::SafeguardingOutcome(_)
-            | Event::SubjectInformed(_) => {
-                let Some(id) = id_of(&r.stream, "concern") else {
-                    return false;
-                };
-                let Some(c) = self.concerns.get_mut(&id) else {
-                    return false;
-                };
-                match &r.event {
-                    Event::SafeguardingAcknowledged(_) if c.acknowledged_at.is_none() => {
-                        c.acknowledged_at = Some(r.at);
-                        c.acknowledged_by = Some(r.actor_id.clone());
-                    }
-                    Event::SafeguardingOutcome(e) => {
-                        c.outcome = Some(e.outcome);
-                        c.outcome_detail = Some(e.detail.clone());
-                        c.outcome_at = Some(r.at);
-                    }
-                    Event::SubjectInformed(e) => {
-                        c.informed = Some(e.how);
-                        c.informed_at = Some(r.at);
-                    }
-                    _ => {}
-                }
-                c.version = next;
-                self.dirty.insert(Key::Concern(id));
-            }
-            Event::DisclosureWithheld(e) => {
-                let Some(subject) = id_of(&r.stream, "disclosure") else {
-                    return false;
-                };
-                let l = self.disclosures.entry(subject.clone()).or_default();
-                l.items.push(WithholdingRec {
-                    target_stream: e.target_stream.clone(),
-                    exemption: e.exemption,
-                    justification: e.justification.clone(),
-                    review_by: e.review_by,
-                    withheld_at: r.at,
-                    withheld_by: r.actor_id.clone(),
-                    released_at: None,
-                    released_by: None,
-                });
-                l.version = next;
-                self.dirty.insert(Key::Disclosures(subject));
-            }
-            Event::DisclosureReleased(e) => {
-                let Some(subject) = id_of(&r.stream, "disclosure") else {
-                    return false;
-                };
-                let Some(l) = self.disclosures.get_mut(&subject) else {
-                    return false;
-                };
-                for w in l.items.iter_mut() {
-                    if w.target_stream == e.target_stream && w.released_at.is_none() {
-                        w.released_at = Some(r.at);
-                        w.released_by = Some(r.actor_id.clone());
-                    }
-                }
-                l.version = next;
-                self.dirty.insert(Key::Disclosures(subject));
-            }
-            Event::RecordAccessed(e) => {
-                let Some(subject) = id_of(&r.stream, "access") else {
-                    return false;
-                };
-                // Rule 8: prove every read's basis was valid at the entry that records it.
-                if let Err(why) = access::basis_valid_at(self, &r.actor_id, &subject, &e.basis, r) {
-                    self.invalid_reads.insert(
-                        r.seq,
-                        InvalidRead {
-                            seq: r.seq,
-                            at: r.at,
-                            subject: subject.clone(),
-                            reader: r.actor_id.clone(),
-                            basis: e.basis.clone(),
-                            why,
-                        },
-                    );
-                    self.dirty.insert(Key::InvalidRead(r.seq));
-                }
-                let p = self.person(&subject);
-                p.access_version = next;
-                p.reads += 1;
-            }
-            Event::AccessDenied(_) => {
-                let Some(subject) = id_of(&r.stream, "access") else {
-                    return false;
-                };
-                let p = self.person(&subject);
-                p.access_version = next;
-                p.denials += 1;
-            }
-            Event::SarRequested(e) => {
-                let Some(subject) = r.subject.clone() else {
-                    return false;
-                };
-                let (due_date, due_at) = calendar::one_month_after(r.at);
-                self.sars.insert(
-                    e.sar_id.clone(),
-                    SarRec {
-                        sar_id: e.sar_id.clone(),
-                        subject: subject.clone(),
-                        via: e.via,
-                        requested_by: r.actor_id.clone(),
-                        requested_at: r.at,
-                        due_date,
-                        due_at,
-                        fulfilled_at: None,
-                        fulfilled_by: None,
-                        bundle_hash: None,
-                        tree_size: None,
-                        withheld: None,
-                        version: next,
-                    },
-                );
-                self.dirty.insert(Key::Sar(e.sar_id.clone()));
-                self.person_ids(&subject).sars.insert(e.sar_id.clone());
-            }
-            Event::SarFulfilled(e) => {
-                let Some(s) = self.sars.get_mut(&e.sar_id) else {
-                    return false;
-                };
-                s.fulfilled_at = Some(r.at);
-                s.fulfilled_by = Some(r.actor_id.clone());
-                s.bundle_hash = Some(e.bundle_hash);
-                s.tree_size = Some(e.tree_size);
-                s.withheld = Some(e.withheld);
-                s.version = next;
-                self.dirty.insert(Key::Sar(e.sar_id.clone()));
-            }
+            | Event::SubjectInformed(_) => safeguarding::apply(self, r, next),
+            Event::DisclosureWithheld(_)
+            | Event::DisclosureReleased(_)
+            | Event::SarRequested(_)
+            | Event::SarFulfilled(_) => sar::apply(self, r, next),
+            Event::RecordAccessed(_) | Event::AccessDenied(_) => reads::apply(self, r, next),
         }
-        true
+    }
+
+    /// The id of stream `stream` when it is of kind `kind` (`support:s1` → `s1`).
+    pub(super) fn stream_id(stream: &str, kind: &str) -> Option<String> {
+        stream
+            .strip_prefix(kind)
+            .and_then(|s| s.strip_prefix(':'))
+            .map(str::to_string)
     }
 
     /// A person's record, to change what is persisted of it (its access counters).
-    fn person(&mut self, subject: &str) -> &mut PersonRec {
+    pub(super) fn person(&mut self, subject: &str) -> &mut PersonRec {
         self.dirty.insert(Key::Person(subject.to_string()));
         self.person_ids(subject)
     }
 
     /// A person's record, to change only its id sets, which are not persisted (so this marks
     /// nothing to save: a meeting recorded used to re-save its person's record every time).
-    fn person_ids(&mut self, subject: &str) -> &mut PersonRec {
+    pub(super) fn person_ids(&mut self, subject: &str) -> &mut PersonRec {
         self.people.entry(subject.to_string()).or_default()
     }
 
@@ -1163,111 +467,6 @@ impl Projections {
             ..p.clone()
         };
         strip(self) == strip(other)
-    }
-}
-
-fn apply_note(n: &mut NoteRec, r: &Recorded, by_person: bool) {
-    match &r.event {
-        Event::NoteRevised(e) => {
-            n.revision += 1;
-            n.revisions.push(RevisionRec {
-                revision: n.revision,
-                kind: "revised".into(),
-                at: r.at,
-                by: r.actor_id.clone(),
-                segments: e.segments.clone(),
-            });
-            n.person_agreed = None;
-            n.author_agreed = None;
-        }
-        Event::NoteAddendum(e) => {
-            n.revision += 1;
-            n.revisions.push(RevisionRec {
-                revision: n.revision,
-                kind: "addendum".into(),
-                at: r.at,
-                by: r.actor_id.clone(),
-                segments: e.segments.clone(),
-            });
-            n.person_agreed = None;
-            n.author_agreed = None;
-            n.status = NoteStatus::Open;
-        }
-        Event::RedactionProposed(e) => {
-            n.proposals.insert(
-                e.proposal_id.clone(),
-                ProposalRec {
-                    proposal_id: e.proposal_id.clone(),
-                    proposed_by: r.actor_id.clone(),
-                    by_person,
-                    segments: e.segments.clone(),
-                    reason: e.reason,
-                    at: r.at,
-                    status: ProposalStatus::Pending,
-                    decided_by: None,
-                    decided_at: None,
-                    decline_reason: None,
-                },
-            );
-        }
-        Event::RedactionAgreed(e) => {
-            let chars: BTreeMap<String, u64> = n
-                .revisions
-                .iter()
-                .flat_map(|rev| rev.segments.iter())
-                .map(|s| (s.id.clone(), s.chars))
-                .collect();
-            if let Some(p) = n.proposals.get_mut(&e.proposal_id) {
-                p.status = ProposalStatus::Agreed;
-                p.decided_by = Some(r.actor_id.clone());
-                p.decided_at = Some(r.at);
-                for s in &p.segments {
-                    n.removed.insert(
-                        s.clone(),
-                        Removal {
-                            proposal_id: e.proposal_id.clone(),
-                            agreed_by: r.actor_id.clone(),
-                            agreed_at: r.at,
-                            chars: chars.get(s).copied().unwrap_or(0),
-                        },
-                    );
-                }
-            }
-        }
-        Event::RedactionDeclined(e) => {
-            if let Some(p) = n.proposals.get_mut(&e.proposal_id) {
-                p.status = ProposalStatus::Declined;
-                p.decided_by = Some(r.actor_id.clone());
-                p.decided_at = Some(r.at);
-                p.decline_reason = e.reason.clone();
-            }
-        }
-        Event::RedactionWithdrawn(e) => {
-            if let Some(p) = n.proposals.get_mut(&e.proposal_id) {
-                p.status = ProposalStatus::Withdrawn;
-                p.decided_by = Some(r.actor_id.clone());
-                p.decided_at = Some(r.at);
-            }
-        }
-        Event::NoteAgreed(e) => {
-            if by_person {
-                n.person_agreed = Some(e.revision);
-            } else {
-                n.author_agreed = Some(e.revision);
-            }
-            if n.person_agreed == Some(n.revision) && n.author_agreed == Some(n.revision) {
-                n.status = NoteStatus::Agreed;
-                n.agreed_revision = Some(n.revision);
-                n.agreed_at = Some(r.at);
-                n.settled_at.get_or_insert(r.at);
-            }
-        }
-        Event::NoteClosed(e) => {
-            n.status = NoteStatus::Closed;
-            n.close_reason = Some(e.reason);
-            n.settled_at.get_or_insert(r.at);
-        }
-        _ => {}
     }
 }
 

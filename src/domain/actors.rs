@@ -1,0 +1,247 @@
+//! Actors and their tokens: who is registered, in which role and team, and which bearer tokens
+//! speak for them.
+//!
+//! Owns: `actor.registered`, `actor.deactivated`, `token.issued`, `token.revoked` — the rules
+//! that refuse them (only an admin; the first admin once) and how they fold into
+//! [`ActorRec`] and [`TokenRec`]. Must not touch: I/O, clocks, randomness, or any other area's
+//! records.
+
+use serde::{Deserialize, Serialize};
+
+use super::checks::*;
+use super::decide::Decision;
+use super::event::*;
+use super::projection::{Key, Projections};
+use super::stream::Stream;
+use super::types::*;
+use crate::format::Hash;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorRec {
+    pub id: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub display: SegmentRef,
+    pub active: bool,
+    pub registered_at: Time,
+    pub deactivated_at: Option<Time>,
+    /// Length of stream `actor:<id>` (token events are on it too).
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRec {
+    pub actor: String,
+    pub issued_at: Time,
+    pub expires_at: Option<Time>,
+    pub revoked_at: Option<Time>,
+}
+
+/// The first admin: allowed only while no actor is registered. `caller_id` registers itself.
+pub fn decide_bootstrap(p: &Projections, id: &str, display: SegmentRef) -> R<Decision> {
+    check_id("id", id)?;
+    if !p.actors.is_empty() {
+        return Err(precondition(
+            "bootstrap.once",
+            "id",
+            "actors are already registered; an admin registers further actors",
+        ));
+    }
+    Ok(Decision::one(
+        Stream::actor(id),
+        None,
+        Event::ActorRegistered(ActorRegistered {
+            id: id.to_string(),
+            role: Role::Admin,
+            team: None,
+            display,
+        }),
+    ))
+}
+
+pub(super) fn register_actor(
+    p: &Projections,
+    caller: &ActorRec,
+    id: &str,
+    r: &Role,
+    team: &Option<String>,
+    display: &SegmentRef,
+) -> R<Decision> {
+    role(caller, &[Role::Admin], "register actors")?;
+    check_id("id", id)?;
+    if p.actors.contains_key(id) {
+        return Err(exists("id", format!("actor {id}")));
+    }
+    check_id("display.id", &display.id)?;
+    match (r, team) {
+        (Role::PeerWorker | Role::CareTeam, None) => {
+            return Err(invalid(
+                "actor.team",
+                "team",
+                format!("a {r} belongs to a team (consents name teams); give its id"),
+            ))
+        }
+        (_, Some(t)) => check_id("team", t)?,
+        _ => {}
+    }
+    let subject = (*r == Role::ServiceUser).then(|| id.to_string());
+    Ok(Decision::one(
+        Stream::actor(id),
+        subject,
+        Event::ActorRegistered(ActorRegistered {
+            id: id.to_string(),
+            role: *r,
+            team: team.clone(),
+            display: display.clone(),
+        }),
+    ))
+}
+
+pub(super) fn deactivate_actor(
+    p: &Projections,
+    caller: &ActorRec,
+    id: &str,
+    reason: &DeactivationReason,
+) -> R<Decision> {
+    role(caller, &[Role::Admin], "deactivate actors")?;
+    check_id("id", id)?;
+    let a = active_actor(p, "id", id)?;
+    if a.id == caller.id {
+        return Err(precondition(
+            "actor.self",
+            "id",
+            "an admin cannot deactivate themselves; another admin must",
+        ));
+    }
+    let subject = (a.role == Role::ServiceUser).then(|| id.to_string());
+    Ok(Decision::one(
+        Stream::actor(id),
+        subject,
+        Event::ActorDeactivated(ActorDeactivated {
+            id: id.to_string(),
+            reason: *reason,
+        }),
+    ))
+}
+
+pub(super) fn issue_token(
+    p: &Projections,
+    caller: &ActorRec,
+    actor: &str,
+    token_hash: &Hash,
+    expires_at: &Option<Time>,
+    now: Time,
+) -> R<Decision> {
+    role(caller, &[Role::Admin], "issue tokens")?;
+    check_id("actor", actor)?;
+    let a = active_actor(p, "actor", actor)?;
+    if p.tokens.contains_key(&crate::format::to_hex(token_hash)) {
+        return Err(exists("token_hash", "this token"));
+    }
+    if let Some(e) = expires_at {
+        future("expires_at", *e, now)?;
+    }
+    let subject = (a.role == Role::ServiceUser).then(|| actor.to_string());
+    Ok(Decision::one(
+        Stream::actor(actor),
+        subject,
+        Event::TokenIssued(TokenIssued {
+            actor: actor.to_string(),
+            token_hash: HexHash(*token_hash),
+            expires_at: *expires_at,
+        }),
+    ))
+}
+
+pub(super) fn revoke_token(p: &Projections, caller: &ActorRec, token_hash: &Hash) -> R<Decision> {
+    role(caller, &[Role::Admin], "revoke tokens")?;
+    let h = crate::format::to_hex(token_hash);
+    let t = p
+        .tokens
+        .get(&h)
+        .ok_or_else(|| Refusal::not_found("token_hash", "this token"))?;
+    if t.revoked_at.is_some() {
+        return Err(precondition(
+            "token.revoked",
+            "token_hash",
+            "the token is already revoked",
+        ));
+    }
+    let subject = p
+        .actors
+        .get(&t.actor)
+        .filter(|a| a.role == Role::ServiceUser)
+        .map(|a| a.id.clone());
+    Ok(Decision::one(
+        Stream::actor(&t.actor),
+        subject,
+        Event::TokenRevoked(TokenRevoked {
+            token_hash: HexHash(*token_hash),
+        }),
+    ))
+}
+
+/// Folds an actor or token event.
+/// Returns false when the entry does not fit the state (it is then counted as skipped).
+pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
+    match &r.event {
+        Event::ActorRegistered(e) => {
+            p.actors.insert(
+                e.id.clone(),
+                ActorRec {
+                    id: e.id.clone(),
+                    role: e.role,
+                    team: e.team.clone(),
+                    display: e.display.clone(),
+                    active: true,
+                    registered_at: r.at,
+                    deactivated_at: None,
+                    version: next,
+                },
+            );
+            p.dirty.insert(Key::Actor(e.id.clone()));
+        }
+        Event::ActorDeactivated(e) => {
+            let Some(a) = p.actors.get_mut(&e.id) else {
+                return false;
+            };
+            a.active = false;
+            a.deactivated_at = Some(r.at);
+            a.version = next;
+            p.dirty.insert(Key::Actor(e.id.clone()));
+        }
+        Event::TokenIssued(e) => {
+            let Some(a) = p.actors.get_mut(&e.actor) else {
+                return false;
+            };
+            a.version = next;
+            let h = crate::format::to_hex(&e.token_hash.0);
+            p.tokens.insert(
+                h.clone(),
+                TokenRec {
+                    actor: e.actor.clone(),
+                    issued_at: r.at,
+                    expires_at: e.expires_at,
+                    revoked_at: None,
+                },
+            );
+            p.dirty.insert(Key::Actor(e.actor.clone()));
+            p.dirty.insert(Key::Token(h));
+        }
+        Event::TokenRevoked(e) => {
+            let h = crate::format::to_hex(&e.token_hash.0);
+            let Some(t) = p.tokens.get_mut(&h) else {
+                return false;
+            };
+            t.revoked_at = Some(r.at);
+            let actor = t.actor.clone();
+            if let Some(a) = p.actors.get_mut(&actor) {
+                a.version = next;
+                p.dirty.insert(Key::Actor(actor));
+            }
+            p.dirty.insert(Key::Token(h));
+        }
+        _ => return false,
+    }
+    true
+}
