@@ -20,7 +20,9 @@ use crate::domain::access::{self, AuditRead, ReadDecision, SarRead, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
 use crate::domain::projection::{ActorRec, VIEW_SCHEMA};
 use crate::domain::stream::Stream;
-use crate::domain::types::{is_id, DenialReason, HexHash, Role, SegmentRef, Time, ID_RULE};
+use crate::domain::types::{
+    is_id, DenialReason, HexHash, Passage, Role, SegmentRef, Time, ID_RULE,
+};
 use crate::domain::view::{self, Flag, RecordView};
 use crate::domain::{self, Code, Command, Decision, Event, Projections, Recorded, Refusal};
 use crate::format::{self, Actor, Hash};
@@ -145,11 +147,60 @@ impl Call {
     }
 }
 
-/// Texts a command carries, committed and sealed before the decision; stored only if the
-/// command is accepted, in the same durable step.
-#[derive(Debug, Default, Clone)]
-pub struct Texts {
-    staged: Vec<StagedContent>,
+/// The domain's [`domain::Commit`] for one decision: commits each passage under a fresh salt
+/// and, once the decision is accepted, seals the texts its events hold — nothing else is kept,
+/// so a refused command's text is never sealed or stored. Salts and nonces come from one random
+/// seed per decision through BLAKE3's keyed XOF (a PRF), so committing cannot fail inside the
+/// pure decision; the seed is dropped with the sealer.
+struct Sealer {
+    /// Secret, fresh per decision: every salt is derived from it and nothing else.
+    seed: [u8; 32],
+    /// How many salts have been derived (the PRF's input).
+    next: u64,
+    /// Commitment → (salt, nonce, text), for sealing what the decision keeps.
+    made: BTreeMap<Hash, ([u8; 32], [u8; 12], String)>,
+}
+
+impl Sealer {
+    fn new() -> Result<Sealer> {
+        Ok(Sealer {
+            seed: crate::store::fresh_seed()?,
+            next: 0,
+            made: BTreeMap::new(),
+        })
+    }
+
+    /// Seals the texts `decision` holds (its segments), and only those.
+    fn seal(self, decision: &Decision) -> Vec<StagedContent> {
+        let referenced = decision.segments();
+        self.made
+            .into_iter()
+            .filter(|(commit, _)| referenced.contains(&HexHash(*commit)))
+            .map(|(_, (salt, nonce, text))| StagedContent::seal(salt, nonce, &text))
+            .collect()
+    }
+}
+
+impl domain::Commit for Sealer {
+    fn commit(&mut self, passage: &Passage) -> SegmentRef {
+        let mut derived = [0u8; 44];
+        let mut prf = blake3::Hasher::new_keyed(&self.seed);
+        prf.update(&self.next.to_le_bytes());
+        prf.finalize_xof().fill(&mut derived);
+        self.next += 1;
+        let mut salt = [0u8; 32];
+        let mut nonce = [0u8; 12];
+        salt.copy_from_slice(&derived[..32]);
+        nonce.copy_from_slice(&derived[32..]);
+        let commit = crate::content::commit(&salt, &passage.text);
+        self.made
+            .insert(commit, (salt, nonce, passage.text.clone()));
+        SegmentRef {
+            id: passage.id.clone(),
+            commit: HexHash(commit),
+            chars: crate::content::chars(&passage.text),
+        }
+    }
 }
 
 /// The BLAKE3 hash of a bearer token: all that is ever recorded of it (`token.issued`).
@@ -779,40 +830,6 @@ impl Service {
         Ok(self.state.read().map_err(|_| poisoned())?.p.clone())
     }
 
-    /// Commits and seals a text for a command; the returned reference goes into the command.
-    pub fn text(&self, texts: &mut Texts, id: &str, text: &str) -> Result<SegmentRef> {
-        if !is_id(id) {
-            return Err(
-                Refusal::new(Code::InvalidArgument, "identifier", "segment id", ID_RULE).into(),
-            );
-        }
-        if text.is_empty() {
-            return Err(Refusal::new(
-                Code::InvalidArgument,
-                "segments",
-                format!("segment {id}"),
-                "text is empty; leave the segment out instead",
-            )
-            .into());
-        }
-        if text.len() > crate::content::MAX_SEGMENT_BYTES {
-            return Err(Refusal::new(
-                Code::ResourceExhausted,
-                "segments",
-                format!("segment {id}"),
-                format!(
-                    "{} bytes is over the {} byte limit per segment; split the text",
-                    text.len(),
-                    crate::content::MAX_SEGMENT_BYTES
-                ),
-            )
-            .into());
-        }
-        let (seg, staged) = self.store.stage_content(id, text)?;
-        texts.staged.push(staged);
-        Ok(seg.into())
-    }
-
     /// Registers the first admin of an empty system. `Ok(None)` if actors already exist.
     pub async fn bootstrap_admin(&self, id: &str, display: &str) -> Result<Option<Vec<Receipt>>> {
         if !self
@@ -825,19 +842,19 @@ impl Service {
         {
             return Ok(None);
         }
-        let mut texts = Texts::default();
-        let seg = self.text(&mut texts, "display", display)?;
+        let mut sealer = Sealer::new()?;
         let d = {
             let st = self.state.read().map_err(|_| poisoned())?;
-            domain::decide_bootstrap(&st.p, id, seg)?
+            domain::decide_bootstrap(&st.p, id, &Passage::new("display", display), &mut sealer)?
         };
+        let contents = sealer.seal(&d);
         let actor = Actor {
             id: id.to_string(),
             role: Role::Admin.as_str().to_string(),
         };
         let batch = {
             let st = self.state.read().map_err(|_| poisoned())?;
-            build(&st.p, &actor, &Call::default(), d, texts, None)
+            build(&st.p, &actor, &Call::default(), d, contents, None)
         };
         let r = self.store.append(batch).await?;
         Ok(Some(r))
@@ -885,7 +902,7 @@ impl Service {
             token_hash: [0; 32],
             expires_at,
         };
-        if let Err(e) = self.decide_batch(caller, &Call::default(), &probe, &Texts::default()) {
+        if let Err(e) = self.decide_batch(caller, &Call::default(), &probe) {
             if e.refuses_caller() {
                 return Err(e);
             }
@@ -915,7 +932,6 @@ impl Service {
                     token_hash,
                     expires_at,
                 },
-                Texts::default(),
             )
             .await?;
         Ok((token, receipts))
@@ -928,12 +944,13 @@ impl Service {
         caller: &str,
         call: &Call,
         cmd: &Command,
-        texts: &Texts,
     ) -> Result<(AppendBatch, String)> {
         let now = self.now();
+        let mut sealer = Sealer::new()?;
         let st = self.state.read().map_err(|_| poisoned())?;
         let actor = caller_of(&st.p, caller)?;
-        let d = domain::decide(&st.p, &actor, cmd, now)?;
+        let d = domain::decide(&st.p, &actor, cmd, now, &mut sealer)?;
+        let contents = sealer.seal(&d);
         let primary = d
             .events
             .first()
@@ -953,7 +970,7 @@ impl Service {
             id: actor.id.clone(),
             role: actor.role.as_str().to_string(),
         };
-        Ok((build(&st.p, &who, call, d, texts.clone(), None), primary))
+        Ok((build(&st.p, &who, call, d, contents, None), primary))
     }
 
     /// Checks `cmd` by `caller` against the projections, appends what it decides, applies it.
@@ -962,13 +979,7 @@ impl Service {
     /// writer answers repeats of commands it has sequenced, so the lookup here is needed only
     /// when the repeat is refused by the state the first call created (e.g. "already exists"):
     /// it is made on that path, off the common one.
-    pub async fn execute(
-        &self,
-        caller: &str,
-        call: Call,
-        cmd: Command,
-        texts: Texts,
-    ) -> Result<Vec<Receipt>> {
+    pub async fn execute(&self, caller: &str, call: Call, cmd: Command) -> Result<Vec<Receipt>> {
         if let Some(id) = &call.command_id {
             if !is_id(id) {
                 return Err(Refusal::new(
@@ -982,7 +993,7 @@ impl Service {
         }
         let mut last: Option<ServiceError> = None;
         for _ in 0..MAX_ATTEMPTS {
-            let decided = self.decide_batch(caller, &call, &cmd, &texts);
+            let decided = self.decide_batch(caller, &call, &cmd);
             let (batch, primary) = match decided {
                 Ok(b) => b,
                 Err(e) => {
@@ -1281,7 +1292,6 @@ impl Service {
                     tree_size,
                     withheld,
                 },
-                Texts::default(),
             )
             .await?;
         Ok((hash, receipts))
@@ -1537,17 +1547,17 @@ fn caller_of(p: &Projections, caller: &str) -> Result<ActorRec> {
 }
 
 /// The append for a decision: each event expects its stream at the version the projection
-/// knows; the streams it relied on become conditions; staged texts it references are stored.
+/// knows; the streams it relied on become conditions; `contents` (the sealed texts it holds) are
+/// stored with it.
 fn build(
     p: &Projections,
     actor: &Actor,
     call: &Call,
     d: Decision,
-    texts: Texts,
+    contents: Vec<StagedContent>,
     deadline: Option<u64>,
 ) -> AppendBatch {
     let mut next: BTreeMap<String, u64> = BTreeMap::new();
-    let referenced = d.segments();
     let events = d
         .events
         .into_iter()
@@ -1575,11 +1585,6 @@ fn build(
     }
     conditions.sort();
     conditions.dedup();
-    let contents = texts
-        .staged
-        .into_iter()
-        .filter(|s| referenced.contains(&HexHash(*s.commit())))
-        .collect();
     AppendBatch {
         command: call.command_id.clone(),
         request_digest: call.request_digest,

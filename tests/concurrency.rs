@@ -11,7 +11,7 @@ use withus::domain::event::Grantee;
 use withus::domain::types::*;
 use withus::domain::Command;
 use withus::service::RefusalLimit;
-use withus::service::{ServiceError, Texts};
+use withus::service::ServiceError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_racing_grants_and_revocations_never_use_a_revoked_consent() {
@@ -136,16 +136,14 @@ async fn many_parties_acting_on_one_note_at_once_get_serial_outcomes() {
         let w = w.clone();
         tasks.push(tokio::spawn(async move {
             if i % 4 == 0 {
-                let mut t = Texts::default();
-                let segs = vec![w.text(&mut t, "s1", &format!("one v{i}"))];
+                let segs = vec![Passage::new("s1", format!("one v{i}"))];
                 let _ = w
-                    .run_with(
+                    .run(
                         "su-sam",
                         Command::ReviseNote {
                             note_id: "n-1".into(),
                             segments: segs,
                         },
-                        t,
                     )
                     .await;
             } else {

@@ -10,8 +10,9 @@
 //! actors and tokens, support, meetings, notes, redaction, ended relationships, no-basis
 //! answers, consent, safeguarding and withholding, subject access, reads. `tests/rules.rs`
 //! covers the same rules end to end through the service on a real store; this file shows the
-//! core alone decides them, in milliseconds. Text never reaches the core: segments are
-//! `SegmentRef`s with fixed fake commitments.
+//! core alone decides them, in milliseconds. Commands carry plain passages; a counting fake
+//! committer turns them into `SegmentRef`s with fixed commitments, and every refusal is checked to
+//! have committed nothing.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,9 @@ use withus::domain::access::{
 use withus::domain::event::*;
 use withus::domain::projection::{ActorRec, NoteStatus};
 use withus::domain::types::*;
-use withus::domain::{decide, decide_bootstrap, Code, Command, Decision, Projections, Refusal};
+use withus::domain::{
+    decide, decide_bootstrap, Code, Command, Commit, Decision, Projections, Refusal,
+};
 
 // ---- harness ---------------------------------------------------------------------------------
 
@@ -108,13 +111,15 @@ impl Given {
 
     fn when(self, caller: &str, cmd: Command, now: Time) -> When {
         let who = self.actor(caller);
-        let out = decide(&self.p, &who, &cmd, now);
+        let mut commit = FakeCommit::default();
+        let out = decide(&self.p, &who, &cmd, now, &mut commit);
         When {
             g: self,
             caller: caller.into(),
             what: format!("{caller} {cmd:?}"),
             now,
             out,
+            commits: commit.calls,
         }
     }
 
@@ -130,6 +135,8 @@ struct When {
     what: String,
     now: Time,
     out: Result<Decision, Refusal>,
+    /// How many passages the decision committed.
+    commits: usize,
 }
 
 impl When {
@@ -175,7 +182,8 @@ impl When {
         self
     }
 
-    /// Then: refused with this code, rule and field, and a message. The state is unchanged.
+    /// Then: refused with this code, rule and field, and a message. The state is unchanged, and
+    /// no text was committed (so the service seals and stores none).
     fn then_refused(self, code: Code, rule: &str, field: &str) -> Given {
         let r = self.refusal();
         assert_eq!(
@@ -185,6 +193,11 @@ impl When {
             self.what
         );
         assert!(!r.message.is_empty(), "{}: empty message", self.what);
+        assert_eq!(
+            self.commits, 0,
+            "{}: a refused command committed text",
+            self.what
+        );
         self.g
     }
 
@@ -204,6 +217,12 @@ impl When {
 
 // ---- worlds ----------------------------------------------------------------------------------
 
+/// The words of passage number `n`: ten characters, which [`FakeCommit`] commits to `[n; 32]`.
+fn words(n: u8) -> String {
+    format!("passage{n:03}")
+}
+
+/// A segment reference as recorded: what [`FakeCommit`] makes of `text(id, n)`.
 fn seg(id: &str, n: u8) -> SegmentRef {
     SegmentRef {
         id: id.into(),
@@ -214,6 +233,42 @@ fn seg(id: &str, n: u8) -> SegmentRef {
 
 fn segs(list: &[(&str, u8)]) -> Vec<SegmentRef> {
     list.iter().map(|(id, n)| seg(id, *n)).collect()
+}
+
+/// A passage a command carries: the text that becomes `seg(id, n)` when committed.
+fn text(id: &str, n: u8) -> Passage {
+    Passage::new(id, words(n))
+}
+
+fn texts(list: &[(&str, u8)]) -> Vec<Passage> {
+    list.iter().map(|(id, n)| text(id, *n)).collect()
+}
+
+/// The core's committer in these tests: deterministic (`words(n)` → `[n; 32]`, any other text
+/// → its BLAKE3 hash), counting its calls so a refusal can be shown to have committed nothing.
+#[derive(Default)]
+struct FakeCommit {
+    calls: usize,
+}
+
+impl Commit for FakeCommit {
+    fn commit(&mut self, passage: &Passage) -> SegmentRef {
+        self.calls += 1;
+        let numbered = passage
+            .text
+            .strip_prefix("passage")
+            .and_then(|n| n.parse::<u8>().ok())
+            .filter(|n| words(*n) == passage.text);
+        let commit = match numbered {
+            Some(n) => [n; 32],
+            None => *blake3::hash(passage.text.as_bytes()).as_bytes(),
+        };
+        SegmentRef {
+            id: passage.id.clone(),
+            commit: HexHash(commit),
+            chars: passage.text.chars().count() as u64,
+        }
+    }
 }
 
 fn registered(id: &str, role: Role, team: Option<&str>) -> Ev {
@@ -486,7 +541,7 @@ fn register(id: &str, role: Role, team: Option<&str>) -> Command {
         id: id.into(),
         role,
         team: team.map(Into::into),
-        display: seg("display", 0),
+        display: text("display", 0),
     }
 }
 
@@ -541,20 +596,20 @@ fn with_meeting_fields(cmd: Command, f: impl FnOnce(&mut Command)) -> Command {
     cmd
 }
 
-fn draft(n: &str, m: &str, segments: Vec<SegmentRef>) -> Command {
+fn draft(n: &str, m: &str, segments: Vec<Passage>) -> Command {
     Command::DraftNote {
         note_id: n.into(),
         meeting_id: m.into(),
         segments,
     }
 }
-fn revise(n: &str, segments: Vec<SegmentRef>) -> Command {
+fn revise(n: &str, segments: Vec<Passage>) -> Command {
     Command::ReviseNote {
         note_id: n.into(),
         segments,
     }
 }
-fn addendum(n: &str, segments: Vec<SegmentRef>) -> Command {
+fn addendum(n: &str, segments: Vec<Passage>) -> Command {
     Command::AddAddendum {
         note_id: n.into(),
         segments,
@@ -586,7 +641,7 @@ fn agree_redaction(n: &str, pid: &str) -> Command {
         proposal_id: pid.into(),
     }
 }
-fn decline_redaction(n: &str, pid: &str, reason: Option<SegmentRef>) -> Command {
+fn decline_redaction(n: &str, pid: &str, reason: Option<Passage>) -> Command {
     Command::DeclineRedaction {
         note_id: n.into(),
         proposal_id: pid.into(),
@@ -600,7 +655,7 @@ fn withdraw(n: &str, pid: &str) -> Command {
     }
 }
 
-fn grant(subject: &str, c: &str, scope: Scope, grantee: Option<Grantee>) -> Command {
+fn grant(subject: &str, c: &str, scope: Scope, grantee: Option<Grantee<Passage>>) -> Command {
     Command::GrantConsent {
         subject: subject.into(),
         consent_id: c.into(),
@@ -630,7 +685,7 @@ fn raise(c: &str, subject: &str) -> Command {
         subject: subject.into(),
         category: ConcernCategory::SelfHarm,
         urgency: Urgency::Immediate,
-        summary: vec![seg("c1", 9)],
+        summary: vec![text("c1", 9)],
     }
 }
 fn acknowledge(c: &str) -> Command {
@@ -642,7 +697,7 @@ fn outcome(c: &str) -> Command {
     Command::RecordOutcome {
         concern_id: c.into(),
         outcome: ConcernOutcome::AdviceGiven,
-        detail: seg("d", 8),
+        detail: text("d", 8),
     }
 }
 fn withhold(subject: &str, target: &str, review_by: Time) -> Command {
@@ -650,7 +705,7 @@ fn withhold(subject: &str, target: &str, review_by: Time) -> Command {
         subject: subject.into(),
         target_stream: target.into(),
         exemption: Exemption::ThirdParty,
-        justification: seg("j", 7),
+        justification: text("j", 7),
         review_by,
     }
 }
@@ -886,7 +941,13 @@ fn an_admin_revokes_a_token_once() {
 
 #[test]
 fn the_first_admin_is_created_only_on_an_empty_log() {
-    let d = decide_bootstrap(&Projections::new(), "admin", seg("display", 0)).unwrap();
+    let d = decide_bootstrap(
+        &Projections::new(),
+        "admin",
+        &text("display", 0),
+        &mut FakeCommit::default(),
+    )
+    .unwrap();
     assert_eq!(
         d.events
             .iter()
@@ -903,12 +964,24 @@ fn the_first_admin_is_created_only_on_an_empty_log() {
             })
         )]
     );
-    let r = decide_bootstrap(&given(cast()).p, "admin2", seg("display", 0)).unwrap_err();
+    let r = decide_bootstrap(
+        &given(cast()).p,
+        "admin2",
+        &text("display", 0),
+        &mut FakeCommit::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         (r.code, r.rule, r.field.as_str()),
         (Code::FailedPrecondition, "bootstrap.once", "id")
     );
-    let r = decide_bootstrap(&Projections::new(), "ad min", seg("display", 0)).unwrap_err();
+    let r = decide_bootstrap(
+        &Projections::new(),
+        "ad min",
+        &text("display", 0),
+        &mut FakeCommit::default(),
+    )
+    .unwrap_err();
     assert_eq!((r.rule, r.field.as_str()), ("identifier", "id"));
 }
 
@@ -1234,7 +1307,7 @@ fn a_meeting_is_recorded_after_it_happened_for_1_to_1440_minutes() {
 #[test]
 fn the_worker_who_met_the_person_drafts_the_note() {
     given(with_meeting())
-        .when("pw-amara", draft("n", "m", segs(&[("s1", 1)])), now())
+        .when("pw-amara", draft("n", "m", texts(&[("s1", 1)])), now())
         .then_emits(&[(
             "note:n",
             Some("su-sam"),
@@ -1246,18 +1319,18 @@ fn the_worker_who_met_the_person_drafts_the_note() {
         )])
         .then_decision(|d| assert_eq!(d.depends, strings(&["support:sp", "meeting:m"])))
         .and_apply()
-        .when("pw-amara", draft("n", "m", segs(&[("s1", 1)])), now())
+        .when("pw-amara", draft("n", "m", texts(&[("s1", 1)])), now())
         .then_refused(Code::AlreadyExists, "unique_id", "note_id")
-        .when("su-sam", draft("n2", "m", segs(&[("s1", 1)])), now())
+        .when("su-sam", draft("n2", "m", texts(&[("s1", 1)])), now())
         .then_refused(Code::PermissionDenied, "note.author", "caller")
         .and(vec![ended("sp", "su-sam", "su-sam")])
-        .when("pw-amara", draft("n2", "m", segs(&[("s1", 1)])), now())
+        .when("pw-amara", draft("n2", "m", texts(&[("s1", 1)])), now())
         .then_refused(Code::FailedPrecondition, "support.accepted", "meeting_id");
 }
 
 #[test]
 fn a_note_has_1_to_64_segments_with_unique_ids() {
-    let many: Vec<SegmentRef> = (0..65).map(|i| seg(&format!("s{i}"), 1)).collect();
+    let many: Vec<Passage> = (0..65).map(|i| text(&format!("s{i}"), 1)).collect();
     given(with_meeting())
         .when("pw-amara", draft("n", "m", vec![]), now())
         .then_refused(Code::InvalidArgument, "segments", "segments")
@@ -1265,11 +1338,11 @@ fn a_note_has_1_to_64_segments_with_unique_ids() {
         .then_refused(Code::ResourceExhausted, "segments", "segments")
         .when(
             "pw-amara",
-            draft("n", "m", segs(&[("s1", 1), ("s1", 2)])),
+            draft("n", "m", texts(&[("s1", 1), ("s1", 2)])),
             now(),
         )
         .then_refused(Code::InvalidArgument, "segments", "segments[1].id")
-        .when("pw-amara", draft("n", "m", segs(&[("s 1", 1)])), now())
+        .when("pw-amara", draft("n", "m", texts(&[("s 1", 1)])), now())
         .then_refused(Code::InvalidArgument, "identifier", "segments[0].id");
 }
 
@@ -1281,7 +1354,7 @@ fn either_party_revises_an_open_note_and_a_revision_clears_agreement() {
         .and_apply()
         .when(
             "pw-amara",
-            revise("n", segs(&[("s1", 1), ("s3", 3)])),
+            revise("n", texts(&[("s1", 1), ("s3", 3)])),
             now(),
         )
         .then_events(&[Event::NoteRevised(NoteRevised {
@@ -1291,7 +1364,7 @@ fn either_party_revises_an_open_note_and_a_revision_clears_agreement() {
         .and_apply()
         .when("su-sam", agree("n", 1), now())
         .then_refused(Code::FailedPrecondition, "note.latest_revision", "revision")
-        .when("su-sam", revise("n", segs(&[("s1", 4)])), now())
+        .when("su-sam", revise("n", texts(&[("s1", 4)])), now())
         .then_events(&[Event::NoteRevised(NoteRevised {
             segments: segs(&[("s1", 4)]),
         })]);
@@ -1300,12 +1373,12 @@ fn either_party_revises_an_open_note_and_a_revision_clears_agreement() {
 #[test]
 fn an_agreed_or_closed_note_is_not_revised() {
     given(with_agreed())
-        .when("su-sam", revise("n", segs(&[("s1", 4)])), now())
+        .when("su-sam", revise("n", texts(&[("s1", 4)])), now())
         .then_refused(Code::FailedPrecondition, "note.open", "note_id");
     given(with_draft())
         .when("pw-amara", close("n"), now())
         .and_apply()
-        .when("su-sam", revise("n", segs(&[("s1", 4)])), now())
+        .when("su-sam", revise("n", texts(&[("s1", 4)])), now())
         .then_refused(Code::FailedPrecondition, "note.open", "note_id");
 }
 
@@ -1346,18 +1419,18 @@ fn a_note_is_agreed_when_both_agree_its_latest_revision_once_with_no_pending_red
 #[test]
 fn an_addendum_is_added_by_either_party_to_an_agreed_note_with_new_ids_and_agreed_again() {
     given(with_draft())
-        .when("su-sam", addendum("n", segs(&[("a1", 5)])), now())
+        .when("su-sam", addendum("n", texts(&[("a1", 5)])), now())
         .then_refused(
             Code::FailedPrecondition,
             "note.addendum_after_agreement",
             "note_id",
         );
     let g = given(with_agreed())
-        .when("su-sam", addendum("n", segs(&[("s1", 5)])), now())
+        .when("su-sam", addendum("n", texts(&[("s1", 5)])), now())
         .then_refused(Code::AlreadyExists, "segments", "segments[0].id")
         .when("su-sam", addendum("n", vec![]), now())
         .then_refused(Code::InvalidArgument, "segments", "segments")
-        .when("pw-amara", addendum("n", segs(&[("a1", 5)])), now())
+        .when("pw-amara", addendum("n", texts(&[("a1", 5)])), now())
         .then_emits(&[(
             "note:n",
             Some("su-sam"),
@@ -1461,7 +1534,7 @@ fn the_other_party_agrees_and_the_passage_is_erased_in_every_revision() {
 }
 
 #[test]
-fn a_removed_segment_cannot_come_back_by_id_or_commitment() {
+fn a_removed_segment_cannot_come_back_under_its_id() {
     let mut e = with_draft();
     e.push(proposed("n", "su-sam", "su-sam", "r", &["s2"]));
     given(e)
@@ -1469,17 +1542,7 @@ fn a_removed_segment_cannot_come_back_by_id_or_commitment() {
         .and_apply()
         .when(
             "pw-amara",
-            revise("n", segs(&[("s1", 1), ("s2", 6)])),
-            now(),
-        )
-        .then_refused(
-            Code::FailedPrecondition,
-            "redaction.stays_removed",
-            "segments[1]",
-        )
-        .when(
-            "pw-amara",
-            revise("n", segs(&[("s1", 1), ("s9", 2)])),
+            revise("n", texts(&[("s1", 1), ("s2", 6)])),
             now(),
         )
         .then_refused(
@@ -1489,21 +1552,30 @@ fn a_removed_segment_cannot_come_back_by_id_or_commitment() {
         );
 }
 
+/// A command's text is committed only once every check has passed: a revision refused at its
+/// last check (a removed id in its last segment) has committed none of its passages, and an
+/// accepted one commits each exactly once.
 #[test]
-fn an_addendum_may_carry_a_removed_segments_commitment_under_a_new_id() {
-    // DOMAIN.md says a removed segment cannot come back ("a revision reusing its id or its
-    // commitment is refused (`redaction.stays_removed`)") and that an addendum is a new
-    // revision; the code does check ids in an addendum (against every revision, rule
-    // `segments`) but not commitments: an addendum reusing a removed commitment is accepted.
-    let mut e = with_agreed();
+fn a_refused_command_commits_no_text() {
+    let mut e = with_draft();
     e.push(proposed("n", "su-sam", "su-sam", "r", &["s2"]));
-    given(e)
+    let g = given(e)
         .when("pw-amara", agree_redaction("n", "r"), now())
-        .and_apply()
-        .when("pw-amara", addendum("n", segs(&[("a1", 2)])), now())
-        .then_events(&[Event::NoteAddendum(NoteAddendum {
-            segments: segs(&[("a1", 2)]),
-        })]);
+        .and_apply();
+    let refused = g.when(
+        "pw-amara",
+        revise("n", texts(&[("s1", 1), ("s3", 3), ("s2", 6)])),
+        now(),
+    );
+    assert!(refused.out.is_err());
+    assert_eq!(refused.commits, 0);
+    let accepted = refused.g.when(
+        "pw-amara",
+        revise("n", texts(&[("s1", 1), ("s3", 3)])),
+        now(),
+    );
+    assert!(accepted.out.is_ok());
+    assert_eq!(accepted.commits, 2);
 }
 
 #[test]
@@ -1517,7 +1589,7 @@ fn a_worker_declines_a_persons_proposal_only_with_a_reason() {
         .then_refused(Code::PermissionDenied, "redaction.other_party", "caller")
         .when(
             "pw-amara",
-            decline_redaction("n", "r", Some(seg("why", 4))),
+            decline_redaction("n", "r", Some(text("why", 4))),
             now(),
         )
         .then_events(&[Event::RedactionDeclined(RedactionDeclined {
@@ -1591,14 +1663,14 @@ fn a_worker_whose_relationship_ended_may_no_longer_act_on_the_note() {
     draft_ended.push(ended("sp", "su-sam", "pw-amara"));
     let mut agreed_ended = with_agreed();
     agreed_ended.push(ended("sp", "su-sam", "pw-amara"));
-    refused(draft_ended.clone(), revise("n", segs(&[("s1", 4)])));
+    refused(draft_ended.clone(), revise("n", texts(&[("s1", 4)])));
     refused(draft_ended.clone(), agree("n", 1));
     refused(draft_ended.clone(), close("n"));
     refused(draft_ended, propose("n", "r", &["s1"]));
-    refused(agreed_ended, addendum("n", segs(&[("a1", 5)])));
+    refused(agreed_ended, addendum("n", texts(&[("a1", 5)])));
     refused(
         ended_with_proposals(),
-        decline_redaction("n", "r-p", Some(seg("why", 4))),
+        decline_redaction("n", "r-p", Some(text("why", 4))),
     );
     refused(ended_with_proposals(), withdraw("n", "r-w"));
 }
@@ -1615,10 +1687,10 @@ fn the_person_still_acts_on_the_note_after_the_relationship_ended() {
             assert!(d.depends.is_empty());
         });
     };
-    ok(draft_ended.clone(), revise("n", segs(&[("s1", 4)])));
+    ok(draft_ended.clone(), revise("n", texts(&[("s1", 4)])));
     ok(draft_ended.clone(), agree("n", 1));
     ok(draft_ended, propose("n", "r", &["s1"]));
-    ok(agreed_ended, addendum("n", segs(&[("a1", 5)])));
+    ok(agreed_ended, addendum("n", texts(&[("a1", 5)])));
     ok(ended_with_proposals(), decline_redaction("n", "r-w", None));
     ok(ended_with_proposals(), agree_redaction("n", "r-w"));
     ok(ended_with_proposals(), withdraw("n", "r-p"));
@@ -1672,7 +1744,7 @@ fn a_foreign_support_id_is_answered_exactly_as_an_unknown_one() {
 fn a_foreign_meeting_id_is_answered_exactly_as_an_unknown_one() {
     for caller in ["pw-amara", "su-sam"] {
         let (foreign, unknown) =
-            foreign_and_unknown(caller, draft("n9", "m-o", segs(&[("s1", 1)])));
+            foreign_and_unknown(caller, draft("n9", "m-o", texts(&[("s1", 1)])));
         assert_eq!(foreign, unknown);
         assert_eq!(
             (foreign.code, foreign.rule, foreign.field.as_str()),
@@ -1685,8 +1757,8 @@ fn a_foreign_meeting_id_is_answered_exactly_as_an_unknown_one() {
 fn a_foreign_note_id_is_answered_exactly_as_an_unknown_one() {
     for caller in ["pw-amara", "su-sam"] {
         for cmd in [
-            revise("n-o", segs(&[("s1", 4)])),
-            addendum("n-o", segs(&[("a1", 4)])),
+            revise("n-o", texts(&[("s1", 4)])),
+            addendum("n-o", texts(&[("a1", 4)])),
             agree("n-o", 1),
             close("n-o"),
             propose("n-o", "r", &["s1"]),
@@ -1737,7 +1809,7 @@ fn nobody_else_grants_a_persons_consent() {
 
 #[test]
 fn a_consents_grantee_follows_its_scope_and_its_expiry_is_in_the_future() {
-    let person = Some(Grantee::Person(seg("gp-name", 3)));
+    let person = Some(Grantee::Person(text("gp-name", 3)));
     let team = Some(Grantee::Team("cmht".into()));
     given(cast())
         .when(

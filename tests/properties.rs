@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use withus::domain::event::Grantee;
 use withus::domain::types::*;
 use withus::domain::Command;
-use withus::service::{replay, Call, Service, ServiceError, Texts};
+use withus::service::{replay, Call, Service, ServiceError};
 
 const SUBJECTS: [&str; 2] = ["su-sam", "su-ola"];
 const WORKERS: [&str; 2] = ["pw-amara", "pw-ben"];
@@ -161,17 +161,13 @@ impl Run {
         Time(self.clock.0.load(std::sync::atomic::Ordering::SeqCst))
     }
 
-    async fn exec(&mut self, caller: &str, cmd: Command, t: Texts) {
+    async fn exec(&mut self, caller: &str, cmd: Command) {
         self.n += 1;
         let call = Call::id(&format!("p-{}", self.n));
-        match self.svc().execute(caller, call, cmd, t).await {
+        match self.svc().execute(caller, call, cmd).await {
             Ok(_) | Err(ServiceError::Refused(_)) => {}
             Err(e) => panic!("unexpected error: {e}"),
         }
-    }
-
-    fn text(&self, t: &mut Texts, id: &str, s: &str) -> SegmentRef {
-        self.svc().text(t, id, s).unwrap()
     }
 
     /// The note's person or author (or a bystander when the note does not exist).
@@ -210,36 +206,23 @@ impl Run {
                         worker: WORKERS[worker as usize].into(),
                         source: ReferralSource::CareTeam,
                     },
-                    Texts::default(),
                 )
                 .await
             }
             Op::Offer { sid: s } => {
                 let w = self.support_party(&sid(s), false);
-                self.exec(
-                    &w,
-                    Command::OfferSupport { support_id: sid(s) },
-                    Texts::default(),
-                )
-                .await
+                self.exec(&w, Command::OfferSupport { support_id: sid(s) })
+                    .await
             }
             Op::Accept { sid: s, by_person } => {
                 let c = self.support_party(&sid(s), by_person);
-                self.exec(
-                    &c,
-                    Command::AcceptSupport { support_id: sid(s) },
-                    Texts::default(),
-                )
-                .await
+                self.exec(&c, Command::AcceptSupport { support_id: sid(s) })
+                    .await
             }
             Op::Decline { sid: s } => {
                 let c = self.support_party(&sid(s), true);
-                self.exec(
-                    &c,
-                    Command::DeclineSupport { support_id: sid(s) },
-                    Texts::default(),
-                )
-                .await
+                self.exec(&c, Command::DeclineSupport { support_id: sid(s) })
+                    .await
             }
             Op::End { sid: s, by_person } => {
                 let c = self.support_party(&sid(s), by_person);
@@ -249,14 +232,12 @@ impl Run {
                         support_id: sid(s),
                         reason: EndReason::Other,
                     },
-                    Texts::default(),
                 )
                 .await
             }
             Op::Meeting { mid, sid: s } => {
                 let w = self.support_party(&sid(s), false);
-                let mut t = Texts::default();
-                let detail = Some(self.text(&mut t, "place", "the café"));
+                let detail = Some(Passage::new("place", "the café"));
                 let at = self.now();
                 self.exec(
                     &w,
@@ -271,7 +252,6 @@ impl Run {
                         occurred_at: at,
                         minutes: 30,
                     },
-                    t,
                 )
                 .await
             }
@@ -283,9 +263,8 @@ impl Run {
                         .map(|m| m.worker.clone())
                         .unwrap_or_else(|| "pw-amara".into())
                 };
-                let mut t = Texts::default();
                 let segs = (0..3)
-                    .map(|i| self.text(&mut t, &format!("s{i}"), &format!("words {i} of note {n}")))
+                    .map(|i| Passage::new(format!("s{i}"), format!("words {i} of note {n}")))
                     .collect();
                 self.exec(
                     &w,
@@ -294,7 +273,6 @@ impl Run {
                         meeting_id: format!("m-{mid}"),
                         segments: segs,
                     },
-                    t,
                 )
                 .await
             }
@@ -304,10 +282,9 @@ impl Run {
                 drop_first,
             } => {
                 let c = self.note_party(&nid(n), by_person);
-                let mut t = Texts::default();
                 let from = if drop_first { 1 } else { 0 };
                 let segs = (from..3)
-                    .map(|i| self.text(&mut t, &format!("s{i}"), &format!("revised words {i}")))
+                    .map(|i| Passage::new(format!("s{i}"), format!("revised words {i}")))
                     .collect();
                 self.exec(
                     &c,
@@ -315,7 +292,6 @@ impl Run {
                         note_id: nid(n),
                         segments: segs,
                     },
-                    t,
                 )
                 .await
             }
@@ -334,7 +310,6 @@ impl Run {
                         segments: vec![format!("s{seg}")],
                         reason: RedactionReason::NotWanted,
                     },
-                    Texts::default(),
                 )
                 .await
             }
@@ -350,7 +325,6 @@ impl Run {
                         note_id: nid(n),
                         proposal_id: format!("r-{pid}"),
                     },
-                    Texts::default(),
                 )
                 .await
             }
@@ -361,8 +335,7 @@ impl Run {
                 reason,
             } => {
                 let c = self.note_party(&nid(n), by_person);
-                let mut t = Texts::default();
-                let r = reason.then(|| self.text(&mut t, "why", "because"));
+                let r = reason.then(|| Passage::new("why", "because"));
                 self.exec(
                     &c,
                     Command::DeclineRedaction {
@@ -370,7 +343,6 @@ impl Run {
                         proposal_id: format!("r-{pid}"),
                         reason: r,
                     },
-                    t,
                 )
                 .await
             }
@@ -394,7 +366,6 @@ impl Run {
                         note_id: nid(n),
                         revision,
                     },
-                    Texts::default(),
                 )
                 .await
             }
@@ -415,7 +386,6 @@ impl Run {
                         grantee: Some(Grantee::Team(TEAMS[team as usize].into())),
                         expires_at: exp,
                     },
-                    Texts::default(),
                 )
                 .await
             }
@@ -427,7 +397,6 @@ impl Run {
                         subject: s.into(),
                         consent_id: format!("c-{cid}"),
                     },
-                    Texts::default(),
                 )
                 .await
             }
@@ -436,8 +405,7 @@ impl Run {
                 subject,
                 worker,
             } => {
-                let mut t = Texts::default();
-                let summary = vec![self.text(&mut t, "k", "a worry")];
+                let summary = vec![Passage::new("k", "a worry")];
                 self.exec(
                     WORKERS[worker as usize],
                     Command::RaiseConcern {
@@ -447,7 +415,6 @@ impl Run {
                         urgency: Urgency::SameDay,
                         summary,
                     },
-                    t,
                 )
                 .await
             }
@@ -457,13 +424,11 @@ impl Run {
                     Command::AcknowledgeConcern {
                         concern_id: format!("k-{kid}"),
                     },
-                    Texts::default(),
                 )
                 .await
             }
             Op::Withhold { subject, kid } => {
-                let mut t = Texts::default();
-                let j = self.text(&mut t, "j", "serious harm");
+                let j = Passage::new("j", "serious harm");
                 let review_by = self.now().plus(Time::DAY);
                 self.exec(
                     "sg-lee",
@@ -474,7 +439,6 @@ impl Run {
                         justification: j,
                         review_by,
                     },
-                    t,
                 )
                 .await
             }
@@ -485,7 +449,6 @@ impl Run {
                         subject: SUBJECTS[subject as usize].into(),
                         target_stream: format!("concern:k-{kid}"),
                     },
-                    Texts::default(),
                 )
                 .await
             }

@@ -7,25 +7,13 @@ use common::world::World;
 use withus::domain::event::Grantee;
 use withus::domain::types::*;
 use withus::domain::{Code, Command};
-use withus::service::{ServiceError, Texts};
+use withus::service::ServiceError;
 
 /// Then: refused with this code, rule and field, and nothing appended.
 async fn refused(w: &World, caller: &str, cmd: Command, code: Code, rule: &str, field: &str) {
-    refused_with(w, caller, cmd, Texts::default(), code, rule, field).await
-}
-
-async fn refused_with(
-    w: &World,
-    caller: &str,
-    cmd: Command,
-    t: Texts,
-    code: Code,
-    rule: &str,
-    field: &str,
-) {
     let size = w.size();
     let what = format!("{caller} {cmd:?}");
-    match w.run_with(caller, cmd, t).await {
+    match w.run(caller, cmd).await {
         Err(ServiceError::Refused(r)) => {
             assert_eq!(
                 (r.code, r.rule, r.field.as_str()),
@@ -39,7 +27,7 @@ async fn refused_with(
     assert_eq!(w.size(), size, "{what}: a refusal appends nothing");
 }
 
-fn team(t: &str) -> Option<Grantee> {
+fn team(t: &str) -> Option<Grantee<Passage>> {
     Some(Grantee::Team(t.into()))
 }
 
@@ -65,9 +53,8 @@ fn refer(id: &str, subject: &str, worker: &str) -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actors_and_tokens_are_an_admins_business() {
     let w = World::new().await;
-    let mut t = Texts::default();
-    let d = w.text(&mut t, "display", "X");
-    refused_with(
+    let d = Passage::new("display", "X");
+    refused(
         &w,
         "pw-amara",
         Command::RegisterActor {
@@ -76,15 +63,13 @@ async fn actors_and_tokens_are_an_admins_business() {
             team: None,
             display: d.clone(),
         },
-        t,
         Code::PermissionDenied,
         "role",
         "caller",
     )
     .await;
-    let mut t = Texts::default();
-    let d = w.text(&mut t, "display", "X");
-    refused_with(
+    let d = Passage::new("display", "X");
+    refused(
         &w,
         "admin",
         Command::RegisterActor {
@@ -93,15 +78,13 @@ async fn actors_and_tokens_are_an_admins_business() {
             team: None,
             display: d.clone(),
         },
-        t,
         Code::AlreadyExists,
         "unique_id",
         "id",
     )
     .await;
-    let mut t = Texts::default();
-    let d = w.text(&mut t, "display", "X");
-    refused_with(
+    let d = Passage::new("display", "X");
+    refused(
         &w,
         "admin",
         Command::RegisterActor {
@@ -110,15 +93,13 @@ async fn actors_and_tokens_are_an_admins_business() {
             team: None,
             display: d.clone(),
         },
-        t,
         Code::InvalidArgument,
         "actor.team",
         "team",
     )
     .await;
-    let mut t = Texts::default();
-    let d = w.text(&mut t, "display", "X");
-    refused_with(
+    let d = Passage::new("display", "X");
+    refused(
         &w,
         "admin",
         Command::RegisterActor {
@@ -127,7 +108,6 @@ async fn actors_and_tokens_are_an_admins_business() {
             team: None,
             display: d,
         },
-        t,
         Code::InvalidArgument,
         "identifier",
         "id",
@@ -594,14 +574,13 @@ async fn meetings_are_recorded_by_the_worker_of_an_accepted_relationship() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
     let w = with_note().await;
-    let segs = |w: &World, t: &mut Texts, ids: &[&str]| {
+    let segs = |ids: &[&str]| {
         ids.iter()
-            .map(|i| w.text(t, i, &format!("text {i}")))
+            .map(|i| Passage::new(*i, format!("text {i}")))
             .collect::<Vec<_>>()
     };
-    let mut t = Texts::default();
-    let s = segs(&w, &mut t, &["a"]);
-    refused_with(
+    let s = segs(&["a"]);
+    refused(
         &w,
         "pw-ben",
         Command::DraftNote {
@@ -609,15 +588,13 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
             meeting_id: "m-1".into(),
             segments: s,
         },
-        t,
         Code::PermissionDenied,
         "no_basis",
         "meeting_id",
     )
     .await;
-    let mut t = Texts::default();
-    let s = segs(&w, &mut t, &["a"]);
-    refused_with(
+    let s = segs(&["a"]);
+    refused(
         &w,
         "pw-amara",
         Command::DraftNote {
@@ -625,7 +602,6 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
             meeting_id: "m-1".into(),
             segments: s,
         },
-        t,
         Code::AlreadyExists,
         "unique_id",
         "note_id",
@@ -644,9 +620,8 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
         "segments",
     )
     .await;
-    let mut t = Texts::default();
-    let s = segs(&w, &mut t, &["a", "a"]);
-    refused_with(
+    let s = segs(&["a", "a"]);
+    refused(
         &w,
         "pw-amara",
         Command::DraftNote {
@@ -654,20 +629,14 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
             meeting_id: "m-1".into(),
             segments: s,
         },
-        t,
         Code::InvalidArgument,
         "segments",
         "segments[1].id",
     )
     .await;
-    let mut t = Texts::default();
     let ids: Vec<String> = (0..65).map(|i| format!("s{i}")).collect();
-    let s = segs(
-        &w,
-        &mut t,
-        &ids.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    refused_with(
+    let s = segs(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+    refused(
         &w,
         "pw-amara",
         Command::DraftNote {
@@ -675,15 +644,13 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
             meeting_id: "m-1".into(),
             segments: s,
         },
-        t,
         Code::ResourceExhausted,
         "segments",
         "segments",
     )
     .await;
-    let mut t = Texts::default();
-    let s = segs(&w, &mut t, &["a"]);
-    refused_with(
+    let s = segs(&["a"]);
+    refused(
         &w,
         "pw-amara",
         Command::DraftNote {
@@ -691,47 +658,48 @@ async fn notes_are_drafted_by_the_worker_and_revised_by_either_party() {
             meeting_id: "m-x".into(),
             segments: s,
         },
-        t,
         Code::PermissionDenied,
         "no_basis",
         "meeting_id",
     )
     .await;
     // Someone outside the note cannot revise it; the person can (co-production).
-    let mut t = Texts::default();
-    let s = segs(&w, &mut t, &["s1", "s3"]);
-    refused_with(
+    let s = segs(&["s1", "s3"]);
+    refused(
         &w,
         "su-ola",
         Command::ReviseNote {
             note_id: "n-1".into(),
             segments: s,
         },
-        t,
         Code::PermissionDenied,
         "no_basis",
         "note_id",
     )
     .await;
-    let mut t = Texts::default();
-    let s = segs(&w, &mut t, &["s1", "s3"]);
-    w.ok_with(
+    let s = segs(&["s1", "s3"]);
+    w.ok(
         "su-sam",
         Command::ReviseNote {
             note_id: "n-1".into(),
             segments: s,
         },
-        t,
     )
     .await;
     assert_eq!(w.svc.projections().unwrap().notes["n-1"].revision, 2);
-    // Text is limited per segment, before anything is stored.
-    let mut t = Texts::default();
-    let e = w
-        .svc
-        .text(&mut t, "big", &"x".repeat(64 * 1024 + 1))
-        .unwrap_err();
-    assert_eq!(e.code(), Code::ResourceExhausted);
+    // Text is limited per segment, and refused before anything is stored.
+    refused(
+        &w,
+        "su-sam",
+        Command::ReviseNote {
+            note_id: "n-1".into(),
+            segments: vec![Passage::new("big", "x".repeat(64 * 1024 + 1))],
+        },
+        Code::ResourceExhausted,
+        "segments",
+        "segments[0].text",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -838,20 +806,17 @@ async fn rule_4_redaction_needs_the_other_party_and_a_worker_declines_only_with_
         "note_id",
     )
     .await;
-    let mut t = Texts::default();
-    let why = w.text(
-        &mut t,
+    let why = Passage::new(
         "why",
         "We need this to plan the support together; can we reword it?",
     );
-    w.ok_with(
+    w.ok(
         "pw-amara",
         Command::DeclineRedaction {
             note_id: "n-1".into(),
             proposal_id: "r-1".into(),
             reason: Some(why),
         },
-        t,
     )
     .await;
     // The person sees the reason.
@@ -916,18 +881,17 @@ async fn rule_4_redaction_needs_the_other_party_and_a_worker_declines_only_with_
     // Agreed: erased from every revision that held it, and it cannot be put back.
     let p = w.svc.projections().unwrap();
     let s2 = p.notes["n-1"].revisions[0].segments[1].clone();
-    let mut t = Texts::default();
-    let s1 = w.text(&mut t, "s1", "one");
-    let s2b = w.text(&mut t, "s2", "two, reworded");
-    w.ok_with(
+    let s1 = Passage::new("s1", "one");
+    let s2b = Passage::new("s2", "two, reworded");
+    w.ok(
         "pw-amara",
         Command::ReviseNote {
             note_id: "n-1".into(),
             segments: vec![s1.clone(), s2b.clone()],
         },
-        t,
     )
     .await;
+    let s2b = w.svc.projections().unwrap().notes["n-1"].revisions[1].segments[1].clone();
     w.ok("su-sam", propose("r-4", &["s2"])).await;
     w.ok(
         "pw-amara",
@@ -956,16 +920,14 @@ async fn rule_4_redaction_needs_the_other_party_and_a_worker_declines_only_with_
         "segments[0]",
     )
     .await;
-    let mut t = Texts::default();
-    let back = w.text(&mut t, "s2", "two");
-    refused_with(
+    let back = Passage::new("s2", "two");
+    refused(
         &w,
         "pw-amara",
         Command::ReviseNote {
             note_id: "n-1".into(),
             segments: vec![s1, back],
         },
-        t,
         Code::FailedPrecondition,
         "redaction.stays_removed",
         "segments[1]",
@@ -1033,15 +995,13 @@ async fn rule_5_a_note_is_agreed_by_both_on_its_latest_revision() {
     )
     .await;
     // A new revision clears earlier agreement.
-    let mut t = Texts::default();
-    let s = vec![w.text(&mut t, "s1", "one, changed")];
-    w.ok_with(
+    let s = vec![Passage::new("s1", "one, changed")];
+    w.ok(
         "pw-amara",
         Command::ReviseNote {
             note_id: "n-1".into(),
             segments: s,
         },
-        t,
     )
     .await;
     let n = &w.svc.projections().unwrap().notes["n-1"];
@@ -1059,16 +1019,14 @@ async fn rule_5_a_note_is_agreed_by_both_on_its_latest_revision() {
     )
     .await;
     // Addenda only after agreement, and they are agreed the same way.
-    let mut t = Texts::default();
-    let s = vec![w.text(&mut t, "a1", "added later")];
-    refused_with(
+    let s = vec![Passage::new("a1", "added later")];
+    refused(
         &w,
         "pw-amara",
         Command::AddAddendum {
             note_id: "n-1".into(),
             segments: s,
         },
-        t,
         Code::FailedPrecondition,
         "note.addendum_after_agreement",
         "note_id",
@@ -1090,29 +1048,25 @@ async fn rule_5_a_note_is_agreed_by_both_on_its_latest_revision() {
         },
     )
     .await;
-    let mut t = Texts::default();
-    let s = vec![w.text(&mut t, "a1", "added later")];
-    w.ok_with(
+    let s = vec![Passage::new("a1", "added later")];
+    w.ok(
         "su-sam",
         Command::AddAddendum {
             note_id: "n-1".into(),
             segments: s,
         },
-        t,
     )
     .await;
     let n = &w.svc.projections().unwrap().notes["n-1"];
     assert_eq!((n.revision, n.agreed_revision), (3, Some(2)));
-    let mut t = Texts::default();
-    let s = vec![w.text(&mut t, "a1", "again")];
-    refused_with(
+    let s = vec![Passage::new("a1", "again")];
+    refused(
         &w,
         "su-sam",
         Command::ReviseNote {
             note_id: "n-1".into(),
             segments: s,
         },
-        t,
         Code::FailedPrecondition,
         "note.open",
         "note_id",
@@ -1146,16 +1100,14 @@ async fn rule_5_a_note_is_agreed_by_both_on_its_latest_revision() {
         },
     )
     .await;
-    let mut t = Texts::default();
-    let s = vec![w.text(&mut t, "a1", "dup id")];
-    refused_with(
+    let s = vec![Passage::new("a1", "dup id")];
+    refused(
         &w,
         "su-sam",
         Command::AddAddendum {
             note_id: "n-1".into(),
             segments: s,
         },
-        t,
         Code::AlreadyExists,
         "segments",
         "segments[0].id",
@@ -1200,14 +1152,15 @@ async fn rule_5_a_note_is_agreed_by_both_on_its_latest_revision() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_6_consent_is_the_persons_to_give_and_take_back() {
     let w = World::new().await;
-    let grant =
-        |id: &str, scope, grantee: Option<Grantee>, exp: Option<Time>| Command::GrantConsent {
+    let grant = |id: &str, scope, grantee: Option<Grantee<Passage>>, exp: Option<Time>| {
+        Command::GrantConsent {
             subject: "su-sam".into(),
             consent_id: id.into(),
             scope,
             grantee,
             expires_at: exp,
-        };
+        }
+    };
     refused(
         &w,
         "su-ola",
@@ -1344,32 +1297,28 @@ async fn rule_6_consent_is_the_persons_to_give_and_take_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_7_safeguarding_is_the_leads_and_withholding_is_reviewed() {
     let w = World::new().await;
-    let raise = |w: &World, t: &mut Texts, id: &str| Command::RaiseConcern {
+    let raise = |id: &str| Command::RaiseConcern {
         concern_id: id.into(),
         subject: "su-sam".into(),
         category: ConcernCategory::SelfNeglect,
         urgency: Urgency::Routine,
-        summary: vec![w.text(t, "k", "summary")],
+        summary: vec![Passage::new("k", "summary")],
     };
-    let mut t = Texts::default();
-    let c = raise(&w, &mut t, "k-1");
-    refused_with(
+    let c = raise("k-1");
+    refused(
         &w,
         "pw-amara",
         c,
-        t,
         Code::PermissionDenied,
         "support.accepted",
         "caller",
     )
     .await;
-    let mut t = Texts::default();
-    let c = raise(&w, &mut t, "k-1");
-    refused_with(&w, "ct-cho", c, t, Code::PermissionDenied, "role", "caller").await;
+    let c = raise("k-1");
+    refused(&w, "ct-cho", c, Code::PermissionDenied, "role", "caller").await;
     w.accepted_support("sp-1", "su-sam", "pw-amara").await;
-    let mut t = Texts::default();
-    let c = raise(&w, &mut t, "k-1");
-    w.ok_with("pw-amara", c, t).await;
+    let c = raise("k-1");
+    w.ok("pw-amara", c).await;
     // A duty of care outlives the relationship.
     w.ok(
         "su-sam",
@@ -1379,9 +1328,8 @@ async fn rule_7_safeguarding_is_the_leads_and_withholding_is_reviewed() {
         },
     )
     .await;
-    let mut t = Texts::default();
-    let c = raise(&w, &mut t, "k-2");
-    w.ok_with("pw-amara", c, t).await;
+    let c = raise("k-2");
+    w.ok("pw-amara", c).await;
     refused(
         &w,
         "pw-amara",
@@ -1393,9 +1341,8 @@ async fn rule_7_safeguarding_is_the_leads_and_withholding_is_reviewed() {
         "caller",
     )
     .await;
-    let mut t = Texts::default();
-    let d = w.text(&mut t, "d", "detail");
-    refused_with(
+    let d = Passage::new("d", "detail");
+    refused(
         &w,
         "sg-lee",
         Command::RecordOutcome {
@@ -1403,7 +1350,6 @@ async fn rule_7_safeguarding_is_the_leads_and_withholding_is_reviewed() {
             outcome: ConcernOutcome::AdviceGiven,
             detail: d,
         },
-        t,
         Code::FailedPrecondition,
         "concern.acknowledged_first",
         "concern_id",
@@ -1438,16 +1384,14 @@ async fn rule_7_safeguarding_is_the_leads_and_withholding_is_reviewed() {
         "concern_id",
     )
     .await;
-    let mut t = Texts::default();
-    let d = w.text(&mut t, "d", "detail");
-    w.ok_with(
+    let d = Passage::new("d", "detail");
+    w.ok(
         "sg-lee",
         Command::RecordOutcome {
             concern_id: "k-1".into(),
             outcome: ConcernOutcome::AdviceGiven,
             detail: d,
         },
-        t,
     )
     .await;
     w.ok(
@@ -1459,11 +1403,11 @@ async fn rule_7_safeguarding_is_the_leads_and_withholding_is_reviewed() {
     )
     .await;
 
-    let withhold = |w: &World, t: &mut Texts, target: &str, review: Time| Command::Withhold {
+    let withhold = |target: &str, review: Time| Command::Withhold {
         subject: "su-sam".into(),
         target_stream: target.into(),
         exemption: Exemption::SeriousHarm,
-        justification: w.text(t, "j", "why"),
+        justification: Passage::new("j", "why"),
         review_by: review,
     };
     let later = w.now().plus(Time::DAY);
@@ -1509,20 +1453,16 @@ async fn rule_7_safeguarding_is_the_leads_and_withholding_is_reviewed() {
             "review_by",
         ),
     ] {
-        let mut t = Texts::default();
-        let c = withhold(&w, &mut t, target, review);
-        refused_with(&w, caller, c, t, code, rule, field).await;
+        let c = withhold(target, review);
+        refused(&w, caller, c, code, rule, field).await;
     }
-    let mut t = Texts::default();
-    let c = withhold(&w, &mut t, "concern:k-1", later);
-    w.ok_with("sg-lee", c, t).await;
-    let mut t = Texts::default();
-    let c = withhold(&w, &mut t, "concern:k-1", later);
-    refused_with(
+    let c = withhold("concern:k-1", later);
+    w.ok("sg-lee", c).await;
+    let c = withhold("concern:k-1", later);
+    refused(
         &w,
         "sg-lee",
         c,
-        t,
         Code::FailedPrecondition,
         "disclosure.once",
         "target_stream",
@@ -1570,9 +1510,8 @@ async fn rule_7_safeguarding_is_the_leads_and_withholding_is_reviewed() {
 async fn rule_8_compliance_flags_note_concern_sar_and_withholding_deadlines() {
     use withus::domain::view::FlagKind;
     let w = with_note().await; // n-1 drafted at T0
-    let mut t = Texts::default();
-    let s = vec![w.text(&mut t, "k", "summary")];
-    w.ok_with(
+    let s = vec![Passage::new("k", "summary")];
+    w.ok(
         "pw-amara",
         Command::RaiseConcern {
             concern_id: "k-1".into(),
@@ -1581,7 +1520,6 @@ async fn rule_8_compliance_flags_note_concern_sar_and_withholding_deadlines() {
             urgency: Urgency::Immediate,
             summary: s,
         },
-        t,
     )
     .await;
     w.ok(
@@ -1778,9 +1716,8 @@ async fn the_remaining_refusals_of_actors_safeguarding_and_subject_access() {
 
     // Safeguarding acts are the lead's.
     w.accepted_support("sp-1", "su-sam", "pw-amara").await;
-    let mut t = Texts::default();
-    let s = vec![w.text(&mut t, "k", "summary")];
-    w.ok_with(
+    let s = vec![Passage::new("k", "summary")];
+    w.ok(
         "pw-amara",
         Command::RaiseConcern {
             concern_id: "k-1".into(),
@@ -1789,12 +1726,10 @@ async fn the_remaining_refusals_of_actors_safeguarding_and_subject_access() {
             urgency: Urgency::Routine,
             summary: s,
         },
-        t,
     )
     .await;
-    let mut t = Texts::default();
-    let s = vec![w.text(&mut t, "k", "summary")];
-    refused_with(
+    let s = vec![Passage::new("k", "summary")];
+    refused(
         &w,
         "sg-lee",
         Command::RaiseConcern {
@@ -1804,7 +1739,6 @@ async fn the_remaining_refusals_of_actors_safeguarding_and_subject_access() {
             urgency: Urgency::Routine,
             summary: s,
         },
-        t,
         Code::AlreadyExists,
         "unique_id",
         "concern_id",
@@ -1850,9 +1784,8 @@ async fn the_remaining_refusals_of_actors_safeguarding_and_subject_access() {
     )
     .await;
     // A withholding must be about the person named.
-    let mut t = Texts::default();
-    let j = w.text(&mut t, "j", "why");
-    refused_with(
+    let j = Passage::new("j", "why");
+    refused(
         &w,
         "sg-lee",
         Command::Withhold {
@@ -1862,7 +1795,6 @@ async fn the_remaining_refusals_of_actors_safeguarding_and_subject_access() {
             justification: j,
             review_by: w.now().plus(Time::DAY),
         },
-        t,
         Code::InvalidArgument,
         "disclosure.target",
         "target_stream",
@@ -1965,7 +1897,6 @@ async fn the_remaining_refusals_of_actors_safeguarding_and_subject_access() {
             Command::OfferSupport {
                 support_id: "sp-1".into(),
             },
-            Texts::default(),
         )
         .await
         .unwrap_err();

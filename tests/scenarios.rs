@@ -11,7 +11,7 @@ use withus::domain::view::FlagKind;
 use withus::domain::Command;
 use withus::merkle;
 use withus::service::Page;
-use withus::service::{AsOf, ServiceError, Texts};
+use withus::service::{AsOf, ServiceError};
 
 const PASSAGE: &str = "Sam talked about their brother's debts and the argument at home";
 
@@ -45,9 +45,8 @@ async fn a_note_is_co_produced_and_a_passage_removed_by_agreement_is_gone_but_th
     .await;
 
     // A meeting in a café: where is words, so it is content.
-    let mut t = Texts::default();
-    let cafe = w.text(&mut t, "place", "the café by the park");
-    w.ok_with(
+    let cafe = Passage::new("place", "the café by the park");
+    w.ok(
         "pw-amara",
         Command::RecordMeeting {
             meeting_id: "m-1".into(),
@@ -60,7 +59,6 @@ async fn a_note_is_co_produced_and_a_passage_removed_by_agreement_is_gone_but_th
             occurred_at: w.now(),
             minutes: 50,
         },
-        t,
     )
     .await;
 
@@ -397,13 +395,11 @@ async fn an_expiring_consent_is_valid_until_its_expiry_and_not_a_millisecond_aft
 async fn a_safeguarding_concern_is_acted_on_withheld_from_the_person_and_visible_to_the_auditor() {
     let w = World::new().await;
     w.accepted_support("sp-1", "su-sam", "pw-amara").await;
-    let mut t = Texts::default();
-    let summary = vec![w.text(
-        &mut t,
+    let summary = vec![Passage::new(
         "k1",
         "Sam said they are being pressured to hand over money",
     )];
-    w.ok_with(
+    w.ok(
         "pw-amara",
         Command::RaiseConcern {
             concern_id: "k-1".into(),
@@ -412,7 +408,6 @@ async fn a_safeguarding_concern_is_acted_on_withheld_from_the_person_and_visible
             urgency: Urgency::SameDay,
             summary,
         },
-        t,
     )
     .await;
     w.advance(2 * Time::HOUR);
@@ -449,13 +444,11 @@ async fn a_safeguarding_concern_is_acted_on_withheld_from_the_person_and_visible
         1
     );
     let review_by = w.now().plus(30 * Time::DAY);
-    let mut t = Texts::default();
-    let why = w.text(
-        &mut t,
+    let why = Passage::new(
         "why",
         "Disclosure now would put Sam at risk from the person named",
     );
-    w.ok_with(
+    w.ok(
         "sg-lee",
         Command::Withhold {
             subject: "su-sam".into(),
@@ -464,7 +457,6 @@ async fn a_safeguarding_concern_is_acted_on_withheld_from_the_person_and_visible
             justification: why,
             review_by,
         },
-        t,
     )
     .await;
     let mine = w
@@ -537,18 +529,16 @@ async fn time_travel_shows_the_record_as_it_was() {
     let after_draft = w.size();
     let t_draft = w.now();
     w.advance(Time::HOUR);
-    let mut t = Texts::default();
     let segs = vec![
-        w.text(&mut t, "s1", "First words"),
-        w.text(&mut t, "s2", "More words, added together"),
+        Passage::new("s1", "First words"),
+        Passage::new("s2", "More words, added together"),
     ];
-    w.ok_with(
+    w.ok(
         "su-sam",
         Command::ReviseNote {
             note_id: "n-1".into(),
             segments: segs,
         },
-        t,
     )
     .await;
 
@@ -602,15 +592,11 @@ async fn a_retried_command_returns_the_same_receipts_and_appends_nothing() {
     };
     let first = w
         .svc
-        .execute("ct-cho", call.clone(), cmd.clone(), Texts::default())
+        .execute("ct-cho", call.clone(), cmd.clone())
         .await
         .unwrap();
     let size = w.size();
-    let again = w
-        .svc
-        .execute("ct-cho", call, cmd, Texts::default())
-        .await
-        .unwrap();
+    let again = w.svc.execute("ct-cho", call, cmd).await.unwrap();
     assert_eq!(first, again);
     assert_eq!(w.size(), size);
 }
@@ -633,7 +619,6 @@ async fn a_stale_expected_version_is_aborted_and_changes_nothing() {
                 note_id: "n-1".into(),
                 revision: 1,
             },
-            Texts::default(),
         )
         .await
         .unwrap_err();
@@ -660,7 +645,6 @@ async fn a_stale_expected_version_is_aborted_and_changes_nothing() {
                 note_id: "n-1".into(),
                 revision: 1,
             },
-            Texts::default(),
         )
         .await
         .unwrap();

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::checks::*;
-use super::decide::Decision;
+use super::decide::{Commit, Decision};
 use super::event::*;
 use super::projection::{Key, Projections};
 use super::stream::Stream;
@@ -38,7 +38,12 @@ pub struct TokenRec {
 }
 
 /// The first admin: allowed only while no actor is registered. `caller_id` registers itself.
-pub fn decide_bootstrap(p: &Projections, id: &str, display: SegmentRef) -> R<Decision> {
+pub fn decide_bootstrap(
+    p: &Projections,
+    id: &str,
+    display: &Passage,
+    commit: &mut dyn Commit,
+) -> R<Decision> {
     check_id("id", id)?;
     if !p.actors.is_empty() {
         return Err(precondition(
@@ -47,6 +52,7 @@ pub fn decide_bootstrap(p: &Projections, id: &str, display: SegmentRef) -> R<Dec
             "actors are already registered; an admin registers further actors",
         ));
     }
+    check_passage("display", display)?;
     Ok(Decision::one(
         Stream::actor(id),
         None,
@@ -54,7 +60,7 @@ pub fn decide_bootstrap(p: &Projections, id: &str, display: SegmentRef) -> R<Dec
             id: id.to_string(),
             role: Role::Admin,
             team: None,
-            display,
+            display: commit.commit(display),
         }),
     ))
 }
@@ -65,14 +71,15 @@ pub(super) fn register_actor(
     id: &str,
     r: &Role,
     team: &Option<String>,
-    display: &SegmentRef,
+    display: &Passage,
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     role(caller, &[Role::Admin], "register actors")?;
     check_id("id", id)?;
     if p.actors.contains_key(id) {
         return Err(exists("id", format!("actor {id}")));
     }
-    check_id("display.id", &display.id)?;
+    check_passage("display", display)?;
     match (r, team) {
         (Role::PeerWorker | Role::CareTeam, None) => {
             return Err(invalid(
@@ -92,7 +99,7 @@ pub(super) fn register_actor(
             id: id.to_string(),
             role: *r,
             team: team.clone(),
-            display: display.clone(),
+            display: commit.commit(display),
         }),
     ))
 }

@@ -12,6 +12,7 @@ use super::projection::Projections;
 use super::stream::Stream;
 use super::support::SupportRec;
 use super::types::*;
+use crate::content::MAX_SEGMENT_BYTES;
 
 /// Which gRPC-style status a refusal (or, through `ServiceError::code`, any service error) maps
 /// to. The last three are never a domain refusal's: they classify storage failures.
@@ -114,35 +115,66 @@ pub(super) fn check_id(field: &str, v: &str) -> R<()> {
     }
 }
 
-pub(super) fn check_segments(field: &str, segs: &[SegmentRef], allow_empty: bool) -> R<()> {
-    if segs.is_empty() && !allow_empty {
+/// One passage of text: a valid id, some words, within the size limit of a segment.
+pub(super) fn check_passage(field: &str, passage: &Passage) -> R<()> {
+    check_id(&format!("{field}.id"), &passage.id)?;
+    if passage.text.is_empty() {
+        return Err(invalid(
+            "segments",
+            &format!("{field}.text"),
+            format!(
+                "the text of segment {} is empty; leave the segment out instead",
+                passage.id
+            ),
+        ));
+    }
+    if passage.text.len() > MAX_SEGMENT_BYTES {
+        return Err(Refusal::new(
+            Code::ResourceExhausted,
+            "segments",
+            format!("{field}.text"),
+            format!(
+                "segment {} is {} bytes, over the {MAX_SEGMENT_BYTES} byte limit per segment; \
+                 split the text",
+                passage.id,
+                passage.text.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The passages of a note revision, addendum or concern summary: at least one (unless
+/// `allow_empty`), at most [`MAX_SEGMENTS`], each valid, ids unique within them.
+pub(super) fn check_passages(field: &str, passages: &[Passage], allow_empty: bool) -> R<()> {
+    if passages.is_empty() && !allow_empty {
         return Err(invalid(
             "segments",
             field,
             "needs at least one segment of text",
         ));
     }
-    if segs.len() > MAX_SEGMENTS {
+    if passages.len() > MAX_SEGMENTS {
         return Err(Refusal::new(
             Code::ResourceExhausted,
             "segments",
             field,
             format!(
                 "{} segments is over the limit of {MAX_SEGMENTS}",
-                segs.len()
+                passages.len()
             ),
         ));
     }
     let mut seen = BTreeSet::new();
-    for (i, s) in segs.iter().enumerate() {
-        check_id(&format!("{field}[{i}].id"), &s.id)?;
-        if !seen.insert(&s.id) {
+    for (i, passage) in passages.iter().enumerate() {
+        check_passage(&format!("{field}[{i}]"), passage)?;
+        if !seen.insert(&passage.id) {
             return Err(invalid(
                 "segments",
                 &format!("{field}[{i}].id"),
                 format!(
                     "segment id {} appears twice; ids are unique within a note",
-                    s.id
+                    passage.id
                 ),
             ));
         }

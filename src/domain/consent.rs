@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actors::ActorRec;
 use super::checks::*;
-use super::decide::Decision;
+use super::decide::{Commit, Decision};
 use super::event::*;
 use super::projection::{Key, Projections};
 use super::stream::Stream;
@@ -66,9 +66,10 @@ pub(super) fn grant_consent(
     subject: &str,
     consent_id: &str,
     scope: &Scope,
-    grantee: &Option<Grantee>,
+    grantee: &Option<Grantee<Passage>>,
     expires_at: &Option<Time>,
     now: Time,
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     check_id("subject", subject)?;
     let (on_behalf, depends) = person_or_their_worker(p, caller, subject, "grant consent")?;
@@ -89,7 +90,7 @@ pub(super) fn grant_consent(
                 "share_with_care_team names a team id",
             ))
         }
-        (Scope::ShareWithPerson, Some(Grantee::Person(s))) => check_id("grantee.id", &s.id)?,
+        (Scope::ShareWithPerson, Some(Grantee::Person(s))) => check_passage("grantee", s)?,
         (Scope::ShareWithPerson, _) => {
             return Err(invalid(
                 "consent.grantee",
@@ -115,7 +116,10 @@ pub(super) fn grant_consent(
         Event::ConsentGranted(ConsentGranted {
             consent_id: consent_id.to_string(),
             scope: *scope,
-            grantee: grantee.clone(),
+            grantee: grantee.as_ref().map(|g| match g {
+                Grantee::Person(name) => Grantee::Person(commit.commit(name)),
+                Grantee::Team(team) => Grantee::Team(team.clone()),
+            }),
             expires_at: *expires_at,
             on_behalf,
         }),

@@ -25,14 +25,14 @@ pub use super::sar::MAX_REVIEW_MS;
 /// Most segments in one note revision, addendum or concern summary.
 pub const MAX_SEGMENTS: usize = 64;
 
-/// A command, with its text already committed to segments.
+/// A command, with its text as plain [`Passage`]s: committed only if it is accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     RegisterActor {
         id: String,
         role: Role,
         team: Option<String>,
-        display: SegmentRef,
+        display: Passage,
     },
     DeactivateActor {
         id: String,
@@ -72,18 +72,18 @@ pub enum Command {
         group_id: Option<String>,
         mode: MeetingMode,
         place: Place,
-        place_detail: Option<SegmentRef>,
+        place_detail: Option<Passage>,
         occurred_at: Time,
         minutes: u32,
     },
     DraftNote {
         note_id: String,
         meeting_id: String,
-        segments: Vec<SegmentRef>,
+        segments: Vec<Passage>,
     },
     ReviseNote {
         note_id: String,
-        segments: Vec<SegmentRef>,
+        segments: Vec<Passage>,
     },
     ProposeRedaction {
         note_id: String,
@@ -98,7 +98,7 @@ pub enum Command {
     DeclineRedaction {
         note_id: String,
         proposal_id: String,
-        reason: Option<SegmentRef>,
+        reason: Option<Passage>,
     },
     WithdrawRedaction {
         note_id: String,
@@ -114,13 +114,13 @@ pub enum Command {
     },
     AddAddendum {
         note_id: String,
-        segments: Vec<SegmentRef>,
+        segments: Vec<Passage>,
     },
     GrantConsent {
         subject: String,
         consent_id: String,
         scope: Scope,
-        grantee: Option<Grantee>,
+        grantee: Option<Grantee<Passage>>,
         expires_at: Option<Time>,
     },
     RevokeConsent {
@@ -132,7 +132,7 @@ pub enum Command {
         subject: String,
         category: ConcernCategory,
         urgency: Urgency,
-        summary: Vec<SegmentRef>,
+        summary: Vec<Passage>,
     },
     AcknowledgeConcern {
         concern_id: String,
@@ -140,7 +140,7 @@ pub enum Command {
     RecordOutcome {
         concern_id: String,
         outcome: ConcernOutcome,
-        detail: SegmentRef,
+        detail: Passage,
     },
     InformSubject {
         concern_id: String,
@@ -150,7 +150,7 @@ pub enum Command {
         subject: String,
         target_stream: String,
         exemption: Exemption,
-        justification: SegmentRef,
+        justification: Passage,
         review_by: Time,
     },
     Release {
@@ -216,8 +216,27 @@ impl Decision {
     }
 }
 
-/// Decides `cmd` by `caller` against `p` at `now`.
-pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R<Decision> {
+/// Turns an accepted command's passages into the segment references its events hold: the only
+/// way text becomes part of a decision. The areas call it only once every check has passed, so a
+/// refused command commits (and the service seals) nothing — `a_refused_command_commits_no_text`
+/// in tests/core.rs holds that for every refusal there.
+pub trait Commit {
+    fn commit(&mut self, passage: &Passage) -> SegmentRef;
+}
+
+/// Commits each passage, in order.
+pub(super) fn commit_all(commit: &mut dyn Commit, passages: &[Passage]) -> Vec<SegmentRef> {
+    passages.iter().map(|p| commit.commit(p)).collect()
+}
+
+/// Decides `cmd` by `caller` against `p` at `now`; `commit` commits the text of an accepted one.
+pub fn decide(
+    p: &Projections,
+    caller: &ActorRec,
+    cmd: &Command,
+    now: Time,
+    commit: &mut dyn Commit,
+) -> R<Decision> {
     if !caller.active {
         return Err(Refusal::new(
             Code::Unauthenticated,
@@ -232,7 +251,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             role: r,
             team,
             display,
-        } => actors::register_actor(p, caller, id, r, team, display),
+        } => actors::register_actor(p, caller, id, r, team, display, commit),
         Command::DeactivateActor { id, reason } => actors::deactivate_actor(p, caller, id, reason),
         Command::IssueToken {
             actor,
@@ -279,17 +298,18 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             occurred_at,
             minutes,
             now,
+            commit,
         ),
         Command::DraftNote {
             note_id,
             meeting_id,
             segments,
-        } => notes::draft_note(p, caller, note_id, meeting_id, segments),
+        } => notes::draft_note(p, caller, note_id, meeting_id, segments, commit),
         Command::ReviseNote { note_id, segments } => {
-            notes::revise_note(p, caller, note_id, segments)
+            notes::revise_note(p, caller, note_id, segments, commit)
         }
         Command::AddAddendum { note_id, segments } => {
-            notes::add_addendum(p, caller, note_id, segments)
+            notes::add_addendum(p, caller, note_id, segments, commit)
         }
         Command::ProposeRedaction {
             note_id,
@@ -300,12 +320,12 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
         Command::AgreeRedaction {
             note_id,
             proposal_id,
-        } => notes::answer_redaction(p, caller, note_id, proposal_id, None),
+        } => notes::answer_redaction(p, caller, note_id, proposal_id, None, commit),
         Command::DeclineRedaction {
             note_id,
             proposal_id,
             reason,
-        } => notes::answer_redaction(p, caller, note_id, proposal_id, Some(reason)),
+        } => notes::answer_redaction(p, caller, note_id, proposal_id, Some(reason), commit),
         Command::WithdrawRedaction {
             note_id,
             proposal_id,
@@ -319,7 +339,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             grantee,
             expires_at,
         } => consent::grant_consent(
-            p, caller, subject, consent_id, scope, grantee, expires_at, now,
+            p, caller, subject, consent_id, scope, grantee, expires_at, now, commit,
         ),
         Command::RevokeConsent {
             subject,
@@ -331,9 +351,9 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             category,
             urgency,
             summary,
-        } => {
-            safeguarding::raise_concern(p, caller, concern_id, subject, category, urgency, summary)
-        }
+        } => safeguarding::raise_concern(
+            p, caller, concern_id, subject, category, urgency, summary, commit,
+        ),
         Command::AcknowledgeConcern { concern_id } => {
             safeguarding::acknowledge_concern(p, caller, concern_id)
         }
@@ -341,7 +361,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             concern_id,
             outcome,
             detail,
-        } => safeguarding::record_outcome(p, caller, concern_id, outcome, detail),
+        } => safeguarding::record_outcome(p, caller, concern_id, outcome, detail, commit),
         Command::InformSubject { concern_id, how } => {
             safeguarding::inform_subject(p, caller, concern_id, how)
         }
@@ -360,6 +380,7 @@ pub fn decide(p: &Projections, caller: &ActorRec, cmd: &Command, now: Time) -> R
             justification,
             review_by,
             now,
+            commit,
         ),
         Command::Release {
             subject,

@@ -179,9 +179,10 @@ pub struct NoteAddendum {
 
 /// Who a consent names: a team id, a person (their name is content), or nobody in particular.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// In an event the person is a [`SegmentRef`]; in a command, the [`Passage`] that becomes it.
 #[serde(untagged)]
-pub enum Grantee {
-    Person(SegmentRef),
+pub enum Grantee<S = SegmentRef> {
+    Person(S),
     Team(String),
 }
 

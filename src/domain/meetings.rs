@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actors::ActorRec;
 use super::checks::*;
-use super::decide::Decision;
+use super::decide::{Commit, Decision};
 use super::event::*;
 use super::projection::{Key, Projections};
 use super::stream::Stream;
@@ -44,10 +44,11 @@ pub(super) fn record_meeting(
     group_id: &Option<String>,
     mode: &MeetingMode,
     place: &Place,
-    place_detail: &Option<SegmentRef>,
+    place_detail: &Option<Passage>,
     occurred_at: &Time,
     minutes: &u32,
     now: Time,
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     check_id("meeting_id", meeting_id)?;
     let s = party_support(p, caller, support_id)?;
@@ -86,7 +87,7 @@ pub(super) fn record_meeting(
         _ => {}
     }
     if let Some(d) = place_detail {
-        check_id("place_detail.id", &d.id)?;
+        check_passage("place_detail", d)?;
     }
     if *occurred_at > now {
         return Err(invalid(
@@ -113,7 +114,7 @@ pub(super) fn record_meeting(
             group_id: group_id.clone(),
             mode: *mode,
             place: *place,
-            place_detail: place_detail.clone(),
+            place_detail: place_detail.as_ref().map(|d| commit.commit(d)),
             occurred_at: *occurred_at,
             minutes: *minutes,
         }),

@@ -2,7 +2,8 @@
 //! decisions and projections.
 //!
 //! Owns: what events mean and which may happen. Pure: no sled, no tonic, no clock, no
-//! randomness — times and ids are passed in, text arrives already committed. The service
+//! randomness — times and ids are passed in, and text is committed through a [`Commit`] the
+//! caller passes, only once a command is accepted. The service
 //! ([`crate::service`]) is the only caller that does I/O around it.
 //!
 //! - [`types`]: vocabularies, identifiers, times, segment references;
@@ -40,6 +41,6 @@ pub mod view;
 
 pub use actors::decide_bootstrap;
 pub use checks::{Code, Refusal};
-pub use decide::{decide, Command, Decision, Emit};
+pub use decide::{decide, Command, Commit, Decision, Emit};
 pub use event::{Event, Recorded};
 pub use projection::Projections;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actors::ActorRec;
 use super::checks::*;
-use super::decide::Decision;
+use super::decide::{commit_all, Commit, Decision};
 use super::event::*;
 use super::projection::{Key, Projections};
 use super::stream::Stream;
@@ -182,7 +182,8 @@ pub(super) fn draft_note(
     caller: &ActorRec,
     note_id: &str,
     meeting_id: &str,
-    segments: &[SegmentRef],
+    segments: &[Passage],
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     check_id("note_id", note_id)?;
     check_id("meeting_id", meeting_id)?;
@@ -215,14 +216,14 @@ pub(super) fn draft_note(
     if p.notes.contains_key(note_id) {
         return Err(exists("note_id", format!("note {note_id}")));
     }
-    check_segments("segments", segments, false)?;
+    check_passages("segments", segments, false)?;
     Ok(Decision::one(
         Stream::note(note_id),
         Some(m.subject.clone()),
         Event::NoteDrafted(NoteDrafted {
             note_id: note_id.to_string(),
             meeting_id: meeting_id.to_string(),
-            segments: segments.to_vec(),
+            segments: commit_all(commit, segments),
         }),
     )
     .depending([Stream::support(&m.support_id), Stream::meeting(meeting_id)]))
@@ -232,19 +233,20 @@ pub(super) fn revise_note(
     p: &Projections,
     caller: &ActorRec,
     note_id: &str,
-    segments: &[SegmentRef],
+    segments: &[Passage],
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     let n = party_note(p, caller, note_id)?;
     let (_, depends) = note_party(p, n, caller, "revise")?;
     if n.status != NoteStatus::Open || n.agreed_revision.is_some() {
         return Err(precondition("note.open", "note_id", format!("note {note_id} is {:?}; an agreed note changes only by addendum, a closed one not at all", n.status)));
     }
-    check_segments("segments", segments, false)?;
+    check_passages("segments", segments, false)?;
     no_removed(n, segments)?;
     Ok(note_emit(
         n,
         Event::NoteRevised(NoteRevised {
-            segments: segments.to_vec(),
+            segments: commit_all(commit, segments),
         }),
     )
     .depending(depends))
@@ -254,14 +256,15 @@ pub(super) fn add_addendum(
     p: &Projections,
     caller: &ActorRec,
     note_id: &str,
-    segments: &[SegmentRef],
+    segments: &[Passage],
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     let n = party_note(p, caller, note_id)?;
     let (_, depends) = note_party(p, n, caller, "add an addendum to")?;
     if n.status != NoteStatus::Agreed {
         return Err(precondition("note.addendum_after_agreement", "note_id", format!("note {note_id} is {:?}; addenda are added to agreed notes (revise a draft instead)", n.status)));
     }
-    check_segments("segments", segments, false)?;
+    check_passages("segments", segments, false)?;
     let existing: BTreeSet<&String> = n
         .revisions
         .iter()
@@ -283,7 +286,7 @@ pub(super) fn add_addendum(
     Ok(note_emit(
         n,
         Event::NoteAddendum(NoteAddendum {
-            segments: segments.to_vec(),
+            segments: commit_all(commit, segments),
         }),
     )
     .depending(depends))
@@ -363,7 +366,8 @@ pub(super) fn answer_redaction(
     caller: &ActorRec,
     note_id: &str,
     proposal_id: &str,
-    decline: Option<&Option<SegmentRef>>,
+    decline: Option<&Option<Passage>>,
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     let n = party_note(p, caller, note_id)?;
     let by_person = is_person(caller, &n.subject);
@@ -385,14 +389,14 @@ pub(super) fn answer_redaction(
             None if !by_person => {
                 return Err(invalid("redaction.decline_reason", "reason", "a worker may decline a person's proposal only with a written reason, which the person sees"))
             }
-            Some(r) => check_id("reason.id", &r.id)?,
+            Some(r) => check_passage("reason", r)?,
             None => {}
         }
         return Ok(note_emit(
             n,
             Event::RedactionDeclined(RedactionDeclined {
                 proposal_id: proposal_id.to_string(),
-                reason: reason.clone(),
+                reason: reason.as_ref().map(|r| commit.commit(r)),
             }),
         )
         .depending(depends));
@@ -524,14 +528,13 @@ fn pending_proposal<'a>(n: &'a NoteRec, id: &str) -> R<&'a ProposalRec> {
     Ok(pr)
 }
 
-/// Rule 4: what was removed by agreement does not come back in a later revision.
-fn no_removed(n: &NoteRec, segments: &[SegmentRef]) -> R<()> {
-    let removed_commits: BTreeSet<HexHash> = n
-        .commits_of(&n.removed.keys().cloned().collect::<Vec<_>>())
-        .into_iter()
-        .collect();
+/// Rule 4: what was removed by agreement does not come back in a later revision, under its id.
+/// (Retyped under a new id, the words cannot be recognised: their salt and text were erased,
+/// which is the point of erasure. The person sees every revision and can propose removing it
+/// again.)
+fn no_removed(n: &NoteRec, segments: &[Passage]) -> R<()> {
     for (i, s) in segments.iter().enumerate() {
-        if n.removed.contains_key(&s.id) || removed_commits.contains(&s.commit) {
+        if n.removed.contains_key(&s.id) {
             return Err(precondition(
                 "redaction.stays_removed",
                 &format!("segments[{i}]"),

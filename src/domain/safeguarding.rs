@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actors::ActorRec;
 use super::checks::*;
-use super::decide::Decision;
+use super::decide::{commit_all, Commit, Decision};
 use super::event::*;
 use super::projection::{Key, Projections};
 use super::stream::Stream;
@@ -41,6 +41,7 @@ fn concern<'a>(p: &'a Projections, id: &str) -> R<&'a ConcernRec> {
         .ok_or_else(|| Refusal::not_found("concern_id", format!("concern {id}")))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn raise_concern(
     p: &Projections,
     caller: &ActorRec,
@@ -48,7 +49,8 @@ pub(super) fn raise_concern(
     subject: &str,
     category: &ConcernCategory,
     urgency: &Urgency,
-    summary: &[SegmentRef],
+    summary: &[Passage],
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     role(
         caller,
@@ -77,7 +79,7 @@ pub(super) fn raise_concern(
     if p.concerns.contains_key(concern_id) {
         return Err(exists("concern_id", format!("concern {concern_id}")));
     }
-    check_segments("summary", summary, false)?;
+    check_passages("summary", summary, false)?;
     Ok(Decision::one(
         Stream::concern(concern_id),
         Some(subject.to_string()),
@@ -85,7 +87,7 @@ pub(super) fn raise_concern(
             concern_id: concern_id.to_string(),
             category: *category,
             urgency: *urgency,
-            summary: summary.to_vec(),
+            summary: commit_all(commit, summary),
         }),
     )
     .depending(depends))
@@ -117,7 +119,8 @@ pub(super) fn record_outcome(
     caller: &ActorRec,
     concern_id: &str,
     outcome: &ConcernOutcome,
-    detail: &SegmentRef,
+    detail: &Passage,
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     role(
         caller,
@@ -132,13 +135,13 @@ pub(super) fn record_outcome(
             format!("acknowledge concern {concern_id} before recording its outcome"),
         ));
     }
-    check_id("detail.id", &detail.id)?;
+    check_passage("detail", detail)?;
     Ok(Decision::one(
         Stream::concern(concern_id),
         Some(c.subject.clone()),
         Event::SafeguardingOutcome(SafeguardingOutcome {
             outcome: *outcome,
-            detail: detail.clone(),
+            detail: commit.commit(detail),
         }),
     ))
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::actors::ActorRec;
 use super::calendar;
 use super::checks::*;
-use super::decide::Decision;
+use super::decide::{Commit, Decision};
 use super::event::*;
 use super::projection::{Key, Projections};
 use super::stream::Stream;
@@ -85,9 +85,10 @@ pub(super) fn withhold(
     subject: &str,
     target_stream: &str,
     exemption: &Exemption,
-    justification: &SegmentRef,
+    justification: &Passage,
     review_by: &Time,
     now: Time,
+    commit: &mut dyn Commit,
 ) -> R<Decision> {
     role(
         caller,
@@ -124,7 +125,7 @@ pub(super) fn withhold(
             format!("{target_stream} is already withheld"),
         ));
     }
-    check_id("justification.id", &justification.id)?;
+    check_passage("justification", justification)?;
     future("review_by", *review_by, now)?;
     if review_by.0 > now.0.saturating_add(MAX_REVIEW_MS) {
         return Err(invalid(
@@ -139,7 +140,7 @@ pub(super) fn withhold(
         Event::DisclosureWithheld(DisclosureWithheld {
             target_stream: target_stream.to_string(),
             exemption: *exemption,
-            justification: justification.clone(),
+            justification: commit.commit(justification),
             review_by: *review_by,
         }),
     ))

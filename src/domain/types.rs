@@ -79,6 +79,35 @@ impl<'de> Deserialize<'de> for HexHash {
     }
 }
 
+/// A passage of text as a command carries it, before anything is recorded: its id (unique within
+/// its note or event; it names the passage in redaction proposals) and the words. The service
+/// commits it (a fresh salt, `BLAKE3-keyed(salt, text)`) and seals it only once the decision
+/// accepts the command; the events hold the [`SegmentRef`] that results, never the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Passage {
+    pub id: String,
+    pub text: String,
+}
+
+impl Passage {
+    pub fn new(id: impl Into<String>, text: impl Into<String>) -> Passage {
+        Passage {
+            id: id.into(),
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Passage {
+    /// Never the words: a command may be logged, and what a person said is content.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passage")
+            .field("id", &self.id)
+            .field("chars", &self.text.chars().count())
+            .finish()
+    }
+}
+
 /// A segment reference (log-format.md §4): the log's only trace of a piece of text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

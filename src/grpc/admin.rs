@@ -9,10 +9,9 @@ use super::convert::{call, hash, receipts, request_digest, role, time, vocab};
 use super::pb;
 use super::status::status;
 use super::Shared;
-use crate::domain::types::DeactivationReason;
+use crate::domain::types::{DeactivationReason, Passage};
 use crate::domain::Command;
 use crate::format::to_hex;
-use crate::service::Texts;
 
 pub struct AdminApi {
     pub(super) shared: Arc<Shared>,
@@ -30,17 +29,14 @@ impl pb::admin_server::Admin for AdminApi {
         let req = r.into_inner();
         let call = call(req.call, digest)?;
         let role = role("role", req.role)?;
-        let mut texts = Texts::default();
-        let display = svc
-            .text(&mut texts, "display", &req.display_name)
-            .map_err(status)?;
+        let display = Passage::new("display", req.display_name);
         let cmd = Command::RegisterActor {
             id: req.id,
             role,
             team: (!req.team.is_empty()).then_some(req.team),
             display,
         };
-        let r = svc.execute(&a.id, call, cmd, texts).await.map_err(status)?;
+        let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
         Ok(Response::new(receipts(r)))
     }
 
@@ -60,10 +56,7 @@ impl pb::admin_server::Admin for AdminApi {
             DeactivationReason::expected(),
         )?;
         let cmd = Command::DeactivateActor { id: req.id, reason };
-        let r = svc
-            .execute(&a.id, call, cmd, Texts::default())
-            .await
-            .map_err(status)?;
+        let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
         Ok(Response::new(receipts(r)))
     }
 
@@ -99,12 +92,7 @@ impl pb::admin_server::Admin for AdminApi {
         let call = call(req.call, digest)?;
         let token_hash = hash("token_hash", &req.token_hash)?;
         let r = svc
-            .execute(
-                &a.id,
-                call,
-                Command::RevokeToken { token_hash },
-                Texts::default(),
-            )
+            .execute(&a.id, call, Command::RevokeToken { token_hash })
             .await
             .map_err(status)?;
         Ok(Response::new(receipts(r)))

@@ -1,6 +1,6 @@
 //! The care services of `withus.v1`: Support, Meetings, Notes, Consent, Safeguarding, Records
 //! and SubjectAccess. Each handler authenticates, translates the request into a domain command
-//! (committing its text through the service), and translates the answer; the domain decides.
+//! (its text as plain passages, which the service commits only if the command is accepted), and translates the answer; the domain decides.
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use crate::domain::projection::ActorRec;
 use crate::domain::types::*;
 use crate::domain::{Code, Command};
 use crate::format::to_hex;
-use crate::service::{AsOf, Call, Service, Texts};
+use crate::service::{AsOf, Call, Service};
 
 /// Shared by every care service: the service handle.
 #[derive(Clone)]
@@ -30,34 +30,16 @@ macro_rules! v {
     };
 }
 
-fn segments(
-    svc: &Service,
-    texts: &mut Texts,
-    field: &str,
-    segs: &[pb::TextSegment],
-) -> Result<Vec<SegmentRef>, Status> {
-    segs.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            svc.text(texts, &s.id, &s.text).map_err(|e| {
-                let st = status(e);
-                Status::new(st.code(), format!("{field}[{i}]: {}", st.message()))
-            })
-        })
+/// The request's text segments as passages; the domain checks them (ids, sizes, count).
+fn passages(segs: Vec<pb::TextSegment>) -> Vec<Passage> {
+    segs.into_iter()
+        .map(|s| Passage::new(s.id, s.text))
         .collect()
 }
 
-fn optional_text(
-    svc: &Service,
-    texts: &mut Texts,
-    id: &str,
-    text: &str,
-) -> Result<Option<SegmentRef>, Status> {
-    if text.is_empty() {
-        Ok(None)
-    } else {
-        svc.text(texts, id, text).map(Some).map_err(status)
-    }
+/// An optional text field: empty means none.
+fn optional_text(id: &str, text: String) -> Option<Passage> {
+    (!text.is_empty()).then(|| Passage::new(id, text))
 }
 
 fn required_time(field: &str, s: &str) -> Result<Time, Status> {
@@ -89,9 +71,8 @@ impl CareApi {
         a: &ActorRec,
         call: Call,
         cmd: Command,
-        texts: Texts,
     ) -> Result<Response<pb::Receipts>, Status> {
-        let r = svc.execute(&a.id, call, cmd, texts).await.map_err(status)?;
+        let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
         Ok(Response::new(receipts(r)))
     }
 }
@@ -109,8 +90,7 @@ impl pb::support_server::Support for CareApi {
             worker: q.worker,
             source: v!(ReferralSource, "source", q.source)?,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn offer(&self, r: Request<pb::SupportRequest>) -> Res {
@@ -119,8 +99,7 @@ impl pb::support_server::Support for CareApi {
         let cmd = Command::OfferSupport {
             support_id: q.support_id,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn accept(&self, r: Request<pb::SupportRequest>) -> Res {
@@ -129,8 +108,7 @@ impl pb::support_server::Support for CareApi {
         let cmd = Command::AcceptSupport {
             support_id: q.support_id,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn decline(&self, r: Request<pb::SupportRequest>) -> Res {
@@ -139,8 +117,7 @@ impl pb::support_server::Support for CareApi {
         let cmd = Command::DeclineSupport {
             support_id: q.support_id,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn end(&self, r: Request<pb::EndSupportRequest>) -> Res {
@@ -150,8 +127,7 @@ impl pb::support_server::Support for CareApi {
             support_id: q.support_id,
             reason: v!(EndReason, "reason", q.reason)?,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 }
 
@@ -161,7 +137,6 @@ impl pb::meetings_server::Meetings for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Meetings/Record").await?;
         let q = r.into_inner();
         let call = call(q.call, digest)?;
-        let mut texts = Texts::default();
         let cmd = Command::RecordMeeting {
             meeting_id: q.meeting_id,
             support_id: q.support_id,
@@ -169,11 +144,11 @@ impl pb::meetings_server::Meetings for CareApi {
             group_id: (!q.group_id.is_empty()).then_some(q.group_id),
             mode: v!(MeetingMode, "mode", q.mode)?,
             place: v!(Place, "place", q.place)?,
-            place_detail: optional_text(&svc, &mut texts, "place", &q.place_detail)?,
+            place_detail: optional_text("place", q.place_detail),
             occurred_at: required_time("occurred_at", &q.occurred_at)?,
             minutes: q.minutes,
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 }
 
@@ -183,27 +158,25 @@ impl pb::notes_server::Notes for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Draft").await?;
         let q = r.into_inner();
         let call = call(q.call, digest)?;
-        let mut texts = Texts::default();
-        let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
+        let segments = passages(q.segments);
         let cmd = Command::DraftNote {
             note_id: q.note_id,
             meeting_id: q.meeting_id,
             segments,
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn revise(&self, r: Request<pb::NoteTextRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Revise").await?;
         let q = r.into_inner();
         let call = call(q.call, digest)?;
-        let mut texts = Texts::default();
-        let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
+        let segments = passages(q.segments);
         let cmd = Command::ReviseNote {
             note_id: q.note_id,
             segments,
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn propose_redaction(&self, r: Request<pb::ProposeRedactionRequest>) -> Res {
@@ -217,8 +190,7 @@ impl pb::notes_server::Notes for CareApi {
             segments: q.segments,
             reason: v!(RedactionReason, "reason", q.reason)?,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn agree_redaction(&self, r: Request<pb::ProposalRequest>) -> Res {
@@ -228,8 +200,7 @@ impl pb::notes_server::Notes for CareApi {
             note_id: q.note_id,
             proposal_id: q.proposal_id,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn decline_redaction(&self, r: Request<pb::DeclineRedactionRequest>) -> Res {
@@ -238,14 +209,13 @@ impl pb::notes_server::Notes for CareApi {
             .await?;
         let q = r.into_inner();
         let call = call(q.call, digest)?;
-        let mut texts = Texts::default();
-        let reason = optional_text(&svc, &mut texts, "reason", &q.reason)?;
+        let reason = optional_text("reason", q.reason);
         let cmd = Command::DeclineRedaction {
             note_id: q.note_id,
             proposal_id: q.proposal_id,
             reason,
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn withdraw_redaction(&self, r: Request<pb::ProposalRequest>) -> Res {
@@ -257,8 +227,7 @@ impl pb::notes_server::Notes for CareApi {
             note_id: q.note_id,
             proposal_id: q.proposal_id,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn agree(&self, r: Request<pb::AgreeNoteRequest>) -> Res {
@@ -268,8 +237,7 @@ impl pb::notes_server::Notes for CareApi {
             note_id: q.note_id,
             revision: q.revision,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn close(&self, r: Request<pb::CloseNoteRequest>) -> Res {
@@ -279,21 +247,19 @@ impl pb::notes_server::Notes for CareApi {
             note_id: q.note_id,
             reason: v!(CloseReason, "reason", q.reason)?,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn add_addendum(&self, r: Request<pb::NoteTextRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/AddAddendum").await?;
         let q = r.into_inner();
         let call = call(q.call, digest)?;
-        let mut texts = Texts::default();
-        let segments = segments(&svc, &mut texts, "segments", &q.segments)?;
+        let segments = passages(q.segments);
         let cmd = Command::AddAddendum {
             note_id: q.note_id,
             segments,
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 }
 
@@ -304,13 +270,9 @@ impl pb::consent_server::Consent for CareApi {
         let q = r.into_inner();
         let call = call(q.call, digest)?;
         let scope = v!(Scope, "scope", q.scope)?;
-        let mut texts = Texts::default();
         let grantee = match scope {
             _ if q.grantee.is_empty() => None,
-            Scope::ShareWithPerson => Some(Grantee::Person(
-                svc.text(&mut texts, "grantee", &q.grantee)
-                    .map_err(status)?,
-            )),
+            Scope::ShareWithPerson => Some(Grantee::Person(Passage::new("grantee", q.grantee))),
             _ => Some(Grantee::Team(q.grantee)),
         };
         let cmd = Command::GrantConsent {
@@ -320,7 +282,7 @@ impl pb::consent_server::Consent for CareApi {
             grantee,
             expires_at: time("expires_at", &q.expires_at)?,
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn revoke(&self, r: Request<pb::RevokeConsentRequest>) -> Res {
@@ -330,8 +292,7 @@ impl pb::consent_server::Consent for CareApi {
             subject: q.subject,
             consent_id: q.consent_id,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 }
 
@@ -341,15 +302,14 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Raise").await?;
         let q = r.into_inner();
         let call = call(q.call, digest)?;
-        let mut texts = Texts::default();
         let cmd = Command::RaiseConcern {
             concern_id: q.concern_id,
             subject: q.subject,
             category: v!(ConcernCategory, "category", q.category)?,
             urgency: v!(Urgency, "urgency", q.urgency)?,
-            summary: segments(&svc, &mut texts, "summary", &q.summary)?,
+            summary: passages(q.summary),
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn acknowledge(&self, r: Request<pb::ConcernRequest>) -> Res {
@@ -360,8 +320,7 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
         let cmd = Command::AcknowledgeConcern {
             concern_id: q.concern_id,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn record_outcome(&self, r: Request<pb::OutcomeRequest>) -> Res {
@@ -370,13 +329,12 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
             .await?;
         let q = r.into_inner();
         let call = call(q.call, digest)?;
-        let mut texts = Texts::default();
         let cmd = Command::RecordOutcome {
             concern_id: q.concern_id,
             outcome: v!(ConcernOutcome, "outcome", q.outcome)?,
-            detail: svc.text(&mut texts, "detail", &q.detail).map_err(status)?,
+            detail: Passage::new("detail", q.detail),
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn inform_subject(&self, r: Request<pb::InformRequest>) -> Res {
@@ -388,25 +346,21 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
             concern_id: q.concern_id,
             how: v!(InformedHow, "how", q.how)?,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn withhold(&self, r: Request<pb::WithholdRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Withhold").await?;
         let q = r.into_inner();
         let call = call(q.call, digest)?;
-        let mut texts = Texts::default();
         let cmd = Command::Withhold {
             subject: q.subject,
             target_stream: q.target_stream,
             exemption: v!(Exemption, "exemption", q.exemption)?,
-            justification: svc
-                .text(&mut texts, "justification", &q.justification)
-                .map_err(status)?,
+            justification: Passage::new("justification", q.justification),
             review_by: required_time("review_by", &q.review_by)?,
         };
-        self.run(&svc, &a, call, cmd, texts).await
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn release(&self, r: Request<pb::ReleaseRequest>) -> Res {
@@ -416,8 +370,7 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
             subject: q.subject,
             target_stream: q.target_stream,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 }
 
@@ -495,8 +448,7 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
             subject: q.subject,
             via: v!(SarVia, "via", q.via)?,
         };
-        self.run(&svc, &a, call(q.call, digest)?, cmd, Texts::default())
-            .await
+        self.run(&svc, &a, call(q.call, digest)?, cmd).await
     }
 
     async fn fulfil(

@@ -176,6 +176,20 @@ pub struct StagedContent {
 }
 
 impl StagedContent {
+    /// Seals `text` under `salt` and `nonce` (log-format §4): what an accepted command's text is
+    /// stored as. The salt must be fresh and secret — [`fresh_seed`] is where the service draws
+    /// its salts from.
+    pub fn seal(salt: [u8; 32], nonce: [u8; 12], text: &str) -> StagedContent {
+        let commit = content::commit(&salt, text);
+        let sealed = content::seal(&salt, &nonce, &commit, text);
+        StagedContent {
+            commit,
+            salt,
+            nonce,
+            sealed,
+        }
+    }
+
     /// The commitment this content is stored under.
     pub fn commit(&self) -> &Hash {
         &self.commit
@@ -354,6 +368,11 @@ fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::io(dir, e))
+}
+
+/// 32 bytes from the operating system's randomness: a secret seed to derive salts from.
+pub fn fresh_seed() -> Result<[u8; 32], StoreError> {
+    random::<32>()
 }
 
 fn random<const N: usize>() -> Result<[u8; N], StoreError> {
@@ -652,24 +671,13 @@ impl LogStore {
                 ),
             ));
         }
-        let salt = random::<32>()?;
-        let nonce = random::<12>()?;
-        let commit = content::commit(&salt, text);
-        let sealed = content::seal(&salt, &nonce, &commit, text);
+        let staged = StagedContent::seal(random::<32>()?, random::<12>()?, text);
         let segment = Segment {
             id: id.to_string(),
-            commit,
+            commit: staged.commit,
             chars: content::chars(text),
         };
-        Ok((
-            segment,
-            StagedContent {
-                commit,
-                salt,
-                nonce,
-                sealed,
-            },
-        ))
+        Ok((segment, staged))
     }
 
     /// The content committed to by `commit`: `None` if it was erased (or never stored).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use withus::domain::types::*;
 use withus::domain::Command;
-use withus::service::{Call, Service, ServiceError, Texts};
+use withus::service::{Call, Service, ServiceError};
 use withus::store::{Receipt, StoreConfig};
 
 use super::TestClock;
@@ -58,9 +58,8 @@ impl World {
             ("sg-lee", Role::SafeguardingLead, None),
             ("au-ida", Role::Auditor, None),
         ] {
-            let mut t = Texts::default();
-            let display = w.text(&mut t, "display", &format!("Display name of {id}"));
-            w.ok_with(
+            let display = Passage::new("display", format!("Display name of {id}"));
+            w.ok(
                 "admin",
                 Command::RegisterActor {
                     id: id.into(),
@@ -68,7 +67,6 @@ impl World {
                     team: team.map(Into::into),
                     display,
                 },
-                t,
             )
             .await;
         }
@@ -83,10 +81,6 @@ impl World {
         self.clock.set(self.now().0 + ms);
     }
 
-    pub fn text(&self, t: &mut Texts, id: &str, text: &str) -> SegmentRef {
-        self.svc.text(t, id, text).unwrap()
-    }
-
     pub fn call(&self) -> Call {
         let n = self
             .next_command
@@ -95,30 +89,12 @@ impl World {
     }
 
     pub async fn run(&self, caller: &str, cmd: Command) -> Result<Vec<Receipt>, ServiceError> {
-        self.svc
-            .execute(caller, self.call(), cmd, Texts::default())
-            .await
-    }
-
-    pub async fn run_with(
-        &self,
-        caller: &str,
-        cmd: Command,
-        t: Texts,
-    ) -> Result<Vec<Receipt>, ServiceError> {
-        self.svc.execute(caller, self.call(), cmd, t).await
+        self.svc.execute(caller, self.call(), cmd).await
     }
 
     pub async fn ok(&self, caller: &str, cmd: Command) -> Vec<Receipt> {
         let what = format!("{cmd:?}");
         self.run(caller, cmd)
-            .await
-            .unwrap_or_else(|e| panic!("{caller} {what}: {e}"))
-    }
-
-    pub async fn ok_with(&self, caller: &str, cmd: Command, t: Texts) -> Vec<Receipt> {
-        let what = format!("{cmd:?}");
-        self.run_with(caller, cmd, t)
             .await
             .unwrap_or_else(|e| panic!("{caller} {what}: {e}"))
     }
@@ -177,19 +153,20 @@ impl World {
         worker: &str,
         segs: &[(&str, &str)],
     ) -> Vec<SegmentRef> {
-        let mut t = Texts::default();
-        let segments: Vec<SegmentRef> = segs.iter().map(|(i, s)| self.text(&mut t, i, s)).collect();
-        self.ok_with(
+        let segments: Vec<Passage> = segs.iter().map(|(i, s)| Passage::new(*i, *s)).collect();
+        self.ok(
             worker,
             Command::DraftNote {
                 note_id: id.into(),
                 meeting_id: meeting.into(),
-                segments: segments.clone(),
+                segments,
             },
-            t,
         )
         .await;
-        segments
+        // The service made the commitments (with salts it drew): the recorded note says them.
+        self.svc.projections().unwrap().notes[id].revisions[0]
+            .segments
+            .clone()
     }
 
     pub fn size(&self) -> u64 {

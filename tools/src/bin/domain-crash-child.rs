@@ -15,7 +15,7 @@ use clap::Parser;
 use withus::domain::types::*;
 use withus::domain::Command;
 use withus::format::to_hex;
-use withus::service::{Call, Service, ServiceError, Texts};
+use withus::service::{Call, Service, ServiceError};
 use withus::store::{Receipt, StoreConfig};
 
 #[derive(Parser)]
@@ -45,11 +45,31 @@ fn print(out: &Out, receipts: &[Receipt], erased: &[String]) -> anyhow::Result<(
 
 /// A setup step that may already have been done by an earlier run: the same command id returns
 /// the original receipts.
-async fn once(svc: &Service, caller: &str, id: &str, cmd: Command, t: Texts) -> anyhow::Result<()> {
-    match svc.execute(caller, Call::id(id), cmd, t).await {
+async fn once(svc: &Service, caller: &str, id: &str, cmd: Command) -> anyhow::Result<()> {
+    match svc.execute(caller, Call::id(id), cmd).await {
         Ok(_) => Ok(()),
         Err(e) => Err(anyhow::anyhow!("setup {id}: {e}")),
     }
+}
+
+/// The commitment the service made of segment `id` in the entry of the first receipt (the
+/// service draws the salt, so only the recorded entry says what it is).
+fn segment_commit(svc: &Service, receipts: &[Receipt], id: &str) -> anyhow::Result<String> {
+    let seq = receipts
+        .first()
+        .map(|r| r.seq)
+        .ok_or_else(|| anyhow::anyhow!("no receipt"))?;
+    let entry = svc
+        .store()
+        .entry(seq)?
+        .ok_or_else(|| anyhow::anyhow!("entry {seq} is missing"))?;
+    let v: serde_json::Value = serde_json::from_slice(&entry.bytes)?;
+    v["data"]["segments"]
+        .as_array()
+        .and_then(|segs| segs.iter().find(|s| s["id"] == id))
+        .and_then(|s| s["commit"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("entry {seq} has no segment {id}"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,8 +92,7 @@ fn main() -> anyhow::Result<()> {
                     Some("peer-team".to_string()),
                 ),
             ] {
-                let mut tx = Texts::default();
-                let display = svc.text(&mut tx, "display", &format!("Name of {id}"))?;
+                let display = Passage::new("display", format!("Name of {id}"));
                 once(
                     &svc,
                     "admin",
@@ -84,7 +103,6 @@ fn main() -> anyhow::Result<()> {
                         team,
                         display,
                     },
-                    tx,
                 )
                 .await?;
             }
@@ -99,7 +117,6 @@ fn main() -> anyhow::Result<()> {
                     worker: pw.clone(),
                     source: ReferralSource::CareTeam,
                 },
-                Texts::default(),
             )
             .await?;
             once(
@@ -109,7 +126,6 @@ fn main() -> anyhow::Result<()> {
                 Command::OfferSupport {
                     support_id: sp.clone(),
                 },
-                Texts::default(),
             )
             .await?;
             once(
@@ -119,7 +135,6 @@ fn main() -> anyhow::Result<()> {
                 Command::AcceptSupport {
                     support_id: sp.clone(),
                 },
-                Texts::default(),
             )
             .await?;
         }
@@ -146,14 +161,11 @@ fn main() -> anyhow::Result<()> {
                                 occurred_at: Time(0),
                                 minutes: 40,
                             },
-                            Texts::default(),
                         )
                         .await?;
                     print(&out, &r, &[])?;
-                    let mut tx = Texts::default();
-                    let s1 = svc.text(&mut tx, "s1", &format!("kept words {run} {t} {i}"))?;
-                    let s2 = svc.text(&mut tx, "s2", &format!("words to remove {run} {t} {i}"))?;
-                    let s2_commit = to_hex(&s2.commit.0);
+                    let s1 = Passage::new("s1", format!("kept words {run} {t} {i}"));
+                    let s2 = Passage::new("s2", format!("words to remove {run} {t} {i}"));
                     let r = svc
                         .execute(
                             &pw,
@@ -163,10 +175,10 @@ fn main() -> anyhow::Result<()> {
                                 meeting_id: m,
                                 segments: vec![s1, s2],
                             },
-                            tx,
                         )
                         .await?;
                     print(&out, &r, &[])?;
+                    let s2_commit = segment_commit(&svc, &r, "s2")?;
                     let r = svc
                         .execute(
                             &su,
@@ -177,7 +189,6 @@ fn main() -> anyhow::Result<()> {
                                 segments: vec!["s2".into()],
                                 reason: RedactionReason::NotWanted,
                             },
-                            Texts::default(),
                         )
                         .await?;
                     print(&out, &r, &[])?;
@@ -189,7 +200,6 @@ fn main() -> anyhow::Result<()> {
                                 note_id: n.clone(),
                                 proposal_id: "r-1".into(),
                             },
-                            Texts::default(),
                         )
                         .await?;
                     print(&out, &r, &[s2_commit])?;
@@ -202,7 +212,6 @@ fn main() -> anyhow::Result<()> {
                                     note_id: n.clone(),
                                     revision: 1,
                                 },
-                                Texts::default(),
                             )
                             .await?;
                         print(&out, &r, &[])?;

@@ -17,7 +17,7 @@ use anyhow::bail;
 use clap::Parser;
 use withus::domain::types::*;
 use withus::domain::Command;
-use withus::service::{replay, Call, Service, Texts};
+use withus::service::{replay, Call, Service};
 use withus::store::StoreConfig;
 use withus_tools::percentile;
 
@@ -49,8 +49,8 @@ fn report(name: &str, n: u64, elapsed: Duration, mut lat: Vec<Duration>) {
     );
 }
 
-async fn call(svc: &Service, caller: &str, id: &str, cmd: Command, t: Texts) -> anyhow::Result<()> {
-    svc.execute(caller, Call::id(id), cmd, t).await?;
+async fn call(svc: &Service, caller: &str, id: &str, cmd: Command) -> anyhow::Result<()> {
+    svc.execute(caller, Call::id(id), cmd).await?;
     Ok(())
 }
 
@@ -72,8 +72,7 @@ async fn main() -> anyhow::Result<()> {
         let svc = svc.clone();
         let team = team.map(str::to_string);
         async move {
-            let mut t = Texts::default();
-            let display = svc.text(&mut t, "display", &format!("Name of {id}"))?;
+            let display = Passage::new("display", format!("Name of {id}"));
             call(
                 &svc,
                 "admin",
@@ -84,7 +83,6 @@ async fn main() -> anyhow::Result<()> {
                     team,
                     display,
                 },
-                t,
             )
             .await
         }
@@ -110,7 +108,6 @@ async fn main() -> anyhow::Result<()> {
                 worker: worker.clone(),
                 source: ReferralSource::CareTeam,
             },
-            Texts::default(),
         )
         .await?;
         call(
@@ -120,7 +117,6 @@ async fn main() -> anyhow::Result<()> {
             Command::OfferSupport {
                 support_id: sp.clone(),
             },
-            Texts::default(),
         )
         .await?;
         call(
@@ -130,11 +126,12 @@ async fn main() -> anyhow::Result<()> {
             Command::AcceptSupport {
                 support_id: sp.clone(),
             },
-            Texts::default(),
         )
         .await?;
-        let mut t = Texts::default();
-        let segments = vec![svc.text(&mut t, "s1", "We talked about the week and what helped.")?];
+        let segments = vec![Passage::new(
+            "s1",
+            "We talked about the week and what helped.",
+        )];
         call(
             &svc,
             &worker,
@@ -150,7 +147,6 @@ async fn main() -> anyhow::Result<()> {
                 occurred_at: Time(0),
                 minutes: 45,
             },
-            Texts::default(),
         )
         .await?;
         call(
@@ -162,7 +158,6 @@ async fn main() -> anyhow::Result<()> {
                 meeting_id: format!("m-{p}-0"),
                 segments,
             },
-            t,
         )
         .await?;
     }
@@ -198,13 +193,8 @@ async fn main() -> anyhow::Result<()> {
                     occurred_at: Time(0),
                     minutes: 30,
                 };
-                svc.execute(
-                    &worker,
-                    Call::id(&format!("bench-c{c}-{i}")),
-                    cmd,
-                    Texts::default(),
-                )
-                .await?;
+                svc.execute(&worker, Call::id(&format!("bench-c{c}-{i}")), cmd)
+                    .await?;
                 lat.push(t0.elapsed());
                 i += 1;
             }

@@ -10,7 +10,9 @@ use serde_json::value::RawValue;
 use withus::domain::event::Grantee;
 use withus::domain::projection::ActorRec;
 use withus::domain::types::*;
-use withus::domain::{decide, decide_bootstrap, Command, Decision, Event, Projections, Recorded};
+use withus::domain::{
+    decide, decide_bootstrap, Command, Commit, Decision, Event, Projections, Recorded,
+};
 use withus::format::{self, Actor, EntryFields, EntryView, Hash};
 
 use super::Input;
@@ -67,11 +69,31 @@ fn hash_of(tag: &str) -> Hash {
     *blake3::hash(tag.as_bytes()).as_bytes()
 }
 
+/// A recorded segment (for records built directly, not through a command).
 fn seg(id: &str, chars: u64) -> SegmentRef {
     SegmentRef {
         id: id.to_string(),
         commit: HexHash(hash_of(id)),
         chars,
+    }
+}
+
+/// A passage of `chars` characters, for a command.
+fn passage(id: &str, chars: u64) -> Passage {
+    Passage::new(id, "x".repeat(chars as usize))
+}
+
+/// The fuzz worlds' committer: deterministic (the BLAKE3 hash of the text), as the service's is
+/// not; what matters here is that every text a decision holds went through it.
+pub struct FuzzCommit;
+
+impl Commit for FuzzCommit {
+    fn commit(&mut self, passage: &Passage) -> SegmentRef {
+        SegmentRef {
+            id: passage.id.clone(),
+            commit: HexHash(hash_of(&passage.text)),
+            chars: passage.text.chars().count() as u64,
+        }
     }
 }
 
@@ -86,7 +108,8 @@ impl World {
             deactivations: true,
             commands: 0,
         };
-        let d = decide_bootstrap(&w.p, "admin", seg("display", 10)).expect("bootstrap");
+        let d = decide_bootstrap(&w.p, "admin", &passage("display", 10), &mut FuzzCommit)
+            .expect("bootstrap");
         let admin = Actor {
             id: "admin".into(),
             role: "admin".into(),
@@ -105,7 +128,7 @@ impl World {
                     id: id.to_string(),
                     role: *role,
                     team: team.map(str::to_string),
-                    display: seg("display", 12),
+                    display: passage("display", 12),
                 };
                 let admin = w.p.actor("admin").cloned().expect("admin");
                 w.step(&admin, &cmd, w.now).expect("the cast registers");
@@ -204,7 +227,7 @@ impl World {
                 Command::DraftNote {
                     note_id: nid.into(),
                     meeting_id: mid.into(),
-                    segments: vec![seg("s-0", 40), seg("s-1", 20)],
+                    segments: vec![passage("s-0", 40), passage("s-1", 20)],
                 },
             )
         };
@@ -242,7 +265,7 @@ impl World {
                 subject: "su-sam".into(),
                 category: ConcernCategory::SelfNeglect,
                 urgency: Urgency::SameDay,
-                summary: vec![seg("s-0", 30)],
+                summary: vec![passage("s-0", 30)],
             },
         ));
         script.push((
@@ -286,7 +309,7 @@ impl World {
         if probe {
             // An arbitrary `now` (past 9999, or before the last entry) is decided, never
             // applied: the service's clock is the store's.
-            let r = decide(&self.p, &caller, &cmd, now);
+            let r = decide(&self.p, &caller, &cmd, now, &mut FuzzCommit);
             check_decision(&r);
             r
         } else {
@@ -301,7 +324,7 @@ impl World {
         cmd: &Command,
         now: Time,
     ) -> Result<Decision, withus::domain::Refusal> {
-        let r = decide(&self.p, caller, cmd, now);
+        let r = decide(&self.p, caller, cmd, now, &mut FuzzCommit);
         check_decision(&r);
         if let Ok(d) = &r {
             let who = Actor {
@@ -550,28 +573,25 @@ fn hash(u: &mut Input<'_>) -> Hash {
     }
 }
 
-pub fn segment(u: &mut Input<'_>) -> SegmentRef {
+/// A passage: usually short text, sometimes empty or over the size limit of a segment.
+pub fn segment(u: &mut Input<'_>) -> Passage {
     let sid = id(u, SEGMENTS);
-    let chars = if u.chance(7, 8) {
-        u.below(200) as u64
-    } else {
-        u.number()
+    let text = match u.below(16) {
+        0 => String::new(),
+        1 => "y".repeat(withus::content::MAX_SEGMENT_BYTES + 1),
+        _ => u.text(200),
     };
-    SegmentRef {
-        commit: HexHash(hash_of(&sid)),
-        id: sid,
-        chars,
-    }
+    Passage::new(sid, text)
 }
 
 /// Segments: usually distinct ids in order, sometimes anything (duplicates, empty, too many).
-pub fn segments(u: &mut Input<'_>) -> Vec<SegmentRef> {
+pub fn segments(u: &mut Input<'_>) -> Vec<Passage> {
     match u.below(8) {
         0 => Vec::new(),
         1 => (0..u.below(80)).map(|_| segment(u)).collect(),
-        2 => (0..65).map(|i| seg(&format!("s-{i}"), 1)).collect(),
+        2 => (0..65).map(|i| passage(&format!("s-{i}"), 1)).collect(),
         _ => (0..1 + u.below(4))
-            .map(|i| seg(SEGMENTS[i], u.below(100) as u64))
+            .map(|i| passage(SEGMENTS[i], 1 + u.below(100) as u64))
             .collect(),
     }
 }
