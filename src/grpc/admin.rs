@@ -5,12 +5,11 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::actor;
-use super::convert::{call, hash, receipts, request_digest, role, time, vocab};
+use super::commands;
+use super::convert::{call, receipts, request_digest, time};
 use super::pb;
 use super::status::status;
 use super::Shared;
-use crate::domain::types::{DeactivationReason, Passage};
-use crate::domain::Command;
 use crate::format::to_hex;
 
 pub struct AdminApi {
@@ -26,16 +25,9 @@ impl pb::admin_server::Admin for AdminApi {
         let svc = self.shared.service()?;
         let a = actor(&svc, &r).await?;
         let digest = request_digest(&svc, "withus.v1.Admin/RegisterActor", &r);
-        let req = r.into_inner();
-        let call = call(req.call, digest)?;
-        let role = role("role", req.role)?;
-        let display = Passage::new("display", req.display_name);
-        let cmd = Command::RegisterActor {
-            id: req.id,
-            role,
-            team: (!req.team.is_empty()).then_some(req.team),
-            display,
-        };
+        let mut req = r.into_inner();
+        let call = call(req.call.take(), digest)?;
+        let cmd = commands::admin_register_actor(req)?;
         let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
         Ok(Response::new(receipts(r)))
     }
@@ -47,15 +39,9 @@ impl pb::admin_server::Admin for AdminApi {
         let svc = self.shared.service()?;
         let a = actor(&svc, &r).await?;
         let digest = request_digest(&svc, "withus.v1.Admin/DeactivateActor", &r);
-        let req = r.into_inner();
-        let call = call(req.call, digest)?;
-        let reason = vocab(
-            "reason",
-            &req.reason,
-            DeactivationReason::parse,
-            DeactivationReason::expected(),
-        )?;
-        let cmd = Command::DeactivateActor { id: req.id, reason };
+        let mut req = r.into_inner();
+        let call = call(req.call.take(), digest)?;
+        let cmd = commands::admin_deactivate_actor(req)?;
         let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
         Ok(Response::new(receipts(r)))
     }
@@ -88,13 +74,10 @@ impl pb::admin_server::Admin for AdminApi {
         let svc = self.shared.service()?;
         let a = actor(&svc, &r).await?;
         let digest = request_digest(&svc, "withus.v1.Admin/RevokeToken", &r);
-        let req = r.into_inner();
-        let call = call(req.call, digest)?;
-        let token_hash = hash("token_hash", &req.token_hash)?;
-        let r = svc
-            .execute(&a.id, call, Command::RevokeToken { token_hash })
-            .await
-            .map_err(status)?;
+        let mut req = r.into_inner();
+        let call = call(req.call.take(), digest)?;
+        let cmd = commands::admin_revoke_token(req)?;
+        let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
         Ok(Response::new(receipts(r)))
     }
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::actor;
-use super::convert::{call, page, page_token, receipts, request_digest, time, vocab};
+use super::commands;
+use super::commands::required_time;
+use super::convert::{call, page, page_token, receipts, request_digest};
 use super::pb;
 use super::status::{refuse, status};
 use super::Shared;
-use crate::domain::event::Grantee;
 use crate::domain::projection::ActorRec;
-use crate::domain::types::*;
 use crate::domain::{Code, Command};
 use crate::format::to_hex;
 use crate::service::{AsOf, Call, Service};
@@ -22,28 +22,6 @@ use crate::service::{AsOf, Call, Service};
 #[derive(Clone)]
 pub struct CareApi {
     pub(super) shared: Arc<Shared>,
-}
-
-macro_rules! v {
-    ($ty:ident, $field:expr, $value:expr) => {
-        vocab($field, &$value, $ty::parse, $ty::expected())
-    };
-}
-
-/// The request's text segments as passages; the domain checks them (ids, sizes, count).
-fn passages(segs: Vec<pb::TextSegment>) -> Vec<Passage> {
-    segs.into_iter()
-        .map(|s| Passage::new(s.id, s.text))
-        .collect()
-}
-
-/// An optional text field: empty means none.
-fn optional_text(id: &str, text: String) -> Option<Passage> {
-    (!text.is_empty()).then(|| Passage::new(id, text))
-}
-
-fn required_time(field: &str, s: &str) -> Result<Time, Status> {
-    time(field, s)?.ok_or_else(|| refuse(Code::InvalidArgument, field, "is required"))
 }
 
 impl CareApi {
@@ -83,51 +61,42 @@ type Res = Result<Response<pb::Receipts>, Status>;
 impl pb::support_server::Support for CareApi {
     async fn refer(&self, r: Request<pb::ReferRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/Refer").await?;
-        let q = r.into_inner();
-        let cmd = Command::ReferSupport {
-            support_id: q.support_id,
-            subject: q.subject,
-            worker: q.worker,
-            source: v!(ReferralSource, "source", q.source)?,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::support_refer(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn offer(&self, r: Request<pb::SupportRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/Offer").await?;
-        let q = r.into_inner();
-        let cmd = Command::OfferSupport {
-            support_id: q.support_id,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::support_offer(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn accept(&self, r: Request<pb::SupportRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/Accept").await?;
-        let q = r.into_inner();
-        let cmd = Command::AcceptSupport {
-            support_id: q.support_id,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::support_accept(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn decline(&self, r: Request<pb::SupportRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/Decline").await?;
-        let q = r.into_inner();
-        let cmd = Command::DeclineSupport {
-            support_id: q.support_id,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::support_decline(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn end(&self, r: Request<pb::EndSupportRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Support/End").await?;
-        let q = r.into_inner();
-        let cmd = Command::EndSupport {
-            support_id: q.support_id,
-            reason: v!(EndReason, "reason", q.reason)?,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::support_end(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 }
 
@@ -135,19 +104,9 @@ impl pb::support_server::Support for CareApi {
 impl pb::meetings_server::Meetings for CareApi {
     async fn record(&self, r: Request<pb::RecordMeetingRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Meetings/Record").await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let cmd = Command::RecordMeeting {
-            meeting_id: q.meeting_id,
-            support_id: q.support_id,
-            kind: v!(MeetingKind, "kind", q.kind)?,
-            group_id: (!q.group_id.is_empty()).then_some(q.group_id),
-            mode: v!(MeetingMode, "mode", q.mode)?,
-            place: v!(Place, "place", q.place)?,
-            place_detail: optional_text("place", q.place_detail),
-            occurred_at: required_time("occurred_at", &q.occurred_at)?,
-            minutes: q.minutes,
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::meetings_record(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 }
@@ -156,26 +115,17 @@ impl pb::meetings_server::Meetings for CareApi {
 impl pb::notes_server::Notes for CareApi {
     async fn draft(&self, r: Request<pb::DraftNoteRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Draft").await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let segments = passages(q.segments);
-        let cmd = Command::DraftNote {
-            note_id: q.note_id,
-            meeting_id: q.meeting_id,
-            segments,
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_draft(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 
     async fn revise(&self, r: Request<pb::NoteTextRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Revise").await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let segments = passages(q.segments);
-        let cmd = Command::ReviseNote {
-            note_id: q.note_id,
-            segments,
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_revise(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 
@@ -183,38 +133,27 @@ impl pb::notes_server::Notes for CareApi {
         let (svc, a, digest) = self
             .who_call(&r, "withus.v1.Notes/ProposeRedaction")
             .await?;
-        let q = r.into_inner();
-        let cmd = Command::ProposeRedaction {
-            note_id: q.note_id,
-            proposal_id: q.proposal_id,
-            segments: q.segments,
-            reason: v!(RedactionReason, "reason", q.reason)?,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_propose_redaction(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn agree_redaction(&self, r: Request<pb::ProposalRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/AgreeRedaction").await?;
-        let q = r.into_inner();
-        let cmd = Command::AgreeRedaction {
-            note_id: q.note_id,
-            proposal_id: q.proposal_id,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_agree_redaction(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn decline_redaction(&self, r: Request<pb::DeclineRedactionRequest>) -> Res {
         let (svc, a, digest) = self
             .who_call(&r, "withus.v1.Notes/DeclineRedaction")
             .await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let reason = optional_text("reason", q.reason);
-        let cmd = Command::DeclineRedaction {
-            note_id: q.note_id,
-            proposal_id: q.proposal_id,
-            reason,
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_decline_redaction(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 
@@ -222,43 +161,33 @@ impl pb::notes_server::Notes for CareApi {
         let (svc, a, digest) = self
             .who_call(&r, "withus.v1.Notes/WithdrawRedaction")
             .await?;
-        let q = r.into_inner();
-        let cmd = Command::WithdrawRedaction {
-            note_id: q.note_id,
-            proposal_id: q.proposal_id,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_withdraw_redaction(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn agree(&self, r: Request<pb::AgreeNoteRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Agree").await?;
-        let q = r.into_inner();
-        let cmd = Command::AgreeNote {
-            note_id: q.note_id,
-            revision: q.revision,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_agree(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn close(&self, r: Request<pb::CloseNoteRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Close").await?;
-        let q = r.into_inner();
-        let cmd = Command::CloseNote {
-            note_id: q.note_id,
-            reason: v!(CloseReason, "reason", q.reason)?,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_close(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn add_addendum(&self, r: Request<pb::NoteTextRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/AddAddendum").await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let segments = passages(q.segments);
-        let cmd = Command::AddAddendum {
-            note_id: q.note_id,
-            segments,
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::notes_add_addendum(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 }
@@ -267,32 +196,18 @@ impl pb::notes_server::Notes for CareApi {
 impl pb::consent_server::Consent for CareApi {
     async fn grant(&self, r: Request<pb::GrantConsentRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Consent/Grant").await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let scope = v!(Scope, "scope", q.scope)?;
-        let grantee = match scope {
-            _ if q.grantee.is_empty() => None,
-            Scope::ShareWithPerson => Some(Grantee::Person(Passage::new("grantee", q.grantee))),
-            _ => Some(Grantee::Team(q.grantee)),
-        };
-        let cmd = Command::GrantConsent {
-            subject: q.subject,
-            consent_id: q.consent_id,
-            scope,
-            grantee,
-            expires_at: time("expires_at", &q.expires_at)?,
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::consent_grant(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 
     async fn revoke(&self, r: Request<pb::RevokeConsentRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Consent/Revoke").await?;
-        let q = r.into_inner();
-        let cmd = Command::RevokeConsent {
-            subject: q.subject,
-            consent_id: q.consent_id,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::consent_revoke(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 }
 
@@ -300,15 +215,9 @@ impl pb::consent_server::Consent for CareApi {
 impl pb::safeguarding_server::Safeguarding for CareApi {
     async fn raise(&self, r: Request<pb::RaiseConcernRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Raise").await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let cmd = Command::RaiseConcern {
-            concern_id: q.concern_id,
-            subject: q.subject,
-            category: v!(ConcernCategory, "category", q.category)?,
-            urgency: v!(Urgency, "urgency", q.urgency)?,
-            summary: passages(q.summary),
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::safeguarding_raise(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 
@@ -316,24 +225,19 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
         let (svc, a, digest) = self
             .who_call(&r, "withus.v1.Safeguarding/Acknowledge")
             .await?;
-        let q = r.into_inner();
-        let cmd = Command::AcknowledgeConcern {
-            concern_id: q.concern_id,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::safeguarding_acknowledge(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn record_outcome(&self, r: Request<pb::OutcomeRequest>) -> Res {
         let (svc, a, digest) = self
             .who_call(&r, "withus.v1.Safeguarding/RecordOutcome")
             .await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let cmd = Command::RecordOutcome {
-            concern_id: q.concern_id,
-            outcome: v!(ConcernOutcome, "outcome", q.outcome)?,
-            detail: Passage::new("detail", q.detail),
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::safeguarding_record_outcome(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 
@@ -341,36 +245,26 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
         let (svc, a, digest) = self
             .who_call(&r, "withus.v1.Safeguarding/InformSubject")
             .await?;
-        let q = r.into_inner();
-        let cmd = Command::InformSubject {
-            concern_id: q.concern_id,
-            how: v!(InformedHow, "how", q.how)?,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::safeguarding_inform_subject(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn withhold(&self, r: Request<pb::WithholdRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Withhold").await?;
-        let q = r.into_inner();
-        let call = call(q.call, digest)?;
-        let cmd = Command::Withhold {
-            subject: q.subject,
-            target_stream: q.target_stream,
-            exemption: v!(Exemption, "exemption", q.exemption)?,
-            justification: Passage::new("justification", q.justification),
-            review_by: required_time("review_by", &q.review_by)?,
-        };
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::safeguarding_withhold(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 
     async fn release(&self, r: Request<pb::ReleaseRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Release").await?;
-        let q = r.into_inner();
-        let cmd = Command::Release {
-            subject: q.subject,
-            target_stream: q.target_stream,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::safeguarding_release(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 }
 
@@ -442,13 +336,10 @@ impl pb::records_server::Records for CareApi {
 impl pb::subject_access_server::SubjectAccess for CareApi {
     async fn request(&self, r: Request<pb::SarRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.SubjectAccess/Request").await?;
-        let q = r.into_inner();
-        let cmd = Command::RequestSar {
-            sar_id: q.sar_id,
-            subject: q.subject,
-            via: v!(SarVia, "via", q.via)?,
-        };
-        self.run(&svc, &a, call(q.call, digest)?, cmd).await
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::subject_access_request(q)?;
+        self.run(&svc, &a, call, cmd).await
     }
 
     async fn fulfil(

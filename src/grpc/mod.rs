@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod care;
 pub mod client;
+pub mod commands;
 mod convert;
 mod incoming;
 mod status;

@@ -75,6 +75,25 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(cases(1000))]
+    #[test]
+    fn grpc(data in input(2048)) {
+        fuzz::grpc(&data);
+    }
+}
+
+/// The `grpc` target reaches the decision with every mutating request type: for each method,
+/// some input of a fixed series decodes and translates into a command.
+#[test]
+fn every_grpc_request_type_reaches_the_decision() {
+    let mut rng = fuzz::Rng::new(11);
+    for method in withus::grpc::commands::METHODS {
+        let reached = (0..20_000).any(|_| fuzz::request_decodes(method, &rng.input(512)));
+        assert!(reached, "no input decoded into a command for {method}");
+    }
+}
+
 /// The templates the `apply` target mutates are valid events of every type, so it starts from
 /// what the parser accepts (this fails when an event's schema changes without them).
 #[test]

@@ -66,6 +66,12 @@ pub const TARGETS: &[Target] = &[
         run: targets::apply,
         max_len: 2048,
     },
+    Target {
+        name: "grpc",
+        about: "every mutating gRPC request decoded from arbitrary bytes, translated as its handler does, decided",
+        run: targets::grpc,
+        max_len: 2048,
+    },
 ];
 
 /// The target called `name`.

@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use withus::checkpoint::{NoteSigner, NoteVerifier};
-use withus::domain::{Event, Projections, Recorded};
+use withus::domain::event::Grantee;
+use withus::domain::types::{Passage, Role, Time};
+use withus::domain::{Command, Event, Projections, Recorded};
 use withus::format::{self, Actor, EntryFields, EntryView};
 use withus::store::index::{self, Decoder, Index, Posting};
 use withus::store::views_codec as vc;
@@ -635,4 +637,529 @@ pub fn apply(data: &[u8]) {
         once,
         "the state changed through its records"
     );
+}
+
+/// Strings a request's fields are drawn from: the worlds' ids, every vocabulary word a request
+/// may carry, times at the edges, and nothing at all.
+fn request_words() -> &'static [String] {
+    static WORDS: OnceLock<Vec<String>> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        use withus::domain::types::*;
+        let mut w: Vec<String> = [
+            world::ACTORS,
+            world::TEAMS,
+            world::SUPPORTS,
+            world::MEETINGS,
+            world::NOTES,
+            world::PROPOSALS,
+            world::CONSENTS,
+            world::CONCERNS,
+            world::SARS,
+            world::SEGMENTS,
+            world::GROUPS,
+        ]
+        .concat()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        macro_rules! words {
+            ($($ty:ident),*) => { $( w.extend($ty::ALL.iter().map(|v| v.as_str().to_string())); )* };
+        }
+        words!(
+            ReferralSource, EndReason, MeetingKind, MeetingMode, Place, RedactionReason,
+            CloseReason, Scope, ConcernCategory, Urgency, ConcernOutcome, InformedHow, Exemption,
+            SarVia, DeactivationReason
+        );
+        w.extend(
+            [
+                "",
+                "2026-05-01T10:00:00.000Z",
+                "2030-01-01T00:00:00.000Z",
+                "9999-12-31T23:59:59.999Z",
+                "note:n-0",
+                "concern:k-0",
+                "some words of a note",
+            ]
+            .map(String::from),
+        );
+        w.push(format!("{:064x}", 7));
+        w
+    })
+}
+
+/// A protobuf message built field by field: field numbers 1–12 with any wire type, strings from
+/// [`request_words`] (or arbitrary), varints at the edges, nested `CallOptions` and segments as
+/// length-delimited bytes — so every request type of [`METHODS`] gets messages that decode, and
+/// many that do not.
+fn request_body(u: &mut Input<'_>, depth: u8) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut out = Vec::new();
+    for _ in 0..u.below(12) {
+        let field = 1 + u.below(12) as u64;
+        match u.below(8) {
+            0 => {
+                varint(&mut out, field << 3);
+                varint(&mut out, u.number());
+            }
+            1 if depth < 2 => {
+                let inner = request_body(u, depth + 1);
+                varint(&mut out, (field << 3) | 2);
+                varint(&mut out, inner.len() as u64);
+                out.extend(inner);
+            }
+            2 => out.extend(u.bytes(8)),
+            _ => {
+                let text = if u.chance(1, 8) {
+                    u.text(64)
+                } else {
+                    u.choose(request_words()).clone()
+                };
+                varint(&mut out, (field << 3) | 2);
+                varint(&mut out, text.len() as u64);
+                out.extend(text.as_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Every mutating gRPC request through the decision path: arbitrary (or field-built) bytes
+/// decoded as the request of a method from `grpc::commands::METHODS`, translated to a command
+/// exactly as the handler does, and decided (and applied when accepted) by an actor of a grown
+/// world. No panic; a translation error is a status, a decision is well-formed.
+pub fn grpc(data: &[u8]) {
+    use withus::grpc::commands::{decode_command, METHODS};
+    let mut u = Input::new(data);
+    let mut w = World::grown().clone();
+    w.entries = None;
+    let mut steps = 0;
+    while !u.is_empty() && steps < 32 {
+        let (method, body) = match u.below(4) {
+            // A world command as a client would send it, its bytes mutated or not.
+            0 | 1 => {
+                let cmd = world::command(&mut u, w.now, MAX_AT);
+                let (method, body) = request_of(&cmd);
+                let body = if u.bool() { mutate(body, &mut u) } else { body };
+                (method, body)
+            }
+            2 => (*u.choose(METHODS), request_body(&mut u, 0)),
+            _ => (*u.choose(METHODS), u.bytes(256).to_vec()),
+        };
+        let translated = decode_command(method, &body);
+        let Some(Ok(cmd)) = translated else {
+            assert!(
+                translated.is_some(),
+                "{method} is in METHODS but not decoded"
+            );
+            steps += 1;
+            continue;
+        };
+        let caller = w.caller(&mut u, &cmd);
+        w.now = w.now.plus(1_000);
+        let now = w.now;
+        let _ = w.step(&caller, &cmd, now);
+        steps += 1;
+    }
+}
+
+/// Whether `data`, read as the `grpc` target reads a request body, decodes into a command for
+/// `method` (for the test that every request type is reached).
+pub fn request_decodes(method: &str, data: &[u8]) -> bool {
+    let mut u = Input::new(data);
+    let cmd = world::command(&mut u, Time(T0), MAX_AT);
+    let (encoded_for, body) = request_of(&cmd);
+    if encoded_for != method {
+        return false;
+    }
+    matches!(
+        withus::grpc::commands::decode_command(method, &body),
+        Some(Ok(_))
+    )
+}
+
+/// The request a client would send for `cmd` (the inverse of `grpc::commands`), with its
+/// method: so the `grpc` target starts from requests that decode, then mutates their bytes.
+fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
+    use prost::Message as _;
+    use withus::grpc::pb;
+    fn segments(list: &[Passage]) -> Vec<pb::TextSegment> {
+        list.iter()
+            .map(|p| pb::TextSegment {
+                id: p.id.clone(),
+                text: p.text.clone(),
+            })
+            .collect()
+    }
+    fn text(p: &Option<Passage>) -> String {
+        p.as_ref().map(|p| p.text.clone()).unwrap_or_default()
+    }
+    fn time(t: &Option<Time>) -> String {
+        t.map(|t| t.to_string()).unwrap_or_default()
+    }
+    match cmd {
+        Command::RegisterActor {
+            id,
+            role,
+            team,
+            display,
+        } => {
+            let role = match role {
+                Role::ServiceUser => pb::Role::ServiceUser,
+                Role::PeerWorker => pb::Role::PeerWorker,
+                Role::CareTeam => pb::Role::CareTeam,
+                Role::SafeguardingLead => pb::Role::SafeguardingLead,
+                Role::Auditor => pb::Role::Auditor,
+                Role::Admin => pb::Role::Admin,
+            };
+            (
+                "withus.v1.Admin/RegisterActor",
+                pb::RegisterActorRequest {
+                    id: id.clone(),
+                    role: role as i32,
+                    team: team.clone().unwrap_or_default(),
+                    display_name: display.text.clone(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            )
+        }
+        Command::DeactivateActor { id, reason } => (
+            "withus.v1.Admin/DeactivateActor",
+            pb::DeactivateActorRequest {
+                id: id.clone(),
+                reason: reason.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::IssueToken { .. } | Command::RevokeToken { .. } | Command::FulfilSar { .. } => {
+            // Not commands a client builds: tokens and bundles are made by the service.
+            (
+                "withus.v1.Admin/RevokeToken",
+                pb::RevokeTokenRequest {
+                    token_hash: format!("{:064x}", 7),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            )
+        }
+        Command::ReferSupport {
+            support_id,
+            subject,
+            worker,
+            source,
+        } => (
+            "withus.v1.Support/Refer",
+            pb::ReferRequest {
+                support_id: support_id.clone(),
+                subject: subject.clone(),
+                worker: worker.clone(),
+                source: source.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::OfferSupport { support_id } => (
+            "withus.v1.Support/Offer",
+            pb::SupportRequest {
+                support_id: support_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::AcceptSupport { support_id } => (
+            "withus.v1.Support/Accept",
+            pb::SupportRequest {
+                support_id: support_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::DeclineSupport { support_id } => (
+            "withus.v1.Support/Decline",
+            pb::SupportRequest {
+                support_id: support_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::EndSupport { support_id, reason } => (
+            "withus.v1.Support/End",
+            pb::EndSupportRequest {
+                support_id: support_id.clone(),
+                reason: reason.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::RecordMeeting {
+            meeting_id,
+            support_id,
+            kind,
+            group_id,
+            mode,
+            place,
+            place_detail,
+            occurred_at,
+            minutes,
+        } => (
+            "withus.v1.Meetings/Record",
+            pb::RecordMeetingRequest {
+                meeting_id: meeting_id.clone(),
+                support_id: support_id.clone(),
+                kind: kind.as_str().into(),
+                group_id: group_id.clone().unwrap_or_default(),
+                mode: mode.as_str().into(),
+                place: place.as_str().into(),
+                place_detail: text(place_detail),
+                occurred_at: occurred_at.to_string(),
+                minutes: *minutes,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::DraftNote {
+            note_id,
+            meeting_id,
+            segments: s,
+        } => (
+            "withus.v1.Notes/Draft",
+            pb::DraftNoteRequest {
+                note_id: note_id.clone(),
+                meeting_id: meeting_id.clone(),
+                segments: segments(s),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::ReviseNote {
+            note_id,
+            segments: s,
+        } => (
+            "withus.v1.Notes/Revise",
+            pb::NoteTextRequest {
+                note_id: note_id.clone(),
+                segments: segments(s),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::AddAddendum {
+            note_id,
+            segments: s,
+        } => (
+            "withus.v1.Notes/AddAddendum",
+            pb::NoteTextRequest {
+                note_id: note_id.clone(),
+                segments: segments(s),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::ProposeRedaction {
+            note_id,
+            proposal_id,
+            segments,
+            reason,
+        } => (
+            "withus.v1.Notes/ProposeRedaction",
+            pb::ProposeRedactionRequest {
+                note_id: note_id.clone(),
+                proposal_id: proposal_id.clone(),
+                segments: segments.clone(),
+                reason: reason.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::AgreeRedaction {
+            note_id,
+            proposal_id,
+        } => (
+            "withus.v1.Notes/AgreeRedaction",
+            pb::ProposalRequest {
+                note_id: note_id.clone(),
+                proposal_id: proposal_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::WithdrawRedaction {
+            note_id,
+            proposal_id,
+        } => (
+            "withus.v1.Notes/WithdrawRedaction",
+            pb::ProposalRequest {
+                note_id: note_id.clone(),
+                proposal_id: proposal_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::DeclineRedaction {
+            note_id,
+            proposal_id,
+            reason,
+        } => (
+            "withus.v1.Notes/DeclineRedaction",
+            pb::DeclineRedactionRequest {
+                note_id: note_id.clone(),
+                proposal_id: proposal_id.clone(),
+                reason: text(reason),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::AgreeNote { note_id, revision } => (
+            "withus.v1.Notes/Agree",
+            pb::AgreeNoteRequest {
+                note_id: note_id.clone(),
+                revision: *revision,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::CloseNote { note_id, reason } => (
+            "withus.v1.Notes/Close",
+            pb::CloseNoteRequest {
+                note_id: note_id.clone(),
+                reason: reason.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::GrantConsent {
+            subject,
+            consent_id,
+            scope,
+            grantee,
+            expires_at,
+        } => (
+            "withus.v1.Consent/Grant",
+            pb::GrantConsentRequest {
+                subject: subject.clone(),
+                consent_id: consent_id.clone(),
+                scope: scope.as_str().into(),
+                grantee: match grantee {
+                    None => String::new(),
+                    Some(Grantee::Team(t)) => t.clone(),
+                    Some(Grantee::Person(p)) => p.text.clone(),
+                },
+                expires_at: time(expires_at),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::RevokeConsent {
+            subject,
+            consent_id,
+        } => (
+            "withus.v1.Consent/Revoke",
+            pb::RevokeConsentRequest {
+                subject: subject.clone(),
+                consent_id: consent_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::RaiseConcern {
+            concern_id,
+            subject,
+            category,
+            urgency,
+            summary,
+        } => (
+            "withus.v1.Safeguarding/Raise",
+            pb::RaiseConcernRequest {
+                concern_id: concern_id.clone(),
+                subject: subject.clone(),
+                category: category.as_str().into(),
+                urgency: urgency.as_str().into(),
+                summary: segments(summary),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::AcknowledgeConcern { concern_id } => (
+            "withus.v1.Safeguarding/Acknowledge",
+            pb::ConcernRequest {
+                concern_id: concern_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::RecordOutcome {
+            concern_id,
+            outcome,
+            detail,
+        } => (
+            "withus.v1.Safeguarding/RecordOutcome",
+            pb::OutcomeRequest {
+                concern_id: concern_id.clone(),
+                outcome: outcome.as_str().into(),
+                detail: detail.text.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::InformSubject { concern_id, how } => (
+            "withus.v1.Safeguarding/InformSubject",
+            pb::InformRequest {
+                concern_id: concern_id.clone(),
+                how: how.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::Withhold {
+            subject,
+            target_stream,
+            exemption,
+            justification,
+            review_by,
+        } => (
+            "withus.v1.Safeguarding/Withhold",
+            pb::WithholdRequest {
+                subject: subject.clone(),
+                target_stream: target_stream.clone(),
+                exemption: exemption.as_str().into(),
+                justification: justification.text.clone(),
+                review_by: review_by.to_string(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::Release {
+            subject,
+            target_stream,
+        } => (
+            "withus.v1.Safeguarding/Release",
+            pb::ReleaseRequest {
+                subject: subject.clone(),
+                target_stream: target_stream.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::RequestSar {
+            sar_id,
+            subject,
+            via,
+        } => (
+            "withus.v1.SubjectAccess/Request",
+            pb::SarRequest {
+                sar_id: sar_id.clone(),
+                subject: subject.clone(),
+                via: via.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+    }
 }

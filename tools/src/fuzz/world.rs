@@ -395,7 +395,7 @@ impl World {
 
     /// Who asks: usually a registered actor the command plausibly needs, else any registered
     /// actor, sometimes one the projections do not know or a deactivated one.
-    fn caller(&self, u: &mut Input<'_>, cmd: &Command) -> ActorRec {
+    pub fn caller(&self, u: &mut Input<'_>, cmd: &Command) -> ActorRec {
         let pick = u.below(16);
         if pick < 9 {
             let want = plausible(&self.p, cmd);

@@ -1,0 +1,420 @@
+//! Every mutating request of `withus.v1` translated into a domain command: pure functions of the
+//! decoded message, shared by the handlers and by the fuzzer, which feeds arbitrary bytes to
+//! [`decode_command`] for each of [`METHODS`] and the command that comes out to the decision.
+//!
+//! Owns: the wire → command mapping (vocabularies, times, text fields as passages). Must not
+//! touch: the service, authentication, or any rule (the domain decides; a bad value is refused
+//! here only when it cannot be expressed as a command at all).
+
+use tonic::Status;
+
+use super::convert::{hash, role, time, vocab};
+use super::pb;
+use super::status::refuse;
+use crate::domain::event::Grantee;
+use crate::domain::types::*;
+use crate::domain::{Code, Command};
+
+macro_rules! v {
+    ($ty:ident, $field:expr, $value:expr) => {
+        vocab($field, &$value, $ty::parse, $ty::expected())
+    };
+}
+
+/// The request's text segments as passages; the domain checks them (ids, sizes, count).
+fn passages(segs: Vec<pb::TextSegment>) -> Vec<Passage> {
+    segs.into_iter()
+        .map(|s| Passage::new(s.id, s.text))
+        .collect()
+}
+
+/// An optional text field: empty means none.
+fn optional_text(id: &str, text: String) -> Option<Passage> {
+    (!text.is_empty()).then(|| Passage::new(id, text))
+}
+
+/// A required time field.
+pub(super) fn required_time(field: &str, s: &str) -> Result<Time, Status> {
+    time(field, s)?.ok_or_else(|| refuse(Code::InvalidArgument, field, "is required"))
+}
+
+/// `withus.v1.Support/Refer`.
+pub fn support_refer(q: pb::ReferRequest) -> Result<Command, Status> {
+    let cmd = Command::ReferSupport {
+        support_id: q.support_id,
+        subject: q.subject,
+        worker: q.worker,
+        source: v!(ReferralSource, "source", q.source)?,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Support/Offer`.
+pub fn support_offer(q: pb::SupportRequest) -> Result<Command, Status> {
+    let cmd = Command::OfferSupport {
+        support_id: q.support_id,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Support/Accept`.
+pub fn support_accept(q: pb::SupportRequest) -> Result<Command, Status> {
+    let cmd = Command::AcceptSupport {
+        support_id: q.support_id,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Support/Decline`.
+pub fn support_decline(q: pb::SupportRequest) -> Result<Command, Status> {
+    let cmd = Command::DeclineSupport {
+        support_id: q.support_id,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Support/End`.
+pub fn support_end(q: pb::EndSupportRequest) -> Result<Command, Status> {
+    let cmd = Command::EndSupport {
+        support_id: q.support_id,
+        reason: v!(EndReason, "reason", q.reason)?,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Meetings/Record`.
+pub fn meetings_record(q: pb::RecordMeetingRequest) -> Result<Command, Status> {
+    let cmd = Command::RecordMeeting {
+        meeting_id: q.meeting_id,
+        support_id: q.support_id,
+        kind: v!(MeetingKind, "kind", q.kind)?,
+        group_id: (!q.group_id.is_empty()).then_some(q.group_id),
+        mode: v!(MeetingMode, "mode", q.mode)?,
+        place: v!(Place, "place", q.place)?,
+        place_detail: optional_text("place", q.place_detail),
+        occurred_at: required_time("occurred_at", &q.occurred_at)?,
+        minutes: q.minutes,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/Draft`.
+pub fn notes_draft(q: pb::DraftNoteRequest) -> Result<Command, Status> {
+    let segments = passages(q.segments);
+    let cmd = Command::DraftNote {
+        note_id: q.note_id,
+        meeting_id: q.meeting_id,
+        segments,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/Revise`.
+pub fn notes_revise(q: pb::NoteTextRequest) -> Result<Command, Status> {
+    let segments = passages(q.segments);
+    let cmd = Command::ReviseNote {
+        note_id: q.note_id,
+        segments,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/ProposeRedaction`.
+pub fn notes_propose_redaction(q: pb::ProposeRedactionRequest) -> Result<Command, Status> {
+    let cmd = Command::ProposeRedaction {
+        note_id: q.note_id,
+        proposal_id: q.proposal_id,
+        segments: q.segments,
+        reason: v!(RedactionReason, "reason", q.reason)?,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/AgreeRedaction`.
+pub fn notes_agree_redaction(q: pb::ProposalRequest) -> Result<Command, Status> {
+    let cmd = Command::AgreeRedaction {
+        note_id: q.note_id,
+        proposal_id: q.proposal_id,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/DeclineRedaction`.
+pub fn notes_decline_redaction(q: pb::DeclineRedactionRequest) -> Result<Command, Status> {
+    let reason = optional_text("reason", q.reason);
+    let cmd = Command::DeclineRedaction {
+        note_id: q.note_id,
+        proposal_id: q.proposal_id,
+        reason,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/WithdrawRedaction`.
+pub fn notes_withdraw_redaction(q: pb::ProposalRequest) -> Result<Command, Status> {
+    let cmd = Command::WithdrawRedaction {
+        note_id: q.note_id,
+        proposal_id: q.proposal_id,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/Agree`.
+pub fn notes_agree(q: pb::AgreeNoteRequest) -> Result<Command, Status> {
+    let cmd = Command::AgreeNote {
+        note_id: q.note_id,
+        revision: q.revision,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/Close`.
+pub fn notes_close(q: pb::CloseNoteRequest) -> Result<Command, Status> {
+    let cmd = Command::CloseNote {
+        note_id: q.note_id,
+        reason: v!(CloseReason, "reason", q.reason)?,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Notes/AddAddendum`.
+pub fn notes_add_addendum(q: pb::NoteTextRequest) -> Result<Command, Status> {
+    let segments = passages(q.segments);
+    let cmd = Command::AddAddendum {
+        note_id: q.note_id,
+        segments,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Consent/Grant`.
+pub fn consent_grant(q: pb::GrantConsentRequest) -> Result<Command, Status> {
+    let scope = v!(Scope, "scope", q.scope)?;
+    let grantee = match scope {
+        _ if q.grantee.is_empty() => None,
+        Scope::ShareWithPerson => Some(Grantee::Person(Passage::new("grantee", q.grantee))),
+        _ => Some(Grantee::Team(q.grantee)),
+    };
+    let cmd = Command::GrantConsent {
+        subject: q.subject,
+        consent_id: q.consent_id,
+        scope,
+        grantee,
+        expires_at: time("expires_at", &q.expires_at)?,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Consent/Revoke`.
+pub fn consent_revoke(q: pb::RevokeConsentRequest) -> Result<Command, Status> {
+    let cmd = Command::RevokeConsent {
+        subject: q.subject,
+        consent_id: q.consent_id,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Safeguarding/Raise`.
+pub fn safeguarding_raise(q: pb::RaiseConcernRequest) -> Result<Command, Status> {
+    let cmd = Command::RaiseConcern {
+        concern_id: q.concern_id,
+        subject: q.subject,
+        category: v!(ConcernCategory, "category", q.category)?,
+        urgency: v!(Urgency, "urgency", q.urgency)?,
+        summary: passages(q.summary),
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Safeguarding/Acknowledge`.
+pub fn safeguarding_acknowledge(q: pb::ConcernRequest) -> Result<Command, Status> {
+    let cmd = Command::AcknowledgeConcern {
+        concern_id: q.concern_id,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Safeguarding/RecordOutcome`.
+pub fn safeguarding_record_outcome(q: pb::OutcomeRequest) -> Result<Command, Status> {
+    let cmd = Command::RecordOutcome {
+        concern_id: q.concern_id,
+        outcome: v!(ConcernOutcome, "outcome", q.outcome)?,
+        detail: Passage::new("detail", q.detail),
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Safeguarding/InformSubject`.
+pub fn safeguarding_inform_subject(q: pb::InformRequest) -> Result<Command, Status> {
+    let cmd = Command::InformSubject {
+        concern_id: q.concern_id,
+        how: v!(InformedHow, "how", q.how)?,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Safeguarding/Withhold`.
+pub fn safeguarding_withhold(q: pb::WithholdRequest) -> Result<Command, Status> {
+    let cmd = Command::Withhold {
+        subject: q.subject,
+        target_stream: q.target_stream,
+        exemption: v!(Exemption, "exemption", q.exemption)?,
+        justification: Passage::new("justification", q.justification),
+        review_by: required_time("review_by", &q.review_by)?,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Safeguarding/Release`.
+pub fn safeguarding_release(q: pb::ReleaseRequest) -> Result<Command, Status> {
+    let cmd = Command::Release {
+        subject: q.subject,
+        target_stream: q.target_stream,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.SubjectAccess/Request`.
+pub fn subject_access_request(q: pb::SarRequest) -> Result<Command, Status> {
+    let cmd = Command::RequestSar {
+        sar_id: q.sar_id,
+        subject: q.subject,
+        via: v!(SarVia, "via", q.via)?,
+    };
+    Ok(cmd)
+}
+
+/// `withus.v1.Admin/RegisterActor`.
+pub fn admin_register_actor(q: pb::RegisterActorRequest) -> Result<Command, Status> {
+    Ok(Command::RegisterActor {
+        id: q.id,
+        role: role("role", q.role)?,
+        team: (!q.team.is_empty()).then_some(q.team),
+        display: Passage::new("display", q.display_name),
+    })
+}
+
+/// `withus.v1.Admin/DeactivateActor`.
+pub fn admin_deactivate_actor(q: pb::DeactivateActorRequest) -> Result<Command, Status> {
+    let reason = vocab(
+        "reason",
+        &q.reason,
+        DeactivationReason::parse,
+        DeactivationReason::expected(),
+    )?;
+    Ok(Command::DeactivateActor { id: q.id, reason })
+}
+
+/// `withus.v1.Admin/RevokeToken`.
+pub fn admin_revoke_token(q: pb::RevokeTokenRequest) -> Result<Command, Status> {
+    Ok(Command::RevokeToken {
+        token_hash: hash("token_hash", &q.token_hash)?,
+    })
+}
+
+/// The gRPC paths [`decode_command`] translates: every call that executes a command.
+pub const METHODS: &[&str] = &[
+    "withus.v1.Support/Refer",
+    "withus.v1.Support/Offer",
+    "withus.v1.Support/Accept",
+    "withus.v1.Support/Decline",
+    "withus.v1.Support/End",
+    "withus.v1.Meetings/Record",
+    "withus.v1.Notes/Draft",
+    "withus.v1.Notes/Revise",
+    "withus.v1.Notes/ProposeRedaction",
+    "withus.v1.Notes/AgreeRedaction",
+    "withus.v1.Notes/DeclineRedaction",
+    "withus.v1.Notes/WithdrawRedaction",
+    "withus.v1.Notes/Agree",
+    "withus.v1.Notes/Close",
+    "withus.v1.Notes/AddAddendum",
+    "withus.v1.Consent/Grant",
+    "withus.v1.Consent/Revoke",
+    "withus.v1.Safeguarding/Raise",
+    "withus.v1.Safeguarding/Acknowledge",
+    "withus.v1.Safeguarding/RecordOutcome",
+    "withus.v1.Safeguarding/InformSubject",
+    "withus.v1.Safeguarding/Withhold",
+    "withus.v1.Safeguarding/Release",
+    "withus.v1.SubjectAccess/Request",
+    "withus.v1.Admin/RegisterActor",
+    "withus.v1.Admin/DeactivateActor",
+    "withus.v1.Admin/RevokeToken",
+];
+
+fn decode<M: prost::Message + Default>(body: &[u8]) -> Result<M, Status> {
+    M::decode(body)
+        .map_err(|e| Status::invalid_argument(format!("the request is not a valid message: {e}")))
+}
+
+/// Decodes `body` as the request of `method` and translates it: `None` for a path that is not
+/// one of [`METHODS`].
+pub fn decode_command(method: &str, body: &[u8]) -> Option<Result<Command, Status>> {
+    Some(match method {
+        "withus.v1.Support/Refer" => decode::<pb::ReferRequest>(body).and_then(support_refer),
+        "withus.v1.Support/Offer" => decode::<pb::SupportRequest>(body).and_then(support_offer),
+        "withus.v1.Support/Accept" => decode::<pb::SupportRequest>(body).and_then(support_accept),
+        "withus.v1.Support/Decline" => decode::<pb::SupportRequest>(body).and_then(support_decline),
+        "withus.v1.Support/End" => decode::<pb::EndSupportRequest>(body).and_then(support_end),
+        "withus.v1.Meetings/Record" => {
+            decode::<pb::RecordMeetingRequest>(body).and_then(meetings_record)
+        }
+        "withus.v1.Notes/Draft" => decode::<pb::DraftNoteRequest>(body).and_then(notes_draft),
+        "withus.v1.Notes/Revise" => decode::<pb::NoteTextRequest>(body).and_then(notes_revise),
+        "withus.v1.Notes/ProposeRedaction" => {
+            decode::<pb::ProposeRedactionRequest>(body).and_then(notes_propose_redaction)
+        }
+        "withus.v1.Notes/AgreeRedaction" => {
+            decode::<pb::ProposalRequest>(body).and_then(notes_agree_redaction)
+        }
+        "withus.v1.Notes/DeclineRedaction" => {
+            decode::<pb::DeclineRedactionRequest>(body).and_then(notes_decline_redaction)
+        }
+        "withus.v1.Notes/WithdrawRedaction" => {
+            decode::<pb::ProposalRequest>(body).and_then(notes_withdraw_redaction)
+        }
+        "withus.v1.Notes/Agree" => decode::<pb::AgreeNoteRequest>(body).and_then(notes_agree),
+        "withus.v1.Notes/Close" => decode::<pb::CloseNoteRequest>(body).and_then(notes_close),
+        "withus.v1.Notes/AddAddendum" => {
+            decode::<pb::NoteTextRequest>(body).and_then(notes_add_addendum)
+        }
+        "withus.v1.Consent/Grant" => {
+            decode::<pb::GrantConsentRequest>(body).and_then(consent_grant)
+        }
+        "withus.v1.Consent/Revoke" => {
+            decode::<pb::RevokeConsentRequest>(body).and_then(consent_revoke)
+        }
+        "withus.v1.Safeguarding/Raise" => {
+            decode::<pb::RaiseConcernRequest>(body).and_then(safeguarding_raise)
+        }
+        "withus.v1.Safeguarding/Acknowledge" => {
+            decode::<pb::ConcernRequest>(body).and_then(safeguarding_acknowledge)
+        }
+        "withus.v1.Safeguarding/RecordOutcome" => {
+            decode::<pb::OutcomeRequest>(body).and_then(safeguarding_record_outcome)
+        }
+        "withus.v1.Safeguarding/InformSubject" => {
+            decode::<pb::InformRequest>(body).and_then(safeguarding_inform_subject)
+        }
+        "withus.v1.Safeguarding/Withhold" => {
+            decode::<pb::WithholdRequest>(body).and_then(safeguarding_withhold)
+        }
+        "withus.v1.Safeguarding/Release" => {
+            decode::<pb::ReleaseRequest>(body).and_then(safeguarding_release)
+        }
+        "withus.v1.SubjectAccess/Request" => {
+            decode::<pb::SarRequest>(body).and_then(subject_access_request)
+        }
+        "withus.v1.Admin/RegisterActor" => {
+            decode::<pb::RegisterActorRequest>(body).and_then(admin_register_actor)
+        }
+        "withus.v1.Admin/DeactivateActor" => {
+            decode::<pb::DeactivateActorRequest>(body).and_then(admin_deactivate_actor)
+        }
+        "withus.v1.Admin/RevokeToken" => {
+            decode::<pb::RevokeTokenRequest>(body).and_then(admin_revoke_token)
+        }
+        _ => return None,
+    })
+}
