@@ -78,6 +78,42 @@ pub fn commit(salt: &[u8; 32], text: &str) -> Hash {
     *blake3::keyed_hash(salt, text.as_bytes()).as_bytes()
 }
 
+/// Every segment (§4: an object with exactly `id` string, `commit` hex and `chars` integer) in
+/// an entry's `data`, at any depth, in document order. Found by shape alone, so a verifier needs
+/// no knowledge of event types to know which commitments an entry holds. `None` when `data` is
+/// not JSON.
+pub fn segments_in(data: &str) -> Option<Vec<Segment>> {
+    fn walk(value: &serde_json::Value, out: &mut Vec<Segment>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.len() == 3 {
+                    let id = map.get("id").and_then(|v| v.as_str());
+                    let commit = map
+                        .get("commit")
+                        .and_then(|v| v.as_str())
+                        .and_then(crate::format::parse_hex);
+                    let chars = map.get("chars").and_then(|v| v.as_u64());
+                    if let (Some(id), Some(commit), Some(chars)) = (id, commit, chars) {
+                        out.push(Segment {
+                            id: id.to_string(),
+                            commit,
+                            chars,
+                        });
+                        return;
+                    }
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(data).ok()?;
+    let mut out = Vec::new();
+    walk(&value, &mut out);
+    Some(out)
+}
+
 /// Unicode scalar values in `text`.
 pub fn chars(text: &str) -> u64 {
     // usize → u64 never loses bits on the platforms Rust supports.
