@@ -13,7 +13,7 @@
 //! racing commands cannot both pass a check that only one of them should. The loser is decided
 //! again against the newer state. Appends from many callers still share group commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::domain::access::{self, AuditRead, ReadDecision, SarRead, Scope};
@@ -428,6 +428,30 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     /// Limits how many refused attempts each actor gets logged (see [`RefusalLimit`]).
     refusals: RefusalLimiter,
+    /// The facts every subject access bundle states (`about`), from the server's configuration.
+    about: RwLock<crate::sar::compose::About>,
+}
+
+/// A request's `sar.fulfilled` entry and the proof that a checkpoint signed now holds it.
+#[derive(Debug, Clone)]
+pub struct Fulfilment {
+    pub seq: u64,
+    /// The entry's exact bytes.
+    pub entry: Vec<u8>,
+    /// Its inclusion proof in the tree of `checkpoint`.
+    pub proof: Vec<Hash>,
+    /// A signed checkpoint of the log when it was asked for.
+    pub checkpoint: String,
+}
+
+fn not_fulfilled(sar_id: &str) -> ServiceError {
+    Refusal::new(
+        Code::FailedPrecondition,
+        "sar.fulfilled",
+        "sar_id",
+        format!("{sar_id} is not fulfilled yet"),
+    )
+    .into()
 }
 
 /// Applies entries to the projections in log order: skips those already applied, stops at a
@@ -703,9 +727,17 @@ impl Service {
             saver: Some(Saver { wake, thread }),
             clock,
             refusals: RefusalLimiter::default(),
+            about: RwLock::new(crate::sar::compose::About::default()),
         };
         service.catch_up()?;
         Ok(service)
+    }
+
+    /// Sets the facts bundles state about the controller, purposes, retention, source, rights.
+    pub fn set_about(&self, about: crate::sar::compose::About) {
+        if let Ok(mut g) = self.about.write() {
+            *g = about;
+        }
     }
 
     /// Sets how many refused attempts each actor gets logged (default [`RefusalLimit::default`]).
@@ -1317,15 +1349,53 @@ impl Service {
         sar_id: &str,
     ) -> Result<(Vec<u8>, crate::domain::projection::SarRec)> {
         let s = self.sar_read(caller, sar_id, SarRead::Bundle).await?;
-        let size = s.tree_size.ok_or_else(|| {
-            Refusal::new(
-                Code::FailedPrecondition,
-                "sar.fulfilled",
-                "sar_id",
-                format!("{sar_id} is not fulfilled yet"),
+        let size = s.tree_size.ok_or_else(|| not_fulfilled(sar_id))?;
+        Ok((self.bundle(&s.subject, Some(sar_id), size)?, s))
+    }
+
+    /// The person's own bundle of their record now (`sar_id` null): "check my record" at any
+    /// time, no request needed. Only a person has one; reading it is not logged (it is their
+    /// own record, as `read_record` of their own).
+    pub fn my_bundle(&self, caller: &str) -> Result<Vec<u8>> {
+        let (subject, tree_size) = {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            let reader = caller_of(&st.p, caller)?;
+            access::decide_own_bundle(&reader)?;
+            (reader.id, st.p.applied)
+        };
+        self.bundle(&subject, None, tree_size)
+    }
+
+    /// A fulfilled request's `sar.fulfilled` entry with its inclusion proof in a checkpoint
+    /// signed now, for the person (as the bundle: anyone else is refused and the refusal
+    /// logged). The bundle covers the log before its fulfilment, so this is how the person
+    /// proves the log recorded the bundle's hash.
+    pub async fn sar_fulfilment(&self, caller: &str, sar_id: &str) -> Result<Fulfilment> {
+        let s = self.sar_read(caller, sar_id, SarRead::Bundle).await?;
+        if s.tree_size.is_none() {
+            return Err(not_fulfilled(sar_id));
+        }
+        let mut found = None;
+        for seq in self.store.stream_seqs(&Stream::sar(sar_id).name())? {
+            if let Some(stored) = self.store.entry(seq)? {
+                if stored.view()?.event_type == "sar.fulfilled" {
+                    found = Some(stored);
+                }
+            }
+        }
+        let stored = found.ok_or_else(|| {
+            StoreError::corrupt(
+                0,
+                format!("{sar_id} is fulfilled but has no sar.fulfilled entry"),
             )
         })?;
-        Ok((self.bundle(&s.subject, size)?.0, s))
+        let tree_size = self.store.size();
+        Ok(Fulfilment {
+            seq: stored.seq,
+            proof: self.store.inclusion_proof(stored.seq, tree_size)?,
+            checkpoint: self.store.checkpoint_at(tree_size)?,
+            entry: stored.bytes,
+        })
     }
 
     /// A request, if `access` lets `caller` read it; otherwise its refusal, logged.
@@ -1417,12 +1487,80 @@ impl Service {
         Ok(crate::sar::bundle_hash(subject, tree_size, items))
     }
 
-    fn bundle(&self, subject: &str, tree_size: u64) -> Result<(Vec<u8>, u64)> {
-        let mut view = self.compose(subject, Some(&Scope::Own), Some(tree_size))?;
-        self.resolve_text(&mut view)?;
-        let bytes =
-            serde_json::to_vec(&view).map_err(|e| StoreError::Failed(format!("bundle: {e}")))?;
-        Ok((bytes, view.withheld))
+    /// Composes `subject`'s bundle v1 over the first `tree_size` entries, with what is withheld
+    /// decided now, and serialises it (sar-bundle.md).
+    fn bundle(&self, subject: &str, sar_id: Option<&str>, tree_size: u64) -> Result<Vec<u8>> {
+        // Composing reads every entry of the person's chain from the store: let the runtime
+        // move its other tasks off this thread meanwhile (a current-thread runtime, as in some
+        // tests, has no other thread to move them to).
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.compose_bundle(subject, sar_id, tree_size))
+            }
+            _ => self.compose_bundle(subject, sar_id, tree_size),
+        }
+    }
+
+    fn compose_bundle(
+        &self,
+        subject: &str,
+        sar_id: Option<&str>,
+        tree_size: u64,
+    ) -> Result<Vec<u8>> {
+        let (withheld, recipients) = {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            let withheld: BTreeSet<String> =
+                st.p.disclosures
+                    .get(subject)
+                    .map(|d| d.active().map(|w| w.target_stream.clone()).collect())
+                    .unwrap_or_default();
+            (withheld, self.recipients(&st.p, subject, tree_size)?)
+        };
+        let about = self.about.read().map_err(|_| poisoned())?.clone();
+        let bundle = crate::sar::compose::compose(
+            &self.store,
+            &crate::sar::compose::Request {
+                subject,
+                sar_id,
+                tree_size,
+                produced_at: self.now().to_string(),
+                withheld: &withheld,
+                about: &about,
+                recipients,
+            },
+        )?;
+        Ok(bundle.to_bytes())
+    }
+
+    /// Who read `subject`'s record among the first `tree_size` entries, in words, from their
+    /// access entries (`about.recipients`).
+    fn recipients(&self, p: &Projections, subject: &str, tree_size: u64) -> Result<String> {
+        let mut who: BTreeSet<String> = BTreeSet::new();
+        for seq in self.store.stream_seqs(&Stream::access(subject).name())? {
+            if seq >= tree_size {
+                break;
+            }
+            let Some(stored) = self.store.entry(seq)? else {
+                continue;
+            };
+            let view = stored.view()?;
+            if view.event_type != "record.accessed" || view.actor_id == subject {
+                continue;
+            }
+            let Some(a) = p.actor(&view.actor_id) else {
+                continue;
+            };
+            let role = a.role.as_str().replace('_', " ");
+            who.insert(match &a.team {
+                Some(team) => format!("{role} ({team})"),
+                None => role,
+            });
+        }
+        Ok(if who.is_empty() {
+            "Nobody but you has read this record.".to_string()
+        } else {
+            who.into_iter().collect::<Vec<_>>().join("; ")
+        })
     }
 
     /// The first seq *not* shown by `as_of` (a tree size).

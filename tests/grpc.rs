@@ -2,6 +2,8 @@
 //! Health, reflection (v1 and v1alpha), authentication, the Admin and Audit services, bad input,
 //! retries, subscriptions and graceful shutdown.
 
+mod common;
+
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -1021,15 +1023,17 @@ async fn the_seeds_story_over_grpc() {
         .is_err(),
         "the bundle is the person's"
     );
-    let b = client!(s, &sam, subject_access_client::SubjectAccessClient)
-        .get_bundle(pb::SarStatusRequest {
-            sar_id: "sar-1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(b.bundle_hash, f.bundle_hash);
-    assert!(!b.bundle_json.contains("pressured"));
+    let (bundle, recorded) = common::collect_bundle(
+        client!(s, &sam, subject_access_client::SubjectAccessClient)
+            .get_bundle(pb::SarStatusRequest {
+                sar_id: "sar-1".into(),
+            })
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(recorded, f.bundle_hash);
+    assert!(!String::from_utf8_lossy(&bundle).contains("pressured"));
 
     // Time travel over the wire, and the auditor's flags: none outstanding.
     let first = sam_records

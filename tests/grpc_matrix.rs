@@ -545,6 +545,13 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 sar_id: format!("sar-2-{id}")
             }
         )),
+        "SubjectAccess.GetFulfilment" => go!(subject_access_client::SubjectAccessClient
+            .get_fulfilment(pb::SarStatusRequest {
+                sar_id: format!("sar-2-{id}")
+            })),
+        "Records.GetMyBundle" => {
+            go!(records_client::RecordsClient.get_my_bundle(pb::GetMyBundleRequest {}))
+        }
         "Audit.GetCheckpoint" => {
             go!(audit_client::AuditClient.get_checkpoint(pb::GetCheckpointRequest {}))
         }
@@ -726,6 +733,8 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             &["service_user", "peer_worker", "auditor"],
         ),
         ("SubjectAccess.GetBundle", Kind::Full, &["service_user"]),
+        ("SubjectAccess.GetFulfilment", Kind::Full, &["service_user"]),
+        ("Records.GetMyBundle", Kind::Full, &["service_user"]),
         ("Audit.GetCheckpoint", Kind::Full, all),
         ("Audit.GetInclusionProof", Kind::Full, all),
         ("Audit.GetConsistencyProof", Kind::Full, all),
@@ -767,6 +776,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
                         "Records.GetAccessLog",
                         "SubjectAccess.Status",
                         "SubjectAccess.GetBundle",
+                        "SubjectAccess.GetFulfilment",
                     ]
                     .contains(name)
                     {

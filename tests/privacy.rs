@@ -4,6 +4,8 @@
 //! ends, refused bundle requests logged, the text-free bundle hash, one answer whether a person
 //! exists or not, refusals that name nothing the caller did not send, and refused reads limited.
 
+mod common;
+
 use tokio::sync::oneshot;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -445,18 +447,19 @@ async fn time_travel_and_bundles_hide_what_is_withheld_at_the_moment_of_the_read
     assert!(!past.contains("\"n-1\""), "{past}");
     assert!(past.contains("\"withheld\":1"), "{past}");
     // The bundle of a request fulfilled before the withholding: the same.
-    let bundle = c
-        .sar()
-        .get_bundle(req(
-            pb::SarStatusRequest {
-                sar_id: "sar-1".into(),
-            },
-            &c.t("su-sam"),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .bundle_json;
+    let (bundle, _) = common::collect_bundle(
+        c.sar()
+            .get_bundle(req(
+                pb::SarStatusRequest {
+                    sar_id: "sar-1".into(),
+                },
+                &c.t("su-sam"),
+            ))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let bundle = String::from_utf8(bundle).unwrap();
     assert!(!bundle.contains("night of the fire"), "{bundle}");
     assert!(!bundle.contains("allotment"), "{bundle}");
     c.s.stop().await;

@@ -251,6 +251,24 @@ pub enum SarRead {
     Bundle,
 }
 
+/// May `reader` have a bundle of their own record now ("check my record")? Only a person has a
+/// record; anyone else is told so (they named no one, so there is nothing to log or to hide).
+pub fn decide_own_bundle(reader: &ActorRec) -> Result<(), Refusal> {
+    if reader.role == Role::ServiceUser {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            Code::PermissionDenied,
+            "own_record",
+            "caller",
+            format!(
+                "a {} has no record of their own here; records are about service users",
+                reader.role
+            ),
+        ))
+    }
+}
+
 /// May `reader` read `sar` (a request about `sar.subject`)? A refusal is logged by the caller.
 pub fn decide_sar_read(
     p: &Projections,

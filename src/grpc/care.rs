@@ -270,6 +270,17 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
 
 #[tonic::async_trait]
 impl pb::records_server::Records for CareApi {
+    type GetMyBundleStream = BundleStream;
+
+    async fn get_my_bundle(
+        &self,
+        r: Request<pb::GetMyBundleRequest>,
+    ) -> Result<Response<BundleStream>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        let bytes = svc.my_bundle(&a.id).map_err(status)?;
+        Ok(Response::new(bundle_stream(bytes, String::new())))
+    }
+
     async fn get_record(
         &self,
         r: Request<pb::GetRecordRequest>,
@@ -378,19 +389,60 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
         }))
     }
 
+    type GetBundleStream = BundleStream;
+
     async fn get_bundle(
         &self,
         r: Request<pb::SarStatusRequest>,
-    ) -> Result<Response<pb::SarBundle>, Status> {
+    ) -> Result<Response<BundleStream>, Status> {
         let (svc, a) = self.who(&r).await?;
         let sar_id = r.into_inner().sar_id;
         let (bytes, sar) = svc.sar_bundle(&a.id, &sar_id).await.map_err(status)?;
-        let bundle_hash = sar.bundle_hash.map(|h| to_hex(&h.0)).unwrap_or_default();
-        let bundle_json =
-            String::from_utf8(bytes).map_err(|e| Status::internal(format!("bundle: {e}")))?;
-        Ok(Response::new(pb::SarBundle {
-            bundle_json,
-            bundle_hash,
+        let recorded = sar.bundle_hash.map(|h| to_hex(&h.0)).unwrap_or_default();
+        Ok(Response::new(bundle_stream(bytes, recorded)))
+    }
+
+    async fn get_fulfilment(
+        &self,
+        r: Request<pb::SarStatusRequest>,
+    ) -> Result<Response<pb::Fulfilment>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        let f = svc
+            .sar_fulfilment(&a.id, &r.into_inner().sar_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Fulfilment {
+            seq: f.seq,
+            entry: f.entry,
+            proof: f.proof.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: f.checkpoint,
         }))
     }
+}
+
+/// The most bytes of a bundle one message carries: well under tonic's 4 MiB default, so a
+/// client with default limits reads a bundle of any size.
+pub const BUNDLE_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// A bundle file as a stream of [`pb::BundleChunk`]s.
+pub type BundleStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BundleChunk, Status>> + Send>>;
+
+/// Splits a composed bundle into chunks; the first names the total length and, for a fulfilled
+/// request, the recorded bundle hash.
+fn bundle_stream(bytes: Vec<u8>, recorded_bundle_hash: String) -> BundleStream {
+    let total = bytes.len() as u64;
+    let mut chunks: Vec<pb::BundleChunk> = bytes
+        .chunks(BUNDLE_CHUNK_BYTES)
+        .map(|data| pb::BundleChunk {
+            data: data.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    if chunks.is_empty() {
+        chunks.push(pb::BundleChunk::default());
+    }
+    chunks[0].total_bytes = total;
+    chunks[0].recorded_bundle_hash = recorded_bundle_hash;
+    Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))
 }

@@ -1,4 +1,4 @@
-//! A gRPC client for the CLI: `withus admin …` and `withus demo`. Uses only the public API, as
+//! A gRPC client for the CLI: `withus admin …`, `withus sar fetch` and `withus demo`. Uses only the public API, as
 //! any app would.
 
 use std::fmt::Write as _;
@@ -90,6 +90,66 @@ impl Client {
             code: s.code(),
             message: s.message().to_string(),
         }
+    }
+
+    /// A subject access bundle's file bytes: of a fulfilled request (`Some(sar_id)`,
+    /// `SubjectAccess.GetBundle`) or of the caller's record now (`None`, `Records.GetMyBundle`),
+    /// reassembled from its chunks; with the bundle hash the request's `sar.fulfilled` recorded
+    /// (empty for an on-demand one).
+    pub async fn bundle(&self, sar_id: Option<&str>) -> Result<(Vec<u8>, String), ClientError> {
+        let what = "get the bundle";
+        let mut stream = match sar_id {
+            Some(id) => pb::subject_access_client::SubjectAccessClient::new(self.channel.clone())
+                .get_bundle(self.req(pb::SarStatusRequest { sar_id: id.into() })?)
+                .await
+                .map_err(Self::fail(what))?
+                .into_inner(),
+            None => pb::records_client::RecordsClient::new(self.channel.clone())
+                .get_my_bundle(self.req(pb::GetMyBundleRequest {})?)
+                .await
+                .map_err(Self::fail(what))?
+                .into_inner(),
+        };
+        let (mut bytes, mut recorded, mut total) = (Vec::new(), String::new(), None);
+        while let Some(chunk) = stream.message().await.map_err(Self::fail(what))? {
+            if total.is_none() {
+                total = Some(chunk.total_bytes);
+                recorded = chunk.recorded_bundle_hash;
+                bytes.reserve(usize::try_from(chunk.total_bytes).unwrap_or(0).min(1 << 30));
+            }
+            bytes.extend_from_slice(&chunk.data);
+        }
+        if total != Some(bytes.len() as u64) {
+            return Err(ClientError::Bad(format!(
+                "the bundle stream ended after {} of {} bytes",
+                bytes.len(),
+                total.unwrap_or(0)
+            )));
+        }
+        Ok((bytes, recorded))
+    }
+
+    /// A fulfilled request's `sar.fulfilled` entry with its proof, as the companion file
+    /// `withus sar verify --fulfilment` checks.
+    pub async fn fulfilment(
+        &self,
+        sar_id: &str,
+    ) -> Result<crate::sar::bundle::FulfilmentFile, ClientError> {
+        let f = pb::subject_access_client::SubjectAccessClient::new(self.channel.clone())
+            .get_fulfilment(self.req(pb::SarStatusRequest {
+                sar_id: sar_id.into(),
+            })?)
+            .await
+            .map_err(Self::fail("get the fulfilment"))?
+            .into_inner();
+        let entry = String::from_utf8(f.entry)
+            .map_err(|_| ClientError::Bad("the fulfilment entry is not UTF-8".into()))?;
+        Ok(crate::sar::bundle::FulfilmentFile {
+            seq: f.seq,
+            entry,
+            proof: f.proof.iter().map(hex::encode).collect(),
+            checkpoint: f.checkpoint,
+        })
     }
 
     pub async fn register_actor(

@@ -156,6 +156,34 @@ pub struct Opening {
     pub text: String,
 }
 
+/// The companion file of a fulfilled request's bundle (`<bundle>.fulfilment.json`, withus's own,
+/// not part of sar-bundle.md): the `sar.fulfilled` entry that records the bundle's hash, with its
+/// inclusion proof in a checkpoint signed after it. The bundle covers the log *before* its
+/// fulfilment, so it cannot hold this entry itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilmentFile {
+    pub seq: u64,
+    /// The entry's exact bytes.
+    pub entry: String,
+    /// Its RFC 9162 inclusion proof in the tree of `checkpoint`, hex.
+    pub proof: Vec<String>,
+    /// A signed checkpoint (log-format §3) of a tree that holds the entry.
+    pub checkpoint: String,
+}
+
+impl FulfilmentFile {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<FulfilmentFile, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("not a fulfilment file: {e}"))
+    }
+}
+
 impl Bundle {
     /// The bundle's file bytes: UTF-8 JSON, two-space indented like the spec's vectors, one
     /// trailing newline.

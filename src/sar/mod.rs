@@ -4,6 +4,10 @@
 //! Owns: the exact bytes hashed. Must not touch: I/O, the store, domain rules (which entries a
 //! bundle covers is decided by the caller).
 
+pub mod bundle;
+pub mod compose;
+pub mod verify;
+
 use crate::format::{to_hex, Hash};
 
 /// `sar-bundle.md` §7.8: `H("withus-sar-v1\n" ‖ subject ‖ "\n" ‖ N ‖ "\n" ‖ for each item: seq ‖

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::bundle::{Bundle, BundleEntry, FORMAT};
+use super::bundle::{Bundle, BundleEntry, FulfilmentFile, FORMAT};
 use crate::checkpoint::NoteVerifier;
 use crate::content;
 use crate::format::{leaf_hash, parse_hex, to_hex, EntryView, Hash};
@@ -34,6 +34,9 @@ pub enum Check {
     Content,
     /// §7.9: the head against the log's export.
     Export,
+    /// The request's `sar.fulfilled` entry (withus's companion file): in the log, and recording
+    /// this bundle.
+    Fulfilment,
 }
 
 impl Check {
@@ -48,6 +51,7 @@ impl Check {
             Check::Actor => "§7.6 actor",
             Check::Content => "§7.7 content",
             Check::Export => "§7.9 export",
+            Check::Fulfilment => "fulfilment",
         }
     }
 }
@@ -58,6 +62,18 @@ pub struct Failure {
     pub check: Check,
     pub seq: Option<u64>,
     pub message: String,
+}
+
+impl Failure {
+    /// A file that is not a bundle (§7.1).
+    pub fn shape(message: String) -> Failure {
+        fail(Check::Shape, None, message)
+    }
+
+    /// A fulfilment file that cannot be read.
+    pub fn fulfilment(message: String) -> Failure {
+        fail(Check::Fulfilment, None, message)
+    }
 }
 
 impl fmt::Display for Failure {
@@ -442,6 +458,66 @@ pub fn check_head_against_export(
                 head.last.map_or("-".to_string(), |l| l.0.to_string()),
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Checks the companion file of a fulfilled request against a bundle that passed
+/// [`verify_bundle`]: its checkpoint verifies with `vkey`; its entry is a `sar.fulfilled` of the
+/// bundle's request about the bundle's subject, in that checkpoint's tree; and it records this
+/// bundle's tree size and hash. Passing proves the log recorded, when it answered the request,
+/// exactly the entries this bundle covers.
+pub fn check_fulfilment(
+    bundle: &Bundle,
+    proven: &Proven,
+    file: &FulfilmentFile,
+    vkey: &str,
+) -> Result<(), Failure> {
+    let seq = Some(file.seq);
+    let bad = |m: String| fail(Check::Fulfilment, seq, m);
+    let verifier = NoteVerifier::from_vkey(vkey).map_err(|e| bad(format!("the key given: {e}")))?;
+    let checkpoint = verifier
+        .open(&file.checkpoint)
+        .map_err(|e| bad(format!("its checkpoint: {e}")))?;
+    let view = EntryView::parse(file.entry.as_bytes()).map_err(bad)?;
+    if view.seq != file.seq || view.event_type != "sar.fulfilled" {
+        return Err(bad(format!(
+            "the entry is a {} at seq {}, not the sar.fulfilled the file names",
+            view.event_type, view.seq
+        )));
+    }
+    if view.subject.as_deref() != Some(bundle.subject.as_str()) {
+        return Err(bad("the entry is about someone else".into()));
+    }
+    let proof = parse_proof(&file.proof, file.seq, Check::Fulfilment)?;
+    let leaf = leaf_hash(file.entry.as_bytes());
+    if !verify_inclusion(&leaf, file.seq, checkpoint.size, &proof, &checkpoint.root) {
+        return Err(bad(
+            "its inclusion proof does not reach the checkpoint's root".into(),
+        ));
+    }
+    let data: serde_json::Value =
+        serde_json::from_str(view.data).map_err(|e| bad(format!("its data: {e}")))?;
+    if bundle.sar_id.is_none()
+        || data.get("sar_id").and_then(|v| v.as_str()) != bundle.sar_id.as_deref()
+    {
+        return Err(bad("it answers another request than the bundle's".into()));
+    }
+    if data.get("tree_size").and_then(|v| v.as_u64()) != Some(bundle.tree_size) {
+        return Err(bad(format!(
+            "it records a tree size other than the bundle's {}",
+            bundle.tree_size
+        )));
+    }
+    let recorded = data
+        .get("bundle_hash")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if recorded != to_hex(&proven.bundle_hash) {
+        return Err(bad(format!(
+            "it records bundle hash {recorded}, the bundle's is {}",
+            to_hex(&proven.bundle_hash)
+        )));
     }
     Ok(())
 }

@@ -869,6 +869,34 @@ impl LogStore {
         Ok(self.signer()?.sign(size, &root))
     }
 
+    /// A signed checkpoint of the first `size` entries (a bundle covers a tree size of its
+    /// own, not always the current one).
+    pub fn checkpoint_at(&self, size: u64) -> Result<String, StoreError> {
+        if size > self.size() {
+            return Err(StoreError::invalid(
+                "tree size",
+                format!("{size} is beyond the log's {} entries", self.size()),
+            ));
+        }
+        let root = self.root(size)?;
+        Ok(self.signer()?.sign(size, &root))
+    }
+
+    /// The signed subject-head statement (sar-bundle.md §2): as of the first `size` entries,
+    /// `count` have `subject`, the last at `last` = (seq, leaf hash). Signed by the checkpoint
+    /// key: a false statement is evidence against the log.
+    pub fn subject_head(
+        &self,
+        subject: &str,
+        size: u64,
+        count: u64,
+        last: Option<(u64, Hash)>,
+    ) -> Result<String, StoreError> {
+        self.signer()?
+            .sign_subject_head(subject, size, count, last)
+            .map_err(|e| StoreError::invalid("subject head", e.to_string()))
+    }
+
     /// The digest of a request, as an append's `request_digest`: BLAKE3 keyed with a secret of
     /// this store over `len(method) u32 BE ‖ method ‖ request`. Keyed because a request holds
     /// the text it was sent with, and an unkeyed hash of a text later erased would confirm a

@@ -1,0 +1,215 @@
+//! Composing a subject access bundle v1 (`../shared/spec/sar-bundle.md`) from the store: the
+//! person's entries among the first `N` (their chain, from the store's index), each with its
+//! inclusion proof at `N`; the checkpoint and the signed subject-head statement at `N`; the
+//! registrations of the actors they name; the openings of every live segment; `about`.
+//!
+//! Owns: which bytes a bundle holds. Must not touch: who may have one (the service asks
+//! `domain::access` before calling [`compose`]), or what is withheld (the caller passes the
+//! streams withheld from the person *now*); the verifier (`sar::verify`) shares nothing with
+//! this file but the wire types and `format`, `merkle`, `checkpoint`, `content`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::bundle::{ActorItem, Bundle, BundleEntry, Opening, FORMAT};
+use crate::domain::event::{Event, Recorded};
+use crate::domain::stream::Stream;
+use crate::format::{to_hex, Hash};
+use crate::store::{LogStore, StoreError, StoredEntry};
+
+/// The plain-language facts a subject access answer must give (sar-bundle.md §6): the
+/// server's configuration (`withus serve --about FILE`, a JSON object of these fields), with
+/// defaults a Trust replaces with its own words. `recipients` is not configured: it is read
+/// from the person's access entries each time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct About {
+    /// Who holds the record (the data controller) and how to reach them.
+    pub controller: String,
+    /// Why it is kept.
+    pub purposes: String,
+    /// How long it is kept.
+    pub retention: String,
+    /// Where the information came from.
+    pub source: String,
+    /// The person's rights and how to use them.
+    pub rights: String,
+}
+
+impl Default for About {
+    fn default() -> About {
+        About {
+            controller: "The NHS trust that runs this peer support service is the data \
+                         controller. Its data protection officer answers questions about \
+                         this record."
+                .into(),
+            purposes: "To provide peer support you chose, to keep the notes you and your \
+                       peer worker agreed, to share what you consented to share, and to keep \
+                       you or others safe when there is a duty of care."
+                .into(),
+            retention: "Kept for 8 years after your last contact with the service (NHS \
+                        records management code for adult mental health records), then \
+                        deleted."
+                .into(),
+            source: "You, your peer worker, and the staff named in this record.".into(),
+            rights: "You can ask for anything wrong to be corrected (rectification), for \
+                     things to be deleted (erasure) or used less (restriction), and you can \
+                     object to how it is used. You can complain to the Information \
+                     Commissioner's Office (ico.org.uk, 0303 123 1113)."
+                .into(),
+        }
+    }
+}
+
+/// What the bundle is composed for.
+pub struct Request<'a> {
+    /// The person.
+    pub subject: &'a str,
+    /// The request it answers, or `None` for an on-demand copy.
+    pub sar_id: Option<&'a str>,
+    /// `N`: the bundle covers the first `tree_size` entries.
+    pub tree_size: u64,
+    /// When it is composed (the server's time), `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub produced_at: String,
+    /// Streams withheld from the person now (rule 7): their entries, and the entries that
+    /// withhold them, are shown by leaf only.
+    pub withheld: &'a BTreeSet<String>,
+    /// The configured facts.
+    pub about: &'a About,
+    /// Who read the record, in words (`recipients`), from the person's access entries.
+    pub recipients: String,
+}
+
+/// Composes the bundle (sar-bundle.md §1–§6).
+pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError> {
+    let n = req.tree_size;
+    let checkpoint = store.checkpoint_at(n)?;
+    let mut entries = Vec::new();
+    let mut shown_actor_ids: BTreeSet<String> = BTreeSet::new();
+    let mut commits: BTreeSet<Hash> = BTreeSet::new();
+    let mut last: Option<(u64, Hash)> = None;
+    for seq in store.subject_seqs(req.subject)? {
+        if seq >= n {
+            break;
+        }
+        let stored = entry(store, seq)?;
+        let leaf = stored.leaf_hash();
+        last = Some((seq, leaf));
+        let proof = proof_hex(store, seq, n)?;
+        let recorded = {
+            let view = stored.view()?;
+            Recorded::from_entry(&view).ok()
+        };
+        if is_withheld(recorded.as_ref(), req.withheld) {
+            entries.push(BundleEntry::Withheld {
+                seq,
+                leaf: to_hex(&leaf),
+                proof,
+            });
+            continue;
+        }
+        if let Some(r) = &recorded {
+            shown_actor_ids.insert(r.actor_id.clone());
+            commits.extend(r.event.segments().into_iter().map(|s| s.commit.0));
+        } else {
+            shown_actor_ids.insert(stored.view()?.actor_id.into_owned());
+        }
+        entries.push(BundleEntry::Shown {
+            seq,
+            entry: entry_text(&stored)?,
+            proof,
+        });
+    }
+    let count = entries.len() as u64;
+    let head = store.subject_head(req.subject, n, count, last)?;
+
+    // §4: the registration of each actor a shown entry names — staff, or the person — proven.
+    let mut actors = Vec::new();
+    for id in &shown_actor_ids {
+        let Some(&seq) = store.stream_seqs(&Stream::actor(id).name())?.first() else {
+            continue;
+        };
+        if seq >= n {
+            continue;
+        }
+        let stored = entry(store, seq)?;
+        let view = stored.view()?;
+        let own_or_staff = view.subject.as_deref().is_none_or(|s| s == req.subject);
+        if view.event_type != "actor.registered" || !own_or_staff {
+            continue; // another service user is named by id only
+        }
+        if let Ok(r) = Recorded::from_entry(&view) {
+            commits.extend(r.event.segments().into_iter().map(|s| s.commit.0));
+        }
+        actors.push(ActorItem {
+            seq,
+            entry: entry_text(&stored)?,
+            proof: proof_hex(store, seq, n)?,
+        });
+    }
+
+    // §5: the openings of live segments (erased ones have none).
+    let mut content = Vec::new();
+    for commit in &commits {
+        if let Some(c) = store.content(commit)? {
+            content.push(Opening {
+                commit: to_hex(&c.commit),
+                salt: to_hex(&c.salt),
+                text: c.text,
+            });
+        }
+    }
+
+    let mut about = BTreeMap::new();
+    about.insert("controller".to_string(), req.about.controller.clone());
+    about.insert("purposes".to_string(), req.about.purposes.clone());
+    about.insert("recipients".to_string(), req.recipients.clone());
+    about.insert("retention".to_string(), req.about.retention.clone());
+    about.insert("source".to_string(), req.about.source.clone());
+    about.insert("rights".to_string(), req.about.rights.clone());
+
+    Ok(Bundle {
+        format: FORMAT.to_string(),
+        subject: req.subject.to_string(),
+        sar_id: req.sar_id.map(str::to_string),
+        produced_at: req.produced_at.clone(),
+        tree_size: n,
+        checkpoint,
+        head,
+        entries,
+        actors,
+        content,
+        about,
+    })
+}
+
+/// Rule 7 as sar-bundle.md §3 states it: the entries of a withheld item, and the entries that
+/// withhold it, while the withholding stands.
+fn is_withheld(recorded: Option<&Recorded>, withheld: &BTreeSet<String>) -> bool {
+    let Some(r) = recorded else {
+        return false;
+    };
+    if withheld.contains(&r.stream) {
+        return true;
+    }
+    matches!(&r.event, Event::DisclosureWithheld(d) if withheld.contains(&d.target_stream))
+}
+
+fn entry(store: &LogStore, seq: u64) -> Result<StoredEntry, StoreError> {
+    store
+        .entry(seq)?
+        .ok_or_else(|| StoreError::corrupt(seq, "an indexed entry is missing from the log"))
+}
+
+/// An entry's exact bytes as the JSON string the bundle carries (entries are UTF-8 JSON).
+fn entry_text(stored: &StoredEntry) -> Result<String, StoreError> {
+    String::from_utf8(stored.bytes.clone())
+        .map_err(|_| StoreError::corrupt(stored.seq, "entry bytes are not UTF-8"))
+}
+
+fn proof_hex(store: &LogStore, seq: u64, n: u64) -> Result<Vec<String>, StoreError> {
+    Ok(store
+        .inclusion_proof(seq, n)?
+        .iter()
+        .map(|h| to_hex(h))
+        .collect())
+}
