@@ -12,6 +12,9 @@ use clap::{Parser, Subcommand};
 use withus::format::to_hex;
 use withus::store::{LogStore, StoreConfig, VerifyReport};
 
+#[path = "cli/sar.rs"]
+mod sar_cmd;
+
 /// Exit code: the command did what it was asked and, for `verify`, the store verified.
 const EXIT_OK: u8 = 0;
 /// Exit code: verification ran and found a problem, or `rebuild --check` found views that
@@ -27,7 +30,7 @@ const EXIT_ERROR: u8 = 3;
     about = "withus: co-produced peer-support records on a verifiable log"
 )]
 #[command(
-    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify) or the views had drifted from the log (rebuild --check); 2 bad usage; 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
+    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage; 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +70,12 @@ enum Command {
         /// Id of the first admin, registered on the first start of an empty store.
         #[arg(long, default_value = "admin")]
         admin_id: String,
+        /// A JSON file of the facts every subject access bundle states (sar-bundle.md §6):
+        /// an object with any of "controller", "purposes", "retention", "source", "rights"
+        /// (strings, in plain words). Fields left out keep their defaults; `recipients` is
+        /// always read from the person's access entries.
+        #[arg(long)]
+        about: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -80,6 +89,12 @@ enum Command {
         token: String,
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Subject access bundles: fetch one from a server, verify it offline, make the page a
+    /// person reads, check its signed head against the log's export.
+    Sar {
+        #[command(subcommand)]
+        command: sar_cmd::SarCommand,
     },
     /// Play the seeds' story through a running server's API — opt-in, a meeting in a café, a
     /// co-produced note with an agreed redaction, consent granted then revoked around a
@@ -285,21 +300,33 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             command,
         } => return admin(server, token, command),
         Command::Demo { server, token } => return demo(server, token),
+        Command::Sar { command } => return sar_cmd::run(command),
         Command::Serve {
             data,
             listen,
             tls_cert,
             tls_key,
             admin_id,
+            about,
             limits,
         } => {
+            let about = match about {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read --about {}", path.display()))?;
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("--about {}", path.display()))?
+                }
+                None => Default::default(),
+            };
             return serve(
                 data,
                 listen,
                 tls_cert.zip(tls_key),
                 admin_id,
+                about,
                 limits.limits(),
-            )
+            );
         }
     };
     match command {
@@ -449,6 +476,7 @@ fn serve(
     listen: std::net::SocketAddr,
     tls: Option<(PathBuf, PathBuf)>,
     admin_id: String,
+    about: withus::sar::compose::About,
     limits: withus::grpc::Limits,
 ) -> anyhow::Result<u8> {
     runtime()?.block_on(async move {
@@ -461,6 +489,7 @@ fn serve(
             tls,
             admin_id,
             limits,
+            about,
         };
         let server = tokio::spawn(withus::grpc::run(
             listener,

@@ -36,6 +36,7 @@ async fn start_on(dir: tempfile::TempDir) -> (Server, oneshot::Receiver<Ready>) 
         tls: None,
         admin_id: "admin".into(),
         limits: Default::default(),
+        about: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -1178,6 +1179,7 @@ async fn tls_serves_with_the_given_certificate_and_refuses_plaintext() {
         tls: Some((tls.join("server.crt"), key)),
         admin_id: "admin".into(),
         limits: Default::default(),
+        about: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

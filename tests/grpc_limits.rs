@@ -35,6 +35,7 @@ async fn start_with(limits: Limits) -> Server {
         tls: None,
         admin_id: "admin".into(),
         limits,
+        about: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -484,6 +485,7 @@ async fn a_tls_key_others_can_read_is_refused_at_startup() {
             tls: Some((tls.join("server.crt"), key.clone())),
             admin_id: "admin".into(),
             limits: Limits::default(),
+            about: Default::default(),
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {

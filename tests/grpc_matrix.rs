@@ -598,6 +598,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             tls: None,
             admin_id: "admin".into(),
             limits: Default::default(),
+            about: Default::default(),
         },
         ready_tx,
         async move {

@@ -68,6 +68,9 @@ pub struct ServeConfig {
     pub admin_id: String,
     /// What one client may hold of the server: connections, streams, time, header bytes.
     pub limits: Limits,
+    /// The facts every subject access bundle states (`about`, sar-bundle.md §6):
+    /// `withus serve --about FILE`, or the defaults.
+    pub about: crate::sar::compose::About,
 }
 
 /// Transport limits: bounds on what clients can make the server hold. Plain data; the
@@ -315,7 +318,10 @@ pub async fn run(
         .await
         .map_err(|e| ServeError::Task(format!("opening the store: {e}")))?;
     let service = match opened {
-        Ok(s) => Arc::new(s),
+        Ok(s) => {
+            s.set_about(config.about);
+            Arc::new(s)
+        }
         Err(e) => {
             let _ = failed_tx.send(());
             let _ = server.await;

@@ -87,14 +87,14 @@ pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError
     let mut shown_actor_ids: BTreeSet<String> = BTreeSet::new();
     let mut commits: BTreeSet<Hash> = BTreeSet::new();
     let mut last: Option<(u64, Hash)> = None;
-    for seq in store.subject_seqs(req.subject)? {
-        if seq >= n {
-            break;
-        }
+    let mut seqs = store.subject_seqs(req.subject)?;
+    seqs.retain(|&seq| seq < n);
+    let proofs = store.inclusion_proofs(&seqs, n)?;
+    for (seq, proof) in seqs.into_iter().zip(proofs) {
         let stored = entry(store, seq)?;
         let leaf = stored.leaf_hash();
         last = Some((seq, leaf));
-        let proof = proof_hex(store, seq, n)?;
+        let proof: Vec<String> = proof.iter().map(|h| to_hex(h)).collect();
         let recorded = {
             let view = stored.view()?;
             Recorded::from_entry(&view).ok()

@@ -23,7 +23,7 @@ mod verify;
 mod views;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -835,6 +835,25 @@ impl LogStore {
         merkle::inclusion_proof(&*self.shared, m, n)
     }
 
+    /// Inclusion proofs of many entries in one tree of size `n` (a bundle's): the same as
+    /// [`LogStore::inclusion_proof`] for each, but every Merkle node is read from sled once —
+    /// the proofs of one tree share their upper nodes, and neighbouring leaves their blocks.
+    pub fn inclusion_proofs(&self, seqs: &[u64], n: u64) -> Result<Vec<Vec<Hash>>, StoreError> {
+        self.check_size(n)?;
+        let memo = MemoNodes {
+            inner: &*self.shared,
+            blocks: std::cell::RefCell::new(BTreeMap::new()),
+        };
+        seqs.iter()
+            .map(|&m| {
+                if m >= n {
+                    return Err(ProofRequestError::IndexOutOfRange { index: m, size: n }.into());
+                }
+                merkle::inclusion_proof(&memo, m, n)
+            })
+            .collect()
+    }
+
     /// Consistency proof between tree sizes `m` and `n`, `0 < m <= n`.
     pub fn consistency_proof(&self, m: u64, n: u64) -> Result<Vec<Hash>, StoreError> {
         self.check_size(n)?;
@@ -1326,34 +1345,81 @@ pub(super) fn split_content(rec: &[u8]) -> Option<(u64, [u8; 12], &[u8])> {
     Some((slot, nonce, rec.get(20..)?))
 }
 
+/// A [`NodeSource`] for one batch of proofs that keeps every Merkle block it has read: a
+/// leaf's lower proof nodes sit in its own block or its neighbours', and the upper ones are
+/// shared by every proof of the tree, so most nodes come without a sled lookup.
+struct MemoNodes<'a> {
+    inner: &'a Shared,
+    /// Blocks by their first seq.
+    blocks: std::cell::RefCell<BTreeMap<u64, sled::IVec>>,
+}
+
+impl NodeSource for MemoNodes<'_> {
+    type Error = StoreError;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
+        let seq = completing_seq(level, index)?;
+        if let Some((first, block)) = self.blocks.borrow().range(..=seq).next_back() {
+            if let Some(h) = node_in_block(*first, block, seq, level) {
+                return Ok(h);
+            }
+        }
+        let missing =
+            || StoreError::corrupt(seq, format!("Merkle node ({level}, {index}) is missing"));
+        let (first, block) = self.inner.merkle_block(seq)?.ok_or_else(missing)?;
+        let h = node_in_block(first, &block, seq, level).ok_or_else(missing)?;
+        self.blocks.borrow_mut().insert(first, block);
+        Ok(h)
+    }
+}
+
+impl Shared {
+    /// The Merkle block holding `seq`'s records: (its first seq, its bytes).
+    fn merkle_block(&self, seq: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+        let Some(found) = self
+            .log
+            .range(keys::merkle(0)..=keys::merkle(seq))
+            .next_back()
+        else {
+            return Ok(None);
+        };
+        let (k, block) = found?;
+        if k.first() != Some(&keys::MERKLE) {
+            return Ok(None);
+        }
+        Ok(keys::tail_u64(&k).map(|first| (first, block)))
+    }
+}
+
+/// The seq whose append completed `node(level, index)`: its last leaf.
+fn completing_seq(level: u32, index: u64) -> Result<u64, StoreError> {
+    index
+        .checked_add(1)
+        .and_then(|i| i.checked_shl(level))
+        .and_then(|i| i.checked_sub(1))
+        .ok_or_else(|| StoreError::corrupt(None, format!("node ({level}, {index}) is outside any tree")))
+}
+
+/// `node(level, index)`, completed by `seq`, out of the block starting at `first`; `None` when
+/// the block does not reach that far.
+fn node_in_block(first: u64, block: &[u8], seq: u64, level: u32) -> Option<Hash> {
+    if seq < first {
+        return None;
+    }
+    let at = keys::merkle_offset(first, seq) + u64::from(level);
+    let start = usize::try_from(at.checked_mul(32)?).ok()?;
+    block.get(start..start.checked_add(32)?)?.try_into().ok()
+}
+
 impl NodeSource for Shared {
     type Error = StoreError;
 
     /// Reads `node(level, index)` from the Merkle block holding the seq that completed it.
     fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        let seq = index
-            .checked_add(1)
-            .and_then(|i| i.checked_shl(level))
-            .and_then(|i| i.checked_sub(1))
-            .ok_or_else(|| {
-                StoreError::corrupt(None, format!("node ({level}, {index}) is outside any tree"))
-            })?;
+        let seq = completing_seq(level, index)?;
         let missing =
             || StoreError::corrupt(seq, format!("Merkle node ({level}, {index}) is missing"));
-        let (k, block) = self
-            .log
-            .range(keys::merkle(0)..=keys::merkle(seq))
-            .next_back()
-            .ok_or_else(missing)??;
-        if k.first() != Some(&keys::MERKLE) {
-            return Err(missing());
-        }
-        let first = keys::tail_u64(&k).ok_or_else(missing)?;
-        let at = keys::merkle_offset(first, seq) + u64::from(level);
-        let start = usize::try_from(at * 32).map_err(|_| missing())?;
-        let bytes = block.get(start..start + 32).ok_or_else(missing)?;
-        let mut h = [0u8; 32];
-        h.copy_from_slice(bytes);
-        Ok(h)
+        let (first, block) = self.merkle_block(seq)?.ok_or_else(missing)?;
+        node_in_block(first, &block, seq, level).ok_or_else(missing)
     }
 }

@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
                 tls: None,
                 admin_id: "admin".into(),
                 limits: Default::default(),
+                about: Default::default(),
             };
             task = Some(tokio::spawn(withus::grpc::run(
                 listener,
