@@ -1,5 +1,5 @@
 //! A store with thousands of entries, exported, checkpointed and published as a vkey, passes the
-//! independent verifier written from log-format.md alone (tools/src/bin/spec-verify.rs); a
+//! independent verifier written from log-format.md alone (tools/src/bin/spec-verify/); a
 //! single changed byte in the export does not.
 
 use std::process::Command;
