@@ -82,3 +82,305 @@ fn an_export_of_thousands_of_entries_passes_the_independent_verifier() {
         "the chain breaks at the next line: {out}"
     );
 }
+
+// Bundle mode: the subject access bundles of sar-bundle.md §8 (the project's copies of the
+// spec's vectors), as given and after each tampering §8 lists.
+
+const VECTORS_VKEY: &str =
+    "withus.example/vectors+daf1465e+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4";
+const BUNDLE_HASH: &str = "6e4407af38f5250aad96fcf7db22f47cf5dec5859cad7d956787f329897abfd3";
+const BUNDLES: [&str; 2] = ["bundle.json", "bundle-withheld.json"];
+
+fn vector(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/vectors")
+        .join(name)
+}
+
+/// `spec-verify bundle FILE --vkey VKEY [extra...]`: its exit code and what it printed.
+fn verify_bundle(file: &std::path::Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_spec-verify"))
+        .arg("bundle")
+        .arg(file)
+        .args(["--vkey", VECTORS_VKEY])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn load(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(vector(name)).unwrap()).unwrap()
+}
+
+/// Writes `text` as a bundle file and verifies it.
+fn verify_text(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.withus-sar.json");
+    std::fs::write(&file, text).unwrap();
+    verify_bundle(&file, &[])
+}
+
+/// The vector `name` after `tamper`, verified: it must fail with exit 1 naming `check` (and
+/// `seq`, where given).
+fn assert_refused(
+    name: &str,
+    what: &str,
+    check: &str,
+    seq: Option<u64>,
+    tamper: impl Fn(&mut serde_json::Value),
+) {
+    let mut b = load(name);
+    tamper(&mut b);
+    let (code, out) = verify_text(&serde_json::to_string_pretty(&b).unwrap());
+    assert_eq!(code, 1, "{name}, {what}: {out}");
+    let named = match seq {
+        Some(s) => format!("FAIL {check} seq {s}:"),
+        None => format!("FAIL {check}"),
+    };
+    assert!(
+        out.contains(&named),
+        "{name}, {what}: expected {named:?}, got {out}"
+    );
+}
+
+/// An entry's bytes (a JSON string) with `from` replaced by `to`, once.
+fn edit_entry(item: &mut serde_json::Value, from: &str, to: &str) {
+    let entry = item["entry"].as_str().unwrap();
+    assert!(entry.contains(from), "{from} not in {entry}");
+    item["entry"] = entry.replacen(from, to, 1).into();
+}
+
+#[test]
+fn both_bundle_vectors_verify_with_the_same_bundle_hash() {
+    for name in BUNDLES {
+        let (code, out) = verify_bundle(&vector(name), &[]);
+        assert_eq!(code, 0, "{name}: {out}");
+        assert!(
+            out.contains(&format!("bundle hash {BUNDLE_HASH}")),
+            "{name}: {out}"
+        );
+        assert!(out.contains("su-sam"), "{name}: {out}");
+        assert!(out.contains("N = 7"), "{name}: {out}");
+    }
+    let (_, out) = verify_bundle(&vector("bundle.json"), &[]);
+    assert!(
+        out.contains("6 shown") && out.contains("0 withheld") && out.contains("openings: 4"),
+        "{out}"
+    );
+    let (_, out) = verify_bundle(&vector("bundle-withheld.json"), &[]);
+    assert!(
+        out.contains("5 shown") && out.contains("1 withheld") && out.contains("openings: 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_item_removed_is_refused() {
+    for name in BUNDLES {
+        for i in [0, 2, 5] {
+            assert_refused(name, &format!("entries[{i}] removed"), "§7.3", None, |b| {
+                b["entries"].as_array_mut().unwrap().remove(i);
+            });
+        }
+        assert_refused(
+            name,
+            "the actor item of pw-amara removed",
+            "§7.7",
+            None,
+            |b| {
+                b["actors"].as_array_mut().unwrap().remove(0);
+            },
+        );
+    }
+}
+
+#[test]
+fn an_entrys_byte_changed_is_refused() {
+    for name in BUNDLES {
+        assert_refused(name, "a byte of seq 2", "§7.4", Some(2), |b| {
+            edit_entry(&mut b["entries"][1], "sp-1", "sp-2")
+        });
+        assert_refused(name, "a byte of seq 6, the last", "§7.3", Some(6), |b| {
+            edit_entry(&mut b["entries"][5], "cn-1", "cn-2")
+        });
+        assert_refused(
+            name,
+            "a byte of the actor item at seq 0",
+            "§7.6",
+            Some(0),
+            |b| edit_entry(&mut b["actors"][0], "team-rushcliffe", "team-rushcliffx"),
+        );
+    }
+}
+
+#[test]
+fn a_text_changed_is_refused() {
+    for name in BUNDLES {
+        assert_refused(name, "Sam's display name", "§7.7", None, |b| {
+            b["content"][0]["text"] = "Sal".into();
+        });
+    }
+}
+
+#[test]
+fn an_opening_no_segment_commits_to_is_refused() {
+    for name in BUNDLES {
+        assert_refused(name, "an opening added", "§7.7", None, |b| {
+            let salt = [9u8; 32];
+            let text = "A line the log never committed to.";
+            let commit = blake3::keyed_hash(&salt, text.as_bytes());
+            b["content"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "commit": commit.to_hex().to_string(),
+                    "salt": hex::encode(salt),
+                    "text": text,
+                }));
+        });
+    }
+}
+
+#[test]
+fn a_changed_tree_size_is_refused() {
+    for name in BUNDLES {
+        for n in [6, 8] {
+            assert_refused(name, &format!("tree_size {n}"), "§7.2", None, |b| {
+                b["tree_size"] = n.into();
+            });
+        }
+    }
+}
+
+#[test]
+fn a_proof_hash_moved_is_refused() {
+    for name in BUNDLES {
+        for (i, seq) in [(1, 2), (2, 3), (5, 6)] {
+            assert_refused(
+                name,
+                &format!("the proof of seq {seq} swapped"),
+                "§7.4",
+                Some(seq),
+                |b| {
+                    b["entries"][i]["proof"].as_array_mut().unwrap().swap(0, 1);
+                },
+            );
+        }
+        assert_refused(
+            name,
+            "a hash moved from seq 2's proof to seq 1's",
+            "§7.4",
+            Some(1),
+            |b| {
+                b["entries"][0]["proof"][1] = b["entries"][1]["proof"][1].clone();
+            },
+        );
+        assert_refused(
+            name,
+            "the proof of the actor item at seq 0 swapped",
+            "§7.6",
+            Some(0),
+            |b| {
+                b["actors"][0]["proof"].as_array_mut().unwrap().swap(1, 2);
+            },
+        );
+    }
+}
+
+#[test]
+fn a_changed_subject_is_refused() {
+    for name in BUNDLES {
+        assert_refused(name, "subject su-sal", "§7.3", None, |b| {
+            b["subject"] = "su-sal".into();
+        });
+    }
+}
+
+#[test]
+fn an_actor_repeated_is_refused() {
+    for name in BUNDLES {
+        assert_refused(
+            name,
+            "pw-amara's registration twice",
+            "§7.6",
+            Some(0),
+            |b| {
+                let again = b["actors"][0].clone();
+                b["actors"].as_array_mut().unwrap().push(again);
+            },
+        );
+    }
+}
+
+#[test]
+fn a_changed_head_count_is_refused() {
+    for name in BUNDLES {
+        assert_refused(name, "the head counting 5", "§7.3", None, |b| {
+            let head = b["head"].as_str().unwrap();
+            assert!(head.contains("\nsu-sam\n7\n6\n6\n"));
+            b["head"] = head
+                .replacen("\nsu-sam\n7\n6\n6\n", "\nsu-sam\n7\n5\n6\n", 1)
+                .into();
+        });
+    }
+}
+
+#[test]
+fn a_duplicate_key_is_refused() {
+    for name in BUNDLES {
+        let text = std::fs::read_to_string(vector(name)).unwrap();
+        let dup = text.replacen(
+            "\"subject\": \"su-sam\",",
+            "\"subject\": \"su-sam\", \"subject\": \"su-sam\",",
+            1,
+        );
+        assert_ne!(dup, text);
+        let (code, out) = verify_text(&dup);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("FAIL §7.1") && out.contains("duplicate key"),
+            "{name}: {out}"
+        );
+        // Inside an entry's bytes, where serde_json alone would keep the last and not notice.
+        assert_refused(name, "a duplicate key in seq 2", "§7.4", Some(2), |b| {
+            edit_entry(&mut b["entries"][1], "\"v\":1,", "\"v\":1,\"v\":1,")
+        });
+    }
+}
+
+#[test]
+fn a_missing_or_unknown_field_is_refused() {
+    for name in BUNDLES {
+        assert_refused(name, "no about", "§7.1", None, |b| {
+            b.as_object_mut().unwrap().remove("about");
+        });
+        assert_refused(name, "an unknown field", "§7.1", None, |b| {
+            b["extra"] = true.into();
+        });
+        assert_refused(name, "an item without proof", "§7.1", Some(1), |b| {
+            b["entries"][0].as_object_mut().unwrap().remove("proof");
+        });
+        assert_refused(name, "an opening without salt", "§7.1", None, |b| {
+            b["content"][0].as_object_mut().unwrap().remove("salt");
+        });
+        assert_refused(name, "an entry without command", "§7.4", Some(2), |b| {
+            edit_entry(&mut b["entries"][1], "\"command\":\"c-0003\",", "")
+        });
+        assert_refused(name, "format v2", "§7.1", None, |b| {
+            b["format"] = "withus-sar-v2".into();
+        });
+    }
+}
+
+#[test]
+fn bad_usage_or_an_unreadable_file_exits_2() {
+    let (code, _) = verify_bundle(std::path::Path::new("/nonexistent/b.json"), &[]);
+    assert_eq!(code, 2);
+    let (code, _) = verify_bundle(&vector("bundle.json"), &["--vkey", VECTORS_VKEY]);
+    assert_eq!(code, 2, "--vkey twice");
+    let (code, _) = verify_bundle(&vector("bundle.json"), &["--what"]);
+    assert_eq!(code, 2, "an unknown flag");
+}

@@ -1,7 +1,7 @@
 //! log-format §1: one entry's bytes, parsed with exactly its fields and their types. What an
 //! entry must be relative to others (seq, prev, chains, versions) is for the callers.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::json::{self, hex32, is_time, H};
 
@@ -24,10 +24,13 @@ pub struct Entry {
     pub seq: u64,
     pub prev: H,
     pub at: String,
+    pub kind: String,
     pub stream: String,
     pub version: u64,
     pub subject: Option<String>,
     pub subject_prev: Option<H>,
+    pub actor_id: String,
+    pub data: Map<String, Value>,
 }
 
 pub fn parse(bytes: &[u8]) -> Result<Entry, String> {
@@ -42,26 +45,29 @@ pub fn parse(bytes: &[u8]) -> Result<Entry, String> {
         .as_str()
         .filter(|s| is_time(s))
         .ok_or("at is not YYYY-MM-DDTHH:MM:SS.mmmZ")?;
-    o["type"].as_str().ok_or("type is not a string")?;
+    let kind = o["type"].as_str().ok_or("type is not a string")?;
     if o["v"].as_u64().is_none_or(|v| v < 1) {
         return Err("v is not an integer from 1".into());
     }
     let stream = o["stream"].as_str().ok_or("stream is not a string")?;
     let version = o["version"].as_u64().ok_or("version is not an integer")?;
     let (subject, subject_prev) = subject_and_prev(&o["subject"], &o["subject_prev"])?;
-    actor(&o["actor"])?;
+    let actor_id = actor(&o["actor"])?;
     if !(o["command"].is_null() || o["command"].is_string()) {
         return Err("command is neither null nor a string".into());
     }
-    o["data"].as_object().ok_or("data is not an object")?;
+    let data = o["data"].as_object().ok_or("data is not an object")?;
     Ok(Entry {
         seq,
         prev,
         at: at.to_string(),
+        kind: kind.to_string(),
         stream: stream.to_string(),
         version,
         subject,
         subject_prev,
+        actor_id,
+        data: data.clone(),
     })
 }
 

@@ -33,3 +33,28 @@ pub fn mth(leaves: &[H]) -> H {
         }
     }
 }
+
+/// RFC 9162 §2.1.3.2: does `proof` show `leaf` at `index` in the tree of `size` with `root`?
+pub fn included(index: u64, size: u64, leaf: &H, proof: &[H], root: &H) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut fnode, mut snode, mut r) = (index, size - 1, *leaf);
+    for p in proof {
+        if snode == 0 {
+            return false;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            r = node(p, &r);
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
+            }
+        } else {
+            r = node(&r, p);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    snode == 0 && r == *root
+}
