@@ -384,3 +384,144 @@ fn bad_usage_or_an_unreadable_file_exits_2() {
     let (code, _) = verify_bundle(&vector("bundle.json"), &["--what"]);
     assert_eq!(code, 2, "an unknown flag");
 }
+
+// §7.9: with the export, the signed head itself is checked. The head is signed, so a false one
+// can only come from the log's key; the vectors' key is a public test key (vectors.json gives
+// its seed), so these tests can sign what a lying log would.
+
+const VECTORS_SEED: [u8; 32] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+    26, 27, 28, 29, 30, 31,
+];
+const VECTORS_KEY_ID: [u8; 4] = [0xda, 0xf1, 0x46, 0x5e];
+
+/// A C2SP signed note of `body` by the vectors' key.
+fn sign_note(body: &str) -> String {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let key = ed25519_dalek::SigningKey::from_bytes(&VECTORS_SEED);
+    let mut sig = VECTORS_KEY_ID.to_vec();
+    sig.extend_from_slice(&key.sign(body.as_bytes()).to_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(sig);
+    format!("{body}\n\u{2014} withus.example/vectors {sig}\n")
+}
+
+/// The subject-head note of §2 for su-sam over the vector log (N = 7), signed.
+fn signed_head(count: u64, last_seq: u64, last_entry: &str) -> String {
+    use base64::Engine as _;
+    let mut leaf = blake3::Hasher::new();
+    leaf.update(&[0]);
+    leaf.update(last_entry.as_bytes());
+    let leaf = base64::engine::general_purpose::STANDARD.encode(leaf.finalize().as_bytes());
+    sign_note(&format!(
+        "withus.example/vectors/subject-head\nsu-sam\n7\n{count}\n{last_seq}\n{leaf}\n"
+    ))
+}
+
+fn verify_with_log(bundle: &str, export: &[u8]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, log) = (dir.path().join("b.json"), dir.path().join("log.jsonl"));
+    std::fs::write(&file, bundle).unwrap();
+    std::fs::write(&log, export).unwrap();
+    verify_bundle(&file, &["--log", log.to_str().unwrap()])
+}
+
+fn vector_log_lines() -> Vec<String> {
+    let log = std::fs::read_to_string(vector("log.jsonl")).unwrap();
+    log.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn the_vectors_signed_head_is_reproduced_by_the_test_signer() {
+    let b = load("bundle.json");
+    let head = signed_head(6, 6, b["entries"][5]["entry"].as_str().unwrap());
+    assert_eq!(head, b["head"].as_str().unwrap());
+}
+
+#[test]
+fn with_the_export_both_vectors_pass_section_7_9() {
+    let log = vector("log.jsonl");
+    for name in BUNDLES {
+        let (code, out) = verify_bundle(&vector(name), &["--log", log.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name}: {out}");
+        assert!(out.contains(&format!("bundle hash {BUNDLE_HASH}")), "{out}");
+        assert!(
+            out.contains("ok: §7.9")
+                && out.contains("6 of them are about su-sam, the last at seq 6"),
+            "{out}"
+        );
+    }
+    // The log has grown since N: lines from N on are not the bundle's business.
+    let mut lines = vector_log_lines();
+    lines.push(lines[6].replacen("\"seq\":6,", "\"seq\":7,", 1));
+    let bundle = std::fs::read_to_string(vector("bundle.json")).unwrap();
+    let (code, out) = verify_with_log(&bundle, (lines.join("\n") + "\n").as_bytes());
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn an_export_that_is_not_the_signed_log_fails_section_7_9() {
+    let exports: [(&str, Vec<String>); 3] = [
+        ("an extra line about su-sam before N", {
+            let mut l = vector_log_lines();
+            l.insert(3, l[2].clone());
+            l
+        }),
+        ("line 0 turned into su-sam's", {
+            let mut l = vector_log_lines();
+            l[0] = l[0].replacen("\"subject\":null", "\"subject\":\"su-sam\"", 1);
+            l
+        }),
+        ("fewer than N lines", vector_log_lines()[..6].to_vec()),
+    ];
+    for name in BUNDLES {
+        let bundle = std::fs::read_to_string(vector(name)).unwrap();
+        for (what, lines) in &exports {
+            let (code, out) = verify_with_log(&bundle, (lines.join("\n") + "\n").as_bytes());
+            assert_eq!(code, 1, "{name}, {what}: {out}");
+            assert!(out.contains("FAIL §7.9"), "{name}, {what}: {out}");
+        }
+    }
+}
+
+#[test]
+fn a_false_head_signed_by_the_log_passes_1_to_8_and_fails_section_7_9() {
+    // A log hiding su-sam's last entry (seq 6): the bundle without it, and a head, signed by the
+    // log's key, saying su-sam has 5 entries, the last at seq 5.
+    for name in BUNDLES {
+        let mut b = load(name);
+        b["entries"].as_array_mut().unwrap().pop();
+        let seq5 = b["entries"][4]["entry"].as_str().unwrap().to_string();
+        b["head"] = signed_head(5, 5, &seq5).into();
+        let text = serde_json::to_string(&b).unwrap();
+        let (code, out) = verify_text(&text);
+        assert_eq!(
+            code, 0,
+            "{name}: nothing in the bundle alone can tell: {out}"
+        );
+        assert!(
+            !out.contains(BUNDLE_HASH),
+            "the bundle hash covers which entries: {out}"
+        );
+        let export = std::fs::read(vector("log.jsonl")).unwrap();
+        let (code, out) = verify_with_log(&text, &export);
+        assert_eq!(code, 1, "{name}: {out}");
+        assert!(
+            out.contains("FAIL §7.9") && out.contains("the head is false"),
+            "{name}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_gap_in_the_persons_chain_is_refused() {
+    // Seq 3 left out (shown in one vector, withheld in the other) under a head re-signed to
+    // count 5: the chain from seq 4 points at an item the bundle does not have.
+    for name in BUNDLES {
+        assert_refused(name, "seq 3 left out", "§7.5", Some(4), |b| {
+            b["entries"].as_array_mut().unwrap().remove(2);
+            let seq6 = b["entries"][4]["entry"].as_str().unwrap().to_string();
+            b["head"] = signed_head(5, 6, &seq6).into();
+        });
+    }
+}

@@ -5,6 +5,7 @@
 mod actors;
 mod content;
 mod entries;
+mod export;
 mod notes;
 mod shape;
 
@@ -54,20 +55,25 @@ struct Proved {
     actors: Vec<(String, u64)>,
     openings: usize,
     hash: H,
+    export: Option<export::Truth>,
 }
 
-/// Checks 1–8; what they proved.
-fn verify(data: &[u8], vkey: &Vkey) -> Result<Proved, Failure> {
+/// Checks 1–8, and 9 when given the export; what they proved.
+fn verify(data: &[u8], vkey: &Vkey, log: Option<&[u8]>) -> Result<Proved, Failure> {
     let value =
         json::parse(data).or_else(|e| fail("§7.1", None, format!("not one JSON object: {e}")))?;
     let b = shape::bundle(&value)?;
     let cp = notes::check_checkpoint(&b, vkey)?;
-    notes::check_head(&b, vkey, &cp)?;
+    let head = notes::check_head(&b, vkey, &cp)?;
     let shown = entries::check_entries(&b, &cp)?;
     entries::check_chain(&b, &shown)?;
     let registrations = actors::check_actors(&b, &cp, &shown)?;
     let segments = content::segments(&shown, &registrations);
     content::check_content(&b, &segments)?;
+    let export = match log {
+        Some(data) => Some(export::check_export(data, &b, &cp, &head)?),
+        None => None,
+    };
     Ok(Proved {
         subject: b.subject.clone(),
         origin: cp.origin,
@@ -85,6 +91,7 @@ fn verify(data: &[u8], vkey: &Vkey) -> Result<Proved, Failure> {
             .collect(),
         openings: b.content.len(),
         hash: bundle_hash(&b),
+        export,
     })
 }
 
@@ -140,9 +147,18 @@ fn report(p: &Proved) {
         p.openings
     );
     println!("  bundle hash {}", hex::encode(p.hash));
+    if let Some(t) = &p.export {
+        println!(
+            "ok: §7.9 the export's first {} lines are the log the checkpoint signs; {} of them are about {}, the last at {}, as the head says; the bundle holds each of them",
+            p.n,
+            t.count,
+            p.subject,
+            t.last.map_or("none".to_string(), |s| format!("seq {s}"))
+        );
+    }
 }
 
-pub fn run(path: &str, vkey: &str) -> ExitCode {
+pub fn run(path: &str, vkey: &str, log: Option<&str>) -> ExitCode {
     let vkey = match note::parse_vkey(vkey) {
         Ok(vkey) => vkey,
         Err(e) => {
@@ -154,7 +170,15 @@ pub fn run(path: &str, vkey: &str) -> ExitCode {
         eprintln!("spec-verify: cannot read {path}");
         return ExitCode::from(2);
     };
-    match verify(&data, &vkey) {
+    let export = match log.map(|p| (p, std::fs::read(p))) {
+        None => None,
+        Some((_, Ok(export))) => Some(export),
+        Some((p, Err(_))) => {
+            eprintln!("spec-verify: cannot read {p}");
+            return ExitCode::from(2);
+        }
+    };
+    match verify(&data, &vkey, export.as_deref()) {
         Ok(proved) => {
             report(&proved);
             ExitCode::SUCCESS

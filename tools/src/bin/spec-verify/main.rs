@@ -23,7 +23,7 @@ mod note;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: spec-verify --log FILE --checkpoint FILE --vkey VKEY
-       spec-verify bundle FILE --vkey VKEY";
+       spec-verify bundle FILE --vkey VKEY [--log EXPORT.jsonl]";
 
 fn usage() -> ExitCode {
     eprintln!("{USAGE}");
@@ -53,13 +53,14 @@ fn log_mode(args: &[String]) -> ExitCode {
     log::run(&log, &cp, &vkey)
 }
 
-/// `bundle FILE --vkey VKEY`: each flag once, one file, nothing else.
+/// `bundle FILE --vkey VKEY [--log EXPORT.jsonl]`: each flag once, one file, nothing else.
 fn bundle_mode(args: &[String]) -> ExitCode {
-    let (mut file, mut vkey) = (None, None);
+    let (mut file, mut vkey, mut log) = (None, None, None);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let set = match arg.as_str() {
             "--vkey" => once(&mut vkey, it.next()),
+            "--log" => once(&mut log, it.next()),
             a if a.starts_with("--") => false,
             _ => once(&mut file, Some(arg)),
         };
@@ -70,7 +71,7 @@ fn bundle_mode(args: &[String]) -> ExitCode {
     let (Some(file), Some(vkey)) = (file, vkey) else {
         return usage();
     };
-    bundle::run(file, vkey)
+    bundle::run(file, vkey, log.map(String::as_str))
 }
 
 /// Sets `slot` to `value` unless it is set already or there is no value.
