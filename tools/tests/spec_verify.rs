@@ -525,3 +525,81 @@ fn a_gap_in_the_persons_chain_is_refused() {
         });
     }
 }
+
+// §4 and §5 say what the actors and the openings are; §7 does not list these checks, but without
+// them an actor or an opening could be left out unseen.
+
+/// The opening of s3, erased by agreement in the vector log (vectors.json keeps it).
+fn erased_s3_opening() -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vector("vectors.json")).unwrap()).unwrap();
+    let s3 = v["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["commit"] == "131ae16da7f5357b7bd1edb98ef3cb588ba836f43267bf1e97eeca5521120b16")
+        .unwrap();
+    serde_json::json!({"commit": s3["commit"], "salt": s3["salt"], "text": s3["text"]})
+}
+
+#[test]
+fn an_opening_or_actor_left_out_is_refused() {
+    for name in BUNDLES {
+        let openings = load(name)["content"].as_array().unwrap().len();
+        for i in 0..openings {
+            assert_refused(name, &format!("content[{i}] removed"), "§5", None, |b| {
+                b["content"].as_array_mut().unwrap().remove(i);
+            });
+        }
+        assert_refused(
+            name,
+            "su-sam's own registration removed from actors",
+            "§4",
+            Some(2),
+            |b| {
+                b["actors"].as_array_mut().unwrap().remove(1);
+            },
+        );
+    }
+}
+
+#[test]
+fn an_opening_of_erased_text_is_refused() {
+    // Shown with its note in one vector (§5: erased by the agreed redaction at seq 5), with no
+    // shown segment committing to it in the other (§7.7: its note is withheld).
+    for (name, check, seq) in [
+        ("bundle.json", "§5", Some(3)),
+        ("bundle-withheld.json", "§7.7", None),
+    ] {
+        assert_refused(name, "s3 opened", check, seq, |b| {
+            b["content"]
+                .as_array_mut()
+                .unwrap()
+                .push(erased_s3_opening());
+        });
+    }
+}
+
+#[test]
+fn an_actor_item_cannot_show_a_withheld_entry() {
+    for name in BUNDLES {
+        assert_refused(
+            name,
+            "seq 1 withheld, still shown as an actor",
+            "§4",
+            Some(1),
+            |b| {
+                let entry = b["entries"][0]["entry"].as_str().unwrap().to_string();
+                let mut leaf = blake3::Hasher::new();
+                leaf.update(&[0]);
+                leaf.update(entry.as_bytes());
+                b["entries"][0] = serde_json::json!({
+                    "seq": 1,
+                    "leaf": leaf.finalize().to_hex().to_string(),
+                    "proof": b["entries"][0]["proof"],
+                    "withheld": true,
+                });
+            },
+        );
+    }
+}

@@ -54,11 +54,13 @@ struct Proved {
     first_last: Option<(u64, u64)>,
     actors: Vec<(String, u64)>,
     openings: usize,
+    erased: usize,
     hash: H,
     export: Option<export::Truth>,
 }
 
-/// Checks 1–8, and 9 when given the export; what they proved.
+/// Checks 1–8 (with §4 and §5 where §7 leaves them out), and 9 when given the export; what
+/// they proved.
 fn verify(data: &[u8], vkey: &Vkey, log: Option<&[u8]>) -> Result<Proved, Failure> {
     let value =
         json::parse(data).or_else(|e| fail("§7.1", None, format!("not one JSON object: {e}")))?;
@@ -68,8 +70,10 @@ fn verify(data: &[u8], vkey: &Vkey, log: Option<&[u8]>) -> Result<Proved, Failur
     let shown = entries::check_entries(&b, &cp)?;
     entries::check_chain(&b, &shown)?;
     let registrations = actors::check_actors(&b, &cp, &shown)?;
+    actors::check_registrations(&b, &shown, &registrations)?;
     let segments = content::segments(&shown, &registrations);
     content::check_content(&b, &segments)?;
+    let erased = content::check_openings_complete(&b, &shown, &segments)?;
     let export = match log {
         Some(data) => Some(export::check_export(data, &b, &cp, &head)?),
         None => None,
@@ -90,6 +94,7 @@ fn verify(data: &[u8], vkey: &Vkey, log: Option<&[u8]>) -> Result<Proved, Failur
             .map(|r| (r.registers.clone(), r.seq))
             .collect(),
         openings: b.content.len(),
+        erased,
         hash: bundle_hash(&b),
         export,
     })
@@ -143,8 +148,8 @@ fn report(p: &Proved) {
         }
     );
     println!(
-        "  openings: {}, each exactly the text committed and its length",
-        p.openings
+        "  openings: {}, each exactly the text committed and its length; {} segment(s) shown without one, erased by an agreed redaction",
+        p.openings, p.erased
     );
     println!("  bundle hash {}", hex::encode(p.hash));
     if let Some(t) = &p.export {

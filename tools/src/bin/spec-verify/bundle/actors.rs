@@ -1,4 +1,5 @@
-//! §7.6: the actor items, each the proven registration of an actor a shown entry names.
+//! §7.6: the actor items, each the proven registration of an actor a shown entry names; and
+//! §4: the person's own among them.
 
 use std::collections::HashSet;
 
@@ -87,4 +88,41 @@ fn registration(b: &Bundle, cp: &Checkpoint, item: &Item) -> Result<Registration
         registers: registers.to_string(),
         entry: e,
     })
+}
+
+/// §4, beyond the list of §7. The actors are "the actors named in the shown entries", staff and
+/// the person themselves; whether a named id is staff or another service user only their
+/// registration tells, but the person is known: when they are the actor of a shown entry, their
+/// registration is among the actors. And an actor item about the person is one of their
+/// entries, so it is shown in `entries` too: it can neither stand for an entry that `entries`
+/// leaves out nor show one that it withholds.
+pub fn check_registrations(
+    b: &Bundle,
+    shown: &Shown,
+    registrations: &[Registration],
+) -> Result<(), Failure> {
+    for r in registrations.iter().filter(|r| r.entry.subject.is_some()) {
+        if !shown.contains_key(&r.seq) {
+            let why = if b.items.iter().any(|i| i.seq == r.seq) {
+                "the actor item shows an entry that entries withholds"
+            } else {
+                "the actor item is an entry about the person that entries leaves out"
+            };
+            return fail("§4", Some(r.seq), why);
+        }
+    }
+    let acts = shown.values().find(|e| e.actor_id == b.subject);
+    if let Some(e) = acts {
+        if !registrations.iter().any(|r| r.registers == b.subject) {
+            return fail(
+                "§4",
+                Some(e.seq),
+                format!(
+                    "{} is the actor of this entry, but their registration is not among the actors",
+                    b.subject
+                ),
+            );
+        }
+    }
+    Ok(())
 }

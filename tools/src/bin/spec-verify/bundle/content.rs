@@ -1,4 +1,7 @@
-//! §7.7: the openings, each the text a segment of a shown entry or an actor item commits to.
+//! §7.7: the openings, each the text a segment of a shown entry or an actor item commits to;
+//! and §5: no opening missing, none of erased text.
+
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
@@ -14,6 +17,7 @@ use crate::json::{exact, hex32, H};
 pub struct Segment<'a> {
     /// The entry that holds it.
     pub seq: u64,
+    pub stream: &'a str,
     pub id: &'a str,
     pub commit: H,
     pub chars: u64,
@@ -50,6 +54,7 @@ fn segment<'a>(e: &'a Entry, v: &'a Value) -> Option<Segment<'a>> {
     let o = exact(v, &["id", "commit", "chars"]).ok()?;
     Some(Segment {
         seq: e.seq,
+        stream: &e.stream,
         id: o["id"].as_str()?,
         commit: hex32(&o["commit"])?,
         chars: o["chars"].as_u64()?,
@@ -90,4 +95,71 @@ pub fn check_content(b: &Bundle, segments: &[Segment]) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// §5, beyond the list of §7: "A segment without an opening was erased (its
+/// `redaction.agreed` is among the shown entries) or belongs to a withheld entry." So every
+/// segment of a shown entry or an actor item has an opening unless an agreed redaction among
+/// the shown entries named it (domain.md: `redaction.proposed {proposal_id, segments: [ids]}`,
+/// `redaction.agreed {proposal_id}`, in the note's stream), and none so erased has one. Returns
+/// how many segments were erased.
+pub fn check_openings_complete(
+    b: &Bundle,
+    shown: &Shown,
+    segments: &[Segment],
+) -> Result<usize, Failure> {
+    let erased = erased(shown);
+    let opened: HashSet<H> = b.content.iter().map(|o| o.commit).collect();
+    let mut gone = HashSet::new();
+    for s in segments {
+        let was_erased = erased.contains(&(s.stream, s.id));
+        match (opened.contains(&s.commit), was_erased) {
+            (false, false) => {
+                return fail(
+                    "§5",
+                    Some(s.seq),
+                    format!(
+                        "segment {} has no opening, and no agreed redaction among the shown entries erased it",
+                        s.id
+                    ),
+                )
+            }
+            (true, true) => {
+                return fail(
+                    "§5",
+                    Some(s.seq),
+                    format!("segment {} was erased by agreement, yet the bundle opens it", s.id),
+                )
+            }
+            (false, true) => {
+                gone.insert((s.stream, s.id));
+            }
+            (true, false) => {}
+        }
+    }
+    Ok(gone.len())
+}
+
+/// `(stream, segment id)` of every segment an agreed redaction among the shown entries names.
+fn erased(shown: &Shown) -> HashSet<(&str, &str)> {
+    let agreed: HashSet<(&str, &str)> = shown
+        .values()
+        .filter(|e| e.kind == "redaction.agreed")
+        .filter_map(|e| Some((e.stream.as_str(), proposal(e)?)))
+        .collect();
+    let mut erased = HashSet::new();
+    for e in shown.values().filter(|e| e.kind == "redaction.proposed") {
+        if !proposal(e).is_some_and(|p| agreed.contains(&(e.stream.as_str(), p))) {
+            continue;
+        }
+        let ids = e.data.get("segments").and_then(Value::as_array);
+        for id in ids.into_iter().flatten().filter_map(Value::as_str) {
+            erased.insert((e.stream.as_str(), id));
+        }
+    }
+    erased
+}
+
+fn proposal(e: &Entry) -> Option<&str> {
+    e.data.get("proposal_id").and_then(Value::as_str)
 }
