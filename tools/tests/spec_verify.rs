@@ -1,6 +1,10 @@
-//! A store with thousands of entries, exported, checkpointed and published as a vkey, passes the
-//! independent verifier written from log-format.md alone (tools/src/bin/spec-verify/); a
-//! single changed byte in the export does not.
+//! The independent verifier written from the specs alone (tools/src/bin/spec-verify/).
+//! Log mode: a store with thousands of entries, exported, checkpointed and published as a vkey,
+//! passes; a single changed byte in the export does not.
+//! Bundle mode: both subject access bundles of sar-bundle.md §8 pass with the same bundle hash;
+//! each tampering §8 lists, applied to both, is refused naming its check, and so are a duplicate
+//! key, a missing or unknown field, an opening or actor left out; with the export, §7.9 tells a
+//! true head from a false one the log's (public, test) key signed.
 
 use std::process::Command;
 

@@ -113,7 +113,7 @@ fn bundle_hash(b: &shape::Bundle) -> H {
 
 fn report(p: &Proved) {
     println!(
-        "ok: the subject access bundle of {} verifies with the key of {} (sar-bundle.md §7.1-§7.8)",
+        "ok: the subject access bundle of {} verifies with the key of {} (sar-bundle.md §7.1-§7.8, with §4 and §5)",
         p.subject, p.origin
     );
     println!(

@@ -8,8 +8,8 @@
 //!   spec-verify --log EXPORT.jsonl --checkpoint CHECKPOINT --vkey '<name>+<id>+<key>'
 //!     every check of log-format §6 over the export, then its checkpoint;
 //!   spec-verify bundle BUNDLE.withus-sar.json --vkey '<name>+<id>+<key>' [--log EXPORT.jsonl]
-//!     every check of sar-bundle.md §7.1–§7.8, and §7.9 (the signed head is true) against the
-//!     export when one is given.
+//!     every check of sar-bundle.md §7.1–§7.8 (and of §4 and §5: no actor or opening left
+//!     out), and §7.9 (the signed head is true) against the export when one is given.
 //! Exit 0 when every check passes, saying what it proved; 1 naming the failed check and the
 //! first bad seq; 2 on bad usage or a file that cannot be read.
 
