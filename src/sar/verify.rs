@@ -405,7 +405,8 @@ pub fn verify_bundle(bundle: &Bundle, vkey: &str) -> Result<Proven, Failure> {
 /// §7.9, for whoever holds the log's export (`withus log export`): the head is true. Among the
 /// export's lines `0..N-1`, those with the bundle's subject number the head's count, and the last
 /// is at that seq with that leaf. `export` is the export's bytes; each line's subject is read
-/// with log-format §1's parser.
+/// with log-format §1's parser. The export's first `N` lines must first be the log the
+/// bundle's checkpoint signs (their tree hash is its root): any other file proves nothing.
 pub fn check_head_against_export(
     bundle: &Bundle,
     vkey: &str,
@@ -416,6 +417,10 @@ pub fn check_head_against_export(
     let head = verifier
         .open_subject_head(&bundle.head)
         .map_err(|e| fail(Check::Head, None, e.to_string()))?;
+    let checkpoint = verifier
+        .open(&bundle.checkpoint)
+        .map_err(|e| fail(Check::Checkpoint, None, e.to_string()))?;
+    let mut tree = crate::merkle::MemoryTree::new();
     let mut count = 0u64;
     let mut last: Option<(u64, Hash)> = None;
     let mut lines = 0u64;
@@ -429,6 +434,7 @@ pub fn check_head_against_export(
             return Err(fail(Check::Export, Some(seq), "line and seq differ"));
         }
         lines += 1;
+        tree.push(leaf_hash(line));
         if view.subject.as_deref() == Some(head.subject.as_str()) {
             count += 1;
             last = Some((seq, leaf_hash(line)));
@@ -442,6 +448,14 @@ pub fn check_head_against_export(
                 "the export has {lines} entries, fewer than the head's {}",
                 head.tree_size
             ),
+        ));
+    }
+    if head.tree_size != checkpoint.size || tree.root() != checkpoint.root {
+        return Err(fail(
+            Check::Export,
+            None,
+            "the export's first N entries are not the log the bundle's checkpoint signs, so \
+             they cannot show the head false",
         ));
     }
     if count != head.count || last != head.last {
