@@ -151,3 +151,41 @@ fn nothing_that_folds_the_log_imports_the_read_decisions() {
         found.join("\n")
     );
 }
+
+/// The offline verifier shares no code path with the composer (or the store, the domain, the
+/// service): it may use only the bundle's wire types and the contract modules, so a fault in
+/// composing cannot pass by being made twice.
+#[test]
+fn the_bundle_verifier_uses_only_the_contract_modules() {
+    let allowed = [
+        "super::bundle",
+        "super::*",
+        "crate::format",
+        "crate::merkle",
+        "crate::checkpoint",
+        "crate::content",
+        "std::",
+        "serde_json",
+    ];
+    let found: Vec<String> = source_lines()
+        .into_iter()
+        .filter(|(path, _, line)| {
+            path == "src/sar/verify.rs" && {
+                let l = line.trim();
+                let names = ["crate::", "super::", "withus::"];
+                let uses: Vec<&str> = names
+                    .iter()
+                    .flat_map(|n| l.match_indices(n).map(|(i, _)| &l[i..]))
+                    .collect();
+                uses.iter().any(|u| !allowed.iter().any(|a| u.starts_with(a)))
+                    && !l.starts_with("//")
+            }
+        })
+        .map(|(path, n, line)| format!("{path}:{n}: {}", line.trim()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "the verifier reaches beyond the contract modules:\n{}",
+        found.join("\n")
+    );
+}
