@@ -53,6 +53,7 @@ fn in_days(days: u64) -> String {
 
 struct Story {
     ch: Channel,
+    url: String,
     vkey: String,
     tokens: HashMap<&'static str, String>,
     stop: oneshot::Sender<()>,
@@ -276,6 +277,7 @@ async fn story(dir: &std::path::Path) -> Story {
     }
     let s = Story {
         ch,
+        url: format!("http://{}", ready.addr),
         vkey: ready.vkey.clone(),
         tokens,
         stop,
@@ -517,26 +519,21 @@ async fn the_persons_bundle_is_evidence_for_them_alone() {
     assert_eq!(again.bundle_hash, proven.bundle_hash);
     assert_eq!(again.openings + 1, proven.openings);
 
-    // The fulfilment entry is the person's too, with its proof: it records this bundle.
-    let f = s
-        .sar()
-        .get_fulfilment(req(
-            pb::SarStatusRequest {
-                sar_id: "sar-1".into(),
-            },
-            &s.t("su-sam"),
-        ))
+    // The fulfilment entry is the person's too, with its proof: it records this bundle. Fetched
+    // as `withus sar fetch` does, through the library's client.
+    let client = withus::grpc::client::Client::connect(&s.url, &s.t("su-sam"))
         .await
-        .unwrap()
-        .into_inner();
-    let file = withus::sar::bundle::FulfilmentFile {
-        seq: f.seq,
-        entry: String::from_utf8(f.entry).unwrap(),
-        proof: f.proof.iter().map(hex::encode).collect(),
-        checkpoint: f.checkpoint,
-    };
-    withus::sar::verify::check_fulfilment(&bundle, &proven, &file, &s.vkey)
+        .unwrap();
+    let (fetched, fetched_hash) = client.bundle(Some("sar-1")).await.unwrap();
+    assert_eq!(fetched_hash, fulfilled.bundle_hash);
+    let fetched = Bundle::parse(&fetched).unwrap();
+    let file = client.fulfilment("sar-1").await.unwrap();
+    withus::sar::verify::check_fulfilment(&fetched, &proven, &file, &s.vkey)
         .expect("the sar.fulfilled entry proves the bundle hash");
+    // A fulfilment file of another request, or one whose entry was altered, proves nothing.
+    let mut altered = file.clone();
+    altered.entry = altered.entry.replacen("\"withheld\":", "\"withheld\": ", 1);
+    assert!(withus::sar::verify::check_fulfilment(&fetched, &proven, &altered, &s.vkey).is_err());
     // And the on-demand bundle holds that entry itself.
     let (mine, none) = s.bundle("su-sam", None).await.unwrap();
     assert!(none.is_empty());
