@@ -117,7 +117,9 @@ fn both_published_vectors_verify_with_the_published_hash() {
         let proven = verify(&bytes(&vector(name)), VKEY).unwrap_or_else(|f| panic!("{name}: {f}"));
         assert_eq!(to_hex(&proven.bundle_hash), HASH, "{name}");
         assert_eq!((proven.entries, proven.tree_size), (6, 7), "{name}");
-        assert!(proven.describe().starts_with("Verified: the record of su-sam"));
+        assert!(proven
+            .describe()
+            .starts_with("Verified: the record of su-sam"));
     }
 }
 
@@ -141,7 +143,10 @@ fn every_tampering_of_section_8_is_rejected_naming_the_check() {
 #[test]
 fn a_failure_names_the_entry_it_is_about() {
     let mut b = vector("bundle.json");
-    let e = b["entries"][3]["entry"].as_str().unwrap().replacen("n-1", "n-9", 1);
+    let e = b["entries"][3]["entry"]
+        .as_str()
+        .unwrap()
+        .replacen("n-1", "n-9", 1);
     b["entries"][3]["entry"] = Value::from(e);
     let f = verify(&bytes(&b), VKEY).unwrap_err();
     assert_eq!((f.check, f.seq), (Check::Entry, Some(4)), "{f}");

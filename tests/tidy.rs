@@ -177,7 +177,8 @@ fn the_bundle_verifier_uses_only_the_contract_modules() {
                     .iter()
                     .flat_map(|n| l.match_indices(n).map(|(i, _)| &l[i..]))
                     .collect();
-                uses.iter().any(|u| !allowed.iter().any(|a| u.starts_with(a)))
+                uses.iter()
+                    .any(|u| !allowed.iter().any(|a| u.starts_with(a)))
                     && !l.starts_with("//")
             }
         })

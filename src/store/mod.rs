@@ -1397,7 +1397,9 @@ fn completing_seq(level: u32, index: u64) -> Result<u64, StoreError> {
         .checked_add(1)
         .and_then(|i| i.checked_shl(level))
         .and_then(|i| i.checked_sub(1))
-        .ok_or_else(|| StoreError::corrupt(None, format!("node ({level}, {index}) is outside any tree")))
+        .ok_or_else(|| {
+            StoreError::corrupt(None, format!("node ({level}, {index}) is outside any tree"))
+        })
 }
 
 /// `node(level, index)`, completed by `seq`, out of the block starting at `first`; `None` when

@@ -124,11 +124,18 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.measure_only {
         let svc = Service::open(StoreConfig::new(&args.data))?;
-        let targets: Vec<String> = args.sizes.iter().map(|n| format!("su-target-{n}")).collect();
+        let targets: Vec<String> = args
+            .sizes
+            .iter()
+            .map(|n| format!("su-target-{n}"))
+            .collect();
         return measure(&svc, &targets, args.repeat);
     }
     if args.data.join("sled").exists() {
-        bail!("{} already holds a store; give an empty directory", args.data.display());
+        bail!(
+            "{} already holds a store; give an empty directory",
+            args.data.display()
+        );
     }
     if args.repeat == 0 || args.people == 0 {
         bail!("--repeat and --people must be at least 1");
@@ -155,8 +162,13 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     }
     for p in 0..args.people {
-        person(&svc, &format!("su-{p}"), &format!("pw-{}", p % workers), &format!("sp-{p}"))
-            .await?;
+        person(
+            &svc,
+            &format!("su-{p}"),
+            &format!("pw-{}", p % workers),
+            &format!("sp-{p}"),
+        )
+        .await?;
     }
     let targets: Vec<(String, u64)> = args
         .sizes
@@ -207,9 +219,10 @@ async fn main() -> anyhow::Result<()> {
                     }
                     None => {
                         if svc.store().size() >= limit {
-                            let unfinished = targets.iter().enumerate().any(|(i, (_, n))| {
-                                done[i].load(Ordering::Relaxed) < *n
-                            });
+                            let unfinished = targets
+                                .iter()
+                                .enumerate()
+                                .any(|(i, (_, n))| done[i].load(Ordering::Relaxed) < *n);
                             if !unfinished {
                                 return anyhow::Ok(());
                             }
@@ -280,7 +293,10 @@ fn measure(svc: &Service, targets: &[String], repeat: usize) -> anyhow::Result<(
                 .map_err(|f| anyhow::anyhow!("the bundle of {t} does not verify: {f}"))?;
             verify.push(t0.elapsed());
             if proven.entries as usize != chain {
-                bail!("{t}: the bundle has {} entries, the chain {chain}", proven.entries);
+                bail!(
+                    "{t}: the bundle has {} entries, the chain {chain}",
+                    proven.entries
+                );
             }
         }
         let (c, v) = (median(compose), median(verify));
