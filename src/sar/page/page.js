@@ -1,0 +1,108 @@
+// The "Check it yourself" section of the subject access page: reads the embedded bundle and
+// key, shows the key fingerprint, runs withusVerifyBundle (verify.js) on load and when the
+// person presses "Check my record", and says the outcome in the live region.
+//
+// Owns: the section's behaviour. Must not touch: anything outside the section's elements, the
+// network. Writes only with textContent (never innerHTML): what it shows comes from the bundle.
+(function () {
+  'use strict';
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function plural(n, one, many) {
+    return n + ' ' + (n === 1 ? one : many);
+  }
+
+  // One sentence, starting with "Verified", of what passing §7.1–7.8 proves for this bundle.
+  function provedSentence(p) {
+    var parts = [];
+    if (p.entries === 0) {
+      parts.push('the organisation\'s signed log (' + p.origin + ', ' + plural(p.treeSize, 'entry', 'entries') +
+        ') states that it holds no entries about you, and this file shows none');
+    } else {
+      var how = p.withheld > 0
+        ? ' (' + p.shown + ' shown, ' + p.withheld + ' withheld and counted)'
+        : '';
+      parts.push('all ' + plural(p.entries, 'entry', 'entries') + ' about you' + how +
+        ' are in the organisation\'s signed log (' + p.origin + ', ' + plural(p.treeSize, 'entry', 'entries') +
+        '), byte for byte as first recorded');
+      parts.push('your record runs unbroken from your first entry to entry ' + p.lastSeq +
+        ', the last one the log signed for');
+    }
+    parts.push(plural(p.texts, 'text is', 'texts are') + ' exactly as recorded');
+    parts.push(plural(p.actors, 'person named is', 'people named are') + ' registered in the log');
+    return 'Verified: ' + parts.join('; ') + '.';
+  }
+
+  function failureSentence(r) {
+    var where = r.seq === null || r.seq === undefined ? '' : ' at entry ' + r.seq;
+    return 'Not verified: ' + r.check + where + ': ' + r.message;
+  }
+
+  function showDetails(p) {
+    var list = byId('check-details');
+    while (list.firstChild) list.removeChild(list.firstChild);
+    var rows = [
+      ['Record of', p.subject],
+      ['Request', p.sarId === null ? 'a copy of the record on demand' : p.sarId],
+      ['Log', p.origin + ', signed at ' + plural(p.treeSize, 'entry', 'entries')],
+      ['Entries about you', p.entries + ' (' + p.shown + ' shown, ' + p.withheld + ' withheld)'],
+      ['Bundle hash', p.bundleHash],
+    ];
+    for (var k = 0; k < rows.length; k++) {
+      var dt = document.createElement('dt');
+      dt.textContent = rows[k][0];
+      var dd = document.createElement('dd');
+      dd.textContent = rows[k][1];
+      list.appendChild(dt);
+      list.appendChild(dd);
+    }
+    list.hidden = false;
+  }
+
+  function check() {
+    var status = byId('check-status');
+    var bundle = byId('bundle');
+    var vkey = byId('vkey');
+    var result;
+    if (!bundle || !vkey || typeof window.withusVerifyBundle !== 'function') {
+      result = { ok: false, check: 'page', seq: null, message: 'this page is incomplete: the bundle, the key or the checker is missing' };
+    } else {
+      result = window.withusVerifyBundle(bundle.textContent, vkey.textContent);
+    }
+    byId('check-details').hidden = true;
+    if (result.ok) {
+      status.textContent = provedSentence(result.proved);
+      status.setAttribute('data-result', 'verified');
+      showDetails(result.proved);
+    } else {
+      status.textContent = failureSentence(result);
+      status.setAttribute('data-result', 'not-verified');
+    }
+  }
+
+  function start() {
+    var fp = byId('key-fingerprint');
+    var vkey = byId('vkey');
+    var shown = vkey && typeof window.withusKeyFingerprint === 'function'
+      ? window.withusKeyFingerprint(vkey.textContent)
+      : null;
+    fp.textContent = shown === null ? 'none: the key in this file is not usable' : shown;
+
+    var button = byId('check-button');
+    var status = byId('check-status');
+    button.hidden = false;
+    button.addEventListener('click', function () {
+      status.textContent = 'Checking\u2026';
+      status.removeAttribute('data-result');
+      // Let the live region say "Checking…" before the work starts.
+      setTimeout(check, 50);
+    });
+    status.textContent = 'Checking\u2026';
+    setTimeout(check, 0);
+  }
+
+  start();
+})();
