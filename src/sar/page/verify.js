@@ -286,10 +286,15 @@
     return s;
   }
 
+  // Only called on text already checked to be lowercase hex of even length.
   function fromHex(s) {
     var out = new Uint8Array(s.length / 2);
-    for (var k = 0; k < out.length; k++) out[k] = parseInt(s.substr(2 * k, 2), 16);
+    for (var k = 0; k < out.length; k++) out[k] = (hexDigit(s.charCodeAt(2 * k)) << 4) | hexDigit(s.charCodeAt(2 * k + 1));
     return out;
+  }
+
+  function hexDigit(c) {
+    return c <= 0x39 ? c - 0x30 : c - 0x57;
   }
 
   function equalBytes(a, b) {
@@ -352,7 +357,11 @@
   }
 
   function nodeHash(left, right) {
-    return H(concat([new Uint8Array([1]), left, right]));
+    var buf = new Uint8Array(65);
+    buf[0] = 1;
+    buf.set(left, 1);
+    buf.set(right, 33);
+    return H(buf);
   }
 
   // RFC 9162 §2.1.3.2, with arithmetic instead of JavaScript's 32-bit bit operators, so trees
