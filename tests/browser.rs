@@ -369,6 +369,24 @@ fn tampered_bundles_are_not_verified_in_the_browser() {
     }
 }
 
+/// The record's sections come before the check in the page: an element there with the bundle's
+/// id (here a good bundle, in a page whose own bundle was tampered with) must not be checked in
+/// its place, and the page must not say "Verified".
+#[test]
+fn a_second_bundle_element_in_the_content_stops_the_check() {
+    let good = vector_text("bundle.json").replace('<', "\\u003c");
+    let content = format!("<script type=\"application/json\" id=\"bundle\">{good}</script>");
+    let bad = tampered("bundle.json", |b| {
+        b["content"][1]["text"] = Value::from("changed")
+    });
+    let page = render("Your record: su-sam", &content, &bad, &vkey());
+    let opened = open_in_chromium(&page, "decoy", None);
+    assert_eq!(
+        text_of(&opened.dom, "check-status"),
+        "Not verified: page: the bundle, the key or the checker in this page is missing or appears twice"
+    );
+}
+
 /// Every tamper of sar-bundle.md §8 on both vectors, and inputs that are not bundles at all,
 /// through the same verifier in the same browser, in one launch: a harness page runs
 /// `withusVerifyBundle` on each and writes the answers into the DOM.

@@ -30,7 +30,9 @@ const SCRIPTS: [(&str, &str); 3] = [
 /// - `title`: plain text (escaped here), the page's `<title>` and heading.
 /// - `content_html`: the record's sections, already rendered as HTML by the caller, inserted
 ///   as they are; it must be trusted HTML with every value in it escaped. Scripts in it do not
-///   run (the policy allows only the page's own, by hash) and nothing it names is loaded.
+///   run (the policy allows only the page's own, by hash) and nothing it names is loaded. It
+///   must not use the ids of the check's section (`bundle`, `vkey`, `key-fingerprint`,
+///   `check-*`): if it does, the page refuses to check rather than read the wrong element.
 /// - `bundle_json`: the bundle's JSON text (`sar-bundle.md` §1), embedded in a
 ///   `<script type="application/json" id="bundle">` with every `<` written `\u003c`, so no
 ///   text in it can end the element or open a comment; the JSON value, and so every entry's

@@ -7,8 +7,12 @@
 (function () {
   'use strict';
 
+  // The section's elements by id, only when exactly one element has it: the record's sections
+  // come first in the page, and an element there with the same id must not stand in for the
+  // bundle, the key or the result.
   function byId(id) {
-    return document.getElementById(id);
+    var all = document.querySelectorAll('[id="' + id + '"]');
+    return all.length === 1 ? all[0] : null;
   }
 
   function plural(n, one, many) {
@@ -67,8 +71,8 @@
     var bundle = byId('bundle');
     var vkey = byId('vkey');
     var result;
-    if (!bundle || !vkey || typeof window.withusVerifyBundle !== 'function') {
-      result = { ok: false, check: 'page', seq: null, message: 'this page is incomplete: the bundle, the key or the checker is missing' };
+    if (!bundle || bundle.type !== 'application/json' || !vkey || typeof window.withusVerifyBundle !== 'function') {
+      result = { ok: false, check: 'page', seq: null, message: 'the bundle, the key or the checker in this page is missing or appears twice' };
     } else {
       result = window.withusVerifyBundle(bundle.textContent, vkey.textContent);
     }
@@ -84,6 +88,18 @@
   }
 
   function start() {
+    var ids = ['check-status', 'check-details', 'check-button', 'key-fingerprint'];
+    for (var k = 0; k < ids.length; k++) {
+      if (!byId(ids[k])) {
+        // Nowhere safe to write: say it in the first status element there is, never "Verified".
+        var any = document.getElementById('check-status');
+        if (any) {
+          any.textContent = 'Not verified: page: the element ' + ids[k] + ' of this page is missing or appears twice';
+          any.setAttribute('data-result', 'not-verified');
+        }
+        return;
+      }
+    }
     var fp = byId('key-fingerprint');
     var vkey = byId('vkey');
     var shown = vkey && typeof window.withusKeyFingerprint === 'function'
