@@ -45,12 +45,13 @@
     return 'Not verified: ' + r.check + where + ': ' + r.message;
   }
 
+  // Only what the check proved (the bundle's sar_id, produced_at and about are not signed, so
+  // they are not listed here); the bundle hash is what the log's sar.fulfilled entry records.
   function showDetails(p) {
     var list = byId('check-details');
     while (list.firstChild) list.removeChild(list.firstChild);
     var rows = [
       ['Record of', p.subject],
-      ['Request', p.sarId === null ? 'a copy of the record on demand' : p.sarId],
       ['Log', p.origin + ', signed at ' + plural(p.treeSize, 'entry', 'entries')],
       ['Entries about you', p.entries + ' (' + p.shown + ' shown, ' + p.withheld + ' withheld)'],
       ['Bundle hash', p.bundleHash],
