@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod compose;
+pub mod html;
 pub mod page;
 pub mod verify;
 

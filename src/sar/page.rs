@@ -113,8 +113,8 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// Text for an element's content or an attribute value.
-fn escape_html(text: &str) -> String {
+/// Text for an element's content or an attribute value (double-quoted).
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
