@@ -683,7 +683,7 @@ impl<'b> Record<'b> {
         };
         out.push_str(&format!(
             "<article class=\"note\" id=\"record-note-{n}\" aria-labelledby=\"record-note-{n}-h\">\n\
-             <h3 id=\"record-note-{n}-h\">{heading}</h3>\n<p class=\"status\">{}</p>\n",
+             <h3 id=\"record-note-{n}-h\">{heading}</h3>\n<p class=\"note-status\">{}</p>\n",
             fold.status(self)
         ));
         if !fold.revisions.is_empty() {
