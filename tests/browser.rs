@@ -17,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use withus::sar::bundle::Bundle;
+use withus::sar::html;
 use withus::sar::page::{key_fingerprint, render};
 
 /// How long one Chromium launch may take before it is killed and the test fails. A launch here
@@ -98,6 +100,11 @@ struct Opened {
 /// profile and no network, and returns the DOM once the page is idle (virtual time, so timers
 /// run at once). With `screenshot`, also saves a 1200×2000 PNG there.
 fn open_in_chromium(html: &str, name: &str, screenshot: Option<&Path>) -> Opened {
+    open_in_chromium_at(html, name, screenshot, 2000)
+}
+
+/// [`open_in_chromium`] in a window `height` pixels tall (the screenshot's height).
+fn open_in_chromium_at(html: &str, name: &str, screenshot: Option<&Path>, height: u32) -> Opened {
     let dir = tempfile::tempdir().expect("temp dir");
     let page = dir.path().join(format!("{name}.html"));
     fs::write(&page, html).expect("write the page");
@@ -123,9 +130,9 @@ fn open_in_chromium(html: &str, name: &str, screenshot: Option<&Path>) -> Opened
         "--proxy-bypass-list=<-loopback>",
         "--host-resolver-rules=MAP * ~NOTFOUND",
         "--virtual-time-budget=10000",
-        "--window-size=1200,2000",
         "--dump-dom",
     ]);
+    cmd.arg(format!("--window-size=1200,{height}"));
     cmd.arg(format!("--user-data-dir={}", profile.display()));
     if let Some(png) = screenshot {
         cmd.arg(format!("--screenshot={}", png.display()));
@@ -305,6 +312,69 @@ fn good_bundles_are_verified_in_the_browser() {
             "{vector}: verified in {:?} (Chromium launch included)",
             opened.took
         );
+    }
+}
+
+/// The page `withus::sar::html::page` makes (what the CLI writes) for both vectors: the record in
+/// plain words — the peer worker's name, the passage removed by agreement with its date and
+/// length, the withheld count — and the check saying "Verified". Screenshots of the whole page.
+#[test]
+fn the_record_in_plain_words_is_shown_and_verified() {
+    let artifacts = artifacts_dir();
+    for (vector, wants) in [
+        (
+            "bundle.json",
+            &[
+                "Recorded by Amara, peer worker, Rushcliffe team.",
+                "This passage was removed by agreement on 21 November 2026, 43 characters.",
+                "We talked about getting back to the allotment on Saturdays.",
+                "The Rushcliffe care team may read your agreed notes and meetings.",
+                "Nothing about you is withheld",
+            ][..],
+        ),
+        (
+            "bundle-withheld.json",
+            &[
+                "Recorded by Amara, peer worker, Rushcliffe team.",
+                "One entry about you is withheld from this copy.",
+                "the data protection officer (DPO)",
+            ][..],
+        ),
+    ] {
+        let text = vector_text(vector);
+        let bundle = Bundle::parse(text.as_bytes()).expect("a bundle vector");
+        let page = html::page(&bundle, &text, &vkey());
+        let png = artifacts.join(format!("record-{}.png", vector.trim_end_matches(".json")));
+        let _ = fs::remove_file(&png);
+        let opened = open_in_chromium_at(&page, vector, Some(&png), 5200);
+        let record = text_of(&opened.dom, "record")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for want in wants {
+            assert!(
+                record.contains(want),
+                "{vector}: missing {want:?} in\n{record}"
+            );
+        }
+        if vector == "bundle-withheld.json" {
+            assert!(
+                !record.contains("allotment"),
+                "withheld text shown: {record}"
+            );
+        }
+        let status = text_of(&opened.dom, "check-status");
+        assert!(status.starts_with("Verified: "), "{vector}: {status}");
+        assert!(
+            opened
+                .dom
+                .contains("<title>Your record — Sam (su-sam)</title>"),
+            "{vector}: title"
+        );
+        // The record adds no script element: the bundle's data element and the page's three.
+        assert_eq!(opened.dom.matches("<script").count(), 4, "{vector}");
+        assert!(png.is_file(), "no screenshot at {}", png.display());
+        eprintln!("{vector}: record shown and verified in {:?}", opened.took);
     }
 }
 
