@@ -1,9 +1,10 @@
-//! The subject access page in a real browser: pages made by `withus::sar::page::render` for the
-//! published bundle vectors are opened from `file://` in headless Chromium, with the network
-//! cut (a proxy on a closed port, every host name unresolvable, and the page's own policy), and
-//! the DOM is read after the page's verifier ran. Good bundles must say "Verified"; tampered
-//! ones "Not verified" naming the check of sar-bundle.md §7. Screenshots of a good and a
-//! tampered page are kept in `target/browser-artifacts/`.
+//! The subject access page in a real browser: pages made by `withus::sar::page::render` (and by
+//! `withus::sar::html::page`, with the record in plain words) for the published bundle vectors
+//! are opened from `file://` in headless Chromium, with the network cut (a proxy on a closed
+//! port, every host name unresolvable, and the page's own policy), and the DOM is read after the
+//! page's verifier ran. Good bundles must say "Verified"; tampered ones "Not verified" naming the
+//! check of sar-bundle.md §7. Screenshots of good, tampered and whole-record pages are kept in
+//! `target/browser-artifacts/`.
 //!
 //! Needs Chromium: Debian's `chromium` (`apt-get install -y chromium`), or the path of another
 //! in `WITHUS_CHROMIUM`. Without it these tests fail, never pass: a missing browser must not
