@@ -51,6 +51,8 @@ struct Head {
     event_type: String,
     v: u32,
     stream: String,
+    /// The person the entry is about; null for a staff member's registration.
+    subject: Option<String>,
     actor_id: String,
     actor_role: String,
 }
@@ -84,6 +86,7 @@ impl Item {
                 event_type: view.event_type.to_string(),
                 v: view.v,
                 stream: view.stream.to_string(),
+                subject: view.subject.as_deref().map(str::to_string),
                 actor_id: view.actor_id.to_string(),
                 actor_role: view.actor_role.to_string(),
             }),
@@ -163,11 +166,14 @@ impl<'b> Record<'b> {
             .map(|a| Item::read(a.seq, &a.entry))
             .collect();
         for item in actors.iter().chain(&record.items) {
-            let Some(Event::ActorRegistered(d)) = &item.event else {
+            let (Some(Event::ActorRegistered(d)), Some(head)) = (&item.event, &item.head) else {
                 continue;
             };
-            // Another service user is never named (sar-bundle.md §4), whatever the bundle holds.
-            if d.role == Role::ServiceUser && d.id != record.subject {
+            // sar-bundle.md §4: only staff (a registration with no subject) and the person (their
+            // own registration) are named; another service user, by id only, whatever the bundle
+            // holds.
+            let own = head.subject.as_deref() == Some(record.subject) && d.id == record.subject;
+            if head.subject.is_some() && !own {
                 continue;
             }
             if record.people.contains_key(&d.id) {
@@ -218,23 +224,17 @@ impl<'b> Record<'b> {
     }
 
     /// Who an actor is, in words (HTML): "you", a registered name, else their role in words and
-    /// id. Another service user: by id only.
+    /// id. Another service user has no registration here ([`Record::read`]): by id only.
     fn who(&self, id: &str, role: &str) -> String {
         if id == self.subject {
             return "you".into();
-        }
-        if role == Role::ServiceUser.as_str() {
-            return format!(
-                "another person who uses the service (their id: {})",
-                esc(id)
-            );
         }
         match self.people.get(id) {
             Some(Person {
                 name: Some(name), ..
             }) => esc(name),
-            Some(p) => format!("{} ({})", role_words(p.role.as_str()), esc(id)),
-            None => format!("{} ({})", role_words(role), esc(id)),
+            Some(p) => format!("{} (their id: {})", role_words(p.role.as_str()), esc(id)),
+            None => format!("{} (their id: {})", role_words(role), esc(id)),
         }
     }
 
@@ -1702,7 +1702,8 @@ fn on_behalf(yes: bool) -> &'static str {
 
 fn role_words(role: &str) -> String {
     match Role::parse(role) {
-        Some(Role::ServiceUser) => "a person who uses the service",
+        // The person is "you"; a service user named otherwise is someone else.
+        Some(Role::ServiceUser) => "another person who uses the service",
         Some(Role::PeerWorker) => "a peer worker",
         Some(Role::CareTeam) => "a member of a care team",
         Some(Role::SafeguardingLead) => "a safeguarding lead",
@@ -2014,12 +2015,26 @@ mod tests {
         actor: (&str, &str),
         data: &str,
     ) -> BundleEntry {
+        entry_about(Some("su-sam"), seq, at, ty, stream, actor, data)
+    }
+
+    /// An entry's bytes, about `subject` (null: a staff registration).
+    fn entry_about(
+        subject: Option<&str>,
+        seq: u64,
+        at: &str,
+        ty: &str,
+        stream: &str,
+        actor: (&str, &str),
+        data: &str,
+    ) -> BundleEntry {
+        let subject = subject.map_or("null".to_string(), |s| format!("\"{s}\""));
         let zero = "0".repeat(64);
         BundleEntry::Shown {
             seq,
             entry: format!(
                 "{{\"seq\":{seq},\"prev\":\"{zero}\",\"at\":\"{at}\",\"type\":\"{ty}\",\"v\":1,\
-                 \"stream\":\"{stream}\",\"version\":0,\"subject\":\"su-sam\",\
+                 \"stream\":\"{stream}\",\"version\":0,\"subject\":{subject},\
                  \"subject_prev\":null,\"actor\":{{\"id\":\"{}\",\"role\":\"{}\"}},\
                  \"command\":null,\"data\":{data}}}",
                 actor.0, actor.1
@@ -2096,7 +2111,7 @@ mod tests {
             "{t}"
         );
         // Sam's own registration, and not the admin's name (it has none in the bundle).
-        assert!(t.contains("You were registered on the system as a person who uses the service. Recorded by a system administrator (admin-1)."), "{t}");
+        assert!(t.contains("You were registered on the system as a person who uses the service. Recorded by a system administrator (their id: admin-1)."), "{t}");
     }
 
     #[test]
@@ -2237,46 +2252,36 @@ mod tests {
     #[test]
     fn looks_and_refusals_say_who_when_and_why() {
         let mut b = vector("bundle.json");
-        b.actors.push(crate::sar::bundle::ActorItem {
-            seq: 0,
-            entry: match entry(
-                0,
-                "2026-11-21T08:00:00.000Z",
-                "actor.registered",
-                "actor:su-other",
-                ("admin-1", "admin"),
-                "{\"id\":\"su-other\",\"role\":\"service_user\",\"team\":null,\"display\":{\"id\":\"d\",\"commit\":\"0909090909090909090909090909090909090909090909090909090909090909\",\"chars\":5}}",
-            ) {
-                BundleEntry::Shown { entry, .. } => entry,
-                BundleEntry::Withheld { .. } => unreachable!(),
-            },
-            proof: Vec::new(),
-        });
-        b.content.push(crate::sar::bundle::Opening {
-            commit: "0909090909090909090909090909090909090909090909090909090909090909".into(),
-            salt: "00".repeat(32),
-            text: "Otto Other".into(),
-        });
-        b.actors.push(crate::sar::bundle::ActorItem {
-            seq: 0,
-            entry: match entry(
-                0,
-                "2026-11-21T08:00:00.000Z",
-                "actor.registered",
-                "actor:ct-chris",
-                ("admin-1", "admin"),
-                "{\"id\":\"ct-chris\",\"role\":\"care_team\",\"team\":\"team-rushcliffe\",\"display\":{\"id\":\"d\",\"commit\":\"0808080808080808080808080808080808080808080808080808080808080808\",\"chars\":5}}",
-            ) {
-                BundleEntry::Shown { entry, .. } => entry,
-                BundleEntry::Withheld { .. } => unreachable!(),
-            },
-            proof: Vec::new(),
-        });
-        b.content.push(crate::sar::bundle::Opening {
-            commit: "0808080808080808080808080808080808080808080808080808080808080808".into(),
-            salt: "00".repeat(32),
-            text: "Chris, care team".into(),
-        });
+        let c = |n: u8| format!("{n:02x}").repeat(32);
+        // Another service user's registration (its subject is them), and one that claims to be
+        // about Sam: neither may name them.
+        register(
+            &mut b,
+            Some("su-other"),
+            "su-other",
+            "service_user",
+            "null",
+            &c(0x09),
+            "Otto Other",
+        );
+        register(
+            &mut b,
+            Some("su-sam"),
+            "su-other",
+            "service_user",
+            "null",
+            &c(0x0a),
+            "Otto Again",
+        );
+        register(
+            &mut b,
+            None,
+            "ct-chris",
+            "care_team",
+            "\"team-rushcliffe\"",
+            &c(0x08),
+            "Chris, care team",
+        );
         b.entries.extend([
             entry(
                 7,
@@ -2330,20 +2335,30 @@ mod tests {
             "22 November 2026, 09:45: Another person who uses the service (their id: su-other) tried to see your record and was refused, because they have no reason to see your record. Before this they tried three times more"
         ), "{t}");
         assert!(t.contains(
-            "23 November 2026, 14:05: An information governance auditor (au-ida) tried to see a note and was refused, because their role never allows them to read what your record says."
+            "23 November 2026, 14:05: An information governance auditor (their id: au-ida) tried to see a note and was refused, because their role never allows them to read what your record says."
         ), "{t}");
         assert!(!t.contains("Otto"), "another service user named: {t}");
         // The looks are not repeated in the timeline.
         assert!(!t.contains("Recorded by Chris"));
     }
 
-    /// A staff registration for a made-up bundle, with its name opened in `content`.
-    fn register(b: &mut Bundle, id: &str, role: &str, team: &str, commit: &str, name: &str) {
+    /// A registration (about `subject`; null for staff) for a made-up bundle, with its name
+    /// opened in `content`.
+    fn register(
+        b: &mut Bundle,
+        subject: Option<&str>,
+        id: &str,
+        role: &str,
+        team: &str,
+        commit: &str,
+        name: &str,
+    ) {
         let data = format!(
             "{{\"id\":\"{id}\",\"role\":\"{role}\",\"team\":{team},\"display\":\
              {{\"id\":\"d\",\"commit\":\"{commit}\",\"chars\":5}}}}"
         );
-        let BundleEntry::Shown { entry, .. } = entry(
+        let BundleEntry::Shown { entry, .. } = entry_about(
+            subject,
             0,
             "2026-11-21T08:00:00.000Z",
             "actor.registered",
@@ -2380,6 +2395,7 @@ mod tests {
         let mut b = vector("bundle.json");
         register(
             &mut b,
+            None,
             "sl-lee",
             "safeguarding_lead",
             "null",
