@@ -1,11 +1,14 @@
 //! The subject access bundle's contract pieces (`../shared/spec/sar-bundle.md`) that the rest of
-//! withus records: for now the bundle hash of §7.8, which `sar.fulfilled` carries.
+//! withus records: for now the bundle hash of §7.8, which `sar.fulfilled` carries; and the page
+//! that shows a person their bundle and checks it in their browser ([`page`]).
 //!
 //! Owns: the exact bytes hashed. Must not touch: I/O, the store, domain rules (which entries a
 //! bundle covers is decided by the caller).
 
 pub mod bundle;
 pub mod compose;
+pub mod html;
+pub mod page;
 pub mod verify;
 
 use crate::format::{to_hex, Hash};
