@@ -1,5 +1,6 @@
-//! The `withus log` commands as a person runs them: export, verify (exit codes and the first bad
-//! seq), checkpoint and vkey.
+//! The `withus log` and `withus sar` commands as a person runs them: export, verify (exit codes
+//! and the first bad seq), checkpoint and vkey; a bundle verified offline, its head checked
+//! against the export, its page written.
 
 mod common;
 
@@ -142,4 +143,116 @@ fn a_missing_store_is_an_error_with_exit_code_3() {
     assert!(err.contains("no withus store"), "{err}");
     let (code, _, _) = withus(&["log", "frobnicate"]);
     assert_eq!(code, 2);
+}
+
+const VECTORS_VKEY: &str =
+    "withus.example/vectors+daf1465e+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4";
+
+fn vector_path(name: &str) -> String {
+    format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn sar_verify_says_what_it_proved_or_names_the_check_and_seq() {
+    for name in ["bundle.json", "bundle-withheld.json"] {
+        let (code, out, err) =
+            withus(&["sar", "verify", &vector_path(name), "--vkey", VECTORS_VKEY]);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        assert!(out.starts_with("Verified: the record of su-sam"), "{out}");
+        assert!(
+            out.contains("6e4407af38f5250aad96fcf7db22f47cf5dec5859cad7d956787f329897abfd3"),
+            "{out}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(vector_path("bundle.json")).unwrap();
+    let tampered = dir.path().join("tampered.withus-sar.json");
+    std::fs::write(
+        &tampered,
+        text.replacen("T10:15:00.000Z", "T10:16:00.000Z", 1),
+    )
+    .unwrap();
+    let (code, out, _) = withus(&[
+        "sar",
+        "verify",
+        tampered.to_str().unwrap(),
+        "--vkey",
+        VECTORS_VKEY,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("Not verified: §7.4 entry at seq 3"),
+        "{out}"
+    );
+    // Another key: not verified either.
+    let other = withus::checkpoint::NoteSigner::new("withus.example/vectors", &[9; 32])
+        .unwrap()
+        .vkey();
+    let (code, out, _) = withus(&[
+        "sar",
+        "verify",
+        &vector_path("bundle.json"),
+        "--vkey",
+        &other,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("§7.2 checkpoint"), "{out}");
+    // A file that is not there is an error, not a verdict.
+    let (code, _, err) = withus(&["sar", "verify", "/nonexistent.json", "--vkey", VECTORS_VKEY]);
+    assert_eq!(code, 3, "{err}");
+}
+
+#[test]
+fn sar_check_head_holds_against_the_vector_log() {
+    let (code, out, err) = withus(&[
+        "sar",
+        "check-head",
+        &vector_path("bundle.json"),
+        "--vkey",
+        VECTORS_VKEY,
+        "--export",
+        &vector_path("log.jsonl"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("The subject head is true"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.jsonl");
+    let log = std::fs::read_to_string(vector_path("log.jsonl")).unwrap();
+    let lines: Vec<&str> = log.lines().take(5).collect();
+    std::fs::write(&short, format!("{}\n", lines.join("\n"))).unwrap();
+    let (code, out, _) = withus(&[
+        "sar",
+        "check-head",
+        &vector_path("bundle.json"),
+        "--vkey",
+        VECTORS_VKEY,
+        "--export",
+        short.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("§7.9 export"), "{out}");
+}
+
+#[test]
+fn sar_html_writes_one_self_contained_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("sam.html");
+    let (code, out, err) = withus(&[
+        "sar",
+        "html",
+        &vector_path("bundle.json"),
+        "--vkey",
+        VECTORS_VKEY,
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+    for external in ["src=\"http", "href=\"http", "<link "] {
+        assert!(
+            !html.contains(external),
+            "the page loads nothing: {external}"
+        );
+    }
 }

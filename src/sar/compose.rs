@@ -94,7 +94,7 @@ pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError
         let stored = entry(store, seq)?;
         let leaf = stored.leaf_hash();
         last = Some((seq, leaf));
-        let proof: Vec<String> = proof.iter().map(|h| to_hex(h)).collect();
+        let proof: Vec<String> = proof.iter().map(to_hex).collect();
         let recorded = {
             let view = stored.view()?;
             Recorded::from_entry(&view).ok()
@@ -207,9 +207,5 @@ fn entry_text(stored: &StoredEntry) -> Result<String, StoreError> {
 }
 
 fn proof_hex(store: &LogStore, seq: u64, n: u64) -> Result<Vec<String>, StoreError> {
-    Ok(store
-        .inclusion_proof(seq, n)?
-        .iter()
-        .map(|h| to_hex(h))
-        .collect())
+    Ok(store.inclusion_proof(seq, n)?.iter().map(to_hex).collect())
 }

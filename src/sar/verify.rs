@@ -331,7 +331,7 @@ pub fn verify_bundle(bundle: &Bundle, vkey: &str) -> Result<Proven, Failure> {
         if view.event_type != "actor.registered" {
             return Err(bad("not an actor.registered entry"));
         }
-        if !view.subject.as_deref().is_none_or(|s| s == bundle.subject) {
+        if view.subject.as_deref().is_some_and(|s| s != bundle.subject) {
             return Err(bad("the registration of another person"));
         }
         let id = serde_json::from_str::<serde_json::Value>(view.data)

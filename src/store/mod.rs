@@ -841,7 +841,7 @@ impl LogStore {
     pub fn inclusion_proofs(&self, seqs: &[u64], n: u64) -> Result<Vec<Vec<Hash>>, StoreError> {
         self.check_size(n)?;
         let memo = MemoNodes {
-            inner: &*self.shared,
+            inner: &self.shared,
             blocks: std::cell::RefCell::new(BTreeMap::new()),
         };
         seqs.iter()
