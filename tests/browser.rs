@@ -11,6 +11,8 @@
 //! look like a verified page. Each launch is bounded (`LAUNCH_TIMEOUT`) and its whole process
 //! group is killed on every path, panics included.
 
+mod common;
+
 use std::fs;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -650,4 +652,66 @@ fn harness_page(cases: &[(String, String, String, Option<&str>)]) -> String {
         include_str!("../src/sar/page/noble.js"),
         include_str!("../src/sar/page/verify.js"),
     )
+}
+
+/// A bundle the real service composed (real salts, a real key, an erased passage, text beyond
+/// ASCII whose `chars` count scalar values, a worker's logged read): the page shows it and the
+/// browser's verifier, written from the spec, agrees with the composer.
+#[test]
+fn a_bundle_the_service_composed_is_verified_in_the_browser() {
+    use withus::domain::types::RedactionReason;
+    use withus::domain::Command;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (bytes, vkey) = runtime.block_on(async {
+        let w = common::world::World::new().await;
+        w.accepted_support("sp-1", "su-sam", "pw-amara").await;
+        w.meeting("m-1", "sp-1", "pw-amara").await;
+        w.draft(
+            "n-1",
+            "m-1",
+            "pw-amara",
+            &[
+                ("s1", "Café walk — Sam felt naïve at first, then glad 😊"),
+                ("s2", "Sam's brother's debts."),
+            ],
+        )
+        .await;
+        w.ok(
+            "su-sam",
+            Command::ProposeRedaction {
+                note_id: "n-1".into(),
+                proposal_id: "r-1".into(),
+                segments: vec!["s2".into()],
+                reason: RedactionReason::NotWanted,
+            },
+        )
+        .await;
+        w.ok(
+            "pw-amara",
+            Command::AgreeRedaction {
+                note_id: "n-1".into(),
+                proposal_id: "r-1".into(),
+            },
+        )
+        .await;
+        w.svc.read_record("pw-amara", "su-sam", None).await.unwrap();
+        let bytes = w.svc.my_bundle("su-sam").unwrap();
+        (bytes, w.svc.store().vkey().unwrap())
+    });
+    let text = String::from_utf8(bytes).unwrap();
+    let bundle = Bundle::parse(text.as_bytes()).unwrap();
+    withus::sar::verify::verify(text.as_bytes(), &vkey).expect("withus' verifier agrees");
+    let page = html::page(&bundle, &text, &vkey);
+    let png = artifacts_dir().join("record-composed.png");
+    let opened = open_in_chromium_at(&page, "composed", Some(&png), 4000);
+    let status = text_of(&opened.dom, "check-status");
+    assert!(status.starts_with("Verified: "), "{status}");
+    let record = text_of(&opened.dom, "record");
+    assert!(record.contains("then glad 😊"), "{record}");
+    assert!(!record.contains("debts"), "{record}");
+    assert!(record.contains("removed by agreement"), "{record}");
 }
