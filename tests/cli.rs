@@ -159,6 +159,7 @@ fn sar_verify_says_what_it_proved_or_names_the_check_and_seq() {
             withus(&["sar", "verify", &vector_path(name), "--vkey", VECTORS_VKEY]);
         assert_eq!(code, 0, "{name}: {out}{err}");
         assert!(out.starts_with("Verified: the record of su-sam"), "{out}");
+        assert!(out.contains("fingerprint is daf1 465e"), "{out}");
         assert!(
             out.contains("6e4407af38f5250aad96fcf7db22f47cf5dec5859cad7d956787f329897abfd3"),
             "{out}"

@@ -160,6 +160,12 @@ fn verify_file(file: &Path, vkey: &str, fulfilment: Option<PathBuf>) -> anyhow::
         }
     }
     println!("{}", proven.describe());
+    if let Ok(fingerprint) = withus::sar::page::key_fingerprint(vkey) {
+        println!(
+            "- Checked with the key whose fingerprint is {fingerprint}: compare it with the one \
+             the organisation publishes."
+        );
+    }
     if let Some(path) = fulfilment {
         println!(
             "- The log recorded this bundle's hash when it answered {} ({}, proven in its \

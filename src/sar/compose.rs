@@ -83,41 +83,36 @@ pub struct Request<'a> {
 pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError> {
     let n = req.tree_size;
     let checkpoint = store.checkpoint_at(n)?;
-    let mut entries = Vec::new();
+    let mut seqs = store.subject_seqs(req.subject)?;
+    seqs.retain(|&seq| seq < n);
+    // The chain's items are independent: read and prove them on every core, in order.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(4));
+    let part = seqs.len().div_ceil(threads).max(64);
+    let parts: Vec<Result<Vec<Item>, StoreError>> = std::thread::scope(|scope| {
+        let running: Vec<_> = seqs
+            .chunks(part)
+            .map(|chunk| scope.spawn(move || items(store, chunk, n, req.withheld)))
+            .collect();
+        running
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(StoreError::Failed("composing a bundle panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let mut entries = Vec::with_capacity(seqs.len());
     let mut shown_actor_ids: BTreeSet<String> = BTreeSet::new();
     let mut commits: BTreeSet<Hash> = BTreeSet::new();
     let mut last: Option<(u64, Hash)> = None;
-    let mut seqs = store.subject_seqs(req.subject)?;
-    seqs.retain(|&seq| seq < n);
-    let proofs = store.inclusion_proofs(&seqs, n)?;
-    for (seq, proof) in seqs.into_iter().zip(proofs) {
-        let stored = entry(store, seq)?;
-        let leaf = stored.leaf_hash();
-        last = Some((seq, leaf));
-        let proof: Vec<String> = proof.iter().map(to_hex).collect();
-        let recorded = {
-            let view = stored.view()?;
-            Recorded::from_entry(&view).ok()
-        };
-        if is_withheld(recorded.as_ref(), req.withheld) {
-            entries.push(BundleEntry::Withheld {
-                seq,
-                leaf: to_hex(&leaf),
-                proof,
-            });
-            continue;
+    for part in parts {
+        for item in part? {
+            last = Some((item.entry.seq(), item.leaf));
+            shown_actor_ids.extend(item.actor);
+            commits.extend(item.commits);
+            entries.push(item.entry);
         }
-        if let Some(r) = &recorded {
-            shown_actor_ids.insert(r.actor_id.clone());
-            commits.extend(r.event.segments().into_iter().map(|s| s.commit.0));
-        } else {
-            shown_actor_ids.insert(stored.view()?.actor_id.into_owned());
-        }
-        entries.push(BundleEntry::Shown {
-            seq,
-            entry: entry_text(&stored)?,
-            proof,
-        });
     }
     let count = entries.len() as u64;
     let head = store.subject_head(req.subject, n, count, last)?;
@@ -180,6 +175,62 @@ pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError
         content,
         about,
     })
+}
+
+/// One item of `entries`, with what the rest of the bundle needs from it.
+struct Item {
+    entry: BundleEntry,
+    leaf: Hash,
+    /// The actor a shown entry names.
+    actor: Option<String>,
+    /// The commitments a shown entry holds.
+    commits: Vec<Hash>,
+}
+
+/// The items of `seqs` (ascending, all below `n`): each entry shown or withheld, with its proof.
+fn items(
+    store: &LogStore,
+    seqs: &[u64],
+    n: u64,
+    withheld: &BTreeSet<String>,
+) -> Result<Vec<Item>, StoreError> {
+    let proofs = store.inclusion_proofs(seqs, n)?;
+    let mut out = Vec::with_capacity(seqs.len());
+    for (&seq, proof) in seqs.iter().zip(proofs) {
+        let stored = entry(store, seq)?;
+        let leaf = stored.leaf_hash();
+        let proof: Vec<String> = proof.iter().map(to_hex).collect();
+        let view = stored.view()?;
+        let recorded = Recorded::from_entry(&view).ok();
+        if is_withheld(recorded.as_ref(), withheld) {
+            out.push(Item {
+                entry: BundleEntry::Withheld {
+                    seq,
+                    leaf: to_hex(&leaf),
+                    proof,
+                },
+                leaf,
+                actor: None,
+                commits: Vec::new(),
+            });
+            continue;
+        }
+        let commits = match &recorded {
+            Some(r) => r.event.segments().into_iter().map(|s| s.commit.0).collect(),
+            None => Vec::new(),
+        };
+        out.push(Item {
+            actor: Some(view.actor_id.into_owned()),
+            entry: BundleEntry::Shown {
+                seq,
+                entry: entry_text(&stored)?,
+                proof,
+            },
+            leaf,
+            commits,
+        });
+    }
+    Ok(out)
 }
 
 /// Rule 7 as sar-bundle.md §3 states it: the entries of a withheld item, and the entries that
