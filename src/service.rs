@@ -1375,15 +1375,18 @@ impl Service {
         if s.tree_size.is_none() {
             return Err(not_fulfilled(sar_id));
         }
-        let mut found = None;
-        for seq in self.store.stream_seqs(&Stream::sar(sar_id).name())? {
-            if let Some(stored) = self.store.entry(seq)? {
-                if stored.view()?.event_type == "sar.fulfilled" {
-                    found = Some(stored);
-                }
-            }
-        }
-        let stored = found.ok_or_else(|| {
+        // Fulfilment ends a request's stream: its last entry is the one.
+        let last = self
+            .store
+            .stream_seqs(&Stream::sar(sar_id).name())?
+            .last()
+            .copied();
+        let stored = match last {
+            Some(seq) => self.store.entry(seq)?,
+            None => None,
+        };
+        let stored = stored.filter(|e| e.view().is_ok_and(|v| v.event_type == "sar.fulfilled"));
+        let stored = stored.ok_or_else(|| {
             StoreError::corrupt(
                 0,
                 format!("{sar_id} is fulfilled but has no sar.fulfilled entry"),
@@ -1507,14 +1510,12 @@ impl Service {
         sar_id: Option<&str>,
         tree_size: u64,
     ) -> Result<Vec<u8>> {
-        let (withheld, recipients) = {
+        let withheld: BTreeSet<String> = {
             let st = self.state.read().map_err(|_| poisoned())?;
-            let withheld: BTreeSet<String> =
-                st.p.disclosures
-                    .get(subject)
-                    .map(|d| d.active().map(|w| w.target_stream.clone()).collect())
-                    .unwrap_or_default();
-            (withheld, self.recipients(&st.p, subject, tree_size)?)
+            st.p.disclosures
+                .get(subject)
+                .map(|d| d.active().map(|w| w.target_stream.clone()).collect())
+                .unwrap_or_default()
         };
         let about = self.about.read().map_err(|_| poisoned())?.clone();
         let bundle = crate::sar::compose::compose(
@@ -1526,41 +1527,9 @@ impl Service {
                 produced_at: self.now().to_string(),
                 withheld: &withheld,
                 about: &about,
-                recipients,
             },
         )?;
         Ok(bundle.to_bytes())
-    }
-
-    /// Who read `subject`'s record among the first `tree_size` entries, in words, from their
-    /// access entries (`about.recipients`).
-    fn recipients(&self, p: &Projections, subject: &str, tree_size: u64) -> Result<String> {
-        let mut who: BTreeSet<String> = BTreeSet::new();
-        for seq in self.store.stream_seqs(&Stream::access(subject).name())? {
-            if seq >= tree_size {
-                break;
-            }
-            let Some(stored) = self.store.entry(seq)? else {
-                continue;
-            };
-            let view = stored.view()?;
-            if view.event_type != "record.accessed" || view.actor_id == subject {
-                continue;
-            }
-            let Some(a) = p.actor(&view.actor_id) else {
-                continue;
-            };
-            let role = a.role.as_str().replace('_', " ");
-            who.insert(match &a.team {
-                Some(team) => format!("{role} ({team})"),
-                None => role,
-            });
-        }
-        Ok(if who.is_empty() {
-            "Nobody but you has read this record.".to_string()
-        } else {
-            who.into_iter().collect::<Vec<_>>().join("; ")
-        })
     }
 
     /// The first seq *not* shown by `as_of` (a tree size).

@@ -110,23 +110,7 @@ impl Client {
                 .map_err(Self::fail(what))?
                 .into_inner(),
         };
-        let (mut bytes, mut recorded, mut total) = (Vec::new(), String::new(), None);
-        while let Some(chunk) = stream.message().await.map_err(Self::fail(what))? {
-            if total.is_none() {
-                total = Some(chunk.total_bytes);
-                recorded = chunk.recorded_bundle_hash;
-                bytes.reserve(usize::try_from(chunk.total_bytes).unwrap_or(0).min(1 << 30));
-            }
-            bytes.extend_from_slice(&chunk.data);
-        }
-        if total != Some(bytes.len() as u64) {
-            return Err(ClientError::Bad(format!(
-                "the bundle stream ended after {} of {} bytes",
-                bytes.len(),
-                total.unwrap_or(0)
-            )));
-        }
-        Ok((bytes, recorded))
+        read_bundle(&mut stream).await
     }
 
     /// A fulfilled request's `sar.fulfilled` entry with its proof, as the companion file
@@ -238,6 +222,35 @@ impl Client {
             .map_err(Self::fail("read record"))?
             .into_inner())
     }
+}
+
+/// Reassembles a bundle streamed by `GetBundle` or `GetMyBundle`: its bytes, and the bundle hash
+/// its request recorded (empty for an on-demand one). Fails if the stream breaks or ends short of
+/// the length its first chunk announced.
+pub async fn read_bundle(
+    stream: &mut tonic::Streaming<pb::BundleChunk>,
+) -> Result<(Vec<u8>, String), ClientError> {
+    let (mut bytes, mut recorded, mut total) = (Vec::new(), String::new(), None);
+    while let Some(chunk) = stream
+        .message()
+        .await
+        .map_err(Client::fail("get the bundle"))?
+    {
+        if total.is_none() {
+            total = Some(chunk.total_bytes);
+            recorded = chunk.recorded_bundle_hash;
+            bytes.reserve(usize::try_from(chunk.total_bytes).unwrap_or(0).min(1 << 30));
+        }
+        bytes.extend_from_slice(&chunk.data);
+    }
+    if total != Some(bytes.len() as u64) {
+        return Err(ClientError::Bad(format!(
+            "the bundle stream ended after {} of {} bytes",
+            bytes.len(),
+            total.unwrap_or(0)
+        )));
+    }
+    Ok((bytes, recorded))
 }
 
 fn seg(id: &str, text: &str) -> pb::TextSegment {

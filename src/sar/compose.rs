@@ -75,8 +75,6 @@ pub struct Request<'a> {
     pub withheld: &'a BTreeSet<String>,
     /// The configured facts.
     pub about: &'a About,
-    /// Who read the record, in words (`recipients`), from the person's access entries.
-    pub recipients: String,
 }
 
 /// Composes the bundle (sar-bundle.md §1–§6).
@@ -105,11 +103,13 @@ pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError
     let mut entries = Vec::with_capacity(seqs.len());
     let mut shown_actor_ids: BTreeSet<String> = BTreeSet::new();
     let mut commits: BTreeSet<Hash> = BTreeSet::new();
+    let mut readers: BTreeSet<String> = BTreeSet::new();
     let mut last: Option<(u64, Hash)> = None;
     for part in parts {
         for item in part? {
             last = Some((item.entry.seq(), item.leaf));
             shown_actor_ids.extend(item.actor);
+            readers.extend(item.reader);
             commits.extend(item.commits);
             entries.push(item.entry);
         }
@@ -118,7 +118,9 @@ pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError
     let head = store.subject_head(req.subject, n, count, last)?;
 
     // §4: the registration of each actor a shown entry names — staff, or the person — proven.
+    // The readers' registrations also say who they are, for `about.recipients`.
     let mut actors = Vec::new();
+    let mut recipients: BTreeSet<String> = BTreeSet::new();
     for id in &shown_actor_ids {
         let Some(&seq) = store.stream_seqs(&Stream::actor(id).name())?.first() else {
             continue;
@@ -134,6 +136,15 @@ pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError
         }
         if let Ok(r) = Recorded::from_entry(&view) {
             commits.extend(r.event.segments().into_iter().map(|s| s.commit.0));
+            if let Event::ActorRegistered(a) = &r.event {
+                if readers.contains(&a.id) {
+                    let role = a.role.as_str().replace('_', " ");
+                    recipients.insert(match &a.team {
+                        Some(team) => format!("{role} ({team})"),
+                        None => role,
+                    });
+                }
+            }
         }
         actors.push(ActorItem {
             seq,
@@ -157,7 +168,12 @@ pub fn compose(store: &LogStore, req: &Request<'_>) -> Result<Bundle, StoreError
     let mut about = BTreeMap::new();
     about.insert("controller".to_string(), req.about.controller.clone());
     about.insert("purposes".to_string(), req.about.purposes.clone());
-    about.insert("recipients".to_string(), req.recipients.clone());
+    let recipients = if recipients.is_empty() {
+        "Nobody but you has read this record.".to_string()
+    } else {
+        recipients.into_iter().collect::<Vec<_>>().join("; ")
+    };
+    about.insert("recipients".to_string(), recipients);
     about.insert("retention".to_string(), req.about.retention.clone());
     about.insert("source".to_string(), req.about.source.clone());
     about.insert("rights".to_string(), req.about.rights.clone());
@@ -183,6 +199,8 @@ struct Item {
     leaf: Hash,
     /// The actor a shown entry names.
     actor: Option<String>,
+    /// Who read the record, when the entry is a `record.accessed` by someone else.
+    reader: Option<String>,
     /// The commitments a shown entry holds.
     commits: Vec<Hash>,
 }
@@ -211,6 +229,7 @@ fn items(
                 },
                 leaf,
                 actor: None,
+                reader: None,
                 commits: Vec::new(),
             });
             continue;
@@ -219,7 +238,13 @@ fn items(
             Some(r) => r.event.segments().into_iter().map(|s| s.commit.0).collect(),
             None => Vec::new(),
         };
+        let reader = recorded
+            .as_ref()
+            .filter(|r| matches!(r.event, Event::RecordAccessed(_)))
+            .filter(|r| view.subject.as_deref() != Some(r.actor_id.as_str()))
+            .map(|r| r.actor_id.clone());
         out.push(Item {
+            reader,
             actor: Some(view.actor_id.into_owned()),
             entry: BundleEntry::Shown {
                 seq,

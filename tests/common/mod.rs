@@ -80,25 +80,13 @@ pub fn raw_sled(dir: &std::path::Path) -> sled::Db {
     panic!("sled stayed locked for 2 s")
 }
 
-/// A bundle streamed by `GetBundle` or `GetMyBundle`, reassembled: its bytes, and the bundle
-/// hash its request recorded (empty for an on-demand one). Fails the test if the stream breaks
-/// or ends short of the length its first chunk announced.
+/// A bundle streamed by `GetBundle` or `GetMyBundle`, reassembled by the library's client: its
+/// bytes, and the bundle hash its request recorded (empty for an on-demand one). Fails the test
+/// if the stream breaks or ends short of the length its first chunk announced.
 pub async fn collect_bundle(
     response: tonic::Response<tonic::Streaming<withus::grpc::pb::BundleChunk>>,
 ) -> (Vec<u8>, String) {
-    let mut stream = response.into_inner();
-    let (mut bytes, mut recorded, mut total) = (Vec::new(), String::new(), None);
-    while let Some(chunk) = stream.message().await.expect("bundle stream") {
-        if total.is_none() {
-            total = Some(chunk.total_bytes);
-            recorded = chunk.recorded_bundle_hash;
-        }
-        bytes.extend_from_slice(&chunk.data);
-    }
-    assert_eq!(
-        total,
-        Some(bytes.len() as u64),
-        "the stream holds the whole bundle"
-    );
-    (bytes, recorded)
+    withus::grpc::client::read_bundle(&mut response.into_inner())
+        .await
+        .expect("the stream holds the whole bundle")
 }
