@@ -20,6 +20,7 @@ use withus::domain::access::{
     self, decide_access_log, decide_audit, decide_read, decide_sar_read, AuditRead, ReadDecision,
     SarRead,
 };
+use withus::domain::discussions::DiscussionBasis;
 use withus::domain::event::*;
 use withus::domain::projection::{ActorRec, NoteStatus};
 use withus::domain::types::*;
@@ -2359,4 +2360,520 @@ fn a_subject_access_requests_status_is_for_the_person_their_worker_and_auditors_
         decide_sar_read(&g.p, &g.actor("pw-amara"), &sar, SarRead::Status),
         Err(DenialReason::NoSupportRelationship)
     );
+}
+
+// ---- discussions: "we won't discuss you" without you or your permission ----------------------
+
+fn discuss(
+    id: &str,
+    subject: &str,
+    setting: DiscussionSetting,
+    with: DiscussedWith,
+    held_at: Time,
+    basis: DiscussionBasis,
+) -> Command {
+    Command::RecordDiscussion {
+        discussion_id: id.into(),
+        subject: subject.into(),
+        setting,
+        with,
+        held_at,
+        basis,
+        summary: vec![text("ds1", 20)],
+    }
+}
+
+fn team(t: &str) -> DiscussedWith {
+    DiscussedWith::Team(t.into())
+}
+
+fn by_consent(id: &str) -> DiscussionBasis {
+    DiscussionBasis::Consent(id.into())
+}
+
+/// Sam's support with Amara, and his consent `c-mdt` for the `cmht` team (the 13th entry,
+/// granted at T0+12s).
+fn with_mdt_consent() -> Vec<Ev> {
+    let mut e = with_support();
+    e.push(consent_granted(
+        "su-sam",
+        "su-sam",
+        team_consent("c-mdt", "cmht", None),
+    ));
+    e
+}
+
+#[test]
+fn a_discussion_is_recorded_only_on_a_basis_that_held_when_it_took_place() {
+    let held = now().plus(0).0 - Time::HOUR;
+    let held = Time(held);
+    let mdt = |id: &str, t: &str, at: Time, basis| {
+        discuss(id, "su-sam", DiscussionSetting::Mdt, team(t), at, basis)
+    };
+    given(with_mdt_consent())
+        .when(
+            "ct-cho",
+            mdt("d1", "cmht", held, by_consent("c-mdt")),
+            now(),
+        )
+        .then_emits(&[(
+            "discussion:d1",
+            Some("su-sam"),
+            Event::DiscussionRecorded(DiscussionRecorded {
+                discussion_id: "d1".into(),
+                setting: DiscussionSetting::Mdt,
+                with: team("cmht"),
+                held_at: held,
+                basis: "consent:c-mdt".into(),
+                summary: segs(&[("ds1", 20)]),
+            }),
+        )])
+        .then_decision(|d| assert_eq!(d.depends, vec!["consent:su-sam".to_string()]))
+        .g
+        // The consent names cmht, not crisis.
+        .when(
+            "ct-dev",
+            mdt("d1", "crisis", held, by_consent("c-mdt")),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "discussion.basis", "basis")
+        // A care team member records their own team's discussions.
+        .when(
+            "ct-cho",
+            mdt("d1", "crisis", held, by_consent("c-mdt")),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "discussion.own_team", "caller")
+        // Before the consent was given there was no basis: consent is not retroactive.
+        .when("ct-cho", mdt("d1", "cmht", T0, by_consent("c-mdt")), now())
+        .then_refused(Code::PermissionDenied, "discussion.basis", "basis")
+        .when(
+            "ct-cho",
+            mdt("d1", "cmht", now().plus(1), by_consent("c-mdt")),
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "discussion.past", "held_at")
+        // With the person there, no consent is needed.
+        .when(
+            "ct-dev",
+            mdt("d2", "crisis", held, DiscussionBasis::Present),
+            now(),
+        )
+        .then_decision(|d| assert_eq!(d.events.len(), 1))
+        .g
+        .when(
+            "au-ida",
+            mdt("d1", "cmht", held, DiscussionBasis::Present),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when(
+            "su-sam",
+            mdt("d1", "cmht", held, DiscussionBasis::Present),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "role", "caller");
+}
+
+#[test]
+fn a_refused_discussion_says_nothing_about_whether_the_person_or_their_consent_exists() {
+    let held = T0.plus(Time::HOUR);
+    let g = given(with_mdt_consent());
+    let refusal = |g: Given, subject: &str, basis| {
+        let r = g
+            .when(
+                "ct-cho",
+                discuss(
+                    "d1",
+                    subject,
+                    DiscussionSetting::Mdt,
+                    team("cmht"),
+                    held,
+                    basis,
+                ),
+                now(),
+            )
+            .refusal();
+        (
+            r.code,
+            r.rule,
+            r.field,
+            r.message.replace(subject, "<subject>"),
+        )
+    };
+    let g2 = given(with_mdt_consent());
+    let g3 = given(with_mdt_consent());
+    let unknown_person = refusal(g, "su-nobody", DiscussionBasis::Present);
+    let no_consent = refusal(g2, "su-ola", by_consent("c-mdt"));
+    let unknown_concern = refusal(g3, "su-ola", DiscussionBasis::Concern("k-none".into()));
+    assert_eq!(unknown_person, no_consent);
+    assert_eq!(no_consent, unknown_concern);
+    assert_eq!(unknown_person.1, "discussion.basis");
+}
+
+#[test]
+fn supervision_rests_on_discuss_in_supervision_and_a_worker_discusses_only_people_they_support() {
+    let held = now().plus(0);
+    let held = Time(held.0 - Time::MINUTE);
+    let sup = |basis| {
+        discuss(
+            "d-sup",
+            "su-sam",
+            DiscussionSetting::Supervision,
+            DiscussedWith::Role(Role::PeerWorker),
+            held,
+            basis,
+        )
+    };
+    let mut e = with_mdt_consent();
+    e.push(consent_granted(
+        "su-sam",
+        "su-sam",
+        ConsentGranted {
+            consent_id: "c-sup".into(),
+            scope: Scope::DiscussInSupervision,
+            grantee: None,
+            expires_at: None,
+            on_behalf: false,
+        },
+    ));
+    given(e)
+        // A care-team consent does not cover supervision.
+        .when("pw-amara", sup(by_consent("c-mdt")), now())
+        .then_refused(Code::PermissionDenied, "discussion.basis", "basis")
+        .when("pw-ben", sup(by_consent("c-sup")), now())
+        .then_refused(Code::PermissionDenied, "support.accepted", "caller")
+        .when("pw-amara", sup(by_consent("c-sup")), now())
+        .then_decision(|d| {
+            assert_eq!(
+                d.depends,
+                vec!["support:sp".to_string(), "consent:su-sam".to_string()]
+            )
+        })
+        .g
+        .when(
+            "pw-amara",
+            discuss(
+                "d-x",
+                "su-sam",
+                DiscussionSetting::Mdt,
+                DiscussedWith::Role(Role::ServiceUser),
+                held,
+                DiscussionBasis::Present,
+            ),
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "discussion.with", "with.role");
+}
+
+#[test]
+fn an_open_safeguarding_concern_is_a_basis_until_its_outcome() {
+    let mut e = cast();
+    e.push(raised("k", "su-sam", "sg-lee"));
+    let raised_at = T0.plus(9 * 1_000);
+    let with_lead = |at: Time| {
+        discuss(
+            "d-k",
+            "su-sam",
+            DiscussionSetting::Mdt,
+            team("cmht"),
+            at,
+            DiscussionBasis::Concern("k".into()),
+        )
+    };
+    let g = given(e)
+        .when("sg-lee", with_lead(raised_at.plus(1)), now())
+        .then_decision(|d| assert_eq!(d.depends, vec!["concern:k".to_string()]))
+        .g
+        .when("sg-lee", with_lead(Time(raised_at.0 - 1)), now())
+        .then_refused(Code::PermissionDenied, "discussion.basis", "basis")
+        .when("sg-lee", acknowledge("k"), now())
+        .and_apply()
+        .when("sg-lee", outcome("k"), now())
+        .and_apply();
+    // The outcome was recorded a moment after `now()`.
+    g.when("sg-lee", with_lead(now().plus(5)), now().plus(10))
+        .then_refused(Code::PermissionDenied, "discussion.basis", "basis");
+}
+
+#[test]
+fn a_discussion_recorded_after_its_basis_lapsed_is_accepted_and_flagged_late() {
+    let held = T0.plus(20 * 1_000);
+    let g = given(with_mdt_consent())
+        .and(vec![consent_revoked("su-sam", "su-sam", "c-mdt")])
+        .when(
+            "ct-cho",
+            discuss(
+                "d1",
+                "su-sam",
+                DiscussionSetting::WardRound,
+                team("cmht"),
+                held,
+                by_consent("c-mdt"),
+            ),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "discussion.basis", "basis");
+    // Held while the consent stood (granted at T0+12s, revoked at T0+13s).
+    let held = T0.plus(12_500);
+    let g = g
+        .when(
+            "ct-cho",
+            discuss(
+                "d1",
+                "su-sam",
+                DiscussionSetting::WardRound,
+                team("cmht"),
+                held,
+                by_consent("c-mdt"),
+            ),
+            now(),
+        )
+        .and_apply();
+    let flags = withus::domain::view::compliance_flags(&g.p, now());
+    let late: Vec<_> = flags
+        .iter()
+        .filter(|f| f.kind == withus::domain::view::FlagKind::DiscussionRecordedLate)
+        .collect();
+    assert_eq!(late.len(), 1, "{flags:?}");
+    assert_eq!(late[0].item, "discussion:d1");
+    assert_eq!(late[0].done_at, Some(now()));
+    assert_eq!(late[0].due_at, T0.plus(13_000));
+}
+
+#[test]
+fn the_person_sees_every_discussion_a_worker_those_they_recorded_and_withholding_hides_one() {
+    use withus::domain::access::Scope as ReadScope;
+    let held = T0.plus(Time::HOUR);
+    let g = given(with_mdt_consent())
+        .when(
+            "ct-cho",
+            discuss(
+                "d1",
+                "su-sam",
+                DiscussionSetting::Mdt,
+                team("cmht"),
+                held,
+                by_consent("c-mdt"),
+            ),
+            now(),
+        )
+        .and_apply()
+        .when(
+            "pw-amara",
+            discuss(
+                "d2",
+                "su-sam",
+                DiscussionSetting::Handover,
+                team("peer"),
+                held,
+                DiscussionBasis::Present,
+            ),
+            now(),
+        )
+        .and_apply();
+    let ids = |scope: Option<&ReadScope>, g: &Given| -> Vec<String> {
+        withus::domain::view::record(&g.p, "su-sam", scope)
+            .discussions
+            .iter()
+            .map(|d| d.discussion_id.clone())
+            .collect()
+    };
+    assert_eq!(ids(Some(&ReadScope::Own), &g), ["d1", "d2"]);
+    assert_eq!(ids(None, &g), ["d1", "d2"]);
+    let amara = ReadScope::Support {
+        worker: "pw-amara".into(),
+        support_ids: ["sp".to_string()].into(),
+    };
+    assert_eq!(ids(Some(&amara), &g), ["d2"]);
+    assert!(ids(Some(&ReadScope::CareTeam), &g).is_empty());
+    let view = withus::domain::view::record(&g.p, "su-sam", Some(&ReadScope::Own));
+    assert!(view.streams().contains(&"discussion:d1".to_string()));
+    let g = g
+        .when(
+            "sg-lee",
+            withhold("su-sam", "discussion:d1", now().plus(Time::DAY)),
+            now(),
+        )
+        .and_apply();
+    assert_eq!(ids(Some(&ReadScope::Own), &g), ["d2"]);
+}
+
+// ---- the person's statements (UK GDPR Art. 16) -----------------------------------------------
+
+fn statement(id: &str, target: &str) -> Command {
+    Command::AddStatement {
+        statement_id: id.into(),
+        target_stream: target.into(),
+        segments: vec![text("st1", 30)],
+    }
+}
+
+#[test]
+fn only_the_person_adds_a_statement_to_an_item_of_their_own_record_they_can_see() {
+    let mut e = with_agreed();
+    e.extend(olas_record());
+    e.push(raised("k", "su-sam", "sg-lee"));
+    e.push(withheld("su-sam", "concern:k"));
+    given(e)
+        .when("su-sam", statement("st-1", "note:n"), now())
+        .then_emits(&[(
+            "statement:st-1",
+            Some("su-sam"),
+            Event::StatementAdded(StatementAdded {
+                statement_id: "st-1".into(),
+                target_stream: "note:n".into(),
+                segments: segs(&[("st1", 30)]),
+            }),
+        )])
+        .then_decision(|d| assert_eq!(d.depends, vec!["note:n".to_string()]))
+        .and_apply()
+        .when("su-sam", statement("st-1", "meeting:m"), now())
+        .then_refused(Code::AlreadyExists, "unique_id", "statement_id")
+        .when("su-sam", statement("st-2", "meeting:m"), now())
+        .then_decision(|d| assert_eq!(d.events.len(), 1))
+        .g
+        .when("su-sam", statement("st-2", "support:sp"), now())
+        .then_decision(|d| assert_eq!(d.events.len(), 1))
+        .g
+        // Staff cannot write the person's statement, not even their worker.
+        .when("pw-amara", statement("st-2", "note:n"), now())
+        .then_refused(Code::PermissionDenied, "statement.own", "caller")
+        .when("sg-lee", statement("st-2", "note:n"), now())
+        .then_refused(Code::PermissionDenied, "statement.own", "caller")
+        // Another person's note, a withheld concern and a note that does not exist: one answer.
+        .when("su-sam", statement("st-2", "note:n-o"), now())
+        .then_refused(Code::NotFound, "exists", "target_stream")
+        .when("su-sam", statement("st-2", "concern:k"), now())
+        .then_refused(Code::NotFound, "exists", "target_stream")
+        .when("su-sam", statement("st-2", "note:nope"), now())
+        .then_refused(Code::NotFound, "exists", "target_stream")
+        .when("su-sam", statement("st-2", "consent:su-sam"), now())
+        .then_refused(Code::NotFound, "exists", "target_stream")
+        .when("su-sam", statement("st-2", "not a stream"), now())
+        .then_refused(Code::InvalidArgument, "statement.target", "target_stream")
+        .when(
+            "su-sam",
+            Command::AddStatement {
+                statement_id: "st-2".into(),
+                target_stream: "note:n".into(),
+                segments: vec![],
+            },
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "segments", "segments");
+}
+
+#[test]
+fn whoever_is_shown_an_item_is_shown_the_persons_statement_with_it_and_nobody_else() {
+    use withus::domain::access::Scope as ReadScope;
+    let mut e = with_agreed();
+    e.push(raised("k", "su-sam", "sg-lee"));
+    let g = given(e)
+        .when("su-sam", statement("st-n", "note:n"), now())
+        .and_apply()
+        .when("su-sam", statement("st-k", "concern:k"), now())
+        .and_apply();
+    let shown = |scope: &ReadScope, g: &Given| -> Vec<String> {
+        withus::domain::view::record(&g.p, "su-sam", Some(scope))
+            .statements
+            .iter()
+            .map(|s| s.statement_id.clone())
+            .collect()
+    };
+    assert_eq!(shown(&ReadScope::Own, &g), ["st-k", "st-n"]);
+    // The care team sees the agreed note, so its statement; not the concern, nor its statement.
+    assert_eq!(shown(&ReadScope::CareTeam, &g), ["st-n"]);
+    assert_eq!(shown(&ReadScope::Safeguarding, &g), ["st-k"]);
+    let care = withus::domain::view::record(&g.p, "su-sam", Some(&ReadScope::CareTeam));
+    assert!(care.streams().contains(&"statement:st-n".to_string()));
+    assert!(!care.streams().contains(&"statement:st-k".to_string()));
+    // Withheld from the person, the concern takes its statement with it.
+    let g = g
+        .when(
+            "sg-lee",
+            withhold("su-sam", "concern:k", now().plus(Time::DAY)),
+            now(),
+        )
+        .and_apply();
+    assert_eq!(shown(&ReadScope::Own, &g), ["st-n"]);
+}
+
+// ---- notes after agreement, and the person told about a concern -------------------------------
+
+#[test]
+fn a_care_team_sees_the_agreed_revision_while_an_addendum_awaits_agreement_and_late_addenda_are_flagged(
+) {
+    use withus::domain::access::Scope as ReadScope;
+    use withus::domain::view::{compliance_flags, record, FlagKind};
+    let g = given(with_agreed())
+        .when("pw-amara", addendum("n", texts(&[("a1", 5)])), now())
+        .and_apply();
+    let care = record(&g.p, "su-sam", Some(&ReadScope::CareTeam));
+    assert_eq!(care.notes.len(), 1, "the agreed note stays visible");
+    let n = &care.notes[0];
+    assert_eq!((n.revision, n.status), (1, NoteStatus::Agreed));
+    let ids: Vec<&str> = n.passages.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["s1", "s2"],
+        "the addendum awaiting agreement is not shown"
+    );
+    // The person and the worker see the addendum.
+    let own = record(&g.p, "su-sam", Some(&ReadScope::Own));
+    assert_eq!(own.notes[0].passages.len(), 3);
+    let late = |g: &Given, at: Time| {
+        compliance_flags(&g.p, at)
+            .into_iter()
+            .filter(|f| f.kind == FlagKind::AddendumNotAgreed)
+            .collect::<Vec<_>>()
+    };
+    assert!(late(&g, now().plus(13 * Time::DAY)).is_empty());
+    let flags = late(&g, now().plus(14 * Time::DAY));
+    assert_eq!(flags.len(), 1);
+    assert_eq!(
+        (flags[0].item.as_str(), flags[0].done_at),
+        ("note:n#2", None)
+    );
+    let agreed_at = now().plus(20 * Time::DAY);
+    let g = g
+        .when("su-sam", agree("n", 2), agreed_at)
+        .and_apply()
+        .when("pw-amara", agree("n", 2), agreed_at)
+        .and_apply();
+    let flags = late(&g, agreed_at);
+    // Agreed (by the second party, a moment later) past due: it stays on the record.
+    assert!(
+        flags[0].done_at.is_some_and(|t| t >= agreed_at),
+        "{flags:?}"
+    );
+    let care = record(&g.p, "su-sam", Some(&ReadScope::CareTeam));
+    assert_eq!(care.notes[0].passages.len(), 3);
+}
+
+#[test]
+fn the_person_is_recorded_as_told_about_a_concern_only_after_a_lead_took_it_on_and_once() {
+    let mut e = cast();
+    e.push(raised("k", "su-sam", "sg-lee"));
+    let inform = || Command::InformSubject {
+        concern_id: "k".into(),
+        how: InformedHow::InPerson,
+    };
+    given(e)
+        .when("sg-lee", inform(), now())
+        .then_refused(
+            Code::FailedPrecondition,
+            "concern.acknowledged",
+            "concern_id",
+        )
+        .when("sg-lee", acknowledge("k"), now())
+        .and_apply()
+        .when("sg-lee", inform(), now())
+        .and_apply()
+        .when("sg-lee", inform(), now())
+        .then_refused(
+            Code::FailedPrecondition,
+            "concern.informed_once",
+            "concern_id",
+        );
 }

@@ -46,6 +46,14 @@ impl ConsentRec {
         self.revoked_seq.is_none() && self.expires_at.is_none_or(|e| now < e)
     }
 
+    /// In force at time `t` by the record's times (granted by then, not yet revoked or expired):
+    /// the basis of something that happened at `t`, such as a discussion.
+    pub fn held_at(&self, t: Time) -> bool {
+        self.granted_at <= t
+            && self.revoked_at.is_none_or(|r| t < r)
+            && self.expires_at.is_none_or(|e| t < e)
+    }
+
     pub fn names_team(&self, team: &str) -> bool {
         self.scope == Scope::ShareWithCareTeam
             && matches!(&self.grantee, Some(Grantee::Team(t)) if t == team)

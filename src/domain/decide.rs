@@ -3,7 +3,8 @@
 //! Owns: the [`Command`] vocabulary, what a [`Decision`] holds, and the one dispatch from a
 //! command to the area that handles it. The rules themselves are in the area slices —
 //! [`super::actors`], [`super::support`], [`super::meetings`], [`super::notes`],
-//! [`super::consent`], [`super::safeguarding`], [`super::sar`] — with the checks they share in
+//! [`super::consent`], [`super::safeguarding`], [`super::sar`], [`super::discussions`],
+//! [`super::statements`] — with the checks they share in
 //! [`super::checks`]. Must not touch: I/O, clocks, randomness — `now` and every id are passed in.
 //! Reads are decided in [`super::access`], not here.
 //!
@@ -13,10 +14,13 @@ use std::collections::BTreeSet;
 
 use super::actors::{self, ActorRec};
 use super::checks::{Code, Refusal, R};
+use super::discussions::DiscussionBasis;
 use super::event::*;
 use super::stream::Stream;
 use super::types::*;
-use super::{consent, meetings, notes, safeguarding, sar, support, Projections};
+use super::{
+    consent, discussions, meetings, notes, safeguarding, sar, statements, support, Projections,
+};
 use crate::format::Hash;
 
 pub use super::meetings::MAX_MEETING_MINUTES;
@@ -167,6 +171,20 @@ pub enum Command {
         bundle_hash: Hash,
         tree_size: u64,
         withheld: u64,
+    },
+    RecordDiscussion {
+        discussion_id: String,
+        subject: String,
+        setting: DiscussionSetting,
+        with: DiscussedWith,
+        held_at: Time,
+        basis: DiscussionBasis,
+        summary: Vec<Passage>,
+    },
+    AddStatement {
+        statement_id: String,
+        target_stream: String,
+        segments: Vec<Passage>,
     },
 }
 
@@ -397,5 +415,31 @@ pub fn decide(
             tree_size,
             withheld,
         } => sar::fulfil_sar(p, caller, sar_id, bundle_hash, tree_size, withheld),
+        Command::RecordDiscussion {
+            discussion_id,
+            subject,
+            setting,
+            with,
+            held_at,
+            basis,
+            summary,
+        } => discussions::record_discussion(
+            p,
+            caller,
+            discussion_id,
+            subject,
+            setting,
+            with,
+            held_at,
+            basis,
+            summary,
+            now,
+            commit,
+        ),
+        Command::AddStatement {
+            statement_id,
+            target_stream,
+            segments,
+        } => statements::add_statement(p, caller, statement_id, target_stream, segments, commit),
     }
 }

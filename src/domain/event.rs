@@ -298,6 +298,43 @@ pub struct SarFulfilled {
     pub withheld: u64,
 }
 
+/// Who a person was discussed with: a team (by id), or people in a role (a supervisor who is a
+/// peer worker, a safeguarding lead).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DiscussedWith {
+    Team(String),
+    Role(Role),
+}
+
+/// `discussion.recorded` (stream `discussion:<id>`; subject the person) — the person was
+/// discussed outside their presence, or with them present, on this basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscussionRecorded {
+    pub discussion_id: String,
+    pub setting: DiscussionSetting,
+    pub with: DiscussedWith,
+    /// When the discussion took place: the basis must have held then.
+    pub held_at: Time,
+    /// `present` (the person took part), `consent:<consent_id>` or `concern:<concern_id>`.
+    pub basis: String,
+    /// What was discussed and decided: content.
+    pub summary: Vec<SegmentRef>,
+}
+
+/// `statement.added` (stream `statement:<id>`; subject the person) — the person's own words
+/// about an item of their record (UK GDPR Art. 16): that they disagree, and why. Only the person
+/// adds one; nobody edits or removes it; whoever is shown the item is shown it too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementAdded {
+    pub statement_id: String,
+    /// The item it is about: `support:`, `meeting:`, `note:`, `concern:` or `discussion:<id>`.
+    pub target_stream: String,
+    pub segments: Vec<SegmentRef>,
+}
+
 macro_rules! events {
     ($($variant:ident($data:ty) = $name:literal),+ $(,)?) => {
         /// Every event of domain.md, typed.
@@ -370,6 +407,8 @@ events! {
     AccessDenied(AccessDenied) = "access.denied",
     SarRequested(SarRequested) = "sar.requested",
     SarFulfilled(SarFulfilled) = "sar.fulfilled",
+    DiscussionRecorded(DiscussionRecorded) = "discussion.recorded",
+    StatementAdded(StatementAdded) = "statement.added",
 }
 
 impl Event {
@@ -390,6 +429,8 @@ impl Event {
             Event::SafeguardingRaised(d) => d.summary.iter().collect(),
             Event::SafeguardingOutcome(d) => vec![&d.detail],
             Event::DisclosureWithheld(d) => vec![&d.justification],
+            Event::DiscussionRecorded(d) => d.summary.iter().collect(),
+            Event::StatementAdded(d) => d.segments.iter().collect(),
             Event::ActorDeactivated(_)
             | Event::TokenIssued(_)
             | Event::TokenRevoked(_)
@@ -472,7 +513,7 @@ mod tests {
         let extra = data.replacen('{', "{\"x\":1,", 1);
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
-        assert_eq!(Event::TYPES.len(), 31);
+        assert_eq!(Event::TYPES.len(), 33);
     }
 
     /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.

@@ -12,7 +12,8 @@
 //! - the area slices, each with its records, its `handle` functions (command → events or a
 //!   refusal naming the rule and field) and its `apply` (event → state, infallible):
 //!   [`actors`], [`support`], [`meetings`], [`notes`], [`consent`], [`safeguarding`], [`sar`],
-//!   and [`reads`] (the fold of recorded reads and rule 8's proof);
+//!   [`discussions`] (who discussed the person, on what basis), [`statements`] (the person's own
+//!   words about an item), and [`reads`] (the fold of recorded reads and rule 8's proof);
 //! - [`checks`]: refusals and the checks the areas share;
 //! - [`projection`]: the state every area folds into, its dispatch of each event to its area,
 //!   and its persisted records;
@@ -27,6 +28,7 @@ pub mod calendar;
 pub mod checks;
 pub mod consent;
 pub mod decide;
+pub mod discussions;
 pub mod event;
 pub mod meetings;
 pub mod notes;
@@ -34,6 +36,7 @@ pub mod projection;
 pub mod reads;
 pub mod safeguarding;
 pub mod sar;
+pub mod statements;
 pub mod stream;
 pub mod support;
 pub mod types;

@@ -95,6 +95,9 @@ pub struct NoteRec {
     pub agreed_at: Option<Time>,
     /// When the note was first agreed or closed (rule 8's 14 days).
     pub settled_at: Option<Time>,
+    /// Revision → when both parties agreed it (an addendum's agreement, for rule 8's flag).
+    #[serde(default)]
+    pub agreed_revisions: BTreeMap<u64, Time>,
     pub close_reason: Option<CloseReason>,
     pub proposals: BTreeMap<String, ProposalRec>,
     /// Segment id → removal.
@@ -105,11 +108,22 @@ pub struct NoteRec {
 impl NoteRec {
     /// The current text of the note: the latest body revision, then each addendum.
     pub fn current_segments(&self) -> Vec<&SegmentRef> {
+        self.segments_at(self.revision)
+    }
+
+    /// The text of the note as of `revision`: the latest body revision up to it, then each
+    /// addendum up to it (what was agreed, while a later addendum awaits agreement).
+    pub fn segments_at(&self, revision: u64) -> Vec<&SegmentRef> {
+        let upto = || {
+            self.revisions
+                .iter()
+                .filter(move |r| r.revision <= revision)
+        };
         let mut out = Vec::new();
-        if let Some(body) = self.revisions.iter().rev().find(|r| r.kind != "addendum") {
+        if let Some(body) = upto().filter(|r| r.kind != "addendum").last() {
             out.extend(body.segments.iter());
         }
-        for a in self.revisions.iter().filter(|r| r.kind == "addendum") {
+        for a in upto().filter(|r| r.kind == "addendum") {
             out.extend(a.segments.iter());
         }
         out
@@ -584,6 +598,7 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
                     agreed_revision: None,
                     agreed_at: None,
                     settled_at: None,
+                    agreed_revisions: BTreeMap::new(),
                     close_reason: None,
                     proposals: BTreeMap::new(),
                     removed: BTreeMap::new(),
@@ -711,6 +726,7 @@ fn apply_note(n: &mut NoteRec, r: &Recorded, by_person: bool) {
                 n.agreed_revision = Some(n.revision);
                 n.agreed_at = Some(r.at);
                 n.settled_at.get_or_insert(r.at);
+                n.agreed_revisions.insert(n.revision, r.at);
             }
         }
         Event::NoteClosed(e) => {

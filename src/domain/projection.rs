@@ -19,21 +19,26 @@ use serde::{Deserialize, Serialize};
 use super::event::*;
 use super::stream::Stream;
 use super::types::*;
-use super::{actors, consent, meetings, notes, reads, safeguarding, sar, support};
+use super::{
+    actors, consent, discussions, meetings, notes, reads, safeguarding, sar, statements, support,
+};
 
 pub use super::actors::{ActorRec, TokenRec};
 pub use super::consent::{ConsentLedger, ConsentRec};
+pub use super::discussions::DiscussionRec;
 pub use super::meetings::MeetingRec;
 pub use super::notes::{NoteRec, NoteStatus, ProposalRec, ProposalStatus, Removal, RevisionRec};
 pub use super::reads::InvalidRead;
 pub use super::safeguarding::ConcernRec;
 pub use super::sar::{DisclosureLedger, SarRec, WithholdingRec};
+pub use super::statements::StatementRec;
 pub use super::support::{SupportRec, SupportStatus};
 
 /// Bump when a record's shape or meaning changes: persisted views of another schema are rebuilt
 /// from the log on open.
 /// 3: a person's record is persisted only once their access counters are non-zero.
-pub const VIEW_SCHEMA: u32 = 3;
+/// 4: discussions and statements; a note keeps when each revision was agreed.
+pub const VIEW_SCHEMA: u32 = 4;
 
 /// What exists about one person: ids of their items, and their access stream.
 ///
@@ -52,6 +57,10 @@ pub struct PersonRec {
     pub concerns: BTreeSet<String>,
     #[serde(skip)]
     pub sars: BTreeSet<String>,
+    #[serde(skip)]
+    pub discussions: BTreeSet<String>,
+    #[serde(skip)]
+    pub statements: BTreeSet<String>,
     /// Length of stream `access:<subject>`.
     pub access_version: u64,
     pub reads: u64,
@@ -80,6 +89,8 @@ pub struct Projections {
     pub caseloads: BTreeMap<String, BTreeSet<String>>,
     /// Seq → a read whose basis was not valid.
     pub invalid_reads: BTreeMap<u64, InvalidRead>,
+    pub discussions: BTreeMap<String, DiscussionRec>,
+    pub statements: BTreeMap<String, StatementRec>,
     /// Entries that are not domain events or did not fit the state (counted, not applied).
     pub skipped: u64,
     /// Record keys changed since the last [`Projections::take_dirty`].
@@ -102,6 +113,8 @@ pub enum Key {
     Caseload(String),
     InvalidRead(u64),
     Stats,
+    Discussion(String),
+    Statement(String),
 }
 
 impl Key {
@@ -120,6 +133,8 @@ impl Key {
             Key::Caseload(i) => ("caseload", i.clone()),
             Key::InvalidRead(s) => ("invalid", format!("{s:020}")),
             Key::Stats => ("stats", String::new()),
+            Key::Discussion(i) => ("discussion", i.clone()),
+            Key::Statement(i) => ("statement", i.clone()),
         };
         format!("{kind}/{id}").into_bytes()
     }
@@ -178,6 +193,8 @@ impl Projections {
             Stream::Disclosure(id) => self.disclosures.get(id).map_or(0, |r| r.version),
             Stream::Sar(id) => self.sars.get(id).map_or(0, |r| r.version),
             Stream::Access(id) => self.people.get(id).map_or(0, |r| r.access_version),
+            Stream::Discussion(id) => self.discussions.get(id).map_or(0, |r| r.version),
+            Stream::Statement(id) => self.statements.get(id).map_or(0, |r| r.version),
         }
     }
 
@@ -245,6 +262,8 @@ impl Projections {
             | Event::SarRequested(_)
             | Event::SarFulfilled(_) => sar::apply(self, r, next),
             Event::RecordAccessed(_) | Event::AccessDenied(_) => reads::apply(self, r, next),
+            Event::DiscussionRecorded(_) => discussions::apply(self, r, next),
+            Event::StatementAdded(_) => statements::apply(self, r, next),
         }
     }
 
@@ -309,6 +328,8 @@ impl Projections {
                 Key::Sar(i) => copy(&self.sars, &mut out.sars, i),
                 Key::Caseload(i) => copy(&self.caseloads, &mut out.caseloads, i),
                 Key::InvalidRead(s) => copy(&self.invalid_reads, &mut out.invalid_reads, s),
+                Key::Discussion(i) => copy(&self.discussions, &mut out.discussions, i),
+                Key::Statement(i) => copy(&self.statements, &mut out.statements, i),
                 // Only the persisted fields: the id sets grow with the person's history.
                 Key::Person(i) => {
                     if let Some(p) = self.people.get(i) {
@@ -360,6 +381,8 @@ impl Projections {
         );
         keys.extend(self.caseloads.keys().cloned().map(Key::Caseload));
         keys.extend(self.invalid_reads.keys().copied().map(Key::InvalidRead));
+        keys.extend(self.discussions.keys().cloned().map(Key::Discussion));
+        keys.extend(self.statements.keys().cloned().map(Key::Statement));
         if self.skipped > 0 {
             keys.push(Key::Stats);
         }
@@ -388,6 +411,8 @@ impl Projections {
             Key::Stats => j(&Stats {
                 skipped: self.skipped,
             }),
+            Key::Discussion(i) => j(self.discussions.get(i)?),
+            Key::Statement(i) => j(self.statements.get(i)?),
         }?;
         Some((k.encode(), v))
     }
@@ -424,6 +449,8 @@ impl Projections {
                 "sar" => drop(p.sars.insert(id, d(&v).map_err(err)?)),
                 "person" => drop(p.people.insert(id, d(&v).map_err(err)?)),
                 "caseload" => drop(p.caseloads.insert(id, d(&v).map_err(err)?)),
+                "discussion" => drop(p.discussions.insert(id, d(&v).map_err(err)?)),
+                "statement" => drop(p.statements.insert(id, d(&v).map_err(err)?)),
                 "invalid" => {
                     let seq: u64 = id.parse().map_err(|_| err("bad seq".into()))?;
                     p.invalid_reads.insert(seq, d(&v).map_err(err)?);
@@ -454,6 +481,16 @@ impl Projections {
         }
         for (id, r) in &p.sars {
             person(&mut people, &r.subject).sars.insert(id.clone());
+        }
+        for (id, r) in &p.discussions {
+            person(&mut people, &r.subject)
+                .discussions
+                .insert(id.clone());
+        }
+        for (id, r) in &p.statements {
+            person(&mut people, &r.subject)
+                .statements
+                .insert(id.clone());
         }
         p.people = people;
         Ok(p)

@@ -34,6 +34,13 @@ pub struct ConcernRec {
     pub version: u64,
 }
 
+impl ConcernRec {
+    /// Open at time `t`: raised by then, and no outcome recorded before it.
+    pub fn open_at(&self, t: Time) -> bool {
+        self.raised_at <= t && self.outcome_at.is_none_or(|o| t < o)
+    }
+}
+
 fn concern<'a>(p: &'a Projections, id: &str) -> R<&'a ConcernRec> {
     check_id("concern_id", id)?;
     p.concerns
@@ -158,6 +165,25 @@ pub(super) fn inform_subject(
         "record that the person was informed",
     )?;
     let c = concern(p, concern_id)?;
+    // The person is told once a lead has taken the concern on: telling them is part of acting
+    // on it, and a record of "informed" before anyone owned the concern would say nobody did.
+    if c.acknowledged_at.is_none() {
+        return Err(precondition(
+            "concern.acknowledged",
+            "concern_id",
+            format!(
+                "concern {concern_id} has not been acknowledged; a safeguarding lead takes it \
+                 on before recording that the person was told"
+            ),
+        ));
+    }
+    if c.informed.is_some() {
+        return Err(precondition(
+            "concern.informed_once",
+            "concern_id",
+            format!("the person was already recorded as told about concern {concern_id}"),
+        ));
+    }
     Ok(Decision::one(
         Stream::concern(concern_id),
         Some(c.subject.clone()),

@@ -99,11 +99,12 @@ pub(super) fn withhold(
     let about = match Stream::parse(target_stream) {
         Some(Stream::Note(id)) => p.notes.get(&id).map(|n| n.subject.as_str()),
         Some(Stream::Concern(id)) => p.concerns.get(&id).map(|c| c.subject.as_str()),
+        Some(Stream::Discussion(id)) => p.discussions.get(&id).map(|d| d.subject.as_str()),
         _ => {
             return Err(invalid(
                 "disclosure.target",
                 "target_stream",
-                "only a note:<id> or concern:<id> can be withheld",
+                "only a note:<id>, concern:<id> or discussion:<id> can be withheld",
             ))
         }
     };

@@ -18,6 +18,8 @@ pub enum Stream {
     Disclosure(String),
     Access(String),
     Sar(String),
+    Discussion(String),
+    Statement(String),
 }
 
 impl Stream {
@@ -51,6 +53,13 @@ impl Stream {
     pub fn sar(id: &str) -> Stream {
         Stream::Sar(id.to_string())
     }
+    pub fn discussion(id: &str) -> Stream {
+        Stream::Discussion(id.to_string())
+    }
+    /// A person's statement about an item of their record.
+    pub fn statement(id: &str) -> Stream {
+        Stream::Statement(id.to_string())
+    }
 
     /// The kind, as spelt before the colon.
     pub fn kind(&self) -> &'static str {
@@ -64,6 +73,8 @@ impl Stream {
             Stream::Disclosure(_) => "disclosure",
             Stream::Access(_) => "access",
             Stream::Sar(_) => "sar",
+            Stream::Discussion(_) => "discussion",
+            Stream::Statement(_) => "statement",
         }
     }
 
@@ -78,7 +89,9 @@ impl Stream {
             | Stream::Concern(id)
             | Stream::Disclosure(id)
             | Stream::Access(id)
-            | Stream::Sar(id) => id,
+            | Stream::Sar(id)
+            | Stream::Discussion(id)
+            | Stream::Statement(id) => id,
         }
     }
 
@@ -99,6 +112,8 @@ impl Stream {
             "disclosure" => Stream::Disclosure(id),
             "access" => Stream::Access(id),
             "sar" => Stream::Sar(id),
+            "discussion" => Stream::Discussion(id),
+            "statement" => Stream::Statement(id),
             _ => return None,
         })
     }
@@ -137,6 +152,8 @@ mod tests {
             Stream::disclosure("su-sam"),
             Stream::access("su-sam"),
             Stream::sar("sar-1"),
+            Stream::discussion("d-1"),
+            Stream::statement("st-1"),
         ] {
             assert_eq!(Stream::parse(&s.name()), Some(s.clone()));
         }

@@ -341,6 +341,33 @@ vocabulary!(
     }
 );
 
+vocabulary!(
+    /// Where a person was discussed outside their presence (`discussion.recorded`).
+    DiscussionSetting {
+        /// A multidisciplinary team meeting.
+        Mdt = "mdt",
+        WardRound = "ward_round",
+        /// Passing care on between shifts or services.
+        Handover = "handover",
+        /// A worker's supervision (covered by `discuss_in_supervision`).
+        Supervision = "supervision",
+        /// Peer workers reflecting together on their practice (covered by
+        /// `discuss_in_supervision`, as supervision is).
+        CoReflection = "co_reflection",
+    }
+);
+
+impl DiscussionSetting {
+    /// Supervision and co-reflection are what a `discuss_in_supervision` consent covers; the
+    /// other settings are care-team settings, covered by `share_with_care_team` naming the team.
+    pub fn is_supervision(self) -> bool {
+        matches!(
+            self,
+            DiscussionSetting::Supervision | DiscussionSetting::CoReflection
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,31 @@ pub struct ConcernView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiscussionView {
+    pub discussion_id: String,
+    pub setting: DiscussionSetting,
+    pub with: super::event::DiscussedWith,
+    pub held_at: Time,
+    /// `present`, `consent:<id>` or `concern:<id>`.
+    pub basis: String,
+    pub summary: Vec<Passage>,
+    pub recorded_by: String,
+    pub recorded_at: Time,
+    /// Set when the basis had lapsed by the time it was recorded (recorded late).
+    pub basis_lapsed_at: Option<Time>,
+}
+
+/// The person's own statement about an item, shown with the item to whoever sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementView {
+    pub statement_id: String,
+    pub target_stream: String,
+    pub segments: Vec<Passage>,
+    pub added_by: String,
+    pub added_at: Time,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WithholdingView {
     pub target_stream: String,
     pub exemption: Exemption,
@@ -141,6 +166,10 @@ pub struct RecordView {
     /// How many items are withheld from the person's own view (rule 7).
     pub withheld: u64,
     pub sars: Vec<SarRec>,
+    /// Every recorded discussion of the person the scope shows, with its basis.
+    pub discussions: Vec<DiscussionView>,
+    /// The person's statements about the items this view shows (and only those).
+    pub statements: Vec<StatementView>,
 }
 
 impl RecordView {
@@ -165,6 +194,12 @@ impl RecordView {
         }
         for w in &mut self.withholdings {
             out.push(&mut w.justification);
+        }
+        for d in &mut self.discussions {
+            out.extend(d.summary.iter_mut());
+        }
+        for s in &mut self.statements {
+            out.extend(s.segments.iter_mut());
         }
         out
     }
@@ -194,12 +229,68 @@ impl RecordView {
         if !self.withholdings.is_empty() {
             s.push(Stream::disclosure(&self.subject).name());
         }
+        s.extend(
+            self.discussions
+                .iter()
+                .map(|x| Stream::discussion(&x.discussion_id).name()),
+        );
+        s.extend(
+            self.statements
+                .iter()
+                .map(|x| Stream::statement(&x.statement_id).name()),
+        );
         s.sort();
+        s
+    }
+
+    /// The streams of the items shown (what a statement can be attached to).
+    fn item_streams(&self) -> std::collections::BTreeSet<String> {
+        let mut s = std::collections::BTreeSet::new();
+        s.extend(
+            self.supports
+                .iter()
+                .map(|x| Stream::support(&x.support_id).name()),
+        );
+        s.extend(
+            self.meetings
+                .iter()
+                .map(|x| Stream::meeting(&x.meeting_id).name()),
+        );
+        s.extend(self.notes.iter().map(|x| Stream::note(&x.note_id).name()));
+        s.extend(
+            self.concerns
+                .iter()
+                .map(|x| Stream::concern(&x.concern_id).name()),
+        );
+        s.extend(
+            self.discussions
+                .iter()
+                .map(|x| Stream::discussion(&x.discussion_id).name()),
+        );
         s
     }
 }
 
 fn note_view(n: &NoteRec) -> NoteView {
+    note_view_at(n, n.revision)
+}
+
+/// The note as of `revision` (the agreed one, for a care team while an addendum awaits
+/// agreement): that revision's text, status and agreement.
+fn note_view_at(n: &NoteRec, revision: u64) -> NoteView {
+    if revision != n.revision {
+        let mut v = note_view_of(n, n.segments_at(revision));
+        v.revision = revision;
+        v.status = NoteStatus::Agreed;
+        v.person_agreed = Some(revision);
+        v.author_agreed = Some(revision);
+        v.agreed_at = n.agreed_revisions.get(&revision).copied().or(n.agreed_at);
+        return v;
+    }
+    note_view_of(n, n.current_segments())
+}
+
+fn note_view_of(n: &NoteRec, segments: Vec<&SegmentRef>) -> NoteView {
     NoteView {
         note_id: n.note_id.clone(),
         meeting_id: n.meeting_id.clone(),
@@ -213,8 +304,7 @@ fn note_view(n: &NoteRec) -> NoteView {
         agreed_revision: n.agreed_revision,
         agreed_at: n.agreed_at,
         close_reason: n.close_reason,
-        passages: n
-            .current_segments()
+        passages: segments
             .into_iter()
             .map(|s| Passage::of(s, n.removed.get(&s.id)))
             .collect(),
@@ -272,6 +362,30 @@ fn consent_view(c: &ConsentRec) -> ConsentView {
     }
 }
 
+fn discussion_view(d: &DiscussionRec) -> DiscussionView {
+    DiscussionView {
+        discussion_id: d.discussion_id.clone(),
+        setting: d.setting,
+        with: d.with.clone(),
+        held_at: d.held_at,
+        basis: d.basis.clone(),
+        summary: d.summary.iter().map(|s| Passage::of(s, None)).collect(),
+        recorded_by: d.recorded_by.clone(),
+        recorded_at: d.recorded_at,
+        basis_lapsed_at: d.basis_lapsed_at,
+    }
+}
+
+fn statement_view(s: &StatementRec) -> StatementView {
+    StatementView {
+        statement_id: s.statement_id.clone(),
+        target_stream: s.target_stream.clone(),
+        segments: s.segments.iter().map(|x| Passage::of(x, None)).collect(),
+        added_by: s.added_by.clone(),
+        added_at: s.added_at,
+    }
+}
+
 fn concern_view(c: &ConcernRec) -> ConcernView {
     ConcernView {
         concern_id: c.concern_id.clone(),
@@ -302,6 +416,10 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
     let meetings = person.meetings.iter().filter_map(|id| p.meetings.get(id));
     let notes = person.notes.iter().filter_map(|id| p.notes.get(id));
     let concerns = person.concerns.iter().filter_map(|id| p.concerns.get(id));
+    let discussions = person
+        .discussions
+        .iter()
+        .filter_map(|id| p.discussions.get(id));
     let consents = p
         .consents
         .get(subject)
@@ -333,6 +451,8 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
         withholdings: Vec::new(),
         withheld,
         sars: Vec::new(),
+        discussions: Vec::new(),
+        statements: Vec::new(),
     };
     match scope {
         None => {
@@ -348,6 +468,7 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
                 .filter_map(|id| p.sars.get(id))
                 .cloned()
                 .collect();
+            v.discussions = discussions.map(discussion_view).collect();
         }
         Some(Scope::Own) => {
             v.supports = supports.cloned().collect();
@@ -360,6 +481,10 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
             v.concerns = concerns
                 .filter(|c| !withheld_now(&Stream::concern(&c.concern_id).name()))
                 .map(concern_view)
+                .collect();
+            v.discussions = discussions
+                .filter(|d| !withheld_now(&Stream::discussion(&d.discussion_id).name()))
+                .map(discussion_view)
                 .collect();
             v.sars = person
                 .sars
@@ -389,15 +514,20 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
                 .filter(|c| &c.raised_by == worker)
                 .map(concern_view)
                 .collect();
+            v.discussions = discussions
+                .filter(|d| &d.recorded_by == worker)
+                .map(discussion_view)
+                .collect();
         }
         Some(Scope::CareTeam) => {
             v.meetings = meetings.map(meeting_view).collect();
             for m in &mut v.meetings {
                 m.place_detail = None; // where a meeting happened is between the two of them
             }
+            // What both agreed: a note whose addendum awaits agreement is shown as agreed
+            // before it, not hidden.
             v.notes = notes
-                .filter(|n| n.status == NoteStatus::Agreed)
-                .map(note_view)
+                .filter_map(|n| n.agreed_revision.map(|r| note_view_at(n, r)))
                 .collect();
             for n in &mut v.notes {
                 n.proposals.clear();
@@ -406,8 +536,21 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
         Some(Scope::Safeguarding) => {
             v.concerns = concerns.map(concern_view).collect();
             v.withholdings = withholdings().collect();
+            v.discussions = discussions
+                .filter(|d| d.basis.starts_with("concern:"))
+                .map(discussion_view)
+                .collect();
         }
     }
+    // A statement goes wherever its item goes, and nowhere else.
+    let shown = v.item_streams();
+    v.statements = person
+        .statements
+        .iter()
+        .filter_map(|id| p.statements.get(id))
+        .filter(|s| shown.contains(&s.target_stream))
+        .map(statement_view)
+        .collect();
     v
 }
 
@@ -439,6 +582,10 @@ pub enum FlagKind {
     WithholdingPastReview,
     /// A read whose basis was not valid at that moment.
     ReadWithoutValidBasis,
+    /// An addendum not agreed by both within 14 days of being added.
+    AddendumNotAgreed,
+    /// A discussion whose basis had lapsed by the time it was recorded (recorded late).
+    DiscussionRecordedLate,
 }
 
 /// How long a note may stay unsettled.
@@ -508,6 +655,42 @@ pub fn compliance_flags(p: &Projections, now: Time) -> Vec<Flag> {
                 w.released_at,
                 "withholding not reviewed (released) by its review date",
             );
+        }
+    }
+    for n in p.notes.values() {
+        for a in n.revisions.iter().filter(|r| r.kind == "addendum") {
+            let agreed = n
+                .agreed_revisions
+                .range(a.revision..)
+                .map(|(_, at)| *at)
+                .next();
+            late(
+                FlagKind::AddendumNotAgreed,
+                &n.subject,
+                format!("{}#{}", Stream::note(&n.note_id), a.revision),
+                a.at.plus(NOTE_SETTLE_MS),
+                agreed,
+                &format!(
+                    "addendum (revision {}) not agreed by both within 14 days",
+                    a.revision
+                ),
+            );
+        }
+    }
+    for d in p.discussions.values() {
+        if let Some(lapsed) = d.basis_lapsed_at {
+            out.push(Flag {
+                kind: FlagKind::DiscussionRecordedLate,
+                subject: d.subject.clone(),
+                item: Stream::discussion(&d.discussion_id).name(),
+                due_at: lapsed,
+                done_at: Some(d.recorded_at),
+                detail: format!(
+                    "{} discussion held {} on basis {} recorded {}, after the basis lapsed \
+                     ({lapsed})",
+                    d.setting, d.held_at, d.basis, d.recorded_at
+                ),
+            });
         }
     }
     for r in p.invalid_reads.values() {

@@ -1,5 +1,5 @@
-//! The care services of `withus.v1`: Support, Meetings, Notes, Consent, Safeguarding, Records
-//! and SubjectAccess. Each handler authenticates, translates the request into a domain command
+//! The care services of `withus.v1`: Support, Meetings, Notes, Consent, Safeguarding, Records,
+//! SubjectAccess, Discussions and Statements. Each handler authenticates, translates the request into a domain command
 //! (its text as plain passages, which the service commits only if the command is accepted), and translates the answer; the domain decides.
 
 use std::sync::Arc;
@@ -188,6 +188,28 @@ impl pb::notes_server::Notes for CareApi {
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
         let cmd = commands::notes_add_addendum(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::discussions_server::Discussions for CareApi {
+    async fn record(&self, r: Request<pb::RecordDiscussionRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Discussions/Record").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::discussions_record(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::statements_server::Statements for CareApi {
+    async fn add(&self, r: Request<pb::AddStatementRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Statements/Add").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::statements_add(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 }

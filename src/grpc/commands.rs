@@ -11,7 +11,8 @@ use tonic::Status;
 use super::convert::{hash, role, time, vocab};
 use super::pb;
 use super::status::refuse;
-use crate::domain::event::Grantee;
+use crate::domain::discussions::DiscussionBasis;
+use crate::domain::event::{DiscussedWith, Grantee};
 use crate::domain::types::*;
 use crate::domain::{Code, Command};
 
@@ -312,6 +313,46 @@ pub fn admin_revoke_token(q: pb::RevokeTokenRequest) -> Result<Command, Status> 
     })
 }
 
+/// `withus.v1.Discussions/Record`.
+pub fn discussions_record(q: pb::RecordDiscussionRequest) -> Result<Command, Status> {
+    let with = match (q.with_team.is_empty(), q.with_role.is_empty()) {
+        (false, true) => DiscussedWith::Team(q.with_team),
+        (true, false) => DiscussedWith::Role(v!(Role, "with_role", q.with_role)?),
+        _ => {
+            return Err(refuse(
+                Code::InvalidArgument,
+                "with_team",
+                "name exactly one of with_team (a team id) and with_role (a staff role)",
+            ))
+        }
+    };
+    let basis = DiscussionBasis::parse(&q.basis).ok_or_else(|| {
+        refuse(
+            Code::InvalidArgument,
+            "basis",
+            "must be `present`, `consent:<consent_id>` or `concern:<concern_id>`",
+        )
+    })?;
+    Ok(Command::RecordDiscussion {
+        discussion_id: q.discussion_id,
+        subject: q.subject,
+        setting: v!(DiscussionSetting, "setting", q.setting)?,
+        with,
+        held_at: required_time("held_at", &q.held_at)?,
+        basis,
+        summary: passages(q.summary),
+    })
+}
+
+/// `withus.v1.Statements/Add`.
+pub fn statements_add(q: pb::AddStatementRequest) -> Result<Command, Status> {
+    Ok(Command::AddStatement {
+        statement_id: q.statement_id,
+        target_stream: q.target_stream,
+        segments: passages(q.segments),
+    })
+}
+
 /// The gRPC paths [`decode_command`] translates: every call that executes a command.
 pub const METHODS: &[&str] = &[
     "withus.v1.Support/Refer",
@@ -341,6 +382,8 @@ pub const METHODS: &[&str] = &[
     "withus.v1.Admin/RegisterActor",
     "withus.v1.Admin/DeactivateActor",
     "withus.v1.Admin/RevokeToken",
+    "withus.v1.Discussions/Record",
+    "withus.v1.Statements/Add",
 ];
 
 fn decode<M: prost::Message + Default>(body: &[u8]) -> Result<M, Status> {
@@ -414,6 +457,12 @@ pub fn decode_command(method: &str, body: &[u8]) -> Option<Result<Command, Statu
         }
         "withus.v1.Admin/RevokeToken" => {
             decode::<pb::RevokeTokenRequest>(body).and_then(admin_revoke_token)
+        }
+        "withus.v1.Discussions/Record" => {
+            decode::<pb::RecordDiscussionRequest>(body).and_then(discussions_record)
+        }
+        "withus.v1.Statements/Add" => {
+            decode::<pb::AddStatementRequest>(body).and_then(statements_add)
         }
         _ => return None,
     })

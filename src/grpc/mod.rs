@@ -46,7 +46,7 @@ pub use audit::AuditApi;
 pub use care::CareApi;
 
 /// The `withus.v1` services, by their health-check names.
-pub const SERVICES: [&str; 9] = [
+pub const SERVICES: [&str; 11] = [
     "withus.v1.Admin",
     "withus.v1.Audit",
     "withus.v1.Support",
@@ -56,6 +56,8 @@ pub const SERVICES: [&str; 9] = [
     "withus.v1.Safeguarding",
     "withus.v1.Records",
     "withus.v1.SubjectAccess",
+    "withus.v1.Discussions",
+    "withus.v1.Statements",
 ];
 
 /// How to serve. Plain data, passed explicitly.
@@ -282,6 +284,14 @@ pub async fn run(
         )
         .add_service(
             pb::records_server::RecordsServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::discussions_server::DiscussionsServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::statements_server::StatementsServer::new(care.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(

@@ -267,7 +267,10 @@ fn is_withheld(recorded: Option<&Recorded>, withheld: &BTreeSet<String>) -> bool
     if withheld.contains(&r.stream) {
         return true;
     }
+    // A statement belongs with its item (whoever is shown the item is shown the statement, and
+    // nobody else): while the item is withheld, so is the statement that names it.
     matches!(&r.event, Event::DisclosureWithheld(d) if withheld.contains(&d.target_stream))
+        || matches!(&r.event, Event::StatementAdded(d) if withheld.contains(&d.target_stream))
 }
 
 fn entry(store: &LogStore, seq: u64) -> Result<StoredEntry, StoreError> {

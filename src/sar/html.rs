@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::bundle::{Bundle, BundleEntry};
 use super::page::{self, escape_html as esc};
 use crate::domain::calendar::one_month_after;
-use crate::domain::event::{ConsentGranted, Event, Grantee, Recorded};
+use crate::domain::event::{ConsentGranted, DiscussedWith, Event, Grantee, Recorded};
 use crate::domain::stream::Stream;
 use crate::domain::types::*;
 use crate::format::{format_millis, parse_millis, to_hex, EntryView};
@@ -274,6 +274,8 @@ impl<'b> Record<'b> {
         self.consents(&mut out);
         self.concerns(&mut out);
         self.access(&mut out);
+        self.discussions(&mut out);
+        self.statements(&mut out);
         self.withheld_section(&mut out);
         self.requests(&mut out);
         self.about_section(&mut out);
@@ -584,6 +586,18 @@ impl<'b> Record<'b> {
                  the log, with {} withheld",
                 count(d.tree_size, "entry", "entries"),
                 count(d.withheld, "item", "items")
+            ),
+            Event::DiscussionRecorded(d) => format!(
+                "you were discussed {} on {}, {} (see <a href=\"#record-discussions\">who \
+                 talked about you</a>)",
+                self.discussed_with_words(&d.with, d.setting),
+                time_el(d.held_at),
+                self.discussion_basis_words(&d.basis)
+            ),
+            Event::StatementAdded(d) => format!(
+                "you added your own statement about {} (see <a href=\"#record-statements\">what \
+                 you have said</a>)",
+                stream_words(&d.target_stream)
             ),
         }
     }
@@ -978,6 +992,132 @@ impl<'b> Record<'b> {
         close(out);
     }
 
+    /// The passages of an entry as a list (HTML): the words, or their length when the words are
+    /// not in this copy.
+    fn passages_html(&self, segments: &[SegmentRef]) -> String {
+        let texts: Vec<String> = segments
+            .iter()
+            .map(|s| match self.text(s) {
+                Some(t) => format!("<li class=\"passage\">{}</li>", esc(t)),
+                None => format!(
+                    "<li class=\"missing\">The words of this passage are not in this copy \
+                     ({}).</li>",
+                    count(s.chars, "character", "characters")
+                ),
+            })
+            .collect();
+        format!("<ul class=\"passages\">{}</ul>", texts.concat())
+    }
+
+    /// "in an MDT meeting of the Riverside care team" (HTML).
+    fn discussed_with_words(&self, with: &DiscussedWith, setting: DiscussionSetting) -> String {
+        let whom = match with {
+            DiscussedWith::Team(t) => format!("the {} team", team_name(t)),
+            DiscussedWith::Role(r) => role_words(r.as_str()).to_string(),
+        };
+        let setting = match setting {
+            DiscussionSetting::Mdt => "in a team meeting (MDT) with",
+            DiscussionSetting::WardRound => "on a ward round with",
+            DiscussionSetting::Handover => "at a handover with",
+            DiscussionSetting::Supervision => "in supervision with",
+            DiscussionSetting::CoReflection => "in a reflective practice session with",
+        };
+        format!("{setting} {whom}")
+    }
+
+    /// Why a discussion was allowed, in words (HTML).
+    fn discussion_basis_words(&self, basis: &str) -> String {
+        if basis == "present" {
+            return "with you there".into();
+        }
+        match Stream::parse(basis) {
+            Some(Stream::Consent(id)) => match self.consent(&id) {
+                Some((at, c)) => format!(
+                    "under the consent you gave{} ({})",
+                    at.map(|t| format!(" on {}", date_el(t)))
+                        .unwrap_or_default(),
+                    self.scope_words(c.scope, c.grantee.as_ref())
+                ),
+                None => format!("under a consent you gave (consent {})", esc(&id)),
+            },
+            Some(Stream::Concern(_)) => {
+                "because of an open safeguarding concern (staff have a duty of care)".into()
+            }
+            _ => format!("on the basis “{}”", esc(basis)),
+        }
+    }
+
+    fn discussions(&self, out: &mut String) {
+        open(out, "discussions", "Who talked about you, and why");
+        out.push_str(
+            "<p>Staff promise not to discuss you unless you are there, you have given your \
+             permission, or there is a safeguarding concern they have a duty to act on. Every \
+             time you were discussed, it is written down here with the reason it was \
+             allowed.</p>\n",
+        );
+        let found: Vec<&Item> = self
+            .items
+            .iter()
+            .filter(|i| matches!(i.event, Some(Event::DiscussionRecorded(_))))
+            .collect();
+        if found.is_empty() {
+            out.push_str("<p>No discussion about you is recorded in this copy.</p>\n");
+        } else {
+            out.push_str("<ul class=\"discussions\">\n");
+            for item in found {
+                let Some(Event::DiscussionRecorded(d)) = &item.event else {
+                    continue;
+                };
+                out.push_str(&format!(
+                    "<li>{}: you were discussed {}, {}. <span class=\"by\">Written down by {} \
+                     on {}.</span> What was said:{} {}</li>\n",
+                    time_el(d.held_at),
+                    self.discussed_with_words(&d.with, d.setting),
+                    self.discussion_basis_words(&d.basis),
+                    self.by(item),
+                    at_el(item),
+                    self.passages_html(&d.summary),
+                    seq_note(item.seq)
+                ));
+            }
+            out.push_str("</ul>\n");
+        }
+        close(out);
+    }
+
+    fn statements(&self, out: &mut String) {
+        open(out, "statements", "What you have said about your record");
+        out.push_str(
+            "<p>If you disagree with something in your record, you can add your own statement \
+             to it, saying why. Staff cannot change or remove it, and anyone who is shown that \
+             part of your record is shown your statement with it.</p>\n",
+        );
+        let found: Vec<&Item> = self
+            .items
+            .iter()
+            .filter(|i| matches!(i.event, Some(Event::StatementAdded(_))))
+            .collect();
+        if found.is_empty() {
+            out.push_str("<p>You have not added a statement.</p>\n");
+        } else {
+            out.push_str("<ul class=\"statements\">\n");
+            for item in found {
+                let Some(Event::StatementAdded(d)) = &item.event else {
+                    continue;
+                };
+                out.push_str(&format!(
+                    "<li>{}: about {}, you said:{} {}</li>\n",
+                    at_el(item),
+                    stream_words(&d.target_stream),
+                    self.passages_html(&d.segments),
+                    seq_note(item.seq)
+                ));
+            }
+            out.push_str("</ul>\n");
+        }
+        close(out);
+    }
+
     fn access(&self, out: &mut String) {
         open(out, "access", "Who looked at your record");
         out.push_str(
@@ -1319,12 +1459,14 @@ impl<'b> Record<'b> {
 }
 
 /// The sections, by id (after `record-`) and heading, for the page's contents.
-const SECTIONS: [(&str, &str); 8] = [
+const SECTIONS: [(&str, &str); 10] = [
     ("timeline", "What was recorded, in order"),
     ("notes", "Your notes"),
     ("consents", "Your consents"),
     ("concerns", "Safeguarding concerns"),
     ("access", "Who looked at your record"),
+    ("discussions", "Who talked about you, and why"),
+    ("statements", "What you have said about your record"),
     ("withheld", "What is not shown in this copy"),
     ("requests", "Your requests for your record"),
     ("about", "About this record"),
@@ -1881,6 +2023,8 @@ fn stream_kind_words(s: &Stream, n: u64) -> String {
         Stream::Disclosure(_) => ("what is withheld from you", "withholdings"),
         Stream::Access(_) => ("the list of who looked at your record", "access lists"),
         Stream::Sar(_) => ("a request for your record", "requests for your record"),
+        Stream::Discussion(_) => ("a discussion about you", "discussions about you"),
+        Stream::Statement(_) => ("a statement of yours", "statements of yours"),
     };
     if n == 1 {
         one.into()
@@ -1961,6 +2105,8 @@ fn type_phrase(event_type: &str) -> Option<&'static str> {
         "access.denied" => "someone was refused a look at your record",
         "sar.requested" => "you asked for a copy of your record",
         "sar.fulfilled" => "a copy of your record was made",
+        "discussion.recorded" => "you were discussed",
+        "statement.added" => "you added a statement about your record",
         _ => return None,
     })
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use withus::checkpoint::{NoteSigner, NoteVerifier};
-use withus::domain::event::Grantee;
+use withus::domain::event::{DiscussedWith, Grantee};
 use withus::domain::types::{Passage, Role, Time};
 use withus::domain::{Command, Event, Projections, Recorded};
 use withus::format::{self, Actor, EntryFields, EntryView};
@@ -834,6 +834,49 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::DeactivateActorRequest {
                 id: id.clone(),
                 reason: reason.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::RecordDiscussion {
+            discussion_id,
+            subject,
+            setting,
+            with,
+            held_at,
+            basis,
+            summary,
+        } => {
+            let (with_team, with_role) = match with {
+                DiscussedWith::Team(t) => (t.clone(), String::new()),
+                DiscussedWith::Role(r) => (String::new(), r.as_str().to_string()),
+            };
+            (
+                "withus.v1.Discussions/Record",
+                pb::RecordDiscussionRequest {
+                    discussion_id: discussion_id.clone(),
+                    subject: subject.clone(),
+                    setting: setting.as_str().into(),
+                    with_team,
+                    with_role,
+                    held_at: held_at.to_string(),
+                    basis: basis.name(),
+                    summary: segments(summary),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            )
+        }
+        Command::AddStatement {
+            statement_id,
+            target_stream,
+            segments: list,
+        } => (
+            "withus.v1.Statements/Add",
+            pb::AddStatementRequest {
+                statement_id: statement_id.clone(),
+                target_stream: target_stream.clone(),
+                segments: segments(list),
                 ..Default::default()
             }
             .encode_to_vec(),

@@ -137,6 +137,18 @@ fn make_templates() -> Vec<(&'static str, &'static str, Value)> {
             "sar",
             json!({"sar_id": "r-0", "bundle_hash": H, "tree_size": 12, "withheld": 0}),
         ),
+        (
+            "discussion.recorded",
+            "discussion",
+            json!({"discussion_id": "d-0", "setting": "mdt", "with": {"team": "cmht-north"},
+                   "held_at": T, "basis": "consent:c-0", "summary": [seg("ds-0")]}),
+        ),
+        (
+            "statement.added",
+            "statement",
+            json!({"statement_id": "st-0", "target_stream": "note:n-0",
+                   "segments": [seg("st-s0")]}),
+        ),
     ]
 }
 
@@ -165,6 +177,7 @@ fn all_words() -> Vec<&'static str> {
     w.extend(Exemption::ALL.iter().map(|v| v.as_str()));
     w.extend(SarVia::ALL.iter().map(|v| v.as_str()));
     w.extend(DenialReason::ALL.iter().map(|v| v.as_str()));
+    w.extend(DiscussionSetting::ALL.iter().map(|v| v.as_str()));
     w
 }
 

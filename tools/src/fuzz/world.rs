@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde_json::value::RawValue;
-use withus::domain::event::Grantee;
+use withus::domain::discussions::DiscussionBasis;
+use withus::domain::event::{DiscussedWith, Grantee};
 use withus::domain::projection::ActorRec;
 use withus::domain::types::*;
 use withus::domain::{
@@ -36,6 +37,8 @@ pub const CONCERNS: &[&str] = &["k-0", "k-1"];
 pub const SARS: &[&str] = &["r-0", "r-1"];
 pub const SEGMENTS: &[&str] = &["s-0", "s-1", "s-2", "s-3"];
 pub const GROUPS: &[&str] = &["g-0", "g-1"];
+pub const DISCUSSIONS: &[&str] = &["d-0", "d-1"];
+pub const STATEMENTS: &[&str] = &["st-0", "st-1"];
 
 /// The cast of `tests/common/world.rs`, registered by the first admin.
 const CAST: &[(&str, Role, Option<&str>)] = &[
@@ -516,6 +519,15 @@ fn plausible(p: &Projections, cmd: &Command) -> Vec<String> {
         | Command::Release { .. } => ids(&["sg-lee"]),
         Command::RequestSar { subject, .. } => vec![subject.clone(), "pw-amara".into()],
         Command::FulfilSar { .. } => ids(&["admin", "sg-lee"]),
+        Command::RecordDiscussion { subject, .. } => {
+            vec![
+                subject.clone(),
+                "pw-amara".into(),
+                "ct-cho".into(),
+                "sg-lee".into(),
+            ]
+        }
+        Command::AddStatement { .. } => ids(&["su-sam", "su-ola"]),
     }
 }
 
@@ -609,6 +621,7 @@ fn stream(u: &mut Input<'_>) -> String {
         0 => format!("note:{}", id(u, NOTES)),
         1 => format!("concern:{}", id(u, CONCERNS)),
         2 => format!("meeting:{}", id(u, MEETINGS)),
+        3 if u.bool() => format!("discussion:{}", id(u, DISCUSSIONS)),
         3 => u.text(16),
         _ => format!("note:{}", u.choose(NOTES)),
     }
@@ -617,7 +630,7 @@ fn stream(u: &mut Input<'_>) -> String {
 /// Any command, every variant, from the small alphabets.
 pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
     let v = |u: &mut Input<'_>| *u.choose(&[0u64, 1, 2, 3]);
-    match u.below(30) {
+    match u.below(32) {
         0 => Command::RegisterActor {
             id: id(u, ACTORS),
             role: *u.choose(Role::ALL),
@@ -765,6 +778,27 @@ pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
             bundle_hash: hash(u),
             tree_size: u.number(),
             withheld: u.number(),
+        },
+        29 => Command::RecordDiscussion {
+            discussion_id: id(u, DISCUSSIONS),
+            subject: id(u, &ACTORS[1..3]),
+            setting: *u.choose(DiscussionSetting::ALL),
+            with: match u.below(3) {
+                0 => DiscussedWith::Role(*u.choose(Role::ALL)),
+                _ => DiscussedWith::Team(id(u, TEAMS)),
+            },
+            held_at: time(u, now, max),
+            basis: match u.below(3) {
+                0 => DiscussionBasis::Present,
+                1 => DiscussionBasis::Consent(id(u, CONSENTS)),
+                _ => DiscussionBasis::Concern(id(u, CONCERNS)),
+            },
+            summary: segments(u),
+        },
+        30 => Command::AddStatement {
+            statement_id: id(u, STATEMENTS),
+            target_stream: stream(u),
+            segments: segments(u),
         },
         // The commands that make the state interesting, twice as often.
         _ => match u.below(3) {
