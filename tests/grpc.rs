@@ -1097,6 +1097,10 @@ async fn withus_demo_and_withus_admin_work_against_a_running_server() {
         "on the basis of consent:c-1",
         "was refused (no consent)",
         "Safeguarding concern",
+        "Discussed (mdt) with cmht-north-",
+        "on the basis of consent:c-1; recorded by ct-cho-",
+        "Your statement about note:n-",
+        "it was talking to Amara",
     ] {
         assert!(out.contains(words), "missing {words:?} in:\n{out}");
     }

@@ -488,7 +488,8 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         "Safeguarding.InformSubject" => go!(safeguarding_client::SafeguardingClient
             .inform_subject(pb::InformRequest {
                 call: c("x"),
-                concern_id: format!("k-1-{id}"),
+                // k-2 is acknowledged: the person is told once a lead has taken it on.
+                concern_id: format!("k-2-{id}"),
                 how: "phone".into()
             })),
         "Safeguarding.Withhold" => go!(safeguarding_client::SafeguardingClient.withhold(
@@ -549,6 +550,27 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             .get_fulfilment(pb::SarStatusRequest {
                 sar_id: format!("sar-2-{id}")
             })),
+        "Discussions.Record" => go!(discussions_client::DiscussionsClient.record(
+            pb::RecordDiscussionRequest {
+                call: c("x"),
+                discussion_id: format!("d-{id}-{role}"),
+                subject: f.p.clone(),
+                setting: "mdt".into(),
+                with_team: "cmht-north".into(),
+                with_role: String::new(),
+                held_at: future_ms(0),
+                basis: "consent:c-1".into(),
+                summary: vec![seg("d")],
+            }
+        )),
+        "Statements.Add" => go!(
+            statements_client::StatementsClient.add(pb::AddStatementRequest {
+                call: c("x"),
+                statement_id: format!("st-{id}-{role}"),
+                target_stream: format!("note:{}", f.n),
+                segments: vec![seg("st")],
+            })
+        ),
         "Records.GetMyBundle" => {
             go!(records_client::RecordsClient.get_my_bundle(pb::GetMyBundleRequest {}))
         }
@@ -743,6 +765,12 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("Audit.Verify", Kind::Full, &["auditor", "admin"]),
         ("Audit.ComplianceFlags", Kind::Full, &["auditor"]),
         ("Audit.Subscribe", Kind::Full, &["auditor", "admin"]),
+        (
+            "Discussions.Record",
+            Kind::Full,
+            &["peer_worker", "care_team", "safeguarding_lead"],
+        ),
+        ("Statements.Add", Kind::Full, &["service_user"]),
     ];
     // Every RPC the server offers is in the matrix.
     let listed: BTreeSet<&str> = matrix

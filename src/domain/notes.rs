@@ -120,7 +120,7 @@ impl NoteRec {
                 .filter(move |r| r.revision <= revision)
         };
         let mut out = Vec::new();
-        if let Some(body) = upto().filter(|r| r.kind != "addendum").last() {
+        if let Some(body) = upto().filter(|r| r.kind != "addendum").next_back() {
             out.extend(body.segments.iter());
         }
         for a in upto().filter(|r| r.kind == "addendum") {

@@ -307,10 +307,7 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
     .await
     .map_err(fail("accept"))?;
     // A meeting in a café.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
-        .unwrap_or(0);
+    let now = now_millis();
     let (m, n) = (id("m"), id("n"));
     pb::meetings_client::MeetingsClient::new(c_amara.channel.clone())
         .record(c_amara.req(pb::RecordMeetingRequest {
@@ -392,7 +389,46 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         })?)
         .await
         .map_err(fail("grant consent"))?;
-    c_cho.record(&sam).await?;
+    // The MDT discusses Sam under that consent, and Dr Cho records it (Sam sees it).
+    let mut discussions = pb::discussions_client::DiscussionsClient::new(c_cho.channel.clone());
+    let mdt = |discussion_id: String| pb::RecordDiscussionRequest {
+        call: call(None),
+        discussion_id,
+        subject: sam.clone(),
+        setting: "mdt".into(),
+        with_team: team.clone(),
+        with_role: String::new(),
+        held_at: crate::format::format_millis(now_millis()),
+        basis: "consent:c-1".into(),
+        summary: vec![seg(
+            "d1",
+            "Reviewed how peer support is going; Sam's plan to walk on Saturdays supported.",
+        )],
+    };
+    discussions
+        .record(c_cho.req(mdt(id("d-1")))?)
+        .await
+        .map_err(fail("record discussion"))?;
+    // Sam says, in their own words, where they disagree with the note.
+    pb::statements_client::StatementsClient::new(c_sam.channel.clone())
+        .add(c_sam.req(pb::AddStatementRequest {
+            call: call(None),
+            statement_id: id("st-1"),
+            target_stream: format!("note:{n}"),
+            segments: vec![seg(
+                "st1",
+                "I don't agree that the allotment is what helped most: it was talking to Amara.",
+            )],
+        })?)
+        .await
+        .map_err(fail("add statement"))?;
+    // Whoever is shown the note is shown Sam's statement with it.
+    let seen = c_cho.record(&sam).await?;
+    if !seen.record_json.contains("it was talking to Amara") {
+        return Err(ClientError::Bad(
+            "the care team was shown the note without Sam's statement".into(),
+        ));
+    }
     consent
         .revoke(c_sam.req(pb::RevokeConsentRequest {
             call: call(None),
@@ -410,6 +446,16 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         Ok(_) => {
             return Err(ClientError::Bad(
                 "a read after revocation was allowed".into(),
+            ))
+        }
+    }
+    // Without the consent, the team may not discuss Sam: recording it is refused.
+    match discussions.record(c_cho.req(mdt(id("d-2")))?).await {
+        Err(status) if status.code() == tonic::Code::PermissionDenied => {}
+        Err(status) => return Err(fail("record discussion")(status)),
+        Ok(_) => {
+            return Err(ClientError::Bad(
+                "a discussion without a basis was recorded".into(),
             ))
         }
     }
@@ -432,6 +478,13 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
     })?)
     .await
     .map_err(fail("acknowledge concern"))?;
+    sg.inform_subject(c_lee.req(pb::InformRequest {
+        call: call(None),
+        concern_id: k.clone(),
+        how: "in_person".into(),
+    })?)
+    .await
+    .map_err(fail("inform the person"))?;
 
     // What Sam sees.
     let mine = c_sam.record(&sam).await?;
@@ -445,6 +498,14 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         .map_err(fail("access log"))?
         .into_inner();
     describe(&sam, &mine.record_json, &log.lines)
+}
+
+/// The client's clock, in milliseconds since the Unix epoch (0 before 1970).
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 /// A record and its access log in plain words.
@@ -545,6 +606,34 @@ pub fn describe(
             s(&k["raised_by"]),
             s(&k["raised_at"]),
             k["acknowledged_at"].as_str().unwrap_or("not yet")
+        );
+    }
+    for d in v["discussions"].as_array().into_iter().flatten() {
+        let with = d["with"]["team"]
+            .as_str()
+            .or(d["with"]["role"].as_str())
+            .unwrap_or("");
+        let _ = writeln!(
+            out,
+            "- Discussed ({}) with {with} on {}, on the basis of {}; recorded by {}.",
+            s(&d["setting"]).replace('_', " "),
+            s(&d["held_at"]),
+            s(&d["basis"]),
+            s(&d["recorded_by"])
+        );
+    }
+    for st in v["statements"].as_array().into_iter().flatten() {
+        let words: Vec<String> = st["segments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["text"].as_str().map(|t| format!("\"{t}\"")))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- Your statement about {}: {}",
+            s(&st["target_stream"]),
+            words.join(" ")
         );
     }
     if v["withheld"].as_u64().unwrap_or(0) > 0 {
