@@ -120,7 +120,7 @@ impl NoteRec {
                 .filter(move |r| r.revision <= revision)
         };
         let mut out = Vec::new();
-        if let Some(body) = upto().filter(|r| r.kind != "addendum").next_back() {
+        if let Some(body) = upto().rfind(|r| r.kind != "addendum") {
             out.extend(body.segments.iter());
         }
         for a in upto().filter(|r| r.kind == "addendum") {
