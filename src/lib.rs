@@ -2,7 +2,7 @@
 //! Merkle-proved event log. See ARCHITECTURE.md for the map; this crate root only lists modules.
 //!
 //! Pure modules (no I/O, no clock, no randomness): [`format`], [`merkle`], [`checkpoint`],
-//! [`content`], [`domain`]. The only module that touches disk: [`store`]. The command service
+//! [`content`], [`domain`], [`language`]. The only module that touches disk: [`store`]. The command service
 //! that carries out domain decisions through the store: [`service`].
 
 pub mod checkpoint;
@@ -10,6 +10,7 @@ pub mod content;
 pub mod domain;
 pub mod format;
 pub mod grpc;
+pub mod language;
 pub mod merkle;
 pub mod sar;
 pub mod service;

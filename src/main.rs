@@ -20,6 +20,9 @@ const EXIT_OK: u8 = 0;
 /// Exit code: verification ran and found a problem, or `rebuild --check` found views that
 /// differed from a replay of the log.
 const EXIT_VERIFY_FAILED: u8 = 1;
+/// Exit code: bad usage (clap's own for bad arguments; also a `--language` file that does not
+/// read).
+const EXIT_USAGE: u8 = 2;
 /// Exit code: the store could not be opened or read (see the message).
 const EXIT_ERROR: u8 = 3;
 
@@ -30,7 +33,7 @@ const EXIT_ERROR: u8 = 3;
     about = "withus: co-produced peer-support records on a verifiable log"
 )]
 #[command(
-    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage; 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
+    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage (also a serve --language file that does not read); 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -76,6 +79,13 @@ enum Command {
         /// always read from the person's access entries.
         #[arg(long)]
         about: Option<PathBuf>,
+        /// The organisation's own recovery-focused language list (TOML, the format of
+        /// data/language-prompts.toml, which is the default): phrases that stigmatise or describe
+        /// people by deficit, why, alternatives and sources. Notes, concerns and the other calls
+        /// that carry text answer with advisory prompts from it (never a refusal, never stored).
+        /// A file that does not read is refused at start, naming the line and entry (exit 2).
+        #[arg(long, value_name = "FILE")]
+        language: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -308,6 +318,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             tls_key,
             admin_id,
             about,
+            language,
             limits,
         } => {
             let about = match about {
@@ -319,12 +330,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 None => Default::default(),
             };
+            let language = match language {
+                Some(path) => match read_language(&path) {
+                    Ok(list) => list,
+                    Err(e) => {
+                        eprintln!("withus: --language {}: {e}", path.display());
+                        return Ok(EXIT_USAGE);
+                    }
+                },
+                None => Default::default(),
+            };
             return serve(
                 data,
                 listen,
                 tls_cert.zip(tls_key),
                 admin_id,
                 about,
+                language,
                 limits.limits(),
             );
         }
@@ -471,12 +493,19 @@ fn demo(server: String, token: String) -> anyhow::Result<u8> {
     })
 }
 
+/// The organisation's language list from `--language FILE`, or why it cannot be used.
+fn read_language(path: &std::path::Path) -> Result<withus::language::LanguageList, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    withus::language::LanguageList::parse(&text).map_err(|e| e.to_string())
+}
+
 fn serve(
     data: PathBuf,
     listen: std::net::SocketAddr,
     tls: Option<(PathBuf, PathBuf)>,
     admin_id: String,
     about: withus::sar::compose::About,
+    language: withus::language::LanguageList,
     limits: withus::grpc::Limits,
 ) -> anyhow::Result<u8> {
     runtime()?.block_on(async move {
@@ -490,6 +519,7 @@ fn serve(
             admin_id,
             limits,
             about,
+            language,
         };
         let server = tokio::spawn(withus::grpc::run(
             listener,

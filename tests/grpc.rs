@@ -37,6 +37,7 @@ async fn start_on(dir: tempfile::TempDir) -> (Server, oneshot::Receiver<Ready>) 
         admin_id: "admin".into(),
         limits: Default::default(),
         about: Default::default(),
+        language: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -1184,6 +1185,7 @@ async fn tls_serves_with_the_given_certificate_and_refuses_plaintext() {
         admin_id: "admin".into(),
         limits: Default::default(),
         about: Default::default(),
+        language: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

@@ -36,6 +36,7 @@ async fn start_with(limits: Limits) -> Server {
         admin_id: "admin".into(),
         limits,
         about: Default::default(),
+        language: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -486,6 +487,7 @@ async fn a_tls_key_others_can_read_is_refused_at_startup() {
             admin_id: "admin".into(),
             limits: Limits::default(),
             about: Default::default(),
+            language: Default::default(),
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {

@@ -602,6 +602,11 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         "Audit.Subscribe" => {
             go!(audit_client::AuditClient.subscribe(pb::SubscribeRequest { from_seq: 0 }))
         }
+        "Notes.CheckWording" => go!(notes_client::NotesClient.check_wording(
+            pb::CheckWordingRequest {
+                segments: vec![seg("s1")]
+            }
+        )),
         other => panic!("no case for {other}"),
     }
 }
@@ -621,6 +626,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             admin_id: "admin".into(),
             limits: Default::default(),
             about: Default::default(),
+            language: Default::default(),
         },
         ready_tx,
         async move {
@@ -771,6 +777,8 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             &["peer_worker", "care_team", "safeguarding_lead"],
         ),
         ("Statements.Add", Kind::Full, &["service_user"]),
+        // Advice on words not yet saved: reads nothing about anyone, appends nothing.
+        ("Notes.CheckWording", Kind::Full, all),
     ];
     // Every RPC the server offers is in the matrix.
     let listed: BTreeSet<&str> = matrix
@@ -797,7 +805,12 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             let got = rpc(&w, name, &f, role, &token).await;
             let want_ok = allowed.contains(&role);
             match (&got, want_ok) {
-                (Ok(()), true) => {}
+                (Ok(()), true) => {
+                    if *name == "Notes.CheckWording" {
+                        let after = audit_size(&w).await;
+                        assert_eq!(after, before, "{name} as {role}: checking appends nothing");
+                    }
+                }
                 (Err(e), false) if e.code() == Code::PermissionDenied => {
                     let after = audit_size(&w).await;
                     if [

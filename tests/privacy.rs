@@ -30,6 +30,7 @@ async fn serve(dir: &std::path::Path) -> Server {
         admin_id: "admin".into(),
         limits: Default::default(),
         about: Default::default(),
+        language: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

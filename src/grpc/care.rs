@@ -12,6 +12,7 @@ use super::commands::required_time;
 use super::convert::{call, page, page_token, receipts, request_digest};
 use super::pb;
 use super::status::{refuse, status};
+use super::wording;
 use super::Shared;
 use crate::domain::projection::ActorRec;
 use crate::domain::{Code, Command};
@@ -52,6 +53,30 @@ impl CareApi {
     ) -> Result<Response<pb::Receipts>, Status> {
         let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
         Ok(Response::new(receipts(r)))
+    }
+
+    /// As [`CareApi::run`], for a command that carries text: once it is accepted, its receipts
+    /// carry the language prompts computed from the request's text (`wording`). A refusal is
+    /// answered with the refusal alone.
+    async fn run_worded(
+        &self,
+        svc: &Service,
+        a: &ActorRec,
+        call: Call,
+        cmd: Command,
+        wording: pb::WordingPrompts,
+    ) -> Result<Response<pb::Receipts>, Status> {
+        let mut answer = self.run(svc, a, call, cmd).await?;
+        answer.get_mut().wording = Some(wording);
+        Ok(answer)
+    }
+
+    /// The prompts for `texts`, from the server's language list.
+    fn wording<'t>(
+        &self,
+        texts: impl IntoIterator<Item = (&'t str, &'t str)>,
+    ) -> pb::WordingPrompts {
+        wording::prompts(&self.shared.language, texts)
     }
 }
 
@@ -117,16 +142,18 @@ impl pb::notes_server::Notes for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Draft").await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        let worded = self.wording(wording::segments(&q.segments));
         let cmd = commands::notes_draft(q)?;
-        self.run(&svc, &a, call, cmd).await
+        self.run_worded(&svc, &a, call, cmd, worded).await
     }
 
     async fn revise(&self, r: Request<pb::NoteTextRequest>) -> Res {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/Revise").await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        let worded = self.wording(wording::segments(&q.segments));
         let cmd = commands::notes_revise(q)?;
-        self.run(&svc, &a, call, cmd).await
+        self.run_worded(&svc, &a, call, cmd, worded).await
     }
 
     async fn propose_redaction(&self, r: Request<pb::ProposeRedactionRequest>) -> Res {
@@ -153,8 +180,9 @@ impl pb::notes_server::Notes for CareApi {
             .await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        let worded = self.wording(wording::field("reason", &q.reason));
         let cmd = commands::notes_decline_redaction(q)?;
-        self.run(&svc, &a, call, cmd).await
+        self.run_worded(&svc, &a, call, cmd, worded).await
     }
 
     async fn withdraw_redaction(&self, r: Request<pb::ProposalRequest>) -> Res {
@@ -187,8 +215,18 @@ impl pb::notes_server::Notes for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Notes/AddAddendum").await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        let worded = self.wording(wording::segments(&q.segments));
         let cmd = commands::notes_add_addendum(q)?;
-        self.run(&svc, &a, call, cmd).await
+        self.run_worded(&svc, &a, call, cmd, worded).await
+    }
+
+    async fn check_wording(
+        &self,
+        r: Request<pb::CheckWordingRequest>,
+    ) -> Result<Response<pb::WordingPrompts>, Status> {
+        // Authenticated like every call; nothing is read about anyone and nothing appended.
+        let _ = self.who(&r).await?;
+        wording::check_wording(&self.shared.language, r.get_ref()).map(Response::new)
     }
 }
 
@@ -198,8 +236,9 @@ impl pb::discussions_server::Discussions for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Discussions/Record").await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        let worded = self.wording(wording::segments(&q.summary));
         let cmd = commands::discussions_record(q)?;
-        self.run(&svc, &a, call, cmd).await
+        self.run_worded(&svc, &a, call, cmd, worded).await
     }
 }
 
@@ -209,6 +248,7 @@ impl pb::statements_server::Statements for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Statements/Add").await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        // No wording prompts: a statement is the person's own words about their record.
         let cmd = commands::statements_add(q)?;
         self.run(&svc, &a, call, cmd).await
     }
@@ -239,8 +279,9 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Raise").await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        let worded = self.wording(wording::segments(&q.summary));
         let cmd = commands::safeguarding_raise(q)?;
-        self.run(&svc, &a, call, cmd).await
+        self.run_worded(&svc, &a, call, cmd, worded).await
     }
 
     async fn acknowledge(&self, r: Request<pb::ConcernRequest>) -> Res {
@@ -259,8 +300,9 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
             .await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        let worded = self.wording(wording::field("detail", &q.detail));
         let cmd = commands::safeguarding_record_outcome(q)?;
-        self.run(&svc, &a, call, cmd).await
+        self.run_worded(&svc, &a, call, cmd, worded).await
     }
 
     async fn inform_subject(&self, r: Request<pb::InformRequest>) -> Res {
@@ -277,8 +319,9 @@ impl pb::safeguarding_server::Safeguarding for CareApi {
         let (svc, a, digest) = self.who_call(&r, "withus.v1.Safeguarding/Withhold").await?;
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
+        let worded = self.wording(wording::field("justification", &q.justification));
         let cmd = commands::safeguarding_withhold(q)?;
-        self.run(&svc, &a, call, cmd).await
+        self.run_worded(&svc, &a, call, cmd, worded).await
     }
 
     async fn release(&self, r: Request<pb::ReleaseRequest>) -> Res {

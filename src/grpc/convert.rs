@@ -90,6 +90,7 @@ pub fn receipts(r: Vec<Receipt>) -> pb::Receipts {
                 tree_size: r.tree_size,
             })
             .collect(),
+        wording: None,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod commands;
 mod convert;
 mod incoming;
 mod status;
+mod wording;
 
 use std::future::Future;
 use std::io::Read as _;
@@ -73,6 +74,9 @@ pub struct ServeConfig {
     /// The facts every subject access bundle states (`about`, sar-bundle.md §6):
     /// `withus serve --about FILE`, or the defaults.
     pub about: crate::sar::compose::About,
+    /// The recovery-focused language list that prompts are drawn from (advisory; see
+    /// `crate::language`): `withus serve --language FILE`, or withus' own.
+    pub language: crate::language::LanguageList,
 }
 
 /// Transport limits: bounds on what clients can make the server hold. Plain data; the
@@ -178,6 +182,8 @@ pub(crate) struct Shared {
     /// Turns `true` when shutdown begins. Graceful shutdown waits for every call to finish, and
     /// a subscription never finishes by itself, so its task watches this and ends the stream.
     stopping: watch::Receiver<bool>,
+    /// The language list prompts are drawn from (advice on the wire, never stored).
+    language: crate::language::LanguageList,
 }
 
 impl Shared {
@@ -229,6 +235,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         service: OnceLock::new(),
         stopping,
+        language: config.language,
     });
     let care = CareApi {
         shared: shared.clone(),

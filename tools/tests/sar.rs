@@ -227,6 +227,7 @@ async fn story(dir: &std::path::Path) -> Story {
         admin_id: "admin".into(),
         limits: Default::default(),
         about: Default::default(),
+        language: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

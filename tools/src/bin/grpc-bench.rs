@@ -104,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 admin_id: "admin".into(),
                 limits: Default::default(),
                 about: Default::default(),
+                language: Default::default(),
             };
             task = Some(tokio::spawn(withus::grpc::run(
                 listener,
