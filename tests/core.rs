@@ -202,6 +202,12 @@ impl When {
         self.g
     }
 
+    /// Carries on from the state before the accepted decision, without folding it.
+    fn and_not_apply(self) -> Given {
+        let _ = self.decision();
+        self.g
+    }
+
     /// Folds the accepted decision's events (by the caller, at `now`) and carries on.
     fn and_apply(self) -> Given {
         let d = self.decision().clone();
@@ -363,6 +369,8 @@ fn meeting_recorded(m: &str, sp: &str, worker: &str, occurred_at: Time) -> Meeti
         worker: worker.into(),
         kind: MeetingKind::OneToOne,
         group_id: None,
+        goals: vec![],
+        activities: vec![],
         mode: MeetingMode::InPerson,
         place: Place::Clinic,
         place_detail: None,
@@ -583,6 +591,8 @@ fn record_meeting(m: &str, sp: &str) -> Command {
         support_id: sp.into(),
         kind: MeetingKind::OneToOne,
         group_id: None,
+        goals: vec![],
+        activities: vec![],
         mode: MeetingMode::Phone,
         place: Place::Online,
         place_detail: None,
@@ -2876,4 +2886,547 @@ fn the_person_is_recorded_as_told_about_a_concern_only_after_a_lead_took_it_on_a
             "concern.informed_once",
             "concern_id",
         );
+}
+
+// ---- meetings as they happen, groups, recovery goals (issue 14, items 3 and 4) -------------
+
+fn plan(m: &str, sp: &str, planned_for: Time) -> Command {
+    Command::PlanMeeting {
+        meeting_id: m.into(),
+        support_id: sp.into(),
+        mode: MeetingMode::InPerson,
+        place: Place::Clinic,
+        place_detail: Some(text("place", 5)),
+        planned_for,
+        minutes: 60,
+    }
+}
+
+fn propose_place(m: &str, on_behalf: bool) -> Command {
+    Command::ProposePlace {
+        meeting_id: m.into(),
+        place: Place::Community,
+        place_detail: Some(text("place", 6)),
+        on_behalf,
+    }
+}
+
+fn agree_place(m: &str, on_behalf: bool) -> Command {
+    Command::AgreePlace {
+        meeting_id: m.into(),
+        on_behalf,
+    }
+}
+
+fn hold(m: &str, goals: &[&str], activities: Vec<Activity<Passage>>) -> Command {
+    Command::HoldMeeting {
+        meeting_id: m.into(),
+        occurred_at: now(),
+        minutes: 50,
+        goals: strings(goals),
+        activities,
+    }
+}
+
+fn set_goal(g: &str, sp: &str, co_produced: bool) -> Command {
+    Command::SetGoal {
+        goal_id: g.into(),
+        support_id: sp.into(),
+        words: texts(&[("w1", 40)]),
+        co_produced,
+    }
+}
+
+fn goal_set(g: &str, sp: &str, subject: &str) -> Ev {
+    ev(
+        &format!("goal:{g}"),
+        Some(subject),
+        subject,
+        Event::GoalSet(GoalSet {
+            goal_id: g.into(),
+            support_id: sp.into(),
+            words: segs(&[("w1", 40)]),
+            co_produced: false,
+            on_behalf: false,
+        }),
+    )
+}
+
+fn goal_closed(g: &str, subject: &str) -> Ev {
+    ev(
+        &format!("goal:{g}"),
+        Some(subject),
+        subject,
+        Event::GoalClosed(GoalClosed {
+            outcome: GoalOutcome::Achieved,
+            words: vec![],
+            on_behalf: false,
+        }),
+    )
+}
+
+fn accompanied(detail: u8) -> Activity<Passage> {
+    Activity {
+        kind: ActivityKind::Accompanying,
+        detail: Some(text("activity-1", detail)),
+    }
+}
+
+fn signposted(detail: Option<u8>) -> Activity<Passage> {
+    Activity {
+        kind: ActivityKind::Signposting,
+        detail: detail.map(|n| text("activity-2", n)),
+    }
+}
+
+fn with_planned() -> Given {
+    given(with_support())
+        .when("pw-amara", plan("pm", "sp", now().plus(Time::DAY)), now())
+        .and_apply()
+}
+
+#[test]
+fn only_the_worker_plans_a_meeting_ahead_of_time_in_an_accepted_relationship() {
+    given(with_support())
+        .when("pw-amara", plan("pm", "sp", now().plus(Time::HOUR)), now())
+        .then_emits(&[(
+            "meeting:pm",
+            Some("su-sam"),
+            Event::MeetingPlanned(MeetingPlanned {
+                meeting_id: "pm".into(),
+                support_id: "sp".into(),
+                worker: "pw-amara".into(),
+                mode: MeetingMode::InPerson,
+                place: Place::Clinic,
+                place_detail: Some(seg("place", 5)),
+                planned_for: now().plus(Time::HOUR),
+                minutes: 60,
+            }),
+        )])
+        .then_decision(|d| assert_eq!(d.depends, strings(&["support:sp"])))
+        .and_not_apply()
+        .when("su-sam", plan("pm", "sp", now().plus(Time::HOUR)), now())
+        .then_refused(Code::PermissionDenied, "support.worker", "caller")
+        .when("pw-ben", plan("pm", "sp", now().plus(Time::HOUR)), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "support_id")
+        .when("pw-amara", plan("pm", "sp", now()), now())
+        .then_refused(Code::InvalidArgument, "time.future", "planned_for")
+        .and(vec![ended("sp", "su-sam", "su-sam")])
+        .when("pw-amara", plan("pm", "sp", now().plus(Time::HOUR)), now())
+        .then_refused(Code::FailedPrecondition, "support.accepted", "support_id");
+}
+
+#[test]
+fn a_planned_meetings_place_is_agreed_by_the_party_who_did_not_propose_it() {
+    let g = with_planned()
+        // The worker proposed the clinic: the worker cannot agree it, the person can.
+        .when("pw-amara", agree_place("pm", false), now())
+        .then_refused(
+            Code::FailedPrecondition,
+            "meeting.place_other_party",
+            "meeting_id",
+        )
+        .when("su-sam", agree_place("pm", true), now())
+        .then_refused(Code::InvalidArgument, "on_behalf", "on_behalf")
+        .when("su-sam", agree_place("pm", false), now())
+        .and_apply();
+    assert!(g.p.meetings["pm"].place_agreed);
+    let g = g
+        .when("su-sam", agree_place("pm", false), now())
+        .then_refused(
+            Code::FailedPrecondition,
+            "meeting.place_agreed",
+            "meeting_id",
+        )
+        // The person changes it: now the worker must agree, and the person cannot.
+        .when("su-sam", propose_place("pm", false), now())
+        .and_apply();
+    let m = &g.p.meetings["pm"];
+    assert_eq!(
+        (m.place, m.place_proposed_by, m.place_agreed),
+        (Place::Community, Party::Person, false)
+    );
+    let g = g
+        .when("su-sam", agree_place("pm", false), now())
+        .then_refused(
+            Code::FailedPrecondition,
+            "meeting.place_other_party",
+            "meeting_id",
+        )
+        .when("pw-ben", agree_place("pm", false), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "meeting_id")
+        .when("pw-amara", agree_place("pm", false), now())
+        .and_apply();
+    assert!(g.p.meetings["pm"].place_agreed);
+    // The worker records a change the person asked for in person: the person's proposal.
+    let g = g
+        .when("pw-amara", propose_place("pm", true), now())
+        .and_apply();
+    assert_eq!(g.p.meetings["pm"].place_proposed_by, Party::Person);
+}
+
+#[test]
+fn a_planned_meeting_is_held_cancelled_or_not_attended_and_then_no_longer_planned() {
+    let g = with_planned()
+        .when(
+            "pw-amara",
+            Command::MarkNotAttended {
+                meeting_id: "pm".into(),
+            },
+            now(),
+        )
+        .then_refused(
+            Code::FailedPrecondition,
+            "meeting.time_passed",
+            "meeting_id",
+        )
+        .when(
+            "su-sam",
+            Command::CancelMeeting {
+                meeting_id: "pm".into(),
+                by: Party::Worker,
+            },
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "meeting.cancel", "caller")
+        .when("su-sam", hold("pm", &[], vec![]), now())
+        .then_refused(Code::PermissionDenied, "meeting.worker", "caller")
+        .when("pw-amara", draft("n", "pm", texts(&[("s1", 1)])), now())
+        .then_refused(Code::FailedPrecondition, "meeting.held", "meeting_id");
+    // Cancelled by the person: who cancelled is recorded; it cannot then be held.
+    let cancelled = g.p.clone();
+    let g2 = Given {
+        p: cancelled,
+        seq: g.seq,
+        at: g.at,
+        versions: g.versions.clone(),
+    }
+    .when(
+        "su-sam",
+        Command::CancelMeeting {
+            meeting_id: "pm".into(),
+            by: Party::Person,
+        },
+        now(),
+    )
+    .and_apply();
+    let m = &g2.p.meetings["pm"];
+    assert_eq!(
+        (m.status, m.cancelled_by),
+        (MeetingStatus::Cancelled, Some(Party::Person))
+    );
+    g2.when("pw-amara", hold("pm", &[], vec![]), now())
+        .then_refused(Code::FailedPrecondition, "meeting.planned", "meeting_id");
+    // Missed once its time has come.
+    let later = now().plus(2 * Time::DAY);
+    let missed = Given {
+        p: g.p.clone(),
+        seq: g.seq,
+        at: g.at,
+        versions: g.versions.clone(),
+    }
+    .when(
+        "pw-amara",
+        Command::MarkNotAttended {
+            meeting_id: "pm".into(),
+        },
+        later,
+    )
+    .and_apply();
+    assert_eq!(missed.p.meetings["pm"].status, MeetingStatus::NotAttended);
+    // Held: then a note can be drafted of it.
+    let held = g
+        .when("pw-amara", hold("pm", &[], vec![]), now())
+        .and_apply();
+    assert_eq!(held.p.meetings["pm"].status, MeetingStatus::Held);
+    held.when("pw-amara", draft("n", "pm", texts(&[("s1", 1)])), now())
+        .then_decision(|d| assert_eq!(d.events[0].stream, "note:n"));
+}
+
+#[test]
+fn a_goal_is_the_persons_own_set_by_them_or_co_produced_and_agreed_in_person() {
+    given(with_support())
+        .when("su-sam", set_goal("g", "sp", false), now())
+        .then_emits(&[(
+            "goal:g",
+            Some("su-sam"),
+            Event::GoalSet(GoalSet {
+                goal_id: "g".into(),
+                support_id: "sp".into(),
+                words: segs(&[("w1", 40)]),
+                co_produced: false,
+                on_behalf: false,
+            }),
+        )])
+        .then_decision(|d| assert_eq!(d.depends, strings(&["support:sp"])))
+        .and_not_apply()
+        .when("pw-amara", set_goal("g", "sp", false), now())
+        .then_refused(Code::PermissionDenied, "goal.person_agreed", "caller")
+        .when("pw-amara", set_goal("g", "sp", true), now())
+        .then_decision(|d| {
+            let Event::GoalSet(e) = &d.events[0].event else {
+                panic!("not goal.set: {d:?}")
+            };
+            assert!(e.co_produced && e.on_behalf);
+        })
+        .and_not_apply()
+        .when("pw-ben", set_goal("g", "sp", true), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "support_id")
+        .when("su-ola", set_goal("g", "sp", false), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "support_id")
+        .when("ct-cho", set_goal("g", "sp", true), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "support_id")
+        .when(
+            "su-sam",
+            Command::SetGoal {
+                goal_id: "g".into(),
+                support_id: "sp".into(),
+                words: vec![],
+                co_produced: false,
+            },
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "segments", "words")
+        .and(vec![goal_set("g", "sp", "su-sam")])
+        .when("su-sam", set_goal("g", "sp", false), now())
+        .then_refused(Code::AlreadyExists, "unique_id", "goal_id")
+        .and(vec![ended("sp", "su-sam", "su-sam")])
+        .when("su-sam", set_goal("g2", "sp", false), now())
+        .then_refused(Code::FailedPrecondition, "support.accepted", "support_id");
+}
+
+#[test]
+fn a_goal_is_reviewed_and_closed_only_while_open_by_the_person_or_for_them() {
+    let mut e = with_support();
+    e.push(goal_set("g", "sp", "su-sam"));
+    let review = |n: u8| Command::ReviewGoal {
+        goal_id: "g".into(),
+        words: texts(&[("r1", n)]),
+    };
+    let close = || Command::CloseGoal {
+        goal_id: "g".into(),
+        outcome: GoalOutcome::LetGo,
+        words: vec![],
+    };
+    let g = given(e)
+        .when("su-sam", review(41), now())
+        .and_apply()
+        .when("pw-amara", review(42), now())
+        .then_decision(|d| {
+            assert_eq!(
+                d.events[0].event,
+                Event::GoalReviewed(GoalReviewed {
+                    words: segs(&[("r1", 42)]),
+                    on_behalf: true
+                })
+            )
+        })
+        .and_not_apply()
+        .when("pw-ben", review(42), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "goal_id")
+        .when("su-ola", close(), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "goal_id")
+        .when("su-sam", close(), now())
+        .and_apply();
+    let goal = &g.p.goals["g"];
+    assert_eq!(goal.reviews.len(), 1);
+    assert_eq!(
+        goal.closed.as_ref().map(|c| c.outcome),
+        Some(GoalOutcome::LetGo)
+    );
+    g.when("su-sam", review(43), now())
+        .then_refused(Code::FailedPrecondition, "goal.open", "goal_id")
+        .when("su-sam", close(), now())
+        .then_refused(Code::FailedPrecondition, "goal.open", "goal_id");
+}
+
+#[test]
+fn a_meeting_names_open_goals_of_its_relationship_and_what_was_done_in_words() {
+    let mut e = with_support();
+    e.extend(accepted_support("sp-ola", "su-ola", "pw-amara"));
+    e.push(goal_set("g", "sp", "su-sam"));
+    e.push(goal_set("g-ola", "sp-ola", "su-ola"));
+    e.push(goal_set("g-done", "sp", "su-sam"));
+    e.push(goal_closed("g-done", "su-sam"));
+    let with_work = |goals: &[&str], activities: Vec<Activity<Passage>>| {
+        with_meeting_fields(record_meeting("m", "sp"), |c| {
+            if let Command::RecordMeeting {
+                goals: g,
+                activities: a,
+                ..
+            } = c
+            {
+                *g = strings(goals);
+                *a = activities;
+            }
+        })
+    };
+    given(e)
+        .when(
+            "pw-amara",
+            with_work(&["g"], vec![accompanied(50), signposted(Some(51))]),
+            now(),
+        )
+        .then_decision(|d| {
+            let Event::MeetingRecorded(m) = &d.events[0].event else {
+                panic!("not meeting.recorded: {d:?}")
+            };
+            assert_eq!(m.goals, strings(&["g"]));
+            assert_eq!(
+                m.activities,
+                vec![
+                    Activity {
+                        kind: ActivityKind::Accompanying,
+                        detail: Some(seg("activity-1", 50)),
+                    },
+                    Activity {
+                        kind: ActivityKind::Signposting,
+                        detail: Some(seg("activity-2", 51)),
+                    },
+                ]
+            );
+            assert_eq!(d.depends, strings(&["support:sp", "goal:g"]));
+        })
+        .and_not_apply()
+        .when("pw-amara", with_work(&[], vec![signposted(None)]), now())
+        .then_refused(
+            Code::InvalidArgument,
+            "meeting.signposting",
+            "activities.detail",
+        )
+        .when("pw-amara", with_work(&["g-ola"], vec![]), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "goals")
+        .when("pw-amara", with_work(&["g-done"], vec![]), now())
+        .then_refused(Code::FailedPrecondition, "goal.open", "goals")
+        .when("pw-amara", with_work(&["g", "g"], vec![]), now())
+        .then_refused(Code::InvalidArgument, "meeting.goals", "goals");
+}
+
+#[test]
+fn goals_are_seen_by_the_person_and_their_worker_and_not_by_the_care_team() {
+    use withus::domain::access::Scope as ReadScope;
+    use withus::domain::view::record;
+    let mut e = with_support();
+    e.push(goal_set("g", "sp", "su-sam"));
+    let g = given(e);
+    let goals = |scope: &ReadScope| -> Vec<String> {
+        record(&g.p, "su-sam", Some(scope))
+            .goals
+            .into_iter()
+            .map(|x| x.goal_id)
+            .collect()
+    };
+    assert_eq!(goals(&ReadScope::Own), ["g"]);
+    let amara = ReadScope::Support {
+        worker: "pw-amara".into(),
+        support_ids: ["sp".to_string()].into(),
+    };
+    assert_eq!(goals(&amara), ["g"]);
+    let other = ReadScope::Support {
+        worker: "pw-ben".into(),
+        support_ids: ["sp-other".to_string()].into(),
+    };
+    assert!(goals(&other).is_empty());
+    assert!(goals(&ReadScope::CareTeam).is_empty());
+    assert!(goals(&ReadScope::Safeguarding).is_empty());
+    // The person may state their disagreement with how a goal is recorded.
+    g.when(
+        "su-sam",
+        Command::AddStatement {
+            statement_id: "st".into(),
+            target_stream: "goal:g".into(),
+            segments: texts(&[("x", 7)]),
+        },
+        now(),
+    )
+    .then_decision(|d| assert_eq!(d.depends, strings(&["goal:g"])));
+}
+
+fn form_group(id: &str, facilitators: &[&str]) -> Command {
+    Command::FormGroup {
+        group_id: id.into(),
+        name: text("name", 60),
+        facilitators: strings(facilitators),
+    }
+}
+
+#[test]
+fn a_group_is_formed_by_an_admin_or_a_peer_worker_who_facilitates_it() {
+    given(cast())
+        .when("admin", form_group("grp", &["pw-amara", "pw-ben"]), now())
+        .then_emits(&[(
+            "group:grp",
+            None,
+            Event::GroupFormed(GroupFormed {
+                group_id: "grp".into(),
+                name: seg("name", 60),
+                facilitators: strings(&["pw-amara", "pw-ben"]),
+            }),
+        )])
+        .and_not_apply()
+        .when("pw-amara", form_group("grp", &["pw-ben"]), now())
+        .then_refused(Code::PermissionDenied, "group.facilitator", "caller")
+        .when("ct-cho", form_group("grp", &["pw-amara"]), now())
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when("admin", form_group("grp", &["ct-cho"]), now())
+        .then_refused(Code::InvalidArgument, "group.facilitators", "facilitators")
+        .when("admin", form_group("grp", &[]), now())
+        .then_refused(Code::InvalidArgument, "group.facilitators", "facilitators")
+        .when("admin", form_group("grp", &["pw-amara", "pw-amara"]), now())
+        .then_refused(Code::InvalidArgument, "group.facilitators", "facilitators")
+        .when("pw-amara", form_group("grp", &["pw-amara"]), now())
+        .and_apply()
+        .when("admin", form_group("grp", &["pw-amara"]), now())
+        .then_refused(Code::AlreadyExists, "unique_id", "group_id");
+}
+
+#[test]
+fn a_group_session_is_an_entry_about_each_participant_alone_naming_neither_group_nor_others() {
+    use withus::domain::access::Scope as ReadScope;
+    use withus::domain::view::record;
+    let mut e = with_support();
+    e.extend(accepted_support("sp-ola", "su-ola", "pw-amara"));
+    e.extend(accepted_support("sp-ben", "su-ola", "pw-ben"));
+    let session = |m: &str, sp: &str, group: &str| {
+        with_meeting_fields(record_meeting(m, sp), |c| {
+            if let Command::RecordMeeting { kind, group_id, .. } = c {
+                *kind = MeetingKind::Group;
+                *group_id = Some(group.into());
+            }
+        })
+    };
+    let g = given(e)
+        .when("admin", form_group("grp-voices", &["pw-amara"]), now())
+        .and_apply()
+        .when("pw-amara", session("m-sam", "sp", "grp-voices"), now())
+        .then_decision(|d| {
+            let Event::MeetingRecorded(m) = &d.events[0].event else {
+                panic!("not meeting.recorded: {d:?}")
+            };
+            assert_eq!((m.kind, &m.group_id), (MeetingKind::Group, &None));
+            assert_eq!(d.events[0].subject.as_deref(), Some("su-sam"));
+            assert_eq!(d.depends, strings(&["support:sp", "group:grp-voices"]));
+        })
+        .and_apply()
+        .when("pw-amara", session("m-ola", "sp-ola", "grp-voices"), now())
+        .and_apply()
+        // Not a facilitator; a group that does not exist.
+        .when("pw-ben", session("m-x", "sp-ben", "grp-voices"), now())
+        .then_refused(Code::PermissionDenied, "group.facilitator", "caller")
+        .when("pw-amara", session("m-x", "sp", "grp-none"), now())
+        .then_refused(Code::NotFound, "exists", "group_id");
+    // Sam's record, as Sam and as Amara see it, names neither the group nor Ola.
+    for scope in [
+        ReadScope::Own,
+        ReadScope::Support {
+            worker: "pw-amara".into(),
+            support_ids: ["sp".to_string()].into(),
+        },
+    ] {
+        let json = serde_json::to_string(&record(&g.p, "su-sam", Some(&scope))).unwrap();
+        assert!(json.contains("m-sam"), "{json}");
+        for other in ["grp-voices", "su-ola", "m-ola", "sp-ola"] {
+            assert!(!json.contains(other), "{other} in Sam's record: {json}");
+        }
+    }
 }

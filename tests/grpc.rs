@@ -767,6 +767,8 @@ async fn the_seeds_story_over_grpc() {
             support_id: "sp-1".into(),
             kind: "one_to_one".into(),
             group_id: String::new(),
+            goals: vec![],
+            activities: vec![],
             mode: "in_person".into(),
             place: "community".into(),
             place_detail: "the café by the park".into(),
@@ -1102,6 +1104,14 @@ async fn withus_demo_and_withus_admin_work_against_a_running_server() {
         "on the basis of consent:c-1; recorded by ct-cho-",
         "Your statement about note:n-",
         "it was talking to Amara",
+        "place agreed by both",
+        "accompanying (the job centre appointment)",
+        "signposting (the Saturday walking group at the park)",
+        "held",
+        "Recovery goal g-",
+        "Get back to the allotment",
+        "reviewed ",
+        "Went to the job centre with Amara",
     ] {
         assert!(out.contains(words), "missing {words:?} in:\n{out}");
     }
@@ -1280,4 +1290,326 @@ async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
     assert_eq!(e.code(), Code::PermissionDenied);
     assert!(e.message().contains("[no_basis]"), "{}", e.message());
     s.stop().await;
+}
+
+/// Issue 14 items 3 and 4 over gRPC: the person sets a recovery goal in their words; a meeting
+/// is planned, its place changed by the person and agreed by the worker, held with the goal it
+/// worked on, the worker accompanying the person and signposting; the goal is reviewed and
+/// achieved; a group session is recorded for two participants, and neither's record names the
+/// group or the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goals_meetings_as_they_happen_and_a_group_session_over_grpc() {
+    let s = start().await;
+    let sam = actor_with_token(&s, "su-sam", pb::Role::ServiceUser, "").await;
+    let ola = actor_with_token(&s, "su-ola", pb::Role::ServiceUser, "").await;
+    let amara = actor_with_token(&s, "pw-amara", pb::Role::PeerWorker, "peer-team").await;
+    let cho = actor_with_token(&s, "ct-cho", pb::Role::CareTeam, "cmht-north").await;
+    for (sp, person, token) in [("sp-1", "su-sam", &sam), ("sp-2", "su-ola", &ola)] {
+        let mut support = client!(s, &amara, support_client::SupportClient);
+        support
+            .refer(pb::ReferRequest {
+                call: opts(&format!("{sp}-r")),
+                support_id: sp.into(),
+                subject: person.into(),
+                worker: "pw-amara".into(),
+                source: "self".into(),
+            })
+            .await
+            .unwrap();
+        support
+            .offer(pb::SupportRequest {
+                call: opts(&format!("{sp}-o")),
+                support_id: sp.into(),
+            })
+            .await
+            .unwrap();
+        client!(s, token, support_client::SupportClient)
+            .accept(pb::SupportRequest {
+                call: opts(&format!("{sp}-a")),
+                support_id: sp.into(),
+            })
+            .await
+            .unwrap();
+    }
+
+    // Sam's goal, in Sam's words.
+    let mut sams_goals = client!(s, &sam, goals_client::GoalsClient);
+    sams_goals
+        .set(pb::SetGoalRequest {
+            call: opts("g1"),
+            goal_id: "g-1".into(),
+            support_id: "sp-1".into(),
+            words: vec![seg("w1", "get back to the allotment twice a week")],
+            co_produced: true,
+        })
+        .await
+        .unwrap();
+    // Amara cannot set a goal for Sam that Sam did not agree.
+    let e = client!(s, &amara, goals_client::GoalsClient)
+        .set(pb::SetGoalRequest {
+            call: opts("g2"),
+            goal_id: "g-2".into(),
+            support_id: "sp-1".into(),
+            words: vec![seg("w1", "take medication")],
+            co_produced: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // Ola cannot touch Sam's goal, and learns nothing about it.
+    let e = client!(s, &ola, goals_client::GoalsClient)
+        .review(pb::ReviewGoalRequest {
+            call: opts("g3"),
+            goal_id: "g-1".into(),
+            words: vec![seg("r1", "x")],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(!e.message().contains("su-sam"), "{e:?}");
+
+    // A meeting planned at the clinic; Sam would rather meet at the café; Amara agrees.
+    let mut meetings = client!(s, &amara, meetings_client::MeetingsClient);
+    meetings
+        .plan(pb::PlanMeetingRequest {
+            call: opts("p1"),
+            meeting_id: "pm-1".into(),
+            support_id: "sp-1".into(),
+            mode: "in_person".into(),
+            place: "clinic".into(),
+            place_detail: String::new(),
+            planned_for: ts(now_ms() + 86_400_000),
+            minutes: 60,
+        })
+        .await
+        .unwrap();
+    let mut sams_meetings = client!(s, &sam, meetings_client::MeetingsClient);
+    sams_meetings
+        .propose_place(pb::ProposePlaceRequest {
+            call: opts("p2"),
+            meeting_id: "pm-1".into(),
+            place: "community".into(),
+            place_detail: "the café by the park".into(),
+            on_behalf: false,
+        })
+        .await
+        .unwrap();
+    let e = sams_meetings
+        .agree_place(pb::AgreePlaceRequest {
+            call: opts("p3"),
+            meeting_id: "pm-1".into(),
+            on_behalf: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    meetings
+        .agree_place(pb::AgreePlaceRequest {
+            call: opts("p4"),
+            meeting_id: "pm-1".into(),
+            on_behalf: false,
+        })
+        .await
+        .unwrap();
+    let e = meetings
+        .record_held(pb::HoldMeetingRequest {
+            call: opts("p5x"),
+            meeting_id: "pm-1".into(),
+            occurred_at: ts(now_ms() - 1_000),
+            minutes: 60,
+            goals: vec!["g-1".into()],
+            activities: vec![pb::Activity {
+                kind: "signposting".into(),
+                detail: String::new(),
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("signposting"), "{e:?}");
+    meetings
+        .record_held(pb::HoldMeetingRequest {
+            call: opts("p5"),
+            meeting_id: "pm-1".into(),
+            occurred_at: ts(now_ms() - 1_000),
+            minutes: 60,
+            goals: vec!["g-1".into()],
+            activities: vec![
+                pb::Activity {
+                    kind: "accompanying".into(),
+                    detail: "the job centre appointment".into(),
+                },
+                pb::Activity {
+                    kind: "signposting".into(),
+                    detail: "the Tuesday walking group".into(),
+                },
+            ],
+        })
+        .await
+        .unwrap();
+    // A second plan, cancelled by Sam.
+    meetings
+        .plan(pb::PlanMeetingRequest {
+            call: opts("p6"),
+            meeting_id: "pm-2".into(),
+            support_id: "sp-1".into(),
+            mode: "phone".into(),
+            place: "online".into(),
+            place_detail: String::new(),
+            planned_for: ts(now_ms() + 2 * 86_400_000),
+            minutes: 30,
+        })
+        .await
+        .unwrap();
+    sams_meetings
+        .cancel(pb::CancelMeetingRequest {
+            call: opts("p7"),
+            meeting_id: "pm-2".into(),
+            by: "person".into(),
+        })
+        .await
+        .unwrap();
+
+    sams_goals
+        .review(pb::ReviewGoalRequest {
+            call: opts("g4"),
+            goal_id: "g-1".into(),
+            words: vec![seg("r1", "went once this week, with Amara")],
+        })
+        .await
+        .unwrap();
+    let e = sams_goals
+        .close(pb::CloseGoalRequest {
+            call: opts("g5x"),
+            goal_id: "g-1".into(),
+            outcome: String::new(),
+            words: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    sams_goals
+        .close(pb::CloseGoalRequest {
+            call: opts("g5"),
+            goal_id: "g-1".into(),
+            outcome: "achieved".into(),
+            words: vec![seg("c1", "I go on my own now")],
+        })
+        .await
+        .unwrap();
+
+    // A group session: one entry for each participant, naming neither the group nor the other.
+    client!(s, &s.admin_token(), groups_client::GroupsClient)
+        .form(pb::FormGroupRequest {
+            call: opts("grp"),
+            group_id: "grp-voices".into(),
+            name: "Thursday hearing voices group".into(),
+            facilitators: vec!["pw-amara".into()],
+        })
+        .await
+        .unwrap();
+    for (m, sp) in [("gm-sam", "sp-1"), ("gm-ola", "sp-2")] {
+        meetings
+            .record(pb::RecordMeetingRequest {
+                call: opts(m),
+                meeting_id: m.into(),
+                support_id: sp.into(),
+                kind: "group".into(),
+                group_id: "grp-voices".into(),
+                mode: "in_person".into(),
+                place: "community".into(),
+                place_detail: String::new(),
+                occurred_at: ts(now_ms() - 1_000),
+                minutes: 90,
+                goals: vec![],
+                activities: vec![pb::Activity {
+                    kind: "shared_experience".into(),
+                    detail: String::new(),
+                }],
+            })
+            .await
+            .unwrap();
+    }
+
+    let mine = client!(s, &sam, records_client::RecordsClient)
+        .get_record(pb::GetRecordRequest {
+            subject: "su-sam".into(),
+            as_of_seq: None,
+            as_of_time: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let v: serde_json::Value = serde_json::from_str(&mine.record_json).unwrap();
+    let goal = &v["goals"][0];
+    assert_eq!(
+        goal["words"][0]["text"],
+        "get back to the allotment twice a week"
+    );
+    assert_eq!(
+        goal["reviews"][0]["words"][0]["text"],
+        "went once this week, with Amara"
+    );
+    assert_eq!(goal["closed"]["outcome"], "achieved");
+    let meeting = |id: &str| {
+        v["meetings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["meeting_id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {v}"))
+            .clone()
+    };
+    let held = meeting("pm-1");
+    assert_eq!(held["status"], "held");
+    assert_eq!(
+        (
+            &held["place"],
+            &held["place_proposed_by"],
+            &held["place_agreed"]
+        ),
+        (&"community".into(), &"person".into(), &true.into())
+    );
+    assert_eq!(held["place_detail"]["text"], "the café by the park");
+    assert_eq!(held["goals"][0], "g-1");
+    assert_eq!(
+        held["activities"][0]["detail"]["text"],
+        "the job centre appointment"
+    );
+    assert_eq!(meeting("pm-2")["cancelled_by"], "person");
+    assert_eq!(meeting("gm-sam")["kind"], "group");
+    for other in ["grp-voices", "hearing voices", "su-ola", "gm-ola", "sp-2"] {
+        assert!(!mine.record_json.contains(other), "{other} in Sam's record");
+    }
+
+    // The care team, even with Sam's consent to share notes, is not shown the goals, nor
+    // where they met or what was done in words.
+    client!(s, &sam, consent_client::ConsentClient)
+        .grant(pb::GrantConsentRequest {
+            call: opts("c1"),
+            subject: "su-sam".into(),
+            consent_id: "c-1".into(),
+            scope: "share_with_care_team".into(),
+            grantee: "cmht-north".into(),
+            expires_at: String::new(),
+        })
+        .await
+        .unwrap();
+    let theirs = client!(s, &cho, records_client::RecordsClient)
+        .get_record(pb::GetRecordRequest {
+            subject: "su-sam".into(),
+            as_of_seq: None,
+            as_of_time: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let v: serde_json::Value = serde_json::from_str(&theirs.record_json).unwrap();
+    assert_eq!(v["goals"], serde_json::json!([]));
+    for words in ["allotment", "job centre", "café"] {
+        assert!(
+            !theirs.record_json.contains(words),
+            "{words} shown to the care team"
+        );
+    }
 }

@@ -419,6 +419,8 @@ async fn a_note_of_64_segments_of_64_kib_is_accepted() {
             support_id: "sp-1".into(),
             kind: "one_to_one".into(),
             group_id: String::new(),
+            goals: vec![],
+            activities: vec![],
             mode: "in_person".into(),
             place: "community".into(),
             place_detail: "the library".into(),

@@ -50,11 +50,15 @@ fn seg(id: &str) -> pb::TextSegment {
 }
 
 fn future_ms(days: u64) -> String {
+    in_ms(days * 86_400_000)
+}
+
+fn in_ms(ms: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    withus::format::format_millis(now + days * 86_400_000)
+    withus::format::format_millis(now + ms)
 }
 
 /// What a fixture holds about its person P.
@@ -63,6 +67,10 @@ enum Kind {
     Referred,
     Offered,
     Full,
+    /// As Full, with the planned meeting's time already come.
+    Passed,
+    /// As Full, with note n2 agreed by both.
+    Agreed,
 }
 
 struct Fix {
@@ -160,7 +168,8 @@ impl World {
                 .await
                 .unwrap();
         }
-        if kind == Kind::Full {
+        let full = matches!(kind, Kind::Full | Kind::Passed | Kind::Agreed);
+        if full {
             support
                 .accept(req(
                     pb::SupportRequest {
@@ -179,6 +188,8 @@ impl World {
                         support_id: sp.clone(),
                         kind: "one_to_one".into(),
                         group_id: String::new(),
+                        goals: vec![],
+                        activities: vec![],
                         mode: "phone".into(),
                         place: "online".into(),
                         place_detail: String::new(),
@@ -203,6 +214,21 @@ impl World {
                     ))
                     .await
                     .unwrap();
+            }
+            if kind == Kind::Agreed {
+                for (k, token) in [("f-a1", &p_token), ("f-a2", &pw)] {
+                    notes
+                        .agree(req(
+                            pb::AgreeNoteRequest {
+                                call: c(k),
+                                note_id: n2.clone(),
+                                revision: 1,
+                            },
+                            token,
+                        ))
+                        .await
+                        .unwrap();
+                }
             }
             notes
                 .propose_redaction(req(
@@ -269,6 +295,44 @@ impl World {
             ))
             .await
             .unwrap();
+            // A meeting planned ahead (at the clinic, proposed by the worker) and P's goal.
+            let planned_in = if kind == Kind::Passed {
+                300
+            } else {
+                86_400_000
+            };
+            pb::meetings_client::MeetingsClient::new(self.c())
+                .plan(req(
+                    pb::PlanMeetingRequest {
+                        call: c("f-pm"),
+                        meeting_id: format!("pm-{id}"),
+                        support_id: sp.clone(),
+                        mode: "in_person".into(),
+                        place: "clinic".into(),
+                        place_detail: String::new(),
+                        planned_for: in_ms(planned_in),
+                        minutes: 30,
+                    },
+                    &pw,
+                ))
+                .await
+                .unwrap();
+            pb::goals_client::GoalsClient::new(self.c())
+                .set(req(
+                    pb::SetGoalRequest {
+                        call: c("f-g"),
+                        goal_id: format!("g-{id}"),
+                        support_id: sp.clone(),
+                        words: vec![seg("w")],
+                        co_produced: false,
+                    },
+                    &p_token,
+                ))
+                .await
+                .unwrap();
+            if kind == Kind::Passed {
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            }
             let mut sar = pb::subject_access_client::SubjectAccessClient::new(self.c());
             for s in ["sar-1", "sar-2"] {
                 sar.request(req(
@@ -386,6 +450,8 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 support_id: f.sp.clone(),
                 kind: "one_to_one".into(),
                 group_id: String::new(),
+                goals: vec![],
+                activities: vec![],
                 mode: "phone".into(),
                 place: "online".into(),
                 place_detail: String::new(),
@@ -602,6 +668,95 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         "Audit.Subscribe" => {
             go!(audit_client::AuditClient.subscribe(pb::SubscribeRequest { from_seq: 0 }))
         }
+        "Meetings.Plan" => go!(
+            meetings_client::MeetingsClient.plan(pb::PlanMeetingRequest {
+                call: c("x"),
+                meeting_id: format!("pm-new-{id}-{role}"),
+                support_id: f.sp.clone(),
+                mode: "phone".into(),
+                place: "online".into(),
+                place_detail: String::new(),
+                planned_for: future_ms(1),
+                minutes: 30
+            })
+        ),
+        "Meetings.ProposePlace" => go!(meetings_client::MeetingsClient.propose_place(
+            pb::ProposePlaceRequest {
+                call: c("x"),
+                meeting_id: format!("pm-{id}"),
+                place: "community".into(),
+                place_detail: "the café".into(),
+                on_behalf: false
+            }
+        )),
+        // The worker proposed the place: the person agrees it, or the worker for them.
+        "Meetings.AgreePlace" => go!(meetings_client::MeetingsClient.agree_place(
+            pb::AgreePlaceRequest {
+                call: c("x"),
+                meeting_id: format!("pm-{id}"),
+                on_behalf: role == "peer_worker"
+            }
+        )),
+        "Meetings.Cancel" => go!(meetings_client::MeetingsClient.cancel(
+            pb::CancelMeetingRequest {
+                call: c("x"),
+                meeting_id: format!("pm-{id}"),
+                by: if role == "peer_worker" {
+                    "worker"
+                } else {
+                    "person"
+                }
+                .into()
+            }
+        )),
+        "Meetings.RecordNotAttended" => go!(meetings_client::MeetingsClient.record_not_attended(
+            pb::MeetingRequest {
+                call: c("x"),
+                meeting_id: format!("pm-{id}"),
+            }
+        )),
+        "Meetings.RecordHeld" => go!(meetings_client::MeetingsClient.record_held(
+            pb::HoldMeetingRequest {
+                call: c("x"),
+                meeting_id: format!("pm-{id}"),
+                occurred_at: future_ms(0),
+                minutes: 30,
+                goals: vec![format!("g-{id}")],
+                activities: vec![pb::Activity {
+                    kind: "accompanying".into(),
+                    detail: "the GP appointment".into()
+                }]
+            }
+        )),
+        "Groups.Form" => go!(groups_client::GroupsClient.form(pb::FormGroupRequest {
+            call: c("x"),
+            group_id: format!("grp-{id}-{role}"),
+            name: "a group".into(),
+            facilitators: vec!["pw".into()]
+        })),
+        "Goals.Set" => go!(goals_client::GoalsClient.set(pb::SetGoalRequest {
+            call: c("x"),
+            goal_id: format!("g-new-{id}-{role}"),
+            support_id: f.sp.clone(),
+            words: vec![seg("w")],
+            co_produced: true
+        })),
+        "Goals.Review" => go!(goals_client::GoalsClient.review(pb::ReviewGoalRequest {
+            call: c("x"),
+            goal_id: format!("g-{id}"),
+            words: vec![seg("r")]
+        })),
+        "Goals.Close" => go!(goals_client::GoalsClient.close(pb::CloseGoalRequest {
+            call: c("x"),
+            goal_id: format!("g-{id}"),
+            outcome: "changed".into(),
+            words: vec![]
+        })),
+        "Notes.AddAddendum" => go!(notes_client::NotesClient.add_addendum(pb::NoteTextRequest {
+            call: c("x"),
+            note_id: f.n2.clone(),
+            segments: vec![seg("a1")]
+        })),
         "Notes.CheckWording" => go!(notes_client::NotesClient.check_wording(
             pb::CheckWordingRequest {
                 segments: vec![seg("s1")]
@@ -704,6 +859,11 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("Notes.Agree", Kind::Full, &["service_user", "peer_worker"]),
         ("Notes.Close", Kind::Full, &["peer_worker"]),
         (
+            "Notes.AddAddendum",
+            Kind::Agreed,
+            &["service_user", "peer_worker"],
+        ),
+        (
             "Consent.Grant",
             Kind::Full,
             &["service_user", "peer_worker"],
@@ -777,6 +937,30 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             &["peer_worker", "care_team", "safeguarding_lead"],
         ),
         ("Statements.Add", Kind::Full, &["service_user"]),
+        ("Meetings.Plan", Kind::Full, &["peer_worker"]),
+        (
+            "Meetings.ProposePlace",
+            Kind::Full,
+            &["service_user", "peer_worker"],
+        ),
+        (
+            "Meetings.AgreePlace",
+            Kind::Full,
+            &["service_user", "peer_worker"],
+        ),
+        (
+            "Meetings.Cancel",
+            Kind::Full,
+            &["service_user", "peer_worker"],
+        ),
+        ("Meetings.RecordNotAttended", Kind::Passed, &["peer_worker"]),
+        ("Meetings.RecordHeld", Kind::Full, &["peer_worker"]),
+        // The caller's own token is pw's for the peer worker: a worker forms a group they
+        // facilitate.
+        ("Groups.Form", Kind::Full, &["peer_worker", "admin"]),
+        ("Goals.Set", Kind::Full, &["service_user", "peer_worker"]),
+        ("Goals.Review", Kind::Full, &["service_user", "peer_worker"]),
+        ("Goals.Close", Kind::Full, &["service_user", "peer_worker"]),
         // Advice on words not yet saved: reads nothing about anyone, appends nothing.
         ("Notes.CheckWording", Kind::Full, all),
     ];
@@ -789,6 +973,16 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         assert!(
             listed.contains(s.trim_start_matches("withus.v1.")),
             "{s} missing from the matrix"
+        );
+    }
+
+    // And every command RPC, one by one.
+    let names: BTreeSet<&str> = matrix.iter().map(|(r, _, _)| *r).collect();
+    for method in withus::grpc::commands::METHODS {
+        let name = method.trim_start_matches("withus.v1.").replace('/', ".");
+        assert!(
+            names.contains(name.as_str()),
+            "{method} missing from the matrix"
         );
     }
 

@@ -154,6 +154,8 @@ impl Server {
                     support_id: "sp-1".into(),
                     kind: "one_to_one".into(),
                     group_id: String::new(),
+                    goals: vec![],
+                    activities: vec![],
                     mode: "in_person".into(),
                     place: "community".into(),
                     place_detail: String::new(),

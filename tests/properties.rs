@@ -246,6 +246,8 @@ impl Run {
                         support_id: sid(s),
                         kind: MeetingKind::OneToOne,
                         group_id: None,
+                        goals: vec![],
+                        activities: vec![],
                         mode: MeetingMode::InPerson,
                         place: Place::Community,
                         place_detail: detail,

@@ -379,6 +379,8 @@ async fn peer_support_is_opt_in() {
             support_id: "sp-1".into(),
             kind: MeetingKind::OneToOne,
             group_id: None,
+            goals: vec![],
+            activities: vec![],
             mode: MeetingMode::Phone,
             place: Place::Online,
             place_detail: None,
@@ -476,6 +478,8 @@ async fn meetings_are_recorded_by_the_worker_of_an_accepted_relationship() {
         support_id: "sp-1".into(),
         kind,
         group_id: group.map(Into::into),
+        goals: vec![],
+        activities: vec![],
         mode: MeetingMode::InPerson,
         place: Place::Home,
         place_detail: None,
@@ -544,6 +548,8 @@ async fn meetings_are_recorded_by_the_worker_of_an_accepted_relationship() {
             support_id: "sp-x".into(),
             kind: MeetingKind::OneToOne,
             group_id: None,
+            goals: vec![],
+            activities: vec![],
             mode: MeetingMode::InPerson,
             place: Place::Home,
             place_detail: None,
@@ -553,6 +559,25 @@ async fn meetings_are_recorded_by_the_worker_of_an_accepted_relationship() {
         Code::PermissionDenied,
         "no_basis",
         "support_id",
+    )
+    .await;
+    // A group session: the group must exist, and the caller facilitate it.
+    refused(
+        &w,
+        "pw-amara",
+        m("m-1", MeetingKind::Group, Some("g-1"), w.now(), 90),
+        Code::NotFound,
+        "exists",
+        "group_id",
+    )
+    .await;
+    w.ok(
+        "admin",
+        Command::FormGroup {
+            group_id: "g-1".into(),
+            name: Passage::new("name", "the Tuesday walking group"),
+            facilitators: vec!["pw-amara".into()],
+        },
     )
     .await;
     w.ok(

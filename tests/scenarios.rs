@@ -53,6 +53,8 @@ async fn a_note_is_co_produced_and_a_passage_removed_by_agreement_is_gone_but_th
             support_id: "sp-1".into(),
             kind: MeetingKind::OneToOne,
             group_id: None,
+            goals: vec![],
+            activities: vec![],
             mode: MeetingMode::InPerson,
             place: Place::Community,
             place_detail: Some(cafe),

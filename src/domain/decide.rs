@@ -4,7 +4,7 @@
 //! command to the area that handles it. The rules themselves are in the area slices —
 //! [`super::actors`], [`super::support`], [`super::meetings`], [`super::notes`],
 //! [`super::consent`], [`super::safeguarding`], [`super::sar`], [`super::discussions`],
-//! [`super::statements`] — with the checks they share in
+//! [`super::statements`], [`super::goals`] — with the checks they share in
 //! [`super::checks`]. Must not touch: I/O, clocks, randomness — `now` and every id are passed in.
 //! Reads are decided in [`super::access`], not here.
 //!
@@ -19,7 +19,8 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    consent, discussions, meetings, notes, safeguarding, sar, statements, support, Projections,
+    consent, discussions, goals, meetings, notes, safeguarding, sar, statements, support,
+    Projections,
 };
 use crate::format::Hash;
 
@@ -79,6 +80,62 @@ pub enum Command {
         place_detail: Option<Passage>,
         occurred_at: Time,
         minutes: u32,
+        /// Open goals of the person the meeting worked on.
+        goals: Vec<String>,
+        activities: Vec<Activity<Passage>>,
+    },
+    PlanMeeting {
+        meeting_id: String,
+        support_id: String,
+        mode: MeetingMode,
+        place: Place,
+        place_detail: Option<Passage>,
+        planned_for: Time,
+        minutes: u32,
+    },
+    ProposePlace {
+        meeting_id: String,
+        place: Place,
+        place_detail: Option<Passage>,
+        on_behalf: bool,
+    },
+    AgreePlace {
+        meeting_id: String,
+        on_behalf: bool,
+    },
+    CancelMeeting {
+        meeting_id: String,
+        by: Party,
+    },
+    MarkNotAttended {
+        meeting_id: String,
+    },
+    HoldMeeting {
+        meeting_id: String,
+        occurred_at: Time,
+        minutes: u32,
+        goals: Vec<String>,
+        activities: Vec<Activity<Passage>>,
+    },
+    FormGroup {
+        group_id: String,
+        name: Passage,
+        facilitators: Vec<String>,
+    },
+    SetGoal {
+        goal_id: String,
+        support_id: String,
+        words: Vec<Passage>,
+        co_produced: bool,
+    },
+    ReviewGoal {
+        goal_id: String,
+        words: Vec<Passage>,
+    },
+    CloseGoal {
+        goal_id: String,
+        outcome: GoalOutcome,
+        words: Vec<Passage>,
     },
     DraftNote {
         note_id: String,
@@ -303,6 +360,8 @@ pub fn decide(
             place_detail,
             occurred_at,
             minutes,
+            goals,
+            activities,
         } => meetings::record_meeting(
             p,
             caller,
@@ -315,9 +374,90 @@ pub fn decide(
             place_detail,
             occurred_at,
             minutes,
+            &meetings::WorkDone { goals, activities },
             now,
             commit,
         ),
+        Command::PlanMeeting {
+            meeting_id,
+            support_id,
+            mode,
+            place,
+            place_detail,
+            planned_for,
+            minutes,
+        } => meetings::plan_meeting(
+            p,
+            caller,
+            meeting_id,
+            support_id,
+            mode,
+            place,
+            place_detail,
+            planned_for,
+            minutes,
+            now,
+            commit,
+        ),
+        Command::ProposePlace {
+            meeting_id,
+            place,
+            place_detail,
+            on_behalf,
+        } => meetings::propose_place(
+            p,
+            caller,
+            meeting_id,
+            place,
+            place_detail,
+            *on_behalf,
+            commit,
+        ),
+        Command::AgreePlace {
+            meeting_id,
+            on_behalf,
+        } => meetings::agree_place(p, caller, meeting_id, *on_behalf),
+        Command::CancelMeeting { meeting_id, by } => {
+            meetings::cancel_meeting(p, caller, meeting_id, by)
+        }
+        Command::MarkNotAttended { meeting_id } => {
+            meetings::mark_not_attended(p, caller, meeting_id, now)
+        }
+        Command::HoldMeeting {
+            meeting_id,
+            occurred_at,
+            minutes,
+            goals,
+            activities,
+        } => meetings::hold_meeting(
+            p,
+            caller,
+            meeting_id,
+            occurred_at,
+            minutes,
+            &meetings::WorkDone { goals, activities },
+            now,
+            commit,
+        ),
+        Command::FormGroup {
+            group_id,
+            name,
+            facilitators,
+        } => meetings::form_group(p, caller, group_id, name, facilitators, commit),
+        Command::SetGoal {
+            goal_id,
+            support_id,
+            words,
+            co_produced,
+        } => goals::set_goal(p, caller, goal_id, support_id, words, *co_produced, commit),
+        Command::ReviewGoal { goal_id, words } => {
+            goals::review_goal(p, caller, goal_id, words, commit)
+        }
+        Command::CloseGoal {
+            goal_id,
+            outcome,
+            words,
+        } => goals::close_goal(p, caller, goal_id, outcome, words, commit),
         Command::DraftNote {
             note_id,
             meeting_id,

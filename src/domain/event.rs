@@ -104,6 +104,80 @@ pub struct MeetingRecorded {
     pub place_detail: Option<SegmentRef>,
     pub occurred_at: Time,
     pub minutes: u32,
+    /// The person's recovery goals the meeting worked on (absent when none, as in entries
+    /// written before goals existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub goals: Vec<String>,
+    /// What was done (absent when not said).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activities: Vec<Activity>,
+}
+
+/// One thing done in a meeting, with words where they say more (what the person was
+/// accompanied to, what they were signposted to). In an event the words are a [`SegmentRef`];
+/// in a command, the [`Passage`] that becomes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activity<S = SegmentRef> {
+    pub kind: ActivityKind,
+    pub detail: Option<S>,
+}
+
+/// `meeting.planned` — the worker planned a one-to-one meeting with the person (stream
+/// `meeting:<id>`), proposing a place the person can confirm or change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingPlanned {
+    pub meeting_id: String,
+    pub support_id: String,
+    pub worker: String,
+    pub mode: MeetingMode,
+    pub place: Place,
+    pub place_detail: Option<SegmentRef>,
+    pub planned_for: Time,
+    pub minutes: u32,
+}
+
+/// `meeting.place_proposed` — one party proposed another place for a planned meeting; the
+/// other must agree it. `on_behalf`: the worker recorded the person's proposal, made in person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingPlaceProposed {
+    pub place: Place,
+    pub place_detail: Option<SegmentRef>,
+    pub on_behalf: bool,
+}
+
+/// `meeting.place_agreed` — the party who did not propose the place agreed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingPlaceAgreed {
+    pub on_behalf: bool,
+}
+
+/// `meeting.cancelled` — a planned meeting will not happen; `by` says who cancelled it (the
+/// worker may record that the person did).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingCancelled {
+    pub by: Party,
+}
+
+/// `meeting.not_attended` — the planned time passed and the person did not come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingNotAttended {}
+
+/// `meeting.held` — a planned meeting took place (its place and mode are the plan's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingHeld {
+    pub occurred_at: Time,
+    pub minutes: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub goals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activities: Vec<Activity>,
 }
 
 /// `note.drafted` — the first revision of a co-produced note (stream `note:<id>`).
@@ -335,6 +409,50 @@ pub struct StatementAdded {
     pub segments: Vec<SegmentRef>,
 }
 
+/// `group.formed` (stream `group:<id>`, no subject) — a peer support group and the workers who
+/// facilitate it. It names no participant: each one's attendance is a `meeting.recorded` of
+/// their own that does not name the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFormed {
+    pub group_id: String,
+    /// What the group is called ("Thursday hearing voices group"): content.
+    pub name: SegmentRef,
+    pub facilitators: Vec<String>,
+}
+
+/// `goal.set` (stream `goal:<id>`; subject the person) — a personal recovery goal in the
+/// person's words, set by them, or co-produced with their worker and agreed by them (then
+/// recorded by the worker `on_behalf`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoalSet {
+    pub goal_id: String,
+    /// The support relationship the goal is worked on in (whose worker may see it).
+    pub support_id: String,
+    pub words: Vec<SegmentRef>,
+    /// Worked out together with the worker.
+    pub co_produced: bool,
+    pub on_behalf: bool,
+}
+
+/// `goal.reviewed` — how it is going, in the person's words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoalReviewed {
+    pub words: Vec<SegmentRef>,
+    pub on_behalf: bool,
+}
+
+/// `goal.closed` — achieved, changed or let go; words optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoalClosed {
+    pub outcome: GoalOutcome,
+    pub words: Vec<SegmentRef>,
+    pub on_behalf: bool,
+}
+
 macro_rules! events {
     ($($variant:ident($data:ty) = $name:literal),+ $(,)?) => {
         /// Every event of domain.md, typed.
@@ -409,6 +527,16 @@ events! {
     SarFulfilled(SarFulfilled) = "sar.fulfilled",
     DiscussionRecorded(DiscussionRecorded) = "discussion.recorded",
     StatementAdded(StatementAdded) = "statement.added",
+    MeetingPlanned(MeetingPlanned) = "meeting.planned",
+    MeetingPlaceProposed(MeetingPlaceProposed) = "meeting.place_proposed",
+    MeetingPlaceAgreed(MeetingPlaceAgreed) = "meeting.place_agreed",
+    MeetingCancelled(MeetingCancelled) = "meeting.cancelled",
+    MeetingNotAttended(MeetingNotAttended) = "meeting.not_attended",
+    MeetingHeld(MeetingHeld) = "meeting.held",
+    GroupFormed(GroupFormed) = "group.formed",
+    GoalSet(GoalSet) = "goal.set",
+    GoalReviewed(GoalReviewed) = "goal.reviewed",
+    GoalClosed(GoalClosed) = "goal.closed",
 }
 
 impl Event {
@@ -417,7 +545,22 @@ impl Event {
     pub fn segments(&self) -> Vec<&SegmentRef> {
         match self {
             Event::ActorRegistered(d) => vec![&d.display],
-            Event::MeetingRecorded(d) => d.place_detail.iter().collect(),
+            Event::MeetingRecorded(d) => d
+                .place_detail
+                .iter()
+                .chain(d.activities.iter().filter_map(|a| a.detail.as_ref()))
+                .collect(),
+            Event::MeetingPlanned(d) => d.place_detail.iter().collect(),
+            Event::MeetingPlaceProposed(d) => d.place_detail.iter().collect(),
+            Event::MeetingHeld(d) => d
+                .activities
+                .iter()
+                .filter_map(|a| a.detail.as_ref())
+                .collect(),
+            Event::GroupFormed(d) => vec![&d.name],
+            Event::GoalSet(d) => d.words.iter().collect(),
+            Event::GoalReviewed(d) => d.words.iter().collect(),
+            Event::GoalClosed(d) => d.words.iter().collect(),
             Event::NoteDrafted(d) => d.segments.iter().collect(),
             Event::NoteRevised(d) => d.segments.iter().collect(),
             Event::NoteAddendum(d) => d.segments.iter().collect(),
@@ -451,7 +594,10 @@ impl Event {
             | Event::RecordAccessed(_)
             | Event::AccessDenied(_)
             | Event::SarRequested(_)
-            | Event::SarFulfilled(_) => Vec::new(),
+            | Event::SarFulfilled(_)
+            | Event::MeetingPlaceAgreed(_)
+            | Event::MeetingCancelled(_)
+            | Event::MeetingNotAttended(_) => Vec::new(),
         }
     }
 
@@ -513,7 +659,7 @@ mod tests {
         let extra = data.replacen('{', "{\"x\":1,", 1);
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
-        assert_eq!(Event::TYPES.len(), 33);
+        assert_eq!(Event::TYPES.len(), 43);
     }
 
     /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.

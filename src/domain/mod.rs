@@ -11,7 +11,8 @@
 //! - [`decide`]: the commands, and the one dispatch of each to its area;
 //! - the area slices, each with its records, its `handle` functions (command → events or a
 //!   refusal naming the rule and field) and its `apply` (event → state, infallible):
-//!   [`actors`], [`support`], [`meetings`], [`notes`], [`consent`], [`safeguarding`], [`sar`],
+//!   [`actors`], [`support`], [`meetings`] (planned, held, cancelled, not attended; groups),
+//!   [`goals`] (personal recovery goals in the person's words), [`notes`], [`consent`], [`safeguarding`], [`sar`],
 //!   [`discussions`] (who discussed the person, on what basis), [`statements`] (the person's own
 //!   words about an item), and [`reads`] (the fold of recorded reads and rule 8's proof);
 //! - [`checks`]: refusals and the checks the areas share;
@@ -30,6 +31,7 @@ pub mod consent;
 pub mod decide;
 pub mod discussions;
 pub mod event;
+pub mod goals;
 pub mod meetings;
 pub mod notes;
 pub mod projection;

@@ -227,6 +227,16 @@ pub(super) fn draft_note(
             ),
         ));
     }
+    if m.status != MeetingStatus::Held {
+        return Err(precondition(
+            "meeting.held",
+            "meeting_id",
+            format!(
+                "meeting {meeting_id} is {}: a note is drafted only of a meeting that was held",
+                m.status
+            ),
+        ));
+    }
     if p.notes.contains_key(note_id) {
         return Err(exists("note_id", format!("note {note_id}")));
     }

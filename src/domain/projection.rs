@@ -20,13 +20,15 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    actors, consent, discussions, meetings, notes, reads, safeguarding, sar, statements, support,
+    actors, consent, discussions, goals, meetings, notes, reads, safeguarding, sar, statements,
+    support,
 };
 
 pub use super::actors::{ActorRec, TokenRec};
 pub use super::consent::{ConsentLedger, ConsentRec};
 pub use super::discussions::DiscussionRec;
-pub use super::meetings::MeetingRec;
+pub use super::goals::{GoalClosure, GoalRec, GoalReview};
+pub use super::meetings::{GroupRec, MeetingRec};
 pub use super::notes::{NoteRec, NoteStatus, ProposalRec, ProposalStatus, Removal, RevisionRec};
 pub use super::reads::InvalidRead;
 pub use super::safeguarding::ConcernRec;
@@ -38,7 +40,8 @@ pub use super::support::{SupportRec, SupportStatus};
 /// from the log on open.
 /// 3: a person's record is persisted only once their access counters are non-zero.
 /// 4: discussions and statements; a note keeps when each revision was agreed.
-pub const VIEW_SCHEMA: u32 = 4;
+/// 5: meetings as they happen (status, plan, place agreement, goals, activities), groups, goals.
+pub const VIEW_SCHEMA: u32 = 5;
 
 /// What exists about one person: ids of their items, and their access stream.
 ///
@@ -61,6 +64,8 @@ pub struct PersonRec {
     pub discussions: BTreeSet<String>,
     #[serde(skip)]
     pub statements: BTreeSet<String>,
+    #[serde(skip)]
+    pub goals: BTreeSet<String>,
     /// Length of stream `access:<subject>`.
     pub access_version: u64,
     pub reads: u64,
@@ -91,6 +96,8 @@ pub struct Projections {
     pub invalid_reads: BTreeMap<u64, InvalidRead>,
     pub discussions: BTreeMap<String, DiscussionRec>,
     pub statements: BTreeMap<String, StatementRec>,
+    pub goals: BTreeMap<String, GoalRec>,
+    pub groups: BTreeMap<String, GroupRec>,
     /// Entries that are not domain events or did not fit the state (counted, not applied).
     pub skipped: u64,
     /// Record keys changed since the last [`Projections::take_dirty`].
@@ -115,6 +122,8 @@ pub enum Key {
     Stats,
     Discussion(String),
     Statement(String),
+    Goal(String),
+    Group(String),
 }
 
 impl Key {
@@ -135,6 +144,8 @@ impl Key {
             Key::Stats => ("stats", String::new()),
             Key::Discussion(i) => ("discussion", i.clone()),
             Key::Statement(i) => ("statement", i.clone()),
+            Key::Goal(i) => ("goal", i.clone()),
+            Key::Group(i) => ("group", i.clone()),
         };
         format!("{kind}/{id}").into_bytes()
     }
@@ -195,6 +206,8 @@ impl Projections {
             Stream::Access(id) => self.people.get(id).map_or(0, |r| r.access_version),
             Stream::Discussion(id) => self.discussions.get(id).map_or(0, |r| r.version),
             Stream::Statement(id) => self.statements.get(id).map_or(0, |r| r.version),
+            Stream::Goal(id) => self.goals.get(id).map_or(0, |r| r.version),
+            Stream::Group(id) => self.groups.get(id).map_or(0, |r| r.version),
         }
     }
 
@@ -242,7 +255,14 @@ impl Projections {
             | Event::SupportAccepted(_)
             | Event::SupportDeclined(_)
             | Event::SupportEnded(_) => support::apply(self, r, next),
-            Event::MeetingRecorded(_) => meetings::apply(self, r, next),
+            Event::MeetingRecorded(_)
+            | Event::MeetingPlanned(_)
+            | Event::MeetingPlaceProposed(_)
+            | Event::MeetingPlaceAgreed(_)
+            | Event::MeetingCancelled(_)
+            | Event::MeetingNotAttended(_)
+            | Event::MeetingHeld(_)
+            | Event::GroupFormed(_) => meetings::apply(self, r, next),
             Event::NoteDrafted(_)
             | Event::NoteRevised(_)
             | Event::NoteAddendum(_)
@@ -264,6 +284,9 @@ impl Projections {
             Event::RecordAccessed(_) | Event::AccessDenied(_) => reads::apply(self, r, next),
             Event::DiscussionRecorded(_) => discussions::apply(self, r, next),
             Event::StatementAdded(_) => statements::apply(self, r, next),
+            Event::GoalSet(_) | Event::GoalReviewed(_) | Event::GoalClosed(_) => {
+                goals::apply(self, r, next)
+            }
         }
     }
 
@@ -330,6 +353,8 @@ impl Projections {
                 Key::InvalidRead(s) => copy(&self.invalid_reads, &mut out.invalid_reads, s),
                 Key::Discussion(i) => copy(&self.discussions, &mut out.discussions, i),
                 Key::Statement(i) => copy(&self.statements, &mut out.statements, i),
+                Key::Goal(i) => copy(&self.goals, &mut out.goals, i),
+                Key::Group(i) => copy(&self.groups, &mut out.groups, i),
                 // Only the persisted fields: the id sets grow with the person's history.
                 Key::Person(i) => {
                     if let Some(p) = self.people.get(i) {
@@ -383,6 +408,8 @@ impl Projections {
         keys.extend(self.invalid_reads.keys().copied().map(Key::InvalidRead));
         keys.extend(self.discussions.keys().cloned().map(Key::Discussion));
         keys.extend(self.statements.keys().cloned().map(Key::Statement));
+        keys.extend(self.goals.keys().cloned().map(Key::Goal));
+        keys.extend(self.groups.keys().cloned().map(Key::Group));
         if self.skipped > 0 {
             keys.push(Key::Stats);
         }
@@ -413,6 +440,8 @@ impl Projections {
             }),
             Key::Discussion(i) => j(self.discussions.get(i)?),
             Key::Statement(i) => j(self.statements.get(i)?),
+            Key::Goal(i) => j(self.goals.get(i)?),
+            Key::Group(i) => j(self.groups.get(i)?),
         }?;
         Some((k.encode(), v))
     }
@@ -451,6 +480,8 @@ impl Projections {
                 "caseload" => drop(p.caseloads.insert(id, d(&v).map_err(err)?)),
                 "discussion" => drop(p.discussions.insert(id, d(&v).map_err(err)?)),
                 "statement" => drop(p.statements.insert(id, d(&v).map_err(err)?)),
+                "goal" => drop(p.goals.insert(id, d(&v).map_err(err)?)),
+                "group" => drop(p.groups.insert(id, d(&v).map_err(err)?)),
                 "invalid" => {
                     let seq: u64 = id.parse().map_err(|_| err("bad seq".into()))?;
                     p.invalid_reads.insert(seq, d(&v).map_err(err)?);
@@ -491,6 +522,9 @@ impl Projections {
             person(&mut people, &r.subject)
                 .statements
                 .insert(id.clone());
+        }
+        for (id, r) in &p.goals {
+            person(&mut people, &r.subject).goals.insert(id.clone());
         }
         p.people = people;
         Ok(p)

@@ -41,6 +41,7 @@ fn item_subject<'a>(p: &'a Projections, stream: &Stream) -> Option<&'a str> {
         Stream::Note(id) => p.notes.get(id).map(|n| n.subject.as_str()),
         Stream::Concern(id) => p.concerns.get(id).map(|c| c.subject.as_str()),
         Stream::Discussion(id) => p.discussions.get(id).map(|d| d.subject.as_str()),
+        Stream::Goal(id) => p.goals.get(id).map(|g| g.subject.as_str()),
         _ => None,
     }
 }
@@ -69,8 +70,8 @@ pub(super) fn add_statement(
         invalid(
             "statement.target",
             "target_stream",
-            "name an item of your record: support:<id>, meeting:<id>, note:<id>, concern:<id> or \
-             discussion:<id>",
+            "name an item of your record: support:<id>, meeting:<id>, note:<id>, concern:<id>, \
+             discussion:<id> or goal:<id>",
         )
     })?;
     let about = item_subject(p, &stream);

@@ -20,6 +20,10 @@ pub enum Stream {
     Sar(String),
     Discussion(String),
     Statement(String),
+    /// A personal recovery goal (subject: the person).
+    Goal(String),
+    /// A peer support group and its facilitators (no subject: it is about nobody).
+    Group(String),
 }
 
 impl Stream {
@@ -60,6 +64,12 @@ impl Stream {
     pub fn statement(id: &str) -> Stream {
         Stream::Statement(id.to_string())
     }
+    pub fn goal(id: &str) -> Stream {
+        Stream::Goal(id.to_string())
+    }
+    pub fn group(id: &str) -> Stream {
+        Stream::Group(id.to_string())
+    }
 
     /// The kind, as spelt before the colon.
     pub fn kind(&self) -> &'static str {
@@ -75,6 +85,8 @@ impl Stream {
             Stream::Sar(_) => "sar",
             Stream::Discussion(_) => "discussion",
             Stream::Statement(_) => "statement",
+            Stream::Goal(_) => "goal",
+            Stream::Group(_) => "group",
         }
     }
 
@@ -91,7 +103,9 @@ impl Stream {
             | Stream::Access(id)
             | Stream::Sar(id)
             | Stream::Discussion(id)
-            | Stream::Statement(id) => id,
+            | Stream::Statement(id)
+            | Stream::Goal(id)
+            | Stream::Group(id) => id,
         }
     }
 
@@ -114,6 +128,8 @@ impl Stream {
             "sar" => Stream::Sar(id),
             "discussion" => Stream::Discussion(id),
             "statement" => Stream::Statement(id),
+            "goal" => Stream::Goal(id),
+            "group" => Stream::Group(id),
             _ => return None,
         })
     }
@@ -154,12 +170,14 @@ mod tests {
             Stream::sar("sar-1"),
             Stream::discussion("d-1"),
             Stream::statement("st-1"),
+            Stream::goal("g-1"),
+            Stream::group("grp-1"),
         ] {
             assert_eq!(Stream::parse(&s.name()), Some(s.clone()));
         }
         // An id may itself hold a colon: only the first one separates the kind.
         assert_eq!(Stream::parse("actor::a"), Some(Stream::actor(":a")));
-        assert_eq!(Stream::parse("goal:g-1"), None);
+        assert_eq!(Stream::parse("goals:g-1"), None);
         assert_eq!(Stream::parse("note:"), None);
         assert_eq!(Stream::parse("note"), None);
     }

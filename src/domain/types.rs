@@ -208,6 +208,49 @@ vocabulary!(
 
 vocabulary!(MeetingKind { OneToOne = "one_to_one", Group = "group" });
 
+vocabulary!(
+    /// Where a meeting is in its life: planned, then held, cancelled, or not attended. A meeting
+    /// recorded after the fact (`meeting.recorded`) is held.
+    MeetingStatus {
+        Planned = "planned",
+        Held = "held",
+        Cancelled = "cancelled",
+        NotAttended = "not_attended",
+    }
+);
+
+vocabulary!(
+    /// One side of a support relationship: who proposed a place, who cancelled.
+    Party {
+        Person = "person",
+        Worker = "worker",
+    }
+);
+
+vocabulary!(
+    /// What was done in a meeting (the seeds' "what peer support workers do").
+    ActivityKind {
+        EmotionalSupport = "emotional_support",
+        SharedExperience = "shared_experience",
+        PracticalHelp = "practical_help",
+        /// Going with the person to an appointment or activity.
+        Accompanying = "accompanying",
+        /// Pointing the person to a resource, group or service (which one, in words).
+        Signposting = "signposting",
+    }
+);
+
+vocabulary!(
+    /// How a personal recovery goal ended, in the person's terms.
+    GoalOutcome {
+        Achieved = "achieved",
+        /// The person moved on to a different goal.
+        Changed = "changed",
+        /// The person chose to let it go.
+        LetGo = "let_go",
+    }
+);
+
 vocabulary!(MeetingMode {
     InPerson = "in_person",
     Phone = "phone",

@@ -43,13 +43,62 @@ pub struct MeetingView {
     pub support_id: String,
     pub worker: String,
     pub kind: MeetingKind,
-    pub group_id: Option<String>,
     pub mode: MeetingMode,
     pub place: Place,
     pub place_detail: Option<Passage>,
+    /// Who proposed the place now standing, and whether the other party agreed it.
+    pub place_proposed_by: Party,
+    pub place_agreed: bool,
+    /// When it was held, or is planned for.
     pub occurred_at: Time,
     pub minutes: u32,
     pub recorded_at: Time,
+    pub status: MeetingStatus,
+    pub planned_for: Option<Time>,
+    pub cancelled_by: Option<Party>,
+    /// When it was held, cancelled or marked not attended.
+    pub status_at: Time,
+    /// Goals of the person it worked on (ids of [`GoalView`]s).
+    pub goals: Vec<String>,
+    pub activities: Vec<ActivityView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityView {
+    pub kind: ActivityKind,
+    pub detail: Option<Passage>,
+}
+
+/// A personal recovery goal, in the person's words, with its reviews and how it closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoalView {
+    pub goal_id: String,
+    pub support_id: String,
+    pub words: Vec<Passage>,
+    pub co_produced: bool,
+    /// Recorded by the worker, agreed by the person in person.
+    pub on_behalf: bool,
+    pub set_by: String,
+    pub set_at: Time,
+    pub reviews: Vec<GoalReviewView>,
+    pub closed: Option<GoalClosedView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoalReviewView {
+    pub words: Vec<Passage>,
+    pub on_behalf: bool,
+    pub by: String,
+    pub at: Time,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoalClosedView {
+    pub outcome: GoalOutcome,
+    pub words: Vec<Passage>,
+    pub on_behalf: bool,
+    pub by: String,
+    pub at: Time,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -170,6 +219,9 @@ pub struct RecordView {
     pub discussions: Vec<DiscussionView>,
     /// The person's statements about the items this view shows (and only those).
     pub statements: Vec<StatementView>,
+    /// The person's recovery goals (the person, and the worker of the relationship each is
+    /// worked on in).
+    pub goals: Vec<GoalView>,
 }
 
 impl RecordView {
@@ -178,6 +230,18 @@ impl RecordView {
         let mut out: Vec<&mut Passage> = Vec::new();
         for m in &mut self.meetings {
             out.extend(m.place_detail.as_mut());
+            for a in &mut m.activities {
+                out.extend(a.detail.as_mut());
+            }
+        }
+        for g in &mut self.goals {
+            out.extend(g.words.iter_mut());
+            for r in &mut g.reviews {
+                out.extend(r.words.iter_mut());
+            }
+            if let Some(c) = &mut g.closed {
+                out.extend(c.words.iter_mut());
+            }
         }
         for n in &mut self.notes {
             out.extend(n.passages.iter_mut());
@@ -239,6 +303,7 @@ impl RecordView {
                 .iter()
                 .map(|x| Stream::statement(&x.statement_id).name()),
         );
+        s.extend(self.goals.iter().map(|x| Stream::goal(&x.goal_id).name()));
         s.sort();
         s
     }
@@ -267,6 +332,7 @@ impl RecordView {
                 .iter()
                 .map(|x| Stream::discussion(&x.discussion_id).name()),
         );
+        s.extend(self.goals.iter().map(|x| Stream::goal(&x.goal_id).name()));
         s
     }
 }
@@ -332,13 +398,60 @@ fn meeting_view(m: &MeetingRec) -> MeetingView {
         support_id: m.support_id.clone(),
         worker: m.worker.clone(),
         kind: m.kind,
-        group_id: m.group_id.clone(),
         mode: m.mode,
         place: m.place,
         place_detail: m.place_detail.as_ref().map(|s| Passage::of(s, None)),
+        place_proposed_by: m.place_proposed_by,
+        place_agreed: m.place_agreed,
         occurred_at: m.occurred_at,
         minutes: m.minutes,
         recorded_at: m.recorded_at,
+        status: m.status,
+        planned_for: m.planned_for,
+        cancelled_by: m.cancelled_by,
+        status_at: m.status_at,
+        goals: m.goals.clone(),
+        activities: m
+            .activities
+            .iter()
+            .map(|a| ActivityView {
+                kind: a.kind,
+                detail: a.detail.as_ref().map(|s| Passage::of(s, None)),
+            })
+            .collect(),
+    }
+}
+
+fn passages(segments: &[SegmentRef]) -> Vec<Passage> {
+    segments.iter().map(|s| Passage::of(s, None)).collect()
+}
+
+fn goal_view(g: &GoalRec) -> GoalView {
+    GoalView {
+        goal_id: g.goal_id.clone(),
+        support_id: g.support_id.clone(),
+        words: passages(&g.words),
+        co_produced: g.co_produced,
+        on_behalf: g.on_behalf,
+        set_by: g.set_by.clone(),
+        set_at: g.set_at,
+        reviews: g
+            .reviews
+            .iter()
+            .map(|r| GoalReviewView {
+                words: passages(&r.words),
+                on_behalf: r.on_behalf,
+                by: r.by.clone(),
+                at: r.at,
+            })
+            .collect(),
+        closed: g.closed.as_ref().map(|c| GoalClosedView {
+            outcome: c.outcome,
+            words: passages(&c.words),
+            on_behalf: c.on_behalf,
+            by: c.by.clone(),
+            at: c.at,
+        }),
     }
 }
 
@@ -420,6 +533,7 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
         .discussions
         .iter()
         .filter_map(|id| p.discussions.get(id));
+    let goals = person.goals.iter().filter_map(|id| p.goals.get(id));
     let consents = p
         .consents
         .get(subject)
@@ -453,6 +567,7 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
         sars: Vec::new(),
         discussions: Vec::new(),
         statements: Vec::new(),
+        goals: Vec::new(),
     };
     match scope {
         None => {
@@ -469,6 +584,7 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
                 .cloned()
                 .collect();
             v.discussions = discussions.map(discussion_view).collect();
+            v.goals = goals.map(goal_view).collect();
         }
         Some(Scope::Own) => {
             v.supports = supports.cloned().collect();
@@ -486,6 +602,7 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
                 .filter(|d| !withheld_now(&Stream::discussion(&d.discussion_id).name()))
                 .map(discussion_view)
                 .collect();
+            v.goals = goals.map(goal_view).collect();
             v.sars = person
                 .sars
                 .iter()
@@ -518,11 +635,21 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
                 .filter(|d| &d.recorded_by == worker)
                 .map(discussion_view)
                 .collect();
+            v.goals = goals
+                .filter(|g| support_ids.contains(&g.support_id))
+                .map(goal_view)
+                .collect();
         }
         Some(Scope::CareTeam) => {
             v.meetings = meetings.map(meeting_view).collect();
             for m in &mut v.meetings {
-                m.place_detail = None; // where a meeting happened is between the two of them
+                // Where they met, the goals they worked on and what was done in words stay
+                // between the two of them: a consent to share notes shares the notes.
+                m.place_detail = None;
+                m.goals.clear();
+                for a in &mut m.activities {
+                    a.detail = None;
+                }
             }
             // What both agreed: a note whose addendum awaits agreement is shown as agreed
             // before it, not hidden.

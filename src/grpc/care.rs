@@ -1,5 +1,5 @@
-//! The care services of `withus.v1`: Support, Meetings, Notes, Consent, Safeguarding, Records,
-//! SubjectAccess, Discussions and Statements. Each handler authenticates, translates the request into a domain command
+//! The care services of `withus.v1`: Support, Meetings, Groups, Goals, Notes, Consent,
+//! Safeguarding, Records, SubjectAccess, Discussions and Statements. Each handler authenticates, translates the request into a domain command
 //! (its text as plain passages, which the service commits only if the command is accepted), and translates the answer; the domain decides.
 
 use std::sync::Arc;
@@ -132,6 +132,95 @@ impl pb::meetings_server::Meetings for CareApi {
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
         let cmd = commands::meetings_record(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn plan(&self, r: Request<pb::PlanMeetingRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Meetings/Plan").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::meetings_plan(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn propose_place(&self, r: Request<pb::ProposePlaceRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Meetings/ProposePlace").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::meetings_propose_place(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn agree_place(&self, r: Request<pb::AgreePlaceRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Meetings/AgreePlace").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::meetings_agree_place(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn cancel(&self, r: Request<pb::CancelMeetingRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Meetings/Cancel").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::meetings_cancel(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn record_not_attended(&self, r: Request<pb::MeetingRequest>) -> Res {
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Meetings/RecordNotAttended")
+            .await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::meetings_record_not_attended(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn record_held(&self, r: Request<pb::HoldMeetingRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Meetings/RecordHeld").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::meetings_record_held(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::groups_server::Groups for CareApi {
+    async fn form(&self, r: Request<pb::FormGroupRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Groups/Form").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::groups_form(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+}
+
+/// No wording prompts on goals: a goal is in the person's own words.
+#[tonic::async_trait]
+impl pb::goals_server::Goals for CareApi {
+    async fn set(&self, r: Request<pb::SetGoalRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Goals/Set").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::goals_set(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn review(&self, r: Request<pb::ReviewGoalRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Goals/Review").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::goals_review(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn close(&self, r: Request<pb::CloseGoalRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Goals/Close").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::goals_close(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 }

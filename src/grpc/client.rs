@@ -306,24 +306,89 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
     })?)
     .await
     .map_err(fail("accept"))?;
-    // A meeting in a café.
+    // Sam's recovery goal, worked out with Amara, in Sam's words.
     let now = now_millis();
+    let goal = id("g");
+    let mut goals = pb::goals_client::GoalsClient::new(c_sam.channel.clone());
+    goals
+        .set(c_sam.req(pb::SetGoalRequest {
+            call: call(None),
+            goal_id: goal.clone(),
+            support_id: sp.clone(),
+            words: vec![seg(
+                "w1",
+                "Get back to the allotment, and go to the job centre.",
+            )],
+            co_produced: true,
+        })?)
+        .await
+        .map_err(fail("set goal"))?;
+    // A meeting planned at the clinic; Sam would rather meet at the café; Amara agrees; it is
+    // held: Amara went with Sam to the job centre, and pointed Sam to a walking group.
     let (m, n) = (id("m"), id("n"));
-    pb::meetings_client::MeetingsClient::new(c_amara.channel.clone())
-        .record(c_amara.req(pb::RecordMeetingRequest {
+    let mut meetings = pb::meetings_client::MeetingsClient::new(c_amara.channel.clone());
+    meetings
+        .plan(c_amara.req(pb::PlanMeetingRequest {
             call: call(None),
             meeting_id: m.clone(),
             support_id: sp.clone(),
-            kind: "one_to_one".into(),
-            group_id: String::new(),
             mode: "in_person".into(),
-            place: "community".into(),
-            place_detail: "the café by the park".into(),
-            occurred_at: crate::format::format_millis(now.saturating_sub(3_600_000)),
+            place: "clinic".into(),
+            place_detail: String::new(),
+            planned_for: crate::format::format_millis(now.saturating_add(86_400_000)),
             minutes: 50,
         })?)
         .await
-        .map_err(fail("record meeting"))?;
+        .map_err(fail("plan meeting"))?;
+    pb::meetings_client::MeetingsClient::new(c_sam.channel.clone())
+        .propose_place(c_sam.req(pb::ProposePlaceRequest {
+            call: call(None),
+            meeting_id: m.clone(),
+            place: "community".into(),
+            place_detail: "the café by the park".into(),
+            on_behalf: false,
+        })?)
+        .await
+        .map_err(fail("propose a place"))?;
+    meetings
+        .agree_place(c_amara.req(pb::AgreePlaceRequest {
+            call: call(None),
+            meeting_id: m.clone(),
+            on_behalf: false,
+        })?)
+        .await
+        .map_err(fail("agree the place"))?;
+    meetings
+        .record_held(c_amara.req(pb::HoldMeetingRequest {
+            call: call(None),
+            meeting_id: m.clone(),
+            occurred_at: crate::format::format_millis(now),
+            minutes: 50,
+            goals: vec![goal.clone()],
+            activities: vec![
+                pb::Activity {
+                    kind: "accompanying".into(),
+                    detail: "the job centre appointment".into(),
+                },
+                pb::Activity {
+                    kind: "signposting".into(),
+                    detail: "the Saturday walking group at the park".into(),
+                },
+            ],
+        })?)
+        .await
+        .map_err(fail("record the meeting held"))?;
+    goals
+        .review(c_sam.req(pb::ReviewGoalRequest {
+            call: call(None),
+            goal_id: goal.clone(),
+            words: vec![seg(
+                "r1",
+                "Went to the job centre with Amara; the allotment next.",
+            )],
+        })?)
+        .await
+        .map_err(fail("review goal"))?;
     // A co-produced note; Sam asks for a passage to be removed; Amara agrees; both agree.
     let mut notes = pb::notes_client::NotesClient::new(c_amara.channel.clone());
     notes
@@ -538,16 +603,59 @@ pub fn describe(
             .as_str()
             .map(|t| format!(" ({t})"))
             .unwrap_or_default();
+        let agreed = if m["place_agreed"] == true {
+            ", place agreed by both"
+        } else {
+            ""
+        };
+        let done: Vec<String> = m["activities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| match a["detail"]["text"].as_str() {
+                Some(t) => format!("{} ({t})", s(&a["kind"]).replace('_', " ")),
+                None => s(&a["kind"]).replace('_', " "),
+            })
+            .collect();
+        let done = if done.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", done.join(", "))
+        };
         let _ = writeln!(
             out,
-            "- Met {} {} at {}{}, {} minutes, on {}.",
+            "- Meeting with {} {} at {}{}{agreed}, {} minutes, {} {}{done}.",
             s(&m["worker"]),
             s(&m["mode"]).replace('_', " "),
             s(&m["place"]),
             place,
             m["minutes"],
+            s(&m["status"]).replace('_', " "),
             s(&m["occurred_at"])
         );
+    }
+    for g in v["goals"].as_array().into_iter().flatten() {
+        let words = |list: &serde_json::Value| -> String {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["text"].as_str().map(|t| format!("\"{t}\"")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let state = match g["closed"]["outcome"].as_str() {
+            Some(o) => format!("closed: {}", o.replace('_', " ")),
+            None => "open".into(),
+        };
+        let _ = writeln!(
+            out,
+            "- Recovery goal {} ({state}): {}",
+            s(&g["goal_id"]),
+            words(&g["words"])
+        );
+        for r in g["reviews"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "    reviewed {}: {}", s(&r["at"]), words(&r["words"]));
+        }
     }
     for n in v["notes"].as_array().into_iter().flatten() {
         let _ = writeln!(

@@ -12,7 +12,7 @@ use super::convert::{hash, role, time, vocab};
 use super::pb;
 use super::status::refuse;
 use crate::domain::discussions::DiscussionBasis;
-use crate::domain::event::{DiscussedWith, Grantee};
+use crate::domain::event::{Activity, DiscussedWith, Grantee};
 use crate::domain::types::*;
 use crate::domain::{Code, Command};
 
@@ -95,8 +95,116 @@ pub fn meetings_record(q: pb::RecordMeetingRequest) -> Result<Command, Status> {
         place_detail: optional_text("place", q.place_detail),
         occurred_at: required_time("occurred_at", &q.occurred_at)?,
         minutes: q.minutes,
+        goals: q.goals,
+        activities: activities(q.activities)?,
     };
     Ok(cmd)
+}
+
+/// What was done in a meeting; each detail becomes a passage `activity-<n>`.
+fn activities(list: Vec<pb::Activity>) -> Result<Vec<Activity<Passage>>, Status> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            Ok(Activity {
+                kind: v!(ActivityKind, "activities.kind", a.kind)?,
+                detail: optional_text(&format!("activity-{}", i + 1), a.detail),
+            })
+        })
+        .collect()
+}
+
+/// `withus.v1.Meetings/Plan`.
+pub fn meetings_plan(q: pb::PlanMeetingRequest) -> Result<Command, Status> {
+    Ok(Command::PlanMeeting {
+        meeting_id: q.meeting_id,
+        support_id: q.support_id,
+        mode: v!(MeetingMode, "mode", q.mode)?,
+        place: v!(Place, "place", q.place)?,
+        place_detail: optional_text("place", q.place_detail),
+        planned_for: required_time("planned_for", &q.planned_for)?,
+        minutes: q.minutes,
+    })
+}
+
+/// `withus.v1.Meetings/ProposePlace`.
+pub fn meetings_propose_place(q: pb::ProposePlaceRequest) -> Result<Command, Status> {
+    Ok(Command::ProposePlace {
+        meeting_id: q.meeting_id,
+        place: v!(Place, "place", q.place)?,
+        place_detail: optional_text("place", q.place_detail),
+        on_behalf: q.on_behalf,
+    })
+}
+
+/// `withus.v1.Meetings/AgreePlace`.
+pub fn meetings_agree_place(q: pb::AgreePlaceRequest) -> Result<Command, Status> {
+    Ok(Command::AgreePlace {
+        meeting_id: q.meeting_id,
+        on_behalf: q.on_behalf,
+    })
+}
+
+/// `withus.v1.Meetings/Cancel`.
+pub fn meetings_cancel(q: pb::CancelMeetingRequest) -> Result<Command, Status> {
+    Ok(Command::CancelMeeting {
+        meeting_id: q.meeting_id,
+        by: v!(Party, "by", q.by)?,
+    })
+}
+
+/// `withus.v1.Meetings/RecordNotAttended`.
+pub fn meetings_record_not_attended(q: pb::MeetingRequest) -> Result<Command, Status> {
+    Ok(Command::MarkNotAttended {
+        meeting_id: q.meeting_id,
+    })
+}
+
+/// `withus.v1.Meetings/RecordHeld`.
+pub fn meetings_record_held(q: pb::HoldMeetingRequest) -> Result<Command, Status> {
+    Ok(Command::HoldMeeting {
+        meeting_id: q.meeting_id,
+        occurred_at: required_time("occurred_at", &q.occurred_at)?,
+        minutes: q.minutes,
+        goals: q.goals,
+        activities: activities(q.activities)?,
+    })
+}
+
+/// `withus.v1.Groups/Form`.
+pub fn groups_form(q: pb::FormGroupRequest) -> Result<Command, Status> {
+    Ok(Command::FormGroup {
+        group_id: q.group_id,
+        name: Passage::new("name", q.name),
+        facilitators: q.facilitators,
+    })
+}
+
+/// `withus.v1.Goals/Set`.
+pub fn goals_set(q: pb::SetGoalRequest) -> Result<Command, Status> {
+    Ok(Command::SetGoal {
+        goal_id: q.goal_id,
+        support_id: q.support_id,
+        words: passages(q.words),
+        co_produced: q.co_produced,
+    })
+}
+
+/// `withus.v1.Goals/Review`.
+pub fn goals_review(q: pb::ReviewGoalRequest) -> Result<Command, Status> {
+    Ok(Command::ReviewGoal {
+        goal_id: q.goal_id,
+        words: passages(q.words),
+    })
+}
+
+/// `withus.v1.Goals/Close`.
+pub fn goals_close(q: pb::CloseGoalRequest) -> Result<Command, Status> {
+    Ok(Command::CloseGoal {
+        goal_id: q.goal_id,
+        outcome: v!(GoalOutcome, "outcome", q.outcome)?,
+        words: passages(q.words),
+    })
 }
 
 /// `withus.v1.Notes/Draft`.
@@ -384,6 +492,16 @@ pub const METHODS: &[&str] = &[
     "withus.v1.Admin/RevokeToken",
     "withus.v1.Discussions/Record",
     "withus.v1.Statements/Add",
+    "withus.v1.Meetings/Plan",
+    "withus.v1.Meetings/ProposePlace",
+    "withus.v1.Meetings/AgreePlace",
+    "withus.v1.Meetings/Cancel",
+    "withus.v1.Meetings/RecordNotAttended",
+    "withus.v1.Meetings/RecordHeld",
+    "withus.v1.Groups/Form",
+    "withus.v1.Goals/Set",
+    "withus.v1.Goals/Review",
+    "withus.v1.Goals/Close",
 ];
 
 fn decode<M: prost::Message + Default>(body: &[u8]) -> Result<M, Status> {
@@ -464,6 +582,26 @@ pub fn decode_command(method: &str, body: &[u8]) -> Option<Result<Command, Statu
         "withus.v1.Statements/Add" => {
             decode::<pb::AddStatementRequest>(body).and_then(statements_add)
         }
+        "withus.v1.Meetings/Plan" => decode::<pb::PlanMeetingRequest>(body).and_then(meetings_plan),
+        "withus.v1.Meetings/ProposePlace" => {
+            decode::<pb::ProposePlaceRequest>(body).and_then(meetings_propose_place)
+        }
+        "withus.v1.Meetings/AgreePlace" => {
+            decode::<pb::AgreePlaceRequest>(body).and_then(meetings_agree_place)
+        }
+        "withus.v1.Meetings/Cancel" => {
+            decode::<pb::CancelMeetingRequest>(body).and_then(meetings_cancel)
+        }
+        "withus.v1.Meetings/RecordNotAttended" => {
+            decode::<pb::MeetingRequest>(body).and_then(meetings_record_not_attended)
+        }
+        "withus.v1.Meetings/RecordHeld" => {
+            decode::<pb::HoldMeetingRequest>(body).and_then(meetings_record_held)
+        }
+        "withus.v1.Groups/Form" => decode::<pb::FormGroupRequest>(body).and_then(groups_form),
+        "withus.v1.Goals/Set" => decode::<pb::SetGoalRequest>(body).and_then(goals_set),
+        "withus.v1.Goals/Review" => decode::<pb::ReviewGoalRequest>(body).and_then(goals_review),
+        "withus.v1.Goals/Close" => decode::<pb::CloseGoalRequest>(body).and_then(goals_close),
         _ => return None,
     })
 }

@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::bundle::{Bundle, BundleEntry};
 use super::page::{self, escape_html as esc};
 use crate::domain::calendar::one_month_after;
-use crate::domain::event::{ConsentGranted, DiscussedWith, Event, Grantee, Recorded};
+use crate::domain::event::{Activity, ConsentGranted, DiscussedWith, Event, Grantee, Recorded};
 use crate::domain::stream::Stream;
 use crate::domain::types::*;
 use crate::format::{format_millis, parse_millis, to_hex, EntryView};
@@ -466,15 +466,82 @@ impl<'b> Record<'b> {
                     None => String::new(),
                 };
                 format!(
-                    "you had {} with {} {}, {}{detail}, on {}, for {}",
+                    "you had {} with {} {}, {}{detail}, on {}, for {}{}",
                     kind_words(d.kind),
                     self.who(&d.worker, Role::PeerWorker.as_str()),
                     mode_words(d.mode),
                     place_words(d.place),
                     time_el(d.occurred_at),
-                    count(u64::from(d.minutes), "minute", "minutes")
+                    count(u64::from(d.minutes), "minute", "minutes"),
+                    self.work_words(&d.goals, &d.activities)
                 )
             }
+            Event::MeetingPlanned(d) => format!(
+                "a meeting with {} was planned {}, {}{}, for {}, for {} (the place was \
+                 proposed by your peer support worker: you can agree it or propose another)",
+                self.who(&d.worker, Role::PeerWorker.as_str()),
+                mode_words(d.mode),
+                place_words(d.place),
+                self.quoted_opt(d.place_detail.as_ref()),
+                time_el(d.planned_for),
+                count(u64::from(d.minutes), "minute", "minutes"),
+            ),
+            Event::MeetingPlaceProposed(d) => format!(
+                "another place was proposed for a planned meeting: {}{}{}",
+                place_words(d.place),
+                self.quoted_opt(d.place_detail.as_ref()),
+                on_behalf(d.on_behalf)
+            ),
+            Event::MeetingPlaceAgreed(d) => format!(
+                "the place of a planned meeting was agreed{}",
+                on_behalf(d.on_behalf)
+            ),
+            Event::MeetingCancelled(d) => format!(
+                "a planned meeting was cancelled by {}",
+                match d.by {
+                    Party::Person => "you",
+                    Party::Worker => "your peer support worker",
+                }
+            ),
+            Event::MeetingNotAttended(_) => {
+                "a planned meeting did not happen: it was recorded that you did not come".into()
+            }
+            Event::MeetingHeld(d) => format!(
+                "a planned meeting took place on {}, for {}{}",
+                time_el(d.occurred_at),
+                count(u64::from(d.minutes), "minute", "minutes"),
+                self.work_words(&d.goals, &d.activities)
+            ),
+            Event::GroupFormed(_) => "a peer support group was formed".into(),
+            Event::GoalSet(d) => format!(
+                "you set a recovery goal{}: {}{}",
+                if d.co_produced {
+                    ", worked out with your peer support worker"
+                } else {
+                    ""
+                },
+                self.quoted(&d.words),
+                on_behalf(d.on_behalf)
+            ),
+            Event::GoalReviewed(d) => format!(
+                "you looked at how your goal is going: {}{}",
+                self.quoted(&d.words),
+                on_behalf(d.on_behalf)
+            ),
+            Event::GoalClosed(d) => format!(
+                "your goal was closed: {}{}{}",
+                match d.outcome {
+                    GoalOutcome::Achieved => "you achieved it",
+                    GoalOutcome::Changed => "you changed it for another",
+                    GoalOutcome::LetGo => "you chose to let it go",
+                },
+                if d.words.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", self.quoted(&d.words))
+                },
+                on_behalf(d.on_behalf)
+            ),
             Event::NoteDrafted(d) => format!(
                 "a note was written, with {}{}",
                 count(d.segments.len() as u64, "passage", "passages"),
@@ -626,6 +693,56 @@ impl<'b> Record<'b> {
             "an entry of type “{}”{version}, which this page cannot show",
             esc(&head.event_type)
         )
+    }
+
+    /// Words in quotes (HTML), or that they are not in this copy.
+    fn quoted(&self, segments: &[SegmentRef]) -> String {
+        let texts: Vec<&str> = segments.iter().filter_map(|s| self.text(s)).collect();
+        if texts.is_empty() {
+            return "(the words are not in this copy)".into();
+        }
+        format!("“{}”", esc(&texts.join(" ")))
+    }
+
+    /// ` (“words”)` for optional words that are in this copy; nothing otherwise.
+    fn quoted_opt(&self, segment: Option<&SegmentRef>) -> String {
+        match segment.and_then(|s| self.text(s)) {
+            Some(t) => format!(" (“{}”)", esc(t)),
+            None => String::new(),
+        }
+    }
+
+    /// What a meeting worked on and did, as a clause starting with "; " (or nothing).
+    fn work_words(&self, goals: &[String], activities: &[Activity]) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for a in activities {
+            let detail = a.detail.as_ref().and_then(|s| self.text(s)).map(esc);
+            parts.push(match (a.kind, detail) {
+                (ActivityKind::EmotionalSupport, _) => "emotional support".into(),
+                (ActivityKind::SharedExperience, _) => "sharing experience".into(),
+                (ActivityKind::PracticalHelp, Some(t)) => format!("practical help (“{t}”)"),
+                (ActivityKind::PracticalHelp, None) => "practical help".into(),
+                (ActivityKind::Accompanying, Some(t)) => format!("going with you to “{t}”"),
+                (ActivityKind::Accompanying, None) => {
+                    "going with you to an appointment or activity".into()
+                }
+                (ActivityKind::Signposting, Some(t)) => format!("pointing you to “{t}”"),
+                (ActivityKind::Signposting, None) => {
+                    "pointing you to somewhere that could help".into()
+                }
+            });
+        }
+        let mut out = String::new();
+        if !parts.is_empty() {
+            out.push_str(&format!("; what was done: {}", parts.join(", ")));
+        }
+        if !goals.is_empty() {
+            out.push_str(&format!(
+                "; it worked on {} of yours",
+                count(goals.len() as u64, "recovery goal", "recovery goals")
+            ));
+        }
+        out
     }
 
     fn decline_reason(&self, reason: Option<&SegmentRef>) -> String {
@@ -2025,6 +2142,8 @@ fn stream_kind_words(s: &Stream, n: u64) -> String {
         Stream::Sar(_) => ("a request for your record", "requests for your record"),
         Stream::Discussion(_) => ("a discussion about you", "discussions about you"),
         Stream::Statement(_) => ("a statement of yours", "statements of yours"),
+        Stream::Goal(_) => ("a recovery goal of yours", "recovery goals of yours"),
+        Stream::Group(_) => ("a peer support group", "peer support groups"),
     };
     if n == 1 {
         one.into()
@@ -2107,6 +2226,16 @@ fn type_phrase(event_type: &str) -> Option<&'static str> {
         "sar.fulfilled" => "a copy of your record was made",
         "discussion.recorded" => "you were discussed",
         "statement.added" => "you added a statement about your record",
+        "meeting.planned" => "a meeting was planned",
+        "meeting.place_proposed" => "a place was proposed for a planned meeting",
+        "meeting.place_agreed" => "the place of a planned meeting was agreed",
+        "meeting.cancelled" => "a planned meeting was cancelled",
+        "meeting.not_attended" => "a planned meeting did not happen",
+        "meeting.held" => "a planned meeting took place",
+        "group.formed" => "a peer support group was formed",
+        "goal.set" => "you set a recovery goal",
+        "goal.reviewed" => "you looked at how a recovery goal is going",
+        "goal.closed" => "a recovery goal was closed",
         _ => return None,
     })
 }

@@ -135,6 +135,8 @@ impl World {
                 support_id: support.into(),
                 kind: MeetingKind::OneToOne,
                 group_id: None,
+                goals: vec![],
+                activities: vec![],
                 mode: MeetingMode::InPerson,
                 place: Place::Clinic,
                 place_detail: None,

@@ -154,6 +154,8 @@ impl Story {
                     place_detail: String::new(),
                     occurred_at: now(),
                     minutes: 45,
+                    goals: vec![],
+                    activities: vec![],
                 },
                 &self.t("pw-amara"),
             ))
@@ -321,6 +323,18 @@ async fn story(dir: &std::path::Path) -> Story {
             .unwrap();
     }
     s.meeting("m-1", "sp-1", "one_to_one", "").await;
+    pb::groups_client::GroupsClient::new(s.ch.clone())
+        .form(req(
+            pb::FormGroupRequest {
+                call: call("group-walk"),
+                group_id: "g-walk".into(),
+                name: "The river walking group".into(),
+                facilitators: vec!["pw-amara".into()],
+            },
+            &s.t("pw-amara"),
+        ))
+        .await
+        .unwrap();
     s.meeting("m-2", "sp-1", "group", "g-walk").await;
     s.meeting("m-3", "sp-2", "group", "g-walk").await;
     s.draft(
@@ -493,7 +507,17 @@ async fn the_persons_bundle_is_evidence_for_them_alone() {
     let text = String::from_utf8(bytes.clone()).unwrap();
     let bundle = Bundle::parse(&bytes).unwrap();
     // Nothing of the second person: none of her entries, her text, her name.
-    for other in ["su-ola", "Ola", "library", "sp-2", "m-3", "n-3"] {
+    // A group session in both records links neither to the other: no group id, no group name.
+    for other in [
+        "su-ola",
+        "Ola",
+        "library",
+        "sp-2",
+        "m-3",
+        "n-3",
+        "g-walk",
+        "river walking",
+    ] {
         assert!(!text.contains(other), "{other} is in Sam's bundle");
     }
     // The withheld note is counted, not shown: its entries are by leaf, and its text is absent.

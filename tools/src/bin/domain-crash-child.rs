@@ -155,6 +155,8 @@ fn main() -> anyhow::Result<()> {
                                 support_id: sp.clone(),
                                 kind: MeetingKind::OneToOne,
                                 group_id: None,
+                                goals: vec![],
+                                activities: vec![],
                                 mode: MeetingMode::InPerson,
                                 place: Place::Clinic,
                                 place_detail: None,

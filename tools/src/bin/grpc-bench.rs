@@ -269,6 +269,8 @@ async fn main() -> anyhow::Result<()> {
                     support_id: sp.clone(),
                     kind: "one_to_one".into(),
                     group_id: String::new(),
+                    goals: vec![],
+                    activities: vec![],
                     mode: "phone".into(),
                     place: "online".into(),
                     place_detail: String::new(),

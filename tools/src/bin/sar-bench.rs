@@ -60,6 +60,8 @@ fn meeting(id: String, support: String) -> Command {
         support_id: support,
         kind: MeetingKind::OneToOne,
         group_id: None,
+        goals: vec![],
+        activities: vec![],
         mode: MeetingMode::InPerson,
         place: Place::Community,
         place_detail: None,

@@ -799,6 +799,14 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
     fn text(p: &Option<Passage>) -> String {
         p.as_ref().map(|p| p.text.clone()).unwrap_or_default()
     }
+    fn activities(list: &[withus::domain::event::Activity<Passage>]) -> Vec<pb::Activity> {
+        list.iter()
+            .map(|a| pb::Activity {
+                kind: a.kind.as_str().into(),
+                detail: text(&a.detail),
+            })
+            .collect()
+    }
     fn time(t: &Option<Time>) -> String {
         t.map(|t| t.to_string()).unwrap_or_default()
     }
@@ -951,6 +959,8 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             place_detail,
             occurred_at,
             minutes,
+            goals,
+            activities: done,
         } => (
             "withus.v1.Meetings/Record",
             pb::RecordMeetingRequest {
@@ -963,6 +973,146 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
                 place_detail: text(place_detail),
                 occurred_at: occurred_at.to_string(),
                 minutes: *minutes,
+                goals: goals.clone(),
+                activities: activities(done),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::PlanMeeting {
+            meeting_id,
+            support_id,
+            mode,
+            place,
+            place_detail,
+            planned_for,
+            minutes,
+        } => (
+            "withus.v1.Meetings/Plan",
+            pb::PlanMeetingRequest {
+                meeting_id: meeting_id.clone(),
+                support_id: support_id.clone(),
+                mode: mode.as_str().into(),
+                place: place.as_str().into(),
+                place_detail: text(place_detail),
+                planned_for: planned_for.to_string(),
+                minutes: *minutes,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::ProposePlace {
+            meeting_id,
+            place,
+            place_detail,
+            on_behalf,
+        } => (
+            "withus.v1.Meetings/ProposePlace",
+            pb::ProposePlaceRequest {
+                meeting_id: meeting_id.clone(),
+                place: place.as_str().into(),
+                place_detail: text(place_detail),
+                on_behalf: *on_behalf,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::AgreePlace {
+            meeting_id,
+            on_behalf,
+        } => (
+            "withus.v1.Meetings/AgreePlace",
+            pb::AgreePlaceRequest {
+                meeting_id: meeting_id.clone(),
+                on_behalf: *on_behalf,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::CancelMeeting { meeting_id, by } => (
+            "withus.v1.Meetings/Cancel",
+            pb::CancelMeetingRequest {
+                meeting_id: meeting_id.clone(),
+                by: by.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::MarkNotAttended { meeting_id } => (
+            "withus.v1.Meetings/RecordNotAttended",
+            pb::MeetingRequest {
+                meeting_id: meeting_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::HoldMeeting {
+            meeting_id,
+            occurred_at,
+            minutes,
+            goals,
+            activities: done,
+        } => (
+            "withus.v1.Meetings/RecordHeld",
+            pb::HoldMeetingRequest {
+                meeting_id: meeting_id.clone(),
+                occurred_at: occurred_at.to_string(),
+                minutes: *minutes,
+                goals: goals.clone(),
+                activities: activities(done),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::FormGroup {
+            group_id,
+            name,
+            facilitators,
+        } => (
+            "withus.v1.Groups/Form",
+            pb::FormGroupRequest {
+                group_id: group_id.clone(),
+                name: name.text.clone(),
+                facilitators: facilitators.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::SetGoal {
+            goal_id,
+            support_id,
+            words,
+            co_produced,
+        } => (
+            "withus.v1.Goals/Set",
+            pb::SetGoalRequest {
+                goal_id: goal_id.clone(),
+                support_id: support_id.clone(),
+                words: segments(words),
+                co_produced: *co_produced,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::ReviewGoal { goal_id, words } => (
+            "withus.v1.Goals/Review",
+            pb::ReviewGoalRequest {
+                goal_id: goal_id.clone(),
+                words: segments(words),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::CloseGoal {
+            goal_id,
+            outcome,
+            words,
+        } => (
+            "withus.v1.Goals/Close",
+            pb::CloseGoalRequest {
+                goal_id: goal_id.clone(),
+                outcome: outcome.as_str().into(),
+                words: segments(words),
                 ..Default::default()
             }
             .encode_to_vec(),

@@ -149,6 +149,52 @@ fn make_templates() -> Vec<(&'static str, &'static str, Value)> {
             json!({"statement_id": "st-0", "target_stream": "note:n-0",
                    "segments": [seg("st-s0")]}),
         ),
+        (
+            "meeting.planned",
+            "meeting",
+            json!({"meeting_id": MEETINGS[1], "support_id": SUPPORTS[0], "worker": "pw-amara",
+                   "mode": "in_person", "place": "clinic", "place_detail": null,
+                   "planned_for": T, "minutes": 30}),
+        ),
+        (
+            "meeting.place_proposed",
+            "meeting",
+            json!({"place": "community", "place_detail": seg("pl"), "on_behalf": false}),
+        ),
+        (
+            "meeting.place_agreed",
+            "meeting",
+            json!({"on_behalf": true}),
+        ),
+        ("meeting.cancelled", "meeting", json!({"by": "person"})),
+        ("meeting.not_attended", "meeting", json!({})),
+        (
+            "meeting.held",
+            "meeting",
+            json!({"occurred_at": T, "minutes": 45, "goals": ["goal-0"],
+                   "activities": [{"kind": "signposting", "detail": seg("a1")}]}),
+        ),
+        (
+            "group.formed",
+            "group",
+            json!({"group_id": "g-0", "name": seg("gn"), "facilitators": ["pw-amara"]}),
+        ),
+        (
+            "goal.set",
+            "goal",
+            json!({"goal_id": "goal-0", "support_id": SUPPORTS[0], "words": [seg("w1")],
+                   "co_produced": true, "on_behalf": false}),
+        ),
+        (
+            "goal.reviewed",
+            "goal",
+            json!({"words": [seg("r1")], "on_behalf": false}),
+        ),
+        (
+            "goal.closed",
+            "goal",
+            json!({"outcome": "let_go", "words": [], "on_behalf": true}),
+        ),
     ]
 }
 
@@ -178,6 +224,10 @@ fn all_words() -> Vec<&'static str> {
     w.extend(SarVia::ALL.iter().map(|v| v.as_str()));
     w.extend(DenialReason::ALL.iter().map(|v| v.as_str()));
     w.extend(DiscussionSetting::ALL.iter().map(|v| v.as_str()));
+    w.extend(MeetingStatus::ALL.iter().map(|v| v.as_str()));
+    w.extend(Party::ALL.iter().map(|v| v.as_str()));
+    w.extend(ActivityKind::ALL.iter().map(|v| v.as_str()));
+    w.extend(GoalOutcome::ALL.iter().map(|v| v.as_str()));
     w
 }
 

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use serde_json::value::RawValue;
 use withus::domain::discussions::DiscussionBasis;
-use withus::domain::event::{DiscussedWith, Grantee};
+use withus::domain::event::{Activity, DiscussedWith, Grantee};
 use withus::domain::projection::ActorRec;
 use withus::domain::types::*;
 use withus::domain::{
@@ -39,6 +39,7 @@ pub const SEGMENTS: &[&str] = &["s-0", "s-1", "s-2", "s-3"];
 pub const GROUPS: &[&str] = &["g-0", "g-1"];
 pub const DISCUSSIONS: &[&str] = &["d-0", "d-1"];
 pub const STATEMENTS: &[&str] = &["st-0", "st-1"];
+pub const GOALS: &[&str] = &["goal-0", "goal-1"];
 
 /// The cast of `tests/common/world.rs`, registered by the first admin.
 const CAST: &[(&str, Role, Option<&str>)] = &[
@@ -216,6 +217,8 @@ impl World {
                     support_id: sid.into(),
                     kind: MeetingKind::OneToOne,
                     group_id: None,
+                    goals: vec![],
+                    activities: vec![],
                     mode: MeetingMode::InPerson,
                     place: Place::Clinic,
                     place_detail: None,
@@ -494,7 +497,24 @@ fn plausible(p: &Projections, cmd: &Command) -> Vec<String> {
         | Command::AcceptSupport { support_id }
         | Command::DeclineSupport { support_id }
         | Command::EndSupport { support_id, .. }
-        | Command::RecordMeeting { support_id, .. } => support(support_id),
+        | Command::RecordMeeting { support_id, .. }
+        | Command::PlanMeeting { support_id, .. }
+        | Command::SetGoal { support_id, .. } => support(support_id),
+        Command::ProposePlace { meeting_id, .. }
+        | Command::AgreePlace { meeting_id, .. }
+        | Command::CancelMeeting { meeting_id, .. }
+        | Command::MarkNotAttended { meeting_id }
+        | Command::HoldMeeting { meeting_id, .. } => p
+            .meetings
+            .get(meeting_id)
+            .map(|m| vec![m.worker.clone(), m.subject.clone()])
+            .unwrap_or_else(|| ids(&["pw-amara", "su-sam"])),
+        Command::FormGroup { .. } => ids(&["admin", "pw-amara", "pw-ben"]),
+        Command::ReviewGoal { goal_id, .. } | Command::CloseGoal { goal_id, .. } => p
+            .goals
+            .get(goal_id)
+            .map(|g| vec![g.subject.clone(), "pw-amara".into(), "pw-ben".into()])
+            .unwrap_or_else(|| ids(&["su-sam", "pw-amara"])),
         Command::DraftNote { meeting_id, .. } => p
             .meetings
             .get(meeting_id)
@@ -627,10 +647,31 @@ fn stream(u: &mut Input<'_>) -> String {
     }
 }
 
+fn minutes(u: &mut Input<'_>) -> u32 {
+    if u.chance(3, 4) {
+        u.below(200) as u32
+    } else {
+        u.u32()
+    }
+}
+
+fn goal_ids(u: &mut Input<'_>) -> Vec<String> {
+    (0..u.below(3)).map(|_| id(u, GOALS)).collect()
+}
+
+fn activities(u: &mut Input<'_>) -> Vec<Activity<Passage>> {
+    (0..u.below(3))
+        .map(|_| Activity {
+            kind: *u.choose(ActivityKind::ALL),
+            detail: opt(u, segment),
+        })
+        .collect()
+}
+
 /// Any command, every variant, from the small alphabets.
 pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
     let v = |u: &mut Input<'_>| *u.choose(&[0u64, 1, 2, 3]);
-    match u.below(32) {
+    match u.below(42) {
         0 => Command::RegisterActor {
             id: id(u, ACTORS),
             role: *u.choose(Role::ALL),
@@ -677,11 +718,9 @@ pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
             place: *u.choose(Place::ALL),
             place_detail: opt(u, segment),
             occurred_at: time(u, now, max),
-            minutes: if u.chance(3, 4) {
-                u.below(200) as u32
-            } else {
-                u.u32()
-            },
+            minutes: minutes(u),
+            goals: goal_ids(u),
+            activities: activities(u),
         },
         10 => Command::DraftNote {
             note_id: id(u, NOTES),
@@ -799,6 +838,59 @@ pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
             statement_id: id(u, STATEMENTS),
             target_stream: stream(u),
             segments: segments(u),
+        },
+        31 => Command::PlanMeeting {
+            meeting_id: id(u, MEETINGS),
+            support_id: id(u, SUPPORTS),
+            mode: *u.choose(MeetingMode::ALL),
+            place: *u.choose(Place::ALL),
+            place_detail: opt(u, segment),
+            planned_for: time(u, now, max),
+            minutes: minutes(u),
+        },
+        32 => Command::ProposePlace {
+            meeting_id: id(u, MEETINGS),
+            place: *u.choose(Place::ALL),
+            place_detail: opt(u, segment),
+            on_behalf: u.bool(),
+        },
+        33 => Command::AgreePlace {
+            meeting_id: id(u, MEETINGS),
+            on_behalf: u.bool(),
+        },
+        34 => Command::CancelMeeting {
+            meeting_id: id(u, MEETINGS),
+            by: *u.choose(Party::ALL),
+        },
+        35 => Command::MarkNotAttended {
+            meeting_id: id(u, MEETINGS),
+        },
+        36 => Command::HoldMeeting {
+            meeting_id: id(u, MEETINGS),
+            occurred_at: time(u, now, max),
+            minutes: minutes(u),
+            goals: goal_ids(u),
+            activities: activities(u),
+        },
+        37 => Command::FormGroup {
+            group_id: id(u, GROUPS),
+            name: segment(u),
+            facilitators: (0..u.below(4)).map(|_| id(u, &ACTORS[3..6])).collect(),
+        },
+        38 => Command::SetGoal {
+            goal_id: id(u, GOALS),
+            support_id: id(u, SUPPORTS),
+            words: segments(u),
+            co_produced: u.bool(),
+        },
+        39 => Command::ReviewGoal {
+            goal_id: id(u, GOALS),
+            words: segments(u),
+        },
+        40 => Command::CloseGoal {
+            goal_id: id(u, GOALS),
+            outcome: *u.choose(GoalOutcome::ALL),
+            words: segments(u),
         },
         // The commands that make the state interesting, twice as often.
         _ => match u.below(3) {
