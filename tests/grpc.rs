@@ -1582,6 +1582,30 @@ async fn goals_meetings_as_they_happen_and_a_group_session_over_grpc() {
         assert!(!mine.record_json.contains(other), "{other} in Sam's record");
     }
 
+    // Amara, whose relationship the goal is worked on in, sees it; the read is logged with it.
+    let amaras = client!(s, &amara, records_client::RecordsClient)
+        .get_record(pb::GetRecordRequest {
+            subject: "su-sam".into(),
+            as_of_seq: None,
+            as_of_time: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(amaras.record_json.contains("get back to the allotment"));
+    let log = client!(s, &sam, records_client::RecordsClient)
+        .get_access_log(pb::AccessLogRequest {
+            page_size: 0,
+            page_token: String::new(),
+            subject: "su-sam".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let read = log.lines.last().expect("Amara's read is logged");
+    assert_eq!(read.reader, "pw-amara");
+    assert!(read.streams.contains(&"goal:g-1".to_string()), "{read:?}");
+
     // The care team, even with Sam's consent to share notes, is not shown the goals, nor
     // where they met or what was done in words.
     client!(s, &sam, consent_client::ConsentClient)
