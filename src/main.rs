@@ -235,6 +235,9 @@ enum AdminCommand {
         #[arg(long)]
         command_id: Option<String>,
     },
+    /// List the registered actors: id, role, team, active, usable tokens (never a token, a
+    /// token hash or a name). Admins and auditors.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -469,6 +472,14 @@ fn admin(server: String, token: String, command: AdminCommand) -> anyhow::Result
             AdminCommand::RevokeToken { token_hash, command_id } => {
                 c.revoke_token(&token_hash, command_id).await.map(|r| print_receipts(&r))
             }
+            AdminCommand::List => c.list_actors().await.map(|actors| {
+                println!("{:<24} {:<18} {:<18} {:<8} {:>6}", "id", "role", "team", "active", "tokens");
+                for a in &actors {
+                    let role = a.role().as_str_name().trim_start_matches("ROLE_").to_lowercase();
+                    let active = if a.active { "yes" } else { "no" };
+                    println!("{:<24} {:<18} {:<18} {:<8} {:>6}", a.id, role, a.team, active, a.usable_tokens);
+                }
+            }),
         };
         match result {
             Ok(()) => Ok(EXIT_OK),

@@ -1262,6 +1262,20 @@ impl Service {
         Ok(AccessPage { lines, next })
     }
 
+    /// A page of the registered actors in id order after `after` (admins and auditors), and
+    /// whether more follow.
+    pub fn list_actors(
+        &self,
+        caller: &str,
+        after: Option<&str>,
+        size: usize,
+    ) -> Result<(Vec<view::ActorSummary>, bool)> {
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let reader = caller_of(&st.p, caller)?;
+        access::decide_audit(&reader, AuditRead::ListActors)?;
+        Ok(view::actors(&st.p, after, size, self.now()))
+    }
+
     /// Rule 8's compliance flags now: for auditors.
     pub fn compliance_flags(&self, caller: &str) -> Result<Vec<Flag>> {
         let st = self.state.read().map_err(|_| poisoned())?;

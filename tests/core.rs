@@ -3430,3 +3430,39 @@ fn a_group_session_is_an_entry_about_each_participant_alone_naming_neither_group
         }
     }
 }
+
+#[test]
+fn the_actor_list_pages_by_id_and_counts_only_usable_tokens_never_showing_one() {
+    use withus::domain::view::actors;
+    let mut e = cast();
+    e.push(token_issued("su-sam", Some("su-sam"), 1));
+    e.push(token_issued("su-sam", Some("su-sam"), 2));
+    e.push(ev(
+        "actor:su-sam",
+        Some("su-sam"),
+        "admin",
+        Event::TokenRevoked(TokenRevoked {
+            token_hash: HexHash([2; 32]),
+        }),
+    ));
+    let mut expired = token_issued("pw-amara", None, 3);
+    if let Event::TokenIssued(t) = &mut expired.3 {
+        t.expires_at = Some(T0.plus(Time::HOUR));
+    }
+    e.push(expired);
+    let g = given(e);
+    let (first, more) = actors(&g.p, None, 3, now());
+    let ids: Vec<&str> = first.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!((ids, more), (vec!["admin", "au-ida", "ct-cho"], true));
+    let (rest, more) = actors(&g.p, Some("ct-cho"), 100, now());
+    assert!(!more);
+    assert_eq!(first.len() + rest.len(), g.p.actors.len());
+    let count = |id: &str| rest.iter().find(|a| a.id == id).map(|a| a.usable_tokens);
+    // One revoked, one expired: neither is usable.
+    assert_eq!((count("su-sam"), count("pw-amara")), (Some(1), Some(0)));
+    let json = serde_json::to_string(&rest).unwrap();
+    assert!(
+        !json.contains(&"01".repeat(32)) && !json.contains("display"),
+        "{json}"
+    );
+}

@@ -1172,6 +1172,41 @@ async fn withus_demo_and_withus_admin_work_against_a_running_server() {
         .unwrap();
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("Unauthenticated"), "{err}");
+    // `admin list`: every actor with role, team, active and usable tokens; never a token, a
+    // token hash or a name.
+    let list = args(&["admin", "--server", &url, "--token", &token, "list"]);
+    let (code, out, err) = tokio::task::spawn_blocking(move || withus_cli(list))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("{id} not listed:\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("au-cli"), ["au-cli", "auditor", "yes", "0"], "{out}");
+    assert_eq!(row("admin"), ["admin", "admin", "yes", "1"], "{out}");
+    let worker = out
+        .lines()
+        .find(|l| l.starts_with("pw-amara-"))
+        .unwrap_or_else(|| panic!("the demo's worker is not listed:\n{out}"));
+    assert_eq!(
+        worker.split_whitespace().skip(1).collect::<Vec<_>>(),
+        ["peer_worker", "peer-team", "yes", "1"],
+        "{out}"
+    );
+    assert!(!out.contains(&token), "a token is listed:\n{out}");
+    assert!(
+        !out.split_whitespace()
+            .any(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit())),
+        "a token hash is listed:\n{out}"
+    );
+    assert!(
+        !out.contains("Ida") && !out.contains("Amara"),
+        "a name is listed:\n{out}"
+    );
     s.stop().await;
 }
 

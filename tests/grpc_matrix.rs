@@ -412,6 +412,12 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 token_hash: withus::format::to_hex(blake3::hash(f.p_token.as_bytes()).as_bytes())
             }
         )),
+        "Admin.ListActors" => go!(
+            admin_client::AdminClient.list_actors(pb::ListActorsRequest {
+                page_size: 2,
+                page_token: String::new()
+            })
+        ),
         "Support.Refer" => {
             let source = if role == "service_user" {
                 "self"
@@ -828,6 +834,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("Admin.DeactivateActor", Kind::Full, &["admin"]),
         ("Admin.IssueToken", Kind::Full, &["admin"]),
         ("Admin.RevokeToken", Kind::Full, &["admin"]),
+        ("Admin.ListActors", Kind::Full, &["auditor", "admin"]),
         (
             "Support.Refer",
             Kind::Full,

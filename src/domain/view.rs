@@ -681,6 +681,62 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
     v
 }
 
+/// An actor as an admin or auditor sees them: never a token, a hash or a display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActorSummary {
+    pub id: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub active: bool,
+    pub registered_at: Time,
+    pub deactivated_at: Option<Time>,
+    /// Tokens neither revoked nor expired at `now`.
+    pub usable_tokens: u64,
+}
+
+/// Up to `size` actors in id order after `after`, and whether more follow.
+pub fn actors(
+    p: &Projections,
+    after: Option<&str>,
+    size: usize,
+    now: Time,
+) -> (Vec<ActorSummary>, bool) {
+    use std::ops::Bound;
+    let from = match after {
+        Some(id) => Bound::Excluded(id.to_string()),
+        None => Bound::Unbounded,
+    };
+    let mut page: Vec<&ActorRec> = p
+        .actors
+        .range((from, Bound::Unbounded))
+        .map(|(_, a)| a)
+        .take(size.saturating_add(1))
+        .collect();
+    let more = page.len() > size;
+    page.truncate(size);
+    let mut usable: std::collections::BTreeMap<&str, u64> =
+        page.iter().map(|a| (a.id.as_str(), 0)).collect();
+    for t in p.tokens.values() {
+        let live = t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
+        if let (true, Some(n)) = (live, usable.get_mut(t.actor.as_str())) {
+            *n += 1;
+        }
+    }
+    let list = page
+        .into_iter()
+        .map(|a| ActorSummary {
+            id: a.id.clone(),
+            role: a.role,
+            team: a.team.clone(),
+            active: a.active,
+            registered_at: a.registered_at,
+            deactivated_at: a.deactivated_at,
+            usable_tokens: usable.get(a.id.as_str()).copied().unwrap_or(0),
+        })
+        .collect();
+    (list, more)
+}
+
 /// One compliance flag (rule 8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Flag {

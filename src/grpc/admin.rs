@@ -6,11 +6,13 @@ use tonic::{Request, Response, Status};
 
 use super::auth::actor;
 use super::commands;
-use super::convert::{call, receipts, request_digest, time};
+use super::convert::{call, receipts, request_digest, role_to_pb, time};
 use super::pb;
-use super::status::status;
+use super::status::{refuse, status};
 use super::Shared;
+use crate::domain::Code;
 use crate::format::to_hex;
+use crate::service::MAX_PAGE;
 
 pub struct AdminApi {
     pub(super) shared: Arc<Shared>,
@@ -79,5 +81,63 @@ impl pb::admin_server::Admin for AdminApi {
         let cmd = commands::admin_revoke_token(req)?;
         let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
         Ok(Response::new(receipts(r)))
+    }
+
+    async fn list_actors(
+        &self,
+        r: Request<pb::ListActorsRequest>,
+    ) -> Result<Response<pb::ListActorsResponse>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        let q = r.into_inner();
+        let size = match q.page_size {
+            0 => 100,
+            n if n < 0 => {
+                return Err(refuse(
+                    Code::InvalidArgument,
+                    "page_size",
+                    "must not be negative",
+                ))
+            }
+            n => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
+        };
+        // The token is the last id of the previous page, hex-encoded (ids are printable ASCII).
+        let after = if q.page_token.is_empty() {
+            None
+        } else {
+            let bytes = hex::decode(&q.page_token).ok();
+            let id = bytes
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    refuse(
+                        Code::InvalidArgument,
+                        "page_token",
+                        "is not a token this server gave (pass next_page_token back unchanged)",
+                    )
+                })?;
+            Some(id)
+        };
+        let (list, more) = svc
+            .list_actors(&a.id, after.as_deref(), size)
+            .map_err(status)?;
+        let next_page_token = match (more, list.last()) {
+            (true, Some(last)) => hex::encode(last.id.as_bytes()),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListActorsResponse {
+            actors: list
+                .into_iter()
+                .map(|x| pb::ActorSummary {
+                    id: x.id,
+                    role: role_to_pb(x.role) as i32,
+                    team: x.team.unwrap_or_default(),
+                    active: x.active,
+                    registered_at: x.registered_at.to_string(),
+                    deactivated_at: x.deactivated_at.map(|t| t.to_string()).unwrap_or_default(),
+                    usable_tokens: u32::try_from(x.usable_tokens).unwrap_or(u32::MAX),
+                })
+                .collect(),
+            next_page_token,
+        }))
     }
 }

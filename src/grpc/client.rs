@@ -210,6 +210,29 @@ impl Client {
             .into_inner())
     }
 
+    /// Every registered actor, page by page.
+    pub async fn list_actors(&self) -> Result<Vec<pb::ActorSummary>, ClientError> {
+        let mut c = pb::admin_client::AdminClient::new(self.channel.clone());
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let r = self.req(pb::ListActorsRequest {
+                page_size: 0,
+                page_token: page_token.clone(),
+            })?;
+            let page = c
+                .list_actors(r)
+                .await
+                .map_err(Self::fail("list actors"))?
+                .into_inner();
+            all.extend(page.actors);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     async fn record(&self, subject: &str) -> Result<pb::RecordResponse, ClientError> {
         let mut c = pb::records_client::RecordsClient::new(self.channel.clone());
         let r = self.req(pb::GetRecordRequest {

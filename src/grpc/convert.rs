@@ -110,6 +110,18 @@ pub fn role(field: &str, v: i32) -> Result<Role, Status> {
     }
 }
 
+/// The wire role of a domain role.
+pub fn role_to_pb(r: Role) -> pb::Role {
+    match r {
+        Role::ServiceUser => pb::Role::ServiceUser,
+        Role::PeerWorker => pb::Role::PeerWorker,
+        Role::CareTeam => pb::Role::CareTeam,
+        Role::SafeguardingLead => pb::Role::SafeguardingLead,
+        Role::Auditor => pb::Role::Auditor,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
 /// An optional time: empty means none.
 pub fn time(field: &str, s: &str) -> Result<Option<Time>, Status> {
     if s.is_empty() {
