@@ -335,6 +335,55 @@ pub struct StatementAdded {
     pub segments: Vec<SegmentRef>,
 }
 
+/// `authority.granted` (stream `authority:<id>`; subject the person) — a representative may act
+/// for the person within `scope` until `expires_at`, on `basis`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityGranted {
+    pub authority_id: String,
+    /// The representative's actor id (role `representative`).
+    pub representative: String,
+    pub relation: Relation,
+    pub basis: AuthorityBasis,
+    /// What the representative may do: at least one, each once.
+    pub scope: Vec<AuthorityScope>,
+    /// The authority lapses at this time (checked at every use); null: until ended.
+    pub expires_at: Option<Time>,
+    /// What the admin saw (the document, its reference): content.
+    pub evidence: Option<SegmentRef>,
+}
+
+/// `authority.ended` — the person withdrew a consent-based authority, an admin ended it, or the
+/// representative stepped down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityEnded {
+    pub reason: AuthorityEndReason,
+}
+
+/// `support.transfer_proposed` (stream `support:<id>`) — worker cover: the relationship would
+/// move to `to_worker` once the person accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportTransferProposed {
+    pub to_worker: String,
+}
+
+/// `support.transfer_accepted` — the person accepted the new worker; from this entry the
+/// relationship's worker is the proposed one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportTransferAccepted {
+    pub on_behalf: bool,
+}
+
+/// `support.transfer_declined` — the person declined; the worker stays as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportTransferDeclined {
+    pub on_behalf: bool,
+}
+
 macro_rules! events {
     ($($variant:ident($data:ty) = $name:literal),+ $(,)?) => {
         /// Every event of domain.md, typed.
@@ -409,6 +458,11 @@ events! {
     SarFulfilled(SarFulfilled) = "sar.fulfilled",
     DiscussionRecorded(DiscussionRecorded) = "discussion.recorded",
     StatementAdded(StatementAdded) = "statement.added",
+    AuthorityGranted(AuthorityGranted) = "authority.granted",
+    AuthorityEnded(AuthorityEnded) = "authority.ended",
+    SupportTransferProposed(SupportTransferProposed) = "support.transfer_proposed",
+    SupportTransferAccepted(SupportTransferAccepted) = "support.transfer_accepted",
+    SupportTransferDeclined(SupportTransferDeclined) = "support.transfer_declined",
 }
 
 impl Event {
@@ -431,6 +485,7 @@ impl Event {
             Event::DisclosureWithheld(d) => vec![&d.justification],
             Event::DiscussionRecorded(d) => d.summary.iter().collect(),
             Event::StatementAdded(d) => d.segments.iter().collect(),
+            Event::AuthorityGranted(d) => d.evidence.iter().collect(),
             Event::ActorDeactivated(_)
             | Event::TokenIssued(_)
             | Event::TokenRevoked(_)
@@ -451,7 +506,11 @@ impl Event {
             | Event::RecordAccessed(_)
             | Event::AccessDenied(_)
             | Event::SarRequested(_)
-            | Event::SarFulfilled(_) => Vec::new(),
+            | Event::SarFulfilled(_)
+            | Event::AuthorityEnded(_)
+            | Event::SupportTransferProposed(_)
+            | Event::SupportTransferAccepted(_)
+            | Event::SupportTransferDeclined(_) => Vec::new(),
         }
     }
 
@@ -513,7 +572,7 @@ mod tests {
         let extra = data.replacen('{', "{\"x\":1,", 1);
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
-        assert_eq!(Event::TYPES.len(), 33);
+        assert_eq!(Event::TYPES.len(), 38);
     }
 
     /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.
@@ -575,6 +634,10 @@ mod tests {
                 "disclosure.withheld",
                 r#"{"target_stream":"note:n","exemption":"serious_harm","justification":{"id":"s11","commit":"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b","chars":3},"review_by":"2026-01-01T00:00:00.000Z"}"#,
             ),
+            (
+                "authority.granted",
+                r#"{"authority_id":"a","representative":"r","relation":"attorney","basis":"lasting_power_of_attorney","scope":["read_record"],"expires_at":null,"evidence":{"id":"s12","commit":"0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c","chars":3}}"#,
+            ),
         ];
         let mut with_text = std::collections::BTreeSet::new();
         for (event_type, data) in samples {
@@ -590,6 +653,6 @@ mod tests {
             assert_eq!(got, want, "{event_type}");
             with_text.insert(event_type);
         }
-        assert_eq!(with_text.len(), 10);
+        assert_eq!(with_text.len(), 11);
     }
 }

@@ -20,10 +20,12 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    actors, consent, discussions, meetings, notes, reads, safeguarding, sar, statements, support,
+    actors, authority, consent, discussions, meetings, notes, reads, safeguarding, sar, statements,
+    support,
 };
 
 pub use super::actors::{ActorRec, TokenRec};
+pub use super::authority::AuthorityRec;
 pub use super::consent::{ConsentLedger, ConsentRec};
 pub use super::discussions::DiscussionRec;
 pub use super::meetings::MeetingRec;
@@ -38,7 +40,9 @@ pub use super::support::{SupportRec, SupportStatus};
 /// from the log on open.
 /// 3: a person's record is persisted only once their access counters are non-zero.
 /// 4: discussions and statements; a note keeps when each revision was agreed.
-pub const VIEW_SCHEMA: u32 = 4;
+/// 5: authorities (representatives); a support relationship's pending transfer and former
+///    workers.
+pub const VIEW_SCHEMA: u32 = 5;
 
 /// What exists about one person: ids of their items, and their access stream.
 ///
@@ -61,6 +65,8 @@ pub struct PersonRec {
     pub discussions: BTreeSet<String>,
     #[serde(skip)]
     pub statements: BTreeSet<String>,
+    #[serde(skip)]
+    pub authorities: BTreeSet<String>,
     /// Length of stream `access:<subject>`.
     pub access_version: u64,
     pub reads: u64,
@@ -91,6 +97,7 @@ pub struct Projections {
     pub invalid_reads: BTreeMap<u64, InvalidRead>,
     pub discussions: BTreeMap<String, DiscussionRec>,
     pub statements: BTreeMap<String, StatementRec>,
+    pub authorities: BTreeMap<String, AuthorityRec>,
     /// Entries that are not domain events or did not fit the state (counted, not applied).
     pub skipped: u64,
     /// Record keys changed since the last [`Projections::take_dirty`].
@@ -115,6 +122,7 @@ pub enum Key {
     Stats,
     Discussion(String),
     Statement(String),
+    Authority(String),
 }
 
 impl Key {
@@ -135,6 +143,7 @@ impl Key {
             Key::Stats => ("stats", String::new()),
             Key::Discussion(i) => ("discussion", i.clone()),
             Key::Statement(i) => ("statement", i.clone()),
+            Key::Authority(i) => ("authority", i.clone()),
         };
         format!("{kind}/{id}").into_bytes()
     }
@@ -195,6 +204,7 @@ impl Projections {
             Stream::Access(id) => self.people.get(id).map_or(0, |r| r.access_version),
             Stream::Discussion(id) => self.discussions.get(id).map_or(0, |r| r.version),
             Stream::Statement(id) => self.statements.get(id).map_or(0, |r| r.version),
+            Stream::Authority(id) => self.authorities.get(id).map_or(0, |r| r.version),
         }
     }
 
@@ -241,7 +251,10 @@ impl Projections {
             | Event::SupportOffered(_)
             | Event::SupportAccepted(_)
             | Event::SupportDeclined(_)
-            | Event::SupportEnded(_) => support::apply(self, r, next),
+            | Event::SupportEnded(_)
+            | Event::SupportTransferProposed(_)
+            | Event::SupportTransferAccepted(_)
+            | Event::SupportTransferDeclined(_) => support::apply(self, r, next),
             Event::MeetingRecorded(_) => meetings::apply(self, r, next),
             Event::NoteDrafted(_)
             | Event::NoteRevised(_)
@@ -264,6 +277,9 @@ impl Projections {
             Event::RecordAccessed(_) | Event::AccessDenied(_) => reads::apply(self, r, next),
             Event::DiscussionRecorded(_) => discussions::apply(self, r, next),
             Event::StatementAdded(_) => statements::apply(self, r, next),
+            Event::AuthorityGranted(_) | Event::AuthorityEnded(_) => {
+                authority::apply(self, r, next)
+            }
         }
     }
 
@@ -330,6 +346,7 @@ impl Projections {
                 Key::InvalidRead(s) => copy(&self.invalid_reads, &mut out.invalid_reads, s),
                 Key::Discussion(i) => copy(&self.discussions, &mut out.discussions, i),
                 Key::Statement(i) => copy(&self.statements, &mut out.statements, i),
+                Key::Authority(i) => copy(&self.authorities, &mut out.authorities, i),
                 // Only the persisted fields: the id sets grow with the person's history.
                 Key::Person(i) => {
                     if let Some(p) = self.people.get(i) {
@@ -383,6 +400,7 @@ impl Projections {
         keys.extend(self.invalid_reads.keys().copied().map(Key::InvalidRead));
         keys.extend(self.discussions.keys().cloned().map(Key::Discussion));
         keys.extend(self.statements.keys().cloned().map(Key::Statement));
+        keys.extend(self.authorities.keys().cloned().map(Key::Authority));
         if self.skipped > 0 {
             keys.push(Key::Stats);
         }
@@ -413,6 +431,7 @@ impl Projections {
             }),
             Key::Discussion(i) => j(self.discussions.get(i)?),
             Key::Statement(i) => j(self.statements.get(i)?),
+            Key::Authority(i) => j(self.authorities.get(i)?),
         }?;
         Some((k.encode(), v))
     }
@@ -451,6 +470,7 @@ impl Projections {
                 "caseload" => drop(p.caseloads.insert(id, d(&v).map_err(err)?)),
                 "discussion" => drop(p.discussions.insert(id, d(&v).map_err(err)?)),
                 "statement" => drop(p.statements.insert(id, d(&v).map_err(err)?)),
+                "authority" => drop(p.authorities.insert(id, d(&v).map_err(err)?)),
                 "invalid" => {
                     let seq: u64 = id.parse().map_err(|_| err("bad seq".into()))?;
                     p.invalid_reads.insert(seq, d(&v).map_err(err)?);
@@ -490,6 +510,11 @@ impl Projections {
         for (id, r) in &p.statements {
             person(&mut people, &r.subject)
                 .statements
+                .insert(id.clone());
+        }
+        for (id, r) in &p.authorities {
+            person(&mut people, &r.subject)
+                .authorities
                 .insert(id.clone());
         }
         p.people = people;

@@ -20,6 +20,7 @@ pub enum Stream {
     Sar(String),
     Discussion(String),
     Statement(String),
+    Authority(String),
 }
 
 impl Stream {
@@ -60,6 +61,10 @@ impl Stream {
     pub fn statement(id: &str) -> Stream {
         Stream::Statement(id.to_string())
     }
+    /// An authority for a representative to act for a person.
+    pub fn authority(id: &str) -> Stream {
+        Stream::Authority(id.to_string())
+    }
 
     /// The kind, as spelt before the colon.
     pub fn kind(&self) -> &'static str {
@@ -75,6 +80,7 @@ impl Stream {
             Stream::Sar(_) => "sar",
             Stream::Discussion(_) => "discussion",
             Stream::Statement(_) => "statement",
+            Stream::Authority(_) => "authority",
         }
     }
 
@@ -91,7 +97,8 @@ impl Stream {
             | Stream::Access(id)
             | Stream::Sar(id)
             | Stream::Discussion(id)
-            | Stream::Statement(id) => id,
+            | Stream::Statement(id)
+            | Stream::Authority(id) => id,
         }
     }
 
@@ -114,6 +121,7 @@ impl Stream {
             "sar" => Stream::Sar(id),
             "discussion" => Stream::Discussion(id),
             "statement" => Stream::Statement(id),
+            "authority" => Stream::Authority(id),
             _ => return None,
         })
     }
@@ -154,6 +162,7 @@ mod tests {
             Stream::sar("sar-1"),
             Stream::discussion("d-1"),
             Stream::statement("st-1"),
+            Stream::authority("au-1"),
         ] {
             assert_eq!(Stream::parse(&s.name()), Some(s.clone()));
         }

@@ -47,7 +47,7 @@ pub use audit::AuditApi;
 pub use care::CareApi;
 
 /// The `withus.v1` services, by their health-check names.
-pub const SERVICES: [&str; 11] = [
+pub const SERVICES: [&str; 12] = [
     "withus.v1.Admin",
     "withus.v1.Audit",
     "withus.v1.Support",
@@ -59,6 +59,7 @@ pub const SERVICES: [&str; 11] = [
     "withus.v1.SubjectAccess",
     "withus.v1.Discussions",
     "withus.v1.Statements",
+    "withus.v1.Authorities",
 ];
 
 /// How to serve. Plain data, passed explicitly.
@@ -299,6 +300,10 @@ pub async fn run(
         )
         .add_service(
             pb::statements_server::StatementsServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::authorities_server::AuthoritiesServer::new(care.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(

@@ -149,6 +149,33 @@ fn make_templates() -> Vec<(&'static str, &'static str, Value)> {
             json!({"statement_id": "st-0", "target_stream": "note:n-0",
                    "segments": [seg("st-s0")]}),
         ),
+        (
+            "authority.granted",
+            "authority",
+            json!({"authority_id": "au-0", "representative": "rp-kim", "relation": "carer",
+                   "basis": "consent", "scope": ["read_record", "subject_access"],
+                   "expires_at": T, "evidence": null}),
+        ),
+        (
+            "authority.ended",
+            "authority",
+            json!({"reason": "person_withdrew"}),
+        ),
+        (
+            "support.transfer_proposed",
+            "support",
+            json!({"to_worker": "pw-ben"}),
+        ),
+        (
+            "support.transfer_accepted",
+            "support",
+            json!({"on_behalf": false}),
+        ),
+        (
+            "support.transfer_declined",
+            "support",
+            json!({"on_behalf": true}),
+        ),
     ]
 }
 
@@ -178,6 +205,10 @@ fn all_words() -> Vec<&'static str> {
     w.extend(SarVia::ALL.iter().map(|v| v.as_str()));
     w.extend(DenialReason::ALL.iter().map(|v| v.as_str()));
     w.extend(DiscussionSetting::ALL.iter().map(|v| v.as_str()));
+    w.extend(Relation::ALL.iter().map(|v| v.as_str()));
+    w.extend(AuthorityBasis::ALL.iter().map(|v| v.as_str()));
+    w.extend(AuthorityScope::ALL.iter().map(|v| v.as_str()));
+    w.extend(AuthorityEndReason::ALL.iter().map(|v| v.as_str()));
     w
 }
 
