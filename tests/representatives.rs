@@ -304,6 +304,26 @@ async fn a_carer_reads_under_the_persons_consent_logged_until_the_person_ends_it
     let own: Value = serde_json::from_str(&s.read(&sam).await.unwrap().record_json).unwrap();
     assert_eq!(own["authorities"][0]["ended_by"], "su-sam");
     assert_eq!(own["authorities"][0]["end_reason"], "person_withdrew");
+    // The subject access page says who may act for the person, who looked under the authority,
+    // and that it ended.
+    let (bundle, _) = common::collect_bundle(
+        s.records()
+            .get_my_bundle(req(pb::GetMyBundleRequest {}, &sam))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let parsed = withus::sar::bundle::Bundle::parse(&bundle).unwrap();
+    let html = withus::sar::html::record_sections(&parsed);
+    for words in [
+        "Who may act for you",
+        "may act for you as your carer",
+        "because you agreed to it",
+        "you took your agreement back",
+        "acting for you as your carer",
+    ] {
+        assert!(html.contains(words), "{words:?} not in {html}");
+    }
 
     // Nothing about someone else: the same refusal for a person who does not exist.
     let e = s
