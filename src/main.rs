@@ -195,7 +195,7 @@ enum AdminCommand {
         /// 1-128 printable ASCII, no spaces (a service user's id is their subject id).
         #[arg(long)]
         id: String,
-        /// service_user | peer_worker | care_team | safeguarding_lead | auditor | admin
+        /// service_user | peer_worker | care_team | safeguarding_lead | auditor | admin | representative
         #[arg(long)]
         role: String,
         /// The team (required for peer_worker and care_team).
@@ -452,7 +452,7 @@ fn admin(server: String, token: String, command: AdminCommand) -> anyhow::Result
         let result = match command {
             AdminCommand::Register { id, role, team, name, command_id } => {
                 let role = match Role::from_str_name(&format!("ROLE_{}", role.to_uppercase())) {
-                    Some(Role::Unspecified) | None => anyhow::bail!("unknown role {role:?}: service_user | peer_worker | care_team | safeguarding_lead | auditor | admin"),
+                    Some(Role::Unspecified) | None => anyhow::bail!("unknown role {role:?}: service_user | peer_worker | care_team | safeguarding_lead | auditor | admin | representative"),
                     Some(r) => r,
                 };
                 c.register_actor(&id, role, &team, &name, command_id).await.map(|r| print_receipts(&r))

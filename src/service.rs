@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::domain::access::{self, AuditRead, ReadDecision, SarRead, Scope};
+use crate::domain::access::{self, AuditRead, ReadDecision, SarAccess, SarRead, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
 use crate::domain::projection::{ActorRec, VIEW_SCHEMA};
 use crate::domain::stream::Stream;
@@ -1422,19 +1422,65 @@ impl Service {
         sar_id: &str,
         what: SarRead,
     ) -> Result<crate::domain::projection::SarRec> {
-        let (reader, sar, decided) = {
-            let st = self.state.read().map_err(|_| poisoned())?;
-            let reader = caller_of(&st.p, caller)?;
-            let sar = sar_of(&st.p, sar_id)?.clone();
-            let decided = access::decide_sar_read(&st.p, &reader, &sar, what);
-            (reader, sar, decided)
-        };
-        match decided {
-            Ok(()) => Ok(sar),
-            Err(reason) => Err(self
-                .refuse_read(&reader, &sar.subject, Stream::sar(sar_id).name(), reason)
-                .await),
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.now();
+            let (reader, sar, decided, versions) = {
+                let st = self.state.read().map_err(|_| poisoned())?;
+                let reader = caller_of(&st.p, caller)?;
+                let sar = sar_of(&st.p, sar_id)?.clone();
+                let decided = access::decide_sar_access(&st.p, &reader, &sar, what, now);
+                let mut versions: Vec<(String, u64)> = match &decided {
+                    Ok(SarAccess::Logged { depends, .. }) => depends
+                        .iter()
+                        .map(|s| (s.clone(), st.p.stream_version(s)))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let actor_stream = Stream::actor(&reader.id).name();
+                versions.push((actor_stream.clone(), st.p.stream_version(&actor_stream)));
+                (reader, sar, decided, versions)
+            };
+            match decided {
+                Ok(SarAccess::Party) => return Ok(sar),
+                Err(reason) => {
+                    return Err(self
+                        .refuse_read(&reader, &sar.subject, Stream::sar(sar_id).name(), reason)
+                        .await)
+                }
+                // A representative: the read is logged, like any read of the person's data by
+                // someone else, before anything of it is returned.
+                Ok(SarAccess::Logged {
+                    basis, deadline, ..
+                }) => {
+                    let who = Actor {
+                        id: reader.id.clone(),
+                        role: reader.role.as_str().to_string(),
+                    };
+                    let batch = access_batch(
+                        &sar.subject,
+                        true,
+                        &who,
+                        versions,
+                        deadline.map(|t| t.0),
+                        vec![Event::RecordAccessed(RecordAccessed {
+                            streams: vec![Stream::sar(sar_id).name()],
+                            basis,
+                        })],
+                    );
+                    match self.store.append(batch).await {
+                        Ok(_) => return Ok(sar),
+                        Err(StoreError::Conflict { stream, actual, .. }) => {
+                            self.await_stream(&stream, actual).await?;
+                        }
+                        Err(StoreError::Late { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
         }
+        Err(contended(&format!(
+            "the authority stream reading {sar_id} depends on"
+        )))
     }
 
     /// Logs a refused attempt at `subject`'s data (`what`) by `reader` as `access.denied` —

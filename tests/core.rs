@@ -46,6 +46,7 @@ fn ev(stream: &str, subject: Option<&str>, actor: &str, event: Event) -> Ev {
 }
 
 /// The state folded from the given entries.
+#[derive(Clone)]
 struct Given {
     p: Projections,
     seq: u64,
@@ -3465,4 +3466,725 @@ fn the_actor_list_pages_by_id_and_counts_only_usable_tokens_never_showing_one() 
         !json.contains(&"01".repeat(32)) && !json.contains("display"),
         "{json}"
     );
+}
+// ---- representatives: acting for the person under a recorded authority -----------------------
+
+/// The cast with a carer and an attorney registered as representatives.
+fn with_representatives() -> Vec<Ev> {
+    let mut e = with_support();
+    e.push(registered("rp-kim", Role::Representative, None));
+    e.push(registered("rp-lou", Role::Representative, None));
+    e
+}
+
+fn grant_authority(
+    id: &str,
+    subject: &str,
+    rep: &str,
+    basis: AuthorityBasis,
+    scope: &[AuthorityScope],
+    expires_at: Option<Time>,
+    evidence: Option<Passage>,
+) -> Command {
+    Command::GrantAuthority {
+        subject: subject.into(),
+        authority_id: id.into(),
+        representative: rep.into(),
+        relation: match basis {
+            AuthorityBasis::Consent => Relation::Carer,
+            AuthorityBasis::LastingPowerOfAttorney => Relation::Attorney,
+            AuthorityBasis::ParentalResponsibility => Relation::Parent,
+        },
+        basis,
+        scope: scope.to_vec(),
+        expires_at,
+        evidence,
+    }
+}
+
+const BOTH: &[AuthorityScope] = &[AuthorityScope::ReadRecord, AuthorityScope::SubjectAccess];
+
+/// Sam's carer Kim under Sam's consent: both scopes, no expiry.
+fn carer(id: &str) -> Command {
+    grant_authority(
+        id,
+        "su-sam",
+        "rp-kim",
+        AuthorityBasis::Consent,
+        BOTH,
+        None,
+        None,
+    )
+}
+
+fn lpa(id: &str, evidence: Option<Passage>) -> Command {
+    grant_authority(
+        id,
+        "su-sam",
+        "rp-lou",
+        AuthorityBasis::LastingPowerOfAttorney,
+        &[AuthorityScope::SubjectAccess],
+        None,
+        evidence,
+    )
+}
+
+fn end_authority(id: &str, reason: AuthorityEndReason) -> Command {
+    Command::EndAuthority {
+        authority_id: id.into(),
+        reason,
+    }
+}
+
+#[test]
+fn a_person_grants_their_carer_an_authority_on_their_own_consent() {
+    given(with_representatives())
+        .when("su-sam", carer("a1"), now())
+        .then_emits(&[(
+            "authority:a1",
+            Some("su-sam"),
+            Event::AuthorityGranted(AuthorityGranted {
+                authority_id: "a1".into(),
+                representative: "rp-kim".into(),
+                relation: Relation::Carer,
+                basis: AuthorityBasis::Consent,
+                scope: BOTH.to_vec(),
+                expires_at: None,
+                evidence: None,
+            }),
+        )])
+        .then_decision(|d| {
+            assert!(d.depends.contains(&"actor:rp-kim".to_string()));
+        });
+}
+
+#[test]
+fn only_the_person_grants_an_authority_on_their_consent() {
+    given(with_representatives())
+        .when("admin", carer("a1"), now())
+        .then_refused(Code::PermissionDenied, "authority.granter", "caller")
+        .when("pw-amara", carer("a1"), now())
+        .then_refused(Code::PermissionDenied, "authority.granter", "caller")
+        .when("su-ola", carer("a1"), now())
+        .then_refused(Code::PermissionDenied, "authority.granter", "caller")
+        .when("rp-kim", carer("a1"), now())
+        .then_refused(Code::PermissionDenied, "authority.granter", "caller");
+}
+
+#[test]
+fn an_admin_records_a_lasting_power_of_attorney_having_seen_the_document() {
+    given(with_representatives())
+        .when("admin", lpa("a2", Some(text("doc", 7))), now())
+        .then_decision(|d| match &d.events[0].event {
+            Event::AuthorityGranted(a) => {
+                assert_eq!(a.basis, AuthorityBasis::LastingPowerOfAttorney);
+                assert_eq!(a.evidence, Some(seg("doc", 7)));
+            }
+            e => panic!("{e:?}"),
+        })
+        .and_apply()
+        // The person cannot record one (the document decides, and an admin has seen it), and
+        // an admin must say which document was seen.
+        .when("su-sam", lpa("a3", Some(text("doc", 7))), now())
+        .then_refused(Code::PermissionDenied, "authority.granter", "caller")
+        .when("admin", lpa("a3", None), now())
+        .then_refused(Code::InvalidArgument, "authority.evidence", "evidence")
+        .when(
+            "pw-amara",
+            grant_authority(
+                "a3",
+                "su-sam",
+                "rp-lou",
+                AuthorityBasis::ParentalResponsibility,
+                BOTH,
+                None,
+                Some(text("doc", 8)),
+            ),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "authority.granter", "caller");
+}
+
+#[test]
+fn an_authority_names_a_registered_representative_a_scope_and_a_future_expiry_once() {
+    let g = given(with_representatives())
+        .when(
+            "su-sam",
+            grant_authority(
+                "a1",
+                "su-sam",
+                "rp-nobody",
+                AuthorityBasis::Consent,
+                BOTH,
+                None,
+                None,
+            ),
+            now(),
+        )
+        .then_refused(Code::NotFound, "exists", "representative")
+        .when(
+            "su-sam",
+            grant_authority(
+                "a1",
+                "su-sam",
+                "pw-amara",
+                AuthorityBasis::Consent,
+                BOTH,
+                None,
+                None,
+            ),
+            now(),
+        )
+        .then_refused(
+            Code::InvalidArgument,
+            "authority.representative",
+            "representative",
+        )
+        .when(
+            "su-sam",
+            grant_authority(
+                "a1",
+                "su-sam",
+                "rp-kim",
+                AuthorityBasis::Consent,
+                &[],
+                None,
+                None,
+            ),
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "authority.scope", "scope")
+        .when(
+            "su-sam",
+            grant_authority(
+                "a1",
+                "su-sam",
+                "rp-kim",
+                AuthorityBasis::Consent,
+                &[AuthorityScope::ReadRecord, AuthorityScope::ReadRecord],
+                None,
+                None,
+            ),
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "authority.scope", "scope")
+        .when(
+            "su-sam",
+            grant_authority(
+                "a1",
+                "su-sam",
+                "rp-kim",
+                AuthorityBasis::Consent,
+                BOTH,
+                Some(T0),
+                None,
+            ),
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "time.future", "expires_at")
+        .when("su-sam", carer("a1"), now())
+        .and_apply();
+    g.when("su-sam", carer("a1"), now()).then_refused(
+        Code::AlreadyExists,
+        "unique_id",
+        "authority_id",
+    );
+}
+
+#[test]
+fn the_person_ends_a_consent_based_authority_an_admin_any_and_a_representative_steps_down() {
+    let g = given(with_representatives())
+        .when("su-sam", carer("a1"), now())
+        .and_apply()
+        .when("admin", lpa("a2", Some(text("doc", 7))), now())
+        .and_apply();
+    // Someone who is not a party learns nothing, not even whether it exists.
+    let g = g
+        .when(
+            "pw-amara",
+            end_authority("a1", AuthorityEndReason::Other),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "no_basis", "authority_id")
+        .when(
+            "pw-amara",
+            end_authority("a9", AuthorityEndReason::Other),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "no_basis", "authority_id")
+        .when(
+            "rp-lou",
+            end_authority("a1", AuthorityEndReason::Other),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "no_basis", "authority_id")
+        // The person cannot end one that rests on a document.
+        .when(
+            "su-sam",
+            end_authority("a2", AuthorityEndReason::PersonWithdrew),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "authority.end", "caller");
+    g.clone()
+        .when(
+            "su-sam",
+            end_authority("a1", AuthorityEndReason::PersonWithdrew),
+            now(),
+        )
+        .then_emits(&[(
+            "authority:a1",
+            Some("su-sam"),
+            Event::AuthorityEnded(AuthorityEnded {
+                reason: AuthorityEndReason::PersonWithdrew,
+            }),
+        )])
+        .and_apply()
+        .when(
+            "su-sam",
+            end_authority("a1", AuthorityEndReason::PersonWithdrew),
+            now(),
+        )
+        .then_refused(Code::FailedPrecondition, "authority.state", "authority_id");
+    g.clone()
+        .when(
+            "rp-lou",
+            end_authority("a2", AuthorityEndReason::SteppedDown),
+            now(),
+        )
+        .then_events(&[Event::AuthorityEnded(AuthorityEnded {
+            reason: AuthorityEndReason::SteppedDown,
+        })]);
+    g.when(
+        "admin",
+        end_authority("a2", AuthorityEndReason::NoLongerValid),
+        now(),
+    )
+    .then_events(&[Event::AuthorityEnded(AuthorityEnded {
+        reason: AuthorityEndReason::NoLongerValid,
+    })]);
+}
+
+#[test]
+fn a_representative_reads_the_record_only_under_an_authority_in_force_with_read_record() {
+    let g = given(with_representatives());
+    // No authority: the same refusal as anyone without a basis, whether or not the person
+    // exists.
+    assert_eq!(
+        g.read("rp-kim", "su-sam", now()),
+        ReadDecision::Denied {
+            reason: DenialReason::NoBasis,
+            depends: Vec::new()
+        }
+    );
+    assert_eq!(
+        g.read("rp-kim", "su-sam", now()),
+        g.read("rp-kim", "su-nobody", now())
+    );
+    let soon = now().plus(Time::DAY);
+    let g = g
+        .when(
+            "su-sam",
+            grant_authority(
+                "a1",
+                "su-sam",
+                "rp-kim",
+                AuthorityBasis::Consent,
+                BOTH,
+                Some(soon),
+                None,
+            ),
+            now(),
+        )
+        .and_apply()
+        .when("admin", lpa("a2", Some(text("doc", 7))), now())
+        .and_apply();
+    assert_eq!(
+        g.read("rp-kim", "su-sam", now()),
+        ReadDecision::Allowed {
+            basis: "authority:a1".into(),
+            scope: access::Scope::Representative {
+                representative: "rp-kim".into()
+            },
+            depends: vec!["authority:a1".into()],
+            deadline: Some(soon),
+        }
+    );
+    // Only about the person it names.
+    assert!(matches!(
+        g.read("rp-kim", "su-ola", now()),
+        ReadDecision::Denied { .. }
+    ));
+    // Expiry is checked at every use.
+    assert!(matches!(
+        g.read("rp-kim", "su-sam", soon),
+        ReadDecision::Denied {
+            reason: DenialReason::NoBasis,
+            ..
+        }
+    ));
+    // An authority for subject access alone is no basis to read the record.
+    assert!(matches!(
+        g.read("rp-lou", "su-sam", now()),
+        ReadDecision::Denied {
+            reason: DenialReason::NoBasis,
+            ..
+        }
+    ));
+    // Ended: refused from the next entry on.
+    let g = g
+        .when(
+            "su-sam",
+            end_authority("a1", AuthorityEndReason::PersonWithdrew),
+            now(),
+        )
+        .and_apply();
+    assert!(matches!(
+        g.read("rp-kim", "su-sam", now()),
+        ReadDecision::Denied { .. }
+    ));
+    // Nor does a representative read who else looked at the record.
+    assert_eq!(
+        decide_access_log(&g.actor("rp-kim"), "su-sam"),
+        Err(DenialReason::NoBasis)
+    );
+}
+
+#[test]
+fn a_representative_sees_what_the_person_sees_with_only_their_own_authority() {
+    let mut e = with_representatives();
+    e.push(meeting("m", "sp", "su-sam", "pw-amara"));
+    e.push(drafted("n", "m", "su-sam", "pw-amara"));
+    e.push(drafted("n2", "m", "su-sam", "pw-amara"));
+    e.push(withheld("su-sam", "note:n2"));
+    let g = given(e)
+        .when("su-sam", carer("a1"), now())
+        .and_apply()
+        .when("admin", lpa("a2", Some(text("doc", 7))), now())
+        .and_apply();
+    let ReadDecision::Allowed { scope, .. } = g.read("rp-kim", "su-sam", now()) else {
+        panic!("allowed");
+    };
+    let rep = withus::domain::view::record(&g.p, "su-sam", Some(&scope));
+    let own = withus::domain::view::record(&g.p, "su-sam", Some(&access::Scope::Own));
+    let notes = |v: &withus::domain::view::RecordView| {
+        v.notes
+            .iter()
+            .map(|n| n.note_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(notes(&rep), ["n"], "nothing withheld from the person");
+    assert_eq!(notes(&rep), notes(&own));
+    assert_eq!(rep.meetings, own.meetings);
+    let ids = |v: &withus::domain::view::RecordView| {
+        v.authorities
+            .iter()
+            .map(|a| a.authority_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&own), ["a1", "a2"], "the person sees every authority");
+    assert_eq!(ids(&rep), ["a1"], "a representative sees only their own");
+    assert!(rep.streams().contains(&"authority:a1".to_string()));
+    // Other readers do not see who acts for the person.
+    let ReadDecision::Allowed { scope, .. } = g.read("pw-amara", "su-sam", now()) else {
+        panic!("allowed");
+    };
+    assert!(withus::domain::view::record(&g.p, "su-sam", Some(&scope))
+        .authorities
+        .is_empty());
+}
+
+fn accessed_by(subject: &str, reader: &str, basis: &str, streams: &[&str]) -> Ev {
+    ev(
+        &format!("access:{subject}"),
+        Some(subject),
+        reader,
+        Event::RecordAccessed(RecordAccessed {
+            streams: strings(streams),
+            basis: basis.into(),
+        }),
+    )
+}
+
+#[test]
+fn a_read_on_an_authority_is_proven_valid_at_its_entry_or_flagged() {
+    let g = given(with_representatives())
+        .when("su-sam", carer("a1"), now())
+        .and_apply()
+        .when("admin", lpa("a2", Some(text("doc", 7))), now())
+        .and_apply()
+        .and(vec![
+            accessed_by("su-sam", "rp-kim", "authority:a1", &["support:sp"]),
+            accessed_by("su-sam", "rp-lou", "authority:a2", &["sar:r1"]),
+        ]);
+    assert!(g.p.invalid_reads.is_empty(), "{:?}", g.p.invalid_reads);
+    let g = g
+        .and(vec![
+            // Lou's authority is for subject access only; Kim's is not Lou's.
+            accessed_by("su-sam", "rp-lou", "authority:a2", &["support:sp"]),
+            accessed_by("su-sam", "rp-lou", "authority:a1", &["support:sp"]),
+        ])
+        .when(
+            "su-sam",
+            end_authority("a1", AuthorityEndReason::PersonWithdrew),
+            now(),
+        )
+        .and_apply()
+        .and(vec![accessed_by(
+            "su-sam",
+            "rp-kim",
+            "authority:a1",
+            &["support:sp"],
+        )]);
+    let why: Vec<&str> = g.p.invalid_reads.values().map(|r| r.why.as_str()).collect();
+    assert_eq!(why.len(), 3, "{why:?}");
+    assert!(why[0].contains("does not include read_record"), "{why:?}");
+    assert!(why[1].contains("is not rp-lou's"), "{why:?}");
+    assert!(why[2].contains("not in force"), "{why:?}");
+}
+
+#[test]
+fn a_representative_with_subject_access_requests_it_for_the_person_and_reads_it_logged() {
+    let g = given(with_representatives());
+    // Without an authority: the one no-basis answer, whether or not the person exists.
+    let g = g
+        .when("rp-lou", request_sar("r1", "su-sam"), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "subject")
+        .when("rp-lou", request_sar("r1", "su-nobody"), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "subject")
+        .when("admin", lpa("a2", Some(text("doc", 7))), now())
+        .and_apply()
+        .when("su-sam", carer("a1"), now())
+        .and_apply()
+        .when(
+            "rp-kim",
+            grant_authority(
+                "a3",
+                "su-sam",
+                "rp-kim",
+                AuthorityBasis::Consent,
+                &[AuthorityScope::ReadRecord],
+                None,
+                None,
+            ),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "authority.granter", "caller");
+    let g = g
+        .when("rp-lou", request_sar("r1", "su-sam"), now())
+        .then_emits(&[(
+            "sar:r1",
+            Some("su-sam"),
+            Event::SarRequested(SarRequested {
+                sar_id: "r1".into(),
+                via: SarVia::Letter,
+            }),
+        )])
+        .then_decision(|d| assert_eq!(d.depends, ["authority:a2"]))
+        .and_apply();
+    let sar = g.p.sars["r1"].clone();
+    assert_eq!(sar.subject, "su-sam");
+    assert_eq!(
+        access::decide_sar_access(&g.p, &g.actor("rp-lou"), &sar, SarRead::Bundle, now()),
+        Ok(access::SarAccess::Logged {
+            basis: "authority:a2".into(),
+            depends: vec!["authority:a2".into()],
+            deadline: None,
+        })
+    );
+    // The person reads their own request as a party (not logged).
+    assert_eq!(
+        access::decide_sar_access(&g.p, &g.actor("su-sam"), &sar, SarRead::Bundle, now()),
+        Ok(access::SarAccess::Party)
+    );
+    let g = g
+        .when(
+            "admin",
+            end_authority("a2", AuthorityEndReason::NoLongerValid),
+            now(),
+        )
+        .and_apply();
+    assert_eq!(
+        access::decide_sar_access(&g.p, &g.actor("rp-lou"), &sar, SarRead::Bundle, now()),
+        Err(DenialReason::NoBasis)
+    );
+    // Kim's consent-based authority includes subject access too.
+    assert!(matches!(
+        access::decide_sar_access(&g.p, &g.actor("rp-kim"), &sar, SarRead::Status, now()),
+        Ok(access::SarAccess::Logged { .. })
+    ));
+    assert_eq!(
+        decide_sar_read(&g.p, &g.actor("rp-kim"), &sar, SarRead::Status),
+        Err(DenialReason::NoBasis),
+        "only decide_sar_access knows authorities"
+    );
+}
+
+#[test]
+fn a_representative_may_do_nothing_else() {
+    let g = given(with_representatives())
+        .when("su-sam", carer("a1"), now())
+        .and_apply();
+    g.when("rp-kim", grant_team("su-sam", "c1", "cmht"), now())
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when("rp-kim", raise("k1", "su-sam"), now())
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when(
+            "rp-kim",
+            refer("sp2", "su-sam", "pw-ben", ReferralSource::CareTeam),
+            now(),
+        )
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when("rp-kim", accept("sp"), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "support_id");
+}
+
+// ---- worker cover: a relationship moves only when the person accepts -------------------------
+
+fn propose_transfer(sp: &str, to: &str) -> Command {
+    Command::ProposeTransfer {
+        support_id: sp.into(),
+        to_worker: to.into(),
+    }
+}
+
+fn answer_transfer(sp: &str, accept: bool) -> Command {
+    Command::AnswerTransfer {
+        support_id: sp.into(),
+        accept,
+    }
+}
+
+#[test]
+fn the_worker_or_an_admin_proposes_cover_by_another_peer_worker() {
+    let g = given(with_support());
+    g.clone()
+        .when("pw-amara", propose_transfer("sp", "pw-ben"), now())
+        .then_emits(&[(
+            "support:sp",
+            Some("su-sam"),
+            Event::SupportTransferProposed(SupportTransferProposed {
+                to_worker: "pw-ben".into(),
+            }),
+        )]);
+    g.clone()
+        .when("admin", propose_transfer("sp", "pw-ben"), now())
+        .then_events(&[Event::SupportTransferProposed(SupportTransferProposed {
+            to_worker: "pw-ben".into(),
+        })]);
+    g.when("su-sam", propose_transfer("sp", "pw-ben"), now())
+        .then_refused(Code::PermissionDenied, "support.transfer_by", "caller")
+        .when("pw-ben", propose_transfer("sp", "pw-ben"), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "support_id")
+        .when("ct-cho", propose_transfer("sp", "pw-ben"), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "support_id")
+        .when("pw-amara", propose_transfer("sp", "ct-cho"), now())
+        .then_refused(Code::InvalidArgument, "support.worker", "to_worker")
+        .when("pw-amara", propose_transfer("sp", "pw-amara"), now())
+        .then_refused(Code::InvalidArgument, "support.transfer_to", "to_worker")
+        .when("pw-amara", propose_transfer("sp", "pw-nobody"), now())
+        .then_refused(Code::NotFound, "exists", "to_worker")
+        .when("admin", propose_transfer("sp-nope", "pw-ben"), now())
+        .then_refused(Code::NotFound, "exists", "support_id");
+    // Only an accepted relationship moves.
+    let mut e = cast();
+    e.push(referred("sp", "su-sam", "pw-amara"));
+    given(e)
+        .when("pw-amara", propose_transfer("sp", "pw-ben"), now())
+        .then_refused(Code::FailedPrecondition, "support.state", "support_id");
+}
+
+#[test]
+fn only_when_the_person_accepts_does_the_relationship_and_its_reads_move_to_the_new_worker() {
+    let g = given(with_support())
+        .when("pw-amara", propose_transfer("sp", "pw-ben"), now())
+        .and_apply();
+    // Proposed: nothing has moved.
+    assert!(matches!(
+        g.read("pw-amara", "su-sam", now()),
+        ReadDecision::Allowed { .. }
+    ));
+    assert!(matches!(
+        g.read("pw-ben", "su-sam", now()),
+        ReadDecision::Denied {
+            reason: DenialReason::NoSupportRelationship,
+            ..
+        }
+    ));
+    // The proposed worker cannot answer for the person: they have no basis yet.
+    let g = g
+        .when("pw-ben", answer_transfer("sp", true), now())
+        .then_refused(Code::PermissionDenied, "no_basis", "support_id");
+    let declined = g
+        .clone()
+        .when("su-sam", answer_transfer("sp", false), now())
+        .then_events(&[Event::SupportTransferDeclined(SupportTransferDeclined {
+            on_behalf: false,
+        })])
+        .and_apply();
+    assert_eq!(declined.p.supports["sp"].worker, "pw-amara");
+    declined
+        .when("su-sam", answer_transfer("sp", true), now())
+        .then_refused(
+            Code::FailedPrecondition,
+            "support.transfer_pending",
+            "support_id",
+        );
+    let g = g
+        .when("su-sam", answer_transfer("sp", true), now())
+        .then_events(&[Event::SupportTransferAccepted(SupportTransferAccepted {
+            on_behalf: false,
+        })])
+        .and_apply();
+    let s = &g.p.supports["sp"];
+    assert_eq!(s.worker, "pw-ben");
+    assert_eq!(s.previous_workers.len(), 1);
+    assert_eq!(s.previous_workers[0].0, "pw-amara");
+    assert!(g.p.caseloads["pw-ben"].contains("sp"));
+    assert_eq!(
+        g.read("pw-ben", "su-sam", now()),
+        ReadDecision::Allowed {
+            basis: "support:sp".into(),
+            scope: access::Scope::Support {
+                worker: "pw-ben".into(),
+                support_ids: ["sp".to_string()].into(),
+            },
+            depends: vec!["support:sp".into()],
+            deadline: None,
+        }
+    );
+    assert!(matches!(
+        g.read("pw-amara", "su-sam", now()),
+        ReadDecision::Denied {
+            reason: DenialReason::NoSupportRelationship,
+            ..
+        }
+    ));
+    // The old worker's read from now on would not be proven valid.
+    let g = g.and(vec![accessed_by(
+        "su-sam",
+        "pw-amara",
+        "support:sp",
+        &["support:sp"],
+    )]);
+    assert_eq!(g.p.invalid_reads.len(), 1);
+}
+
+#[test]
+fn the_current_worker_records_the_persons_answer_given_in_person() {
+    given(with_support())
+        .when("pw-amara", propose_transfer("sp", "pw-ben"), now())
+        .and_apply()
+        .when("pw-amara", answer_transfer("sp", true), now())
+        .then_events(&[Event::SupportTransferAccepted(SupportTransferAccepted {
+            on_behalf: true,
+        })]);
+}
+
+#[test]
+fn a_transfer_is_not_proposed_to_a_worker_who_already_has_an_open_relationship_with_the_person() {
+    let mut e = with_support();
+    e.push(referred("sp2", "su-sam", "pw-ben"));
+    given(e)
+        .when("pw-amara", propose_transfer("sp", "pw-ben"), now())
+        .then_refused(Code::FailedPrecondition, "support.one_open", "to_worker");
 }

@@ -12,13 +12,14 @@ use tonic::{Code, Request, Status};
 use withus::grpc::{pb, ServeConfig};
 use withus::store::StoreConfig;
 
-const ROLES: [&str; 6] = [
+const ROLES: [&str; 7] = [
     "service_user",
     "peer_worker",
     "care_team",
     "safeguarding_lead",
     "auditor",
     "admin",
+    "representative",
 ];
 
 struct World {
@@ -71,6 +72,8 @@ enum Kind {
     Passed,
     /// As Full, with note n2 agreed by both.
     Agreed,
+    /// Full, and a transfer of the relationship to pw2 proposed by pw.
+    Transfer,
 }
 
 struct Fix {
@@ -168,7 +171,10 @@ impl World {
                 .await
                 .unwrap();
         }
-        let full = matches!(kind, Kind::Full | Kind::Passed | Kind::Agreed);
+        let full = matches!(
+            kind,
+            Kind::Full | Kind::Passed | Kind::Agreed | Kind::Transfer
+        );
         if full {
             support
                 .accept(req(
@@ -356,6 +362,37 @@ impl World {
             ))
             .await
             .unwrap();
+            // The representative acts for P under P's consent: read_record and subject_access.
+            pb::authorities_client::AuthoritiesClient::new(self.c())
+                .grant(req(
+                    pb::GrantAuthorityRequest {
+                        call: c("f-au"),
+                        authority_id: format!("au-1-{id}"),
+                        subject: p.clone(),
+                        representative: "rep".into(),
+                        relation: "carer".into(),
+                        basis: "consent".into(),
+                        scope: vec!["read_record".into(), "subject_access".into()],
+                        expires_at: String::new(),
+                        evidence: String::new(),
+                    },
+                    &p_token,
+                ))
+                .await
+                .unwrap();
+        }
+        if kind == Kind::Transfer {
+            support
+                .propose_transfer(req(
+                    pb::ProposeTransferRequest {
+                        call: c("f-tr"),
+                        support_id: sp.clone(),
+                        to_worker: "pw2".into(),
+                    },
+                    &pw,
+                ))
+                .await
+                .unwrap();
         }
         Fix {
             p,
@@ -449,6 +486,53 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             support_id: f.sp.clone(),
             reason: "other".into()
         })),
+        "Support.ProposeTransfer" => go!(support_client::SupportClient.propose_transfer(
+            pb::ProposeTransferRequest {
+                call: c("x"),
+                support_id: f.sp.clone(),
+                to_worker: "pw2".into()
+            }
+        )),
+        "Support.RespondTransfer" => go!(support_client::SupportClient.respond_transfer(
+            pb::RespondTransferRequest {
+                call: c("x"),
+                support_id: f.sp.clone(),
+                accept: true
+            }
+        )),
+        "Authorities.Grant" => go!(authorities_client::AuthoritiesClient.grant(
+            pb::GrantAuthorityRequest {
+                call: c("x"),
+                authority_id: format!("au-new-{id}-{role}"),
+                subject: f.p.clone(),
+                representative: "rep".into(),
+                relation: "carer".into(),
+                basis: "consent".into(),
+                scope: vec!["read_record".into()],
+                expires_at: future_ms(30),
+                evidence: String::new()
+            }
+        )),
+        "Authorities.GrantLpa" => go!(authorities_client::AuthoritiesClient.grant(
+            pb::GrantAuthorityRequest {
+                call: c("x"),
+                authority_id: format!("au-new-{id}-{role}"),
+                subject: f.p.clone(),
+                representative: "rep".into(),
+                relation: "attorney".into(),
+                basis: "lasting_power_of_attorney".into(),
+                scope: vec!["subject_access".into()],
+                expires_at: String::new(),
+                evidence: "LPA registered 2025, reference 7000-1234".into()
+            }
+        )),
+        "Authorities.End" => go!(authorities_client::AuthoritiesClient.end(
+            pb::EndAuthorityRequest {
+                call: c("x"),
+                authority_id: format!("au-1-{id}"),
+                reason: "other".into()
+            }
+        )),
         "Meetings.Record" => go!(meetings_client::MeetingsClient.record(
             pb::RecordMeetingRequest {
                 call: c("x"),
@@ -812,6 +896,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("ct", pb::Role::CareTeam, "cmht-north"),
         ("sg", pb::Role::SafeguardingLead, ""),
         ("au", pb::Role::Auditor, ""),
+        ("rep", pb::Role::Representative, ""),
     ] {
         w.register(id, role, team).await;
     }
@@ -820,6 +905,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("care_team", "ct"),
         ("safeguarding_lead", "sg"),
         ("auditor", "au"),
+        ("representative", "rep"),
     ] {
         let t = w.token(id).await;
         w.tokens.insert(role, t);
@@ -910,6 +996,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
                 "peer_worker",
                 "care_team",
                 "safeguarding_lead",
+                "representative",
             ],
         ),
         (
@@ -920,16 +1007,24 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         (
             "SubjectAccess.Request",
             Kind::Full,
-            &["service_user", "peer_worker"],
+            &["service_user", "peer_worker", "representative"],
         ),
         ("SubjectAccess.Fulfil", Kind::Full, &["auditor"]),
         (
             "SubjectAccess.Status",
             Kind::Full,
-            &["service_user", "peer_worker", "auditor"],
+            &["service_user", "peer_worker", "auditor", "representative"],
         ),
-        ("SubjectAccess.GetBundle", Kind::Full, &["service_user"]),
-        ("SubjectAccess.GetFulfilment", Kind::Full, &["service_user"]),
+        (
+            "SubjectAccess.GetBundle",
+            Kind::Full,
+            &["service_user", "representative"],
+        ),
+        (
+            "SubjectAccess.GetFulfilment",
+            Kind::Full,
+            &["service_user", "representative"],
+        ),
         ("Records.GetMyBundle", Kind::Full, &["service_user"]),
         ("Audit.GetCheckpoint", Kind::Full, all),
         ("Audit.GetInclusionProof", Kind::Full, all),
@@ -970,6 +1065,23 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("Goals.Close", Kind::Full, &["service_user", "peer_worker"]),
         // Advice on words not yet saved: reads nothing about anyone, appends nothing.
         ("Notes.CheckWording", Kind::Full, all),
+        ("Authorities.Grant", Kind::Full, &["service_user"]),
+        ("Authorities.GrantLpa", Kind::Full, &["admin"]),
+        (
+            "Authorities.End",
+            Kind::Full,
+            &["service_user", "admin", "representative"],
+        ),
+        (
+            "Support.ProposeTransfer",
+            Kind::Full,
+            &["peer_worker", "admin"],
+        ),
+        (
+            "Support.RespondTransfer",
+            Kind::Transfer,
+            &["service_user", "peer_worker"],
+        ),
     ];
     // Every RPC the server offers is in the matrix.
     let listed: BTreeSet<&str> = matrix

@@ -19,17 +19,22 @@
 //! - a care team member reads the person's *agreed* notes and meetings only under a consent
 //!   `share_with_care_team` naming their team, in force at the read (basis `consent:<id>`);
 //! - a safeguarding lead reads the person's concerns and withholdings (basis `concern:<id>`);
+//! - a representative reads what the person sees of their own record (nothing withheld from the
+//!   person, and of the person's authorities only their own) under an authority in force with
+//!   `read_record` (basis `authority:<id>`), and a subject access request's status and bundle
+//!   under one with `subject_access`; each such read is logged;
 //! - auditors and admins never read content: refused, and the refusal is logged;
 //! - anybody else (another service user) is refused.
 
 use std::collections::BTreeSet;
 
 use super::actors::ActorRec;
+use super::authority::in_force_for;
 use super::checks::{Code, Refusal};
 use super::projection::Projections;
 use super::sar::SarRec;
 use super::stream::Stream;
-use super::types::{DenialReason, Role, Time};
+use super::types::{AuthorityScope, DenialReason, Role, Time};
 
 /// What a permitted reader may see of the person's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +50,9 @@ pub enum Scope {
     CareTeam,
     /// A safeguarding lead: concerns and withholdings.
     Safeguarding,
+    /// A representative under an authority: what the person sees, with only this
+    /// representative's own authorities.
+    Representative { representative: String },
 }
 
 /// The outcome of [`decide_read`].
@@ -156,6 +164,23 @@ pub fn decide_read(p: &Projections, reader: &ActorRec, subject: &str, now: Time)
                 },
             }
         }
+        Role::Representative => {
+            match in_force_for(p, &reader.id, subject, AuthorityScope::ReadRecord, now) {
+                Some(a) => ReadDecision::Allowed {
+                    basis: Stream::authority(&a.authority_id).name(),
+                    scope: Scope::Representative {
+                        representative: reader.id.clone(),
+                    },
+                    depends: vec![Stream::authority(&a.authority_id).name()],
+                    deadline: a.expires_at,
+                },
+                // The same refusal whether the person exists or not.
+                None => ReadDecision::Denied {
+                    reason: DenialReason::NoBasis,
+                    depends: Vec::new(),
+                },
+            }
+        }
         Role::Auditor | Role::Admin => ReadDecision::Denied {
             reason: DenialReason::MetadataOnlyRole,
             depends: Vec::new(),
@@ -235,9 +260,13 @@ pub fn decide_access_log(reader: &ActorRec, subject: &str) -> Result<(), DenialR
     match reader.role {
         Role::Auditor => Ok(()),
         Role::Admin => Err(DenialReason::MetadataOnlyRole),
-        Role::PeerWorker | Role::CareTeam | Role::SafeguardingLead | Role::ServiceUser => {
-            Err(DenialReason::NoBasis)
-        }
+        // A representative reads the record, not who else read it: the access log names the
+        // person's staff and other representatives, and is the person's own to see.
+        Role::PeerWorker
+        | Role::CareTeam
+        | Role::SafeguardingLead
+        | Role::ServiceUser
+        | Role::Representative => Err(DenialReason::NoBasis),
     }
 }
 
@@ -297,4 +326,47 @@ pub fn decide_sar_read(
         (_, Role::Auditor | Role::Admin) => Err(DenialReason::MetadataOnlyRole),
         _ => Err(DenialReason::NoBasis),
     }
+}
+
+/// How a permitted read of a subject access request is made: by one of its parties (the person,
+/// their worker, an auditor: not logged), or by a representative, logged as `record.accessed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SarAccess {
+    Party,
+    Logged {
+        basis: String,
+        /// Streams whose state this decision relied on: the append is conditional on them.
+        depends: Vec<String>,
+        /// The read must be recorded before this time (the authority's expiry).
+        deadline: Option<Time>,
+    },
+}
+
+/// May `reader` read `sar` at `now`? As [`decide_sar_read`], and a representative under an
+/// authority in force with `subject_access` reads its status and bundle (logged); without one,
+/// the same refusal as anyone without a basis.
+pub fn decide_sar_access(
+    p: &Projections,
+    reader: &ActorRec,
+    sar: &SarRec,
+    what: SarRead,
+    now: Time,
+) -> Result<SarAccess, DenialReason> {
+    if reader.role == Role::Representative {
+        return match in_force_for(
+            p,
+            &reader.id,
+            &sar.subject,
+            AuthorityScope::SubjectAccess,
+            now,
+        ) {
+            Some(a) => Ok(SarAccess::Logged {
+                basis: Stream::authority(&a.authority_id).name(),
+                depends: vec![Stream::authority(&a.authority_id).name()],
+                deadline: a.expires_at,
+            }),
+            None => Err(DenialReason::NoBasis),
+        };
+    }
+    decide_sar_read(p, reader, sar, what).map(|()| SarAccess::Party)
 }

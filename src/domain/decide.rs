@@ -19,8 +19,8 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    consent, discussions, goals, meetings, notes, safeguarding, sar, statements, support,
-    Projections,
+    authority, consent, discussions, goals, meetings, notes, safeguarding, sar, statements,
+    support, Projections,
 };
 use crate::format::Hash;
 
@@ -242,6 +242,28 @@ pub enum Command {
         statement_id: String,
         target_stream: String,
         segments: Vec<Passage>,
+    },
+    GrantAuthority {
+        subject: String,
+        authority_id: String,
+        representative: String,
+        relation: Relation,
+        basis: AuthorityBasis,
+        scope: Vec<AuthorityScope>,
+        expires_at: Option<Time>,
+        evidence: Option<Passage>,
+    },
+    EndAuthority {
+        authority_id: String,
+        reason: AuthorityEndReason,
+    },
+    ProposeTransfer {
+        support_id: String,
+        to_worker: String,
+    },
+    AnswerTransfer {
+        support_id: String,
+        accept: bool,
     },
 }
 
@@ -548,7 +570,7 @@ pub fn decide(
             sar_id,
             subject,
             via,
-        } => sar::request_sar(p, caller, sar_id, subject, via),
+        } => sar::request_sar(p, caller, sar_id, subject, via, now),
         Command::FulfilSar {
             sar_id,
             bundle_hash,
@@ -581,5 +603,39 @@ pub fn decide(
             target_stream,
             segments,
         } => statements::add_statement(p, caller, statement_id, target_stream, segments, commit),
+        Command::GrantAuthority {
+            subject,
+            authority_id,
+            representative,
+            relation,
+            basis,
+            scope,
+            expires_at,
+            evidence,
+        } => authority::grant_authority(
+            p,
+            caller,
+            subject,
+            authority_id,
+            representative,
+            relation,
+            basis,
+            scope,
+            expires_at,
+            evidence,
+            now,
+            commit,
+        ),
+        Command::EndAuthority {
+            authority_id,
+            reason,
+        } => authority::end_authority(p, caller, authority_id, reason),
+        Command::ProposeTransfer {
+            support_id,
+            to_worker,
+        } => support::propose_transfer(p, caller, support_id, to_worker),
+        Command::AnswerTransfer { support_id, accept } => {
+            support::answer_transfer(p, caller, support_id, *accept)
+        }
     }
 }

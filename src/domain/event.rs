@@ -453,6 +453,55 @@ pub struct GoalClosed {
     pub on_behalf: bool,
 }
 
+/// `authority.granted` (stream `authority:<id>`; subject the person) — a representative may act
+/// for the person within `scope` until `expires_at`, on `basis`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityGranted {
+    pub authority_id: String,
+    /// The representative's actor id (role `representative`).
+    pub representative: String,
+    pub relation: Relation,
+    pub basis: AuthorityBasis,
+    /// What the representative may do: at least one, each once.
+    pub scope: Vec<AuthorityScope>,
+    /// The authority lapses at this time (checked at every use); null: until ended.
+    pub expires_at: Option<Time>,
+    /// What the admin saw (the document, its reference): content.
+    pub evidence: Option<SegmentRef>,
+}
+
+/// `authority.ended` — the person withdrew a consent-based authority, an admin ended it, or the
+/// representative stepped down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityEnded {
+    pub reason: AuthorityEndReason,
+}
+
+/// `support.transfer_proposed` (stream `support:<id>`) — worker cover: the relationship would
+/// move to `to_worker` once the person accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportTransferProposed {
+    pub to_worker: String,
+}
+
+/// `support.transfer_accepted` — the person accepted the new worker; from this entry the
+/// relationship's worker is the proposed one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportTransferAccepted {
+    pub on_behalf: bool,
+}
+
+/// `support.transfer_declined` — the person declined; the worker stays as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportTransferDeclined {
+    pub on_behalf: bool,
+}
+
 macro_rules! events {
     ($($variant:ident($data:ty) = $name:literal),+ $(,)?) => {
         /// Every event of domain.md, typed.
@@ -537,6 +586,11 @@ events! {
     GoalSet(GoalSet) = "goal.set",
     GoalReviewed(GoalReviewed) = "goal.reviewed",
     GoalClosed(GoalClosed) = "goal.closed",
+    AuthorityGranted(AuthorityGranted) = "authority.granted",
+    AuthorityEnded(AuthorityEnded) = "authority.ended",
+    SupportTransferProposed(SupportTransferProposed) = "support.transfer_proposed",
+    SupportTransferAccepted(SupportTransferAccepted) = "support.transfer_accepted",
+    SupportTransferDeclined(SupportTransferDeclined) = "support.transfer_declined",
 }
 
 impl Event {
@@ -574,6 +628,7 @@ impl Event {
             Event::DisclosureWithheld(d) => vec![&d.justification],
             Event::DiscussionRecorded(d) => d.summary.iter().collect(),
             Event::StatementAdded(d) => d.segments.iter().collect(),
+            Event::AuthorityGranted(d) => d.evidence.iter().collect(),
             Event::ActorDeactivated(_)
             | Event::TokenIssued(_)
             | Event::TokenRevoked(_)
@@ -597,7 +652,11 @@ impl Event {
             | Event::SarFulfilled(_)
             | Event::MeetingPlaceAgreed(_)
             | Event::MeetingCancelled(_)
-            | Event::MeetingNotAttended(_) => Vec::new(),
+            | Event::MeetingNotAttended(_)
+            | Event::AuthorityEnded(_)
+            | Event::SupportTransferProposed(_)
+            | Event::SupportTransferAccepted(_)
+            | Event::SupportTransferDeclined(_) => Vec::new(),
         }
     }
 
@@ -659,7 +718,7 @@ mod tests {
         let extra = data.replacen('{', "{\"x\":1,", 1);
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
-        assert_eq!(Event::TYPES.len(), 43);
+        assert_eq!(Event::TYPES.len(), 48);
     }
 
     /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.
@@ -721,6 +780,42 @@ mod tests {
                 "disclosure.withheld",
                 r#"{"target_stream":"note:n","exemption":"serious_harm","justification":{"id":"s11","commit":"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b","chars":3},"review_by":"2026-01-01T00:00:00.000Z"}"#,
             ),
+            (
+                "authority.granted",
+                r#"{"authority_id":"a","representative":"r","relation":"attorney","basis":"lasting_power_of_attorney","scope":["read_record"],"expires_at":null,"evidence":{"id":"s12","commit":"0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c","chars":3}}"#,
+            ),
+            (
+                "meeting.recorded",
+                r#"{"meeting_id":"m","support_id":"sp","worker":"w","kind":"one_to_one","group_id":null,"mode":"phone","place":"online","place_detail":null,"occurred_at":"2026-01-01T00:00:00.000Z","minutes":3,"activities":[{"kind":"signposting","detail":{"id":"s13","commit":"0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d","chars":3}}]}"#,
+            ),
+            (
+                "meeting.planned",
+                r#"{"meeting_id":"m","support_id":"sp","worker":"w","mode":"phone","place":"online","place_detail":{"id":"s14","commit":"0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e","chars":3},"planned_for":"2026-01-01T00:00:00.000Z","minutes":3}"#,
+            ),
+            (
+                "meeting.place_proposed",
+                r#"{"place":"other","place_detail":{"id":"s15","commit":"0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f","chars":3},"on_behalf":false}"#,
+            ),
+            (
+                "meeting.held",
+                r#"{"occurred_at":"2026-01-01T00:00:00.000Z","minutes":3,"activities":[{"kind":"accompanying","detail":{"id":"s16","commit":"1010101010101010101010101010101010101010101010101010101010101010","chars":3}}]}"#,
+            ),
+            (
+                "group.formed",
+                r#"{"group_id":"g","name":{"id":"s17","commit":"1111111111111111111111111111111111111111111111111111111111111111","chars":3},"facilitators":["w"]}"#,
+            ),
+            (
+                "goal.set",
+                r#"{"goal_id":"g","support_id":"sp","words":[{"id":"s18","commit":"1212121212121212121212121212121212121212121212121212121212121212","chars":3}],"co_produced":false,"on_behalf":false}"#,
+            ),
+            (
+                "goal.reviewed",
+                r#"{"words":[{"id":"s19","commit":"1313131313131313131313131313131313131313131313131313131313131313","chars":3}],"on_behalf":false}"#,
+            ),
+            (
+                "goal.closed",
+                r#"{"outcome":"achieved","words":[{"id":"s20","commit":"1414141414141414141414141414141414141414141414141414141414141414","chars":3}],"on_behalf":false}"#,
+            ),
         ];
         let mut with_text = std::collections::BTreeSet::new();
         for (event_type, data) in samples {
@@ -736,6 +831,6 @@ mod tests {
             assert_eq!(got, want, "{event_type}");
             with_text.insert(event_type);
         }
-        assert_eq!(with_text.len(), 10);
+        assert_eq!(with_text.len(), 18);
     }
 }

@@ -14,7 +14,7 @@
 //!   [`actors`], [`support`], [`meetings`] (planned, held, cancelled, not attended; groups),
 //!   [`goals`] (personal recovery goals in the person's words), [`notes`], [`consent`], [`safeguarding`], [`sar`],
 //!   [`discussions`] (who discussed the person, on what basis), [`statements`] (the person's own
-//!   words about an item), and [`reads`] (the fold of recorded reads and rule 8's proof);
+//!   words about an item), [`authority`] (representatives acting for the person), and [`reads`] (the fold of recorded reads and rule 8's proof);
 //! - [`checks`]: refusals and the checks the areas share;
 //! - [`projection`]: the state every area folds into, its dispatch of each event to its area,
 //!   and its persisted records;
@@ -25,6 +25,7 @@
 
 pub mod access;
 pub mod actors;
+pub mod authority;
 pub mod calendar;
 pub mod checks;
 pub mod consent;

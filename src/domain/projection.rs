@@ -20,11 +20,12 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    actors, consent, discussions, goals, meetings, notes, reads, safeguarding, sar, statements,
-    support,
+    actors, authority, consent, discussions, goals, meetings, notes, reads, safeguarding, sar,
+    statements, support,
 };
 
 pub use super::actors::{ActorRec, TokenRec};
+pub use super::authority::AuthorityRec;
 pub use super::consent::{ConsentLedger, ConsentRec};
 pub use super::discussions::DiscussionRec;
 pub use super::goals::{GoalClosure, GoalRec, GoalReview};
@@ -41,7 +42,9 @@ pub use super::support::{SupportRec, SupportStatus};
 /// 3: a person's record is persisted only once their access counters are non-zero.
 /// 4: discussions and statements; a note keeps when each revision was agreed.
 /// 5: meetings as they happen (status, plan, place agreement, goals, activities), groups, goals.
-pub const VIEW_SCHEMA: u32 = 5;
+/// 6: authorities (representatives); a support relationship's pending transfer and former
+///    workers.
+pub const VIEW_SCHEMA: u32 = 6;
 
 /// What exists about one person: ids of their items, and their access stream.
 ///
@@ -66,6 +69,7 @@ pub struct PersonRec {
     pub statements: BTreeSet<String>,
     #[serde(skip)]
     pub goals: BTreeSet<String>,
+    pub authorities: BTreeSet<String>,
     /// Length of stream `access:<subject>`.
     pub access_version: u64,
     pub reads: u64,
@@ -98,6 +102,7 @@ pub struct Projections {
     pub statements: BTreeMap<String, StatementRec>,
     pub goals: BTreeMap<String, GoalRec>,
     pub groups: BTreeMap<String, GroupRec>,
+    pub authorities: BTreeMap<String, AuthorityRec>,
     /// Entries that are not domain events or did not fit the state (counted, not applied).
     pub skipped: u64,
     /// Record keys changed since the last [`Projections::take_dirty`].
@@ -124,6 +129,7 @@ pub enum Key {
     Statement(String),
     Goal(String),
     Group(String),
+    Authority(String),
 }
 
 impl Key {
@@ -146,6 +152,7 @@ impl Key {
             Key::Statement(i) => ("statement", i.clone()),
             Key::Goal(i) => ("goal", i.clone()),
             Key::Group(i) => ("group", i.clone()),
+            Key::Authority(i) => ("authority", i.clone()),
         };
         format!("{kind}/{id}").into_bytes()
     }
@@ -208,6 +215,7 @@ impl Projections {
             Stream::Statement(id) => self.statements.get(id).map_or(0, |r| r.version),
             Stream::Goal(id) => self.goals.get(id).map_or(0, |r| r.version),
             Stream::Group(id) => self.groups.get(id).map_or(0, |r| r.version),
+            Stream::Authority(id) => self.authorities.get(id).map_or(0, |r| r.version),
         }
     }
 
@@ -254,7 +262,10 @@ impl Projections {
             | Event::SupportOffered(_)
             | Event::SupportAccepted(_)
             | Event::SupportDeclined(_)
-            | Event::SupportEnded(_) => support::apply(self, r, next),
+            | Event::SupportEnded(_)
+            | Event::SupportTransferProposed(_)
+            | Event::SupportTransferAccepted(_)
+            | Event::SupportTransferDeclined(_) => support::apply(self, r, next),
             Event::MeetingRecorded(_)
             | Event::MeetingPlanned(_)
             | Event::MeetingPlaceProposed(_)
@@ -286,6 +297,9 @@ impl Projections {
             Event::StatementAdded(_) => statements::apply(self, r, next),
             Event::GoalSet(_) | Event::GoalReviewed(_) | Event::GoalClosed(_) => {
                 goals::apply(self, r, next)
+            }
+            Event::AuthorityGranted(_) | Event::AuthorityEnded(_) => {
+                authority::apply(self, r, next)
             }
         }
     }
@@ -355,6 +369,7 @@ impl Projections {
                 Key::Statement(i) => copy(&self.statements, &mut out.statements, i),
                 Key::Goal(i) => copy(&self.goals, &mut out.goals, i),
                 Key::Group(i) => copy(&self.groups, &mut out.groups, i),
+                Key::Authority(i) => copy(&self.authorities, &mut out.authorities, i),
                 // Only the persisted fields: the id sets grow with the person's history.
                 Key::Person(i) => {
                     if let Some(p) = self.people.get(i) {
@@ -410,6 +425,7 @@ impl Projections {
         keys.extend(self.statements.keys().cloned().map(Key::Statement));
         keys.extend(self.goals.keys().cloned().map(Key::Goal));
         keys.extend(self.groups.keys().cloned().map(Key::Group));
+        keys.extend(self.authorities.keys().cloned().map(Key::Authority));
         if self.skipped > 0 {
             keys.push(Key::Stats);
         }
@@ -442,6 +458,7 @@ impl Projections {
             Key::Statement(i) => j(self.statements.get(i)?),
             Key::Goal(i) => j(self.goals.get(i)?),
             Key::Group(i) => j(self.groups.get(i)?),
+            Key::Authority(i) => j(self.authorities.get(i)?),
         }?;
         Some((k.encode(), v))
     }
@@ -482,6 +499,7 @@ impl Projections {
                 "statement" => drop(p.statements.insert(id, d(&v).map_err(err)?)),
                 "goal" => drop(p.goals.insert(id, d(&v).map_err(err)?)),
                 "group" => drop(p.groups.insert(id, d(&v).map_err(err)?)),
+                "authority" => drop(p.authorities.insert(id, d(&v).map_err(err)?)),
                 "invalid" => {
                     let seq: u64 = id.parse().map_err(|_| err("bad seq".into()))?;
                     p.invalid_reads.insert(seq, d(&v).map_err(err)?);
@@ -525,6 +543,11 @@ impl Projections {
         }
         for (id, r) in &p.goals {
             person(&mut people, &r.subject).goals.insert(id.clone());
+        }
+        for (id, r) in &p.authorities {
+            person(&mut people, &r.subject)
+                .authorities
+                .insert(id.clone());
         }
         p.people = people;
         Ok(p)

@@ -114,6 +114,41 @@ pub fn basis_valid_at(
             }
             Ok(())
         }
+        (Stream::Authority(_), Role::Representative) => {
+            let a = p
+                .authorities
+                .get(id)
+                .ok_or_else(|| format!("authority {id} does not exist"))?;
+            if a.subject != subject {
+                return Err(format!("authority {id} is not about {subject}"));
+            }
+            if a.representative != reader {
+                return Err(format!("authority {id} is not {reader}'s"));
+            }
+            if !a.valid_at(r.seq, r.at) {
+                return Err(format!("authority {id} was not in force at seq {}", r.seq));
+            }
+            // Reading a subject access request (its status, its bundle) is `subject_access`;
+            // anything else is reading the record.
+            let sar_only = match &r.event {
+                Event::RecordAccessed(e) => {
+                    !e.streams.is_empty()
+                        && e.streams
+                            .iter()
+                            .all(|s| matches!(Stream::parse(s), Some(Stream::Sar(_))))
+                }
+                _ => false,
+            };
+            let needed = if sar_only {
+                AuthorityScope::SubjectAccess
+            } else {
+                AuthorityScope::ReadRecord
+            };
+            if !a.allows(needed) {
+                return Err(format!("authority {id} does not include {needed}"));
+            }
+            Ok(())
+        }
         (Stream::Concern(_), Role::SafeguardingLead) => match p.concerns.get(id) {
             Some(c) if c.subject == subject => Ok(()),
             _ => Err(format!("concern {id} about {subject} does not exist")),

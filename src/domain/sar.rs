@@ -177,9 +177,24 @@ pub(super) fn request_sar(
     sar_id: &str,
     subject: &str,
     via: &SarVia,
+    now: Time,
 ) -> R<Decision> {
     check_id("subject", subject)?;
-    let (_, depends) = person_or_their_worker(p, caller, subject, "request their data")?;
+    let (_, depends) = if caller.role == Role::Representative {
+        // A representative under an authority in force with `subject_access`; without one,
+        // the one no-basis answer, whether or not the person exists.
+        let a = super::authority::in_force_for(
+            p,
+            &caller.id,
+            subject,
+            AuthorityScope::SubjectAccess,
+            now,
+        )
+        .ok_or_else(|| no_basis("subject", format!("a subject access request for {subject}")))?;
+        (true, vec![Stream::authority(&a.authority_id)])
+    } else {
+        person_or_their_worker(p, caller, subject, "request their data")?
+    };
     service_user(p, "subject", subject)?;
     check_id("sar_id", sar_id)?;
     if p.sars.contains_key(sar_id) {

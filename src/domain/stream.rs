@@ -24,6 +24,7 @@ pub enum Stream {
     Goal(String),
     /// A peer support group and its facilitators (no subject: it is about nobody).
     Group(String),
+    Authority(String),
 }
 
 impl Stream {
@@ -70,6 +71,10 @@ impl Stream {
     pub fn group(id: &str) -> Stream {
         Stream::Group(id.to_string())
     }
+    /// An authority for a representative to act for a person.
+    pub fn authority(id: &str) -> Stream {
+        Stream::Authority(id.to_string())
+    }
 
     /// The kind, as spelt before the colon.
     pub fn kind(&self) -> &'static str {
@@ -87,6 +92,7 @@ impl Stream {
             Stream::Statement(_) => "statement",
             Stream::Goal(_) => "goal",
             Stream::Group(_) => "group",
+            Stream::Authority(_) => "authority",
         }
     }
 
@@ -105,7 +111,8 @@ impl Stream {
             | Stream::Discussion(id)
             | Stream::Statement(id)
             | Stream::Goal(id)
-            | Stream::Group(id) => id,
+            | Stream::Group(id)
+            | Stream::Authority(id) => id,
         }
     }
 
@@ -130,6 +137,7 @@ impl Stream {
             "statement" => Stream::Statement(id),
             "goal" => Stream::Goal(id),
             "group" => Stream::Group(id),
+            "authority" => Stream::Authority(id),
             _ => return None,
         })
     }
@@ -172,6 +180,7 @@ mod tests {
             Stream::statement("st-1"),
             Stream::goal("g-1"),
             Stream::group("grp-1"),
+            Stream::authority("au-1"),
         ] {
             assert_eq!(Stream::parse(&s.name()), Some(s.clone()));
         }

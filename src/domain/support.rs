@@ -42,6 +42,15 @@ pub struct SupportRec {
     pub ended_by: Option<String>,
     pub end_reason: Option<EndReason>,
     pub version: u64,
+    /// Worker cover: the worker a transfer was proposed to, until the person answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_to: Option<String>,
+    /// Who proposed the pending transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_proposed_by: Option<String>,
+    /// The workers the relationship moved from, oldest first, with when it moved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_workers: Vec<(String, Time)>,
 }
 
 impl SupportRec {
@@ -49,6 +58,22 @@ impl SupportRec {
     pub fn active_with(&self, worker: &str) -> bool {
         self.status == SupportStatus::Accepted && self.worker == worker
     }
+}
+
+/// An open referral or relationship of `subject` with `worker`, if there is one.
+fn open_with<'a>(p: &'a Projections, subject: &str, worker: &str) -> Option<&'a SupportRec> {
+    p.people.get(subject).and_then(|pr| {
+        pr.supports
+            .iter()
+            .filter_map(|id| p.supports.get(id))
+            .find(|s| {
+                s.worker == *worker
+                    && matches!(
+                        s.status,
+                        SupportStatus::Referred | SupportStatus::Offered | SupportStatus::Accepted
+                    )
+            })
+    })
 }
 
 pub(super) fn refer_support(
@@ -99,19 +124,7 @@ pub(super) fn refer_support(
             format!("support relationship {support_id}"),
         ));
     }
-    let open = p.people.get(subject).and_then(|pr| {
-        pr.supports
-            .iter()
-            .filter_map(|id| p.supports.get(id))
-            .find(|s| {
-                s.worker == *worker
-                    && matches!(
-                        s.status,
-                        SupportStatus::Referred | SupportStatus::Offered | SupportStatus::Accepted
-                    )
-            })
-    });
-    if let Some(s) = open {
+    if let Some(s) = open_with(p, subject, worker) {
         return Err(precondition(
             "support.one_open",
             "worker",
@@ -225,6 +238,122 @@ pub(super) fn end_support(
     ))
 }
 
+/// Worker cover: the current worker or an admin proposes that the relationship move to another
+/// peer worker. Nothing changes until the person accepts ([`answer_transfer`]). A new proposal
+/// replaces a pending one (cover arrangements change); the person answers the latest.
+pub(super) fn propose_transfer(
+    p: &Projections,
+    caller: &ActorRec,
+    support_id: &str,
+    to_worker: &str,
+) -> R<Decision> {
+    let s = if caller.role == Role::Admin {
+        check_id("support_id", support_id)?;
+        p.supports.get(support_id).ok_or_else(|| {
+            Refusal::not_found("support_id", format!("support relationship {support_id}"))
+        })?
+    } else {
+        let s = party_support(p, caller, support_id)?;
+        if caller.id != s.worker {
+            return Err(denied(
+                "support.transfer_by",
+                format!(
+                    "only the relationship's worker {} or an admin may propose a new worker;                      the person chooses by accepting or declining",
+                    s.worker
+                ),
+            ));
+        }
+        s
+    };
+    if s.status != SupportStatus::Accepted {
+        return Err(precondition(
+            "support.state",
+            "support_id",
+            format!("support {support_id} is {:?}, not accepted", s.status),
+        ));
+    }
+    check_id("to_worker", to_worker)?;
+    let w = active_actor(p, "to_worker", to_worker)?;
+    if w.role != Role::PeerWorker {
+        return Err(invalid(
+            "support.worker",
+            "to_worker",
+            format!("{to_worker} is a {}, not a peer_worker", w.role),
+        ));
+    }
+    if to_worker == s.worker {
+        return Err(invalid(
+            "support.transfer_to",
+            "to_worker",
+            format!("{to_worker} is already the worker of support {support_id}"),
+        ));
+    }
+    if let Some(o) = open_with(p, &s.subject, to_worker) {
+        return Err(precondition(
+            "support.one_open",
+            "to_worker",
+            format!(
+                "{to_worker} already has an open referral or relationship with the person ({})",
+                o.support_id
+            ),
+        ));
+    }
+    Ok(Decision::one(
+        Stream::support(support_id),
+        Some(s.subject.clone()),
+        Event::SupportTransferProposed(SupportTransferProposed {
+            to_worker: to_worker.to_string(),
+        }),
+    )
+    .depending([Stream::actor(to_worker)]))
+}
+
+/// The person accepts or declines a proposed transfer — or the current worker records what
+/// they said in person (`on_behalf`), as for `support.accepted`. Anyone else (the proposed
+/// worker included: they have no basis yet) gets [`party_support`]'s no-basis answer.
+pub(super) fn answer_transfer(
+    p: &Projections,
+    caller: &ActorRec,
+    support_id: &str,
+    accept: bool,
+) -> R<Decision> {
+    let s = party_support(p, caller, support_id)?;
+    let on_behalf = !is_person(caller, &s.subject);
+    if s.status != SupportStatus::Accepted {
+        return Err(precondition(
+            "support.state",
+            "support_id",
+            format!("support {support_id} is {:?}, not accepted", s.status),
+        ));
+    }
+    let Some(to) = &s.transfer_to else {
+        return Err(precondition(
+            "support.transfer_pending",
+            "support_id",
+            format!("no transfer of support {support_id} is waiting for an answer"),
+        ));
+    };
+    let event = if accept {
+        if let Some(o) = open_with(p, &s.subject, to) {
+            return Err(precondition(
+                "support.one_open",
+                "support_id",
+                format!(
+                    "{to} has since opened another relationship with the person ({})",
+                    o.support_id
+                ),
+            ));
+        }
+        Event::SupportTransferAccepted(SupportTransferAccepted { on_behalf })
+    } else {
+        Event::SupportTransferDeclined(SupportTransferDeclined { on_behalf })
+    };
+    Ok(
+        Decision::one(Stream::support(support_id), Some(s.subject.clone()), event)
+            .depending([Stream::actor(to)]),
+    )
+}
+
 /// Folds a support relationship event.
 /// Returns false when the entry does not fit the state (it is then counted as skipped).
 pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
@@ -251,6 +380,9 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
                     ended_by: None,
                     end_reason: None,
                     version: next,
+                    transfer_to: None,
+                    transfer_proposed_by: None,
+                    previous_workers: Vec::new(),
                 },
             );
             p.dirty.insert(Key::Support(e.support_id.clone()));
@@ -264,7 +396,10 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
         Event::SupportOffered(_)
         | Event::SupportAccepted(_)
         | Event::SupportDeclined(_)
-        | Event::SupportEnded(_) => {
+        | Event::SupportEnded(_)
+        | Event::SupportTransferProposed(_)
+        | Event::SupportTransferAccepted(_)
+        | Event::SupportTransferDeclined(_) => {
             let Some(id) = Projections::stream_id(&r.stream, "support") else {
                 return false;
             };
@@ -291,6 +426,29 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
                     s.ended_at = Some(r.at);
                     s.ended_by = Some(r.actor_id.clone());
                     s.end_reason = Some(e.reason);
+                    s.transfer_to = None;
+                    s.transfer_proposed_by = None;
+                }
+                Event::SupportTransferProposed(e) => {
+                    s.transfer_to = Some(e.to_worker.clone());
+                    s.transfer_proposed_by = Some(r.actor_id.clone());
+                }
+                Event::SupportTransferAccepted(_) => {
+                    let Some(to) = s.transfer_to.take() else {
+                        return false;
+                    };
+                    s.transfer_proposed_by = None;
+                    let from = std::mem::replace(&mut s.worker, to.clone());
+                    s.previous_workers.push((from, r.at));
+                    p.caseloads
+                        .entry(to.clone())
+                        .or_default()
+                        .insert(id.clone());
+                    p.dirty.insert(Key::Caseload(to));
+                }
+                Event::SupportTransferDeclined(_) => {
+                    s.transfer_to = None;
+                    s.transfer_proposed_by = None;
                 }
                 _ => {}
             }

@@ -170,6 +170,9 @@ vocabulary!(
         SafeguardingLead = "safeguarding_lead",
         Auditor = "auditor",
         Admin = "admin",
+        /// Someone acting for the person (a carer, a parent, an attorney) under a recorded
+        /// authority (`authority.granted`); reads only within that authority's scope.
+        Representative = "representative",
     }
 );
 
@@ -410,6 +413,54 @@ impl DiscussionSetting {
         )
     }
 }
+
+vocabulary!(
+    /// How a representative is related to the person (`authority.granted`).
+    Relation {
+        Carer = "carer",
+        /// A parent (children's services).
+        Parent = "parent",
+        /// An attorney under a lasting power of attorney.
+        Attorney = "attorney",
+        Other = "other",
+    }
+);
+
+vocabulary!(
+    /// What an authority to act for the person rests on, which decides who may record it.
+    AuthorityBasis {
+        /// The person's own consent: granted, and ended, by the person.
+        Consent = "consent",
+        /// A lasting power of attorney for health and welfare: recorded by an admin who has
+        /// seen the document.
+        LastingPowerOfAttorney = "lasting_power_of_attorney",
+        /// Parental responsibility for a child: recorded by an admin who has seen the evidence.
+        ParentalResponsibility = "parental_responsibility",
+    }
+);
+
+vocabulary!(
+    /// What a representative may do for the person under an authority.
+    AuthorityScope {
+        /// Read the person's record (as the person sees it; logged).
+        ReadRecord = "read_record",
+        /// Request subject access for the person and fetch the bundle (logged).
+        SubjectAccess = "subject_access",
+    }
+);
+
+vocabulary!(
+    /// Why an authority ended (`authority.ended`).
+    AuthorityEndReason {
+        /// The person withdrew their consent.
+        PersonWithdrew = "person_withdrew",
+        /// The representative no longer acts for the person.
+        SteppedDown = "stepped_down",
+        /// The document no longer holds (revoked, the child came of age, capacity regained).
+        NoLongerValid = "no_longer_valid",
+        Other = "other",
+    }
+);
 
 #[cfg(test)]
 mod tests {

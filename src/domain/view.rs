@@ -199,6 +199,25 @@ pub struct WithholdingView {
     pub released_at: Option<Time>,
 }
 
+/// An authority for a representative to act for the person: who, on what basis, for what, until
+/// when, recorded by whom, and whether it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorityView {
+    pub authority_id: String,
+    pub representative: String,
+    pub relation: Relation,
+    pub basis: AuthorityBasis,
+    pub scope: Vec<AuthorityScope>,
+    pub expires_at: Option<Time>,
+    /// The document the admin saw, in their words.
+    pub evidence: Option<Passage>,
+    pub granted_by: String,
+    pub granted_at: Time,
+    pub ended_at: Option<Time>,
+    pub ended_by: Option<String>,
+    pub end_reason: Option<AuthorityEndReason>,
+}
+
 /// A person's record as one reader may see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordView {
@@ -222,6 +241,9 @@ pub struct RecordView {
     /// The person's recovery goals (the person, and the worker of the relationship each is
     /// worked on in).
     pub goals: Vec<GoalView>,
+    /// Who may act for the person (the person's own view and the metadata view; a
+    /// representative sees only their own).
+    pub authorities: Vec<AuthorityView>,
 }
 
 impl RecordView {
@@ -265,6 +287,9 @@ impl RecordView {
         for s in &mut self.statements {
             out.extend(s.segments.iter_mut());
         }
+        for a in &mut self.authorities {
+            out.extend(a.evidence.as_mut());
+        }
         out
     }
 
@@ -304,6 +329,11 @@ impl RecordView {
                 .map(|x| Stream::statement(&x.statement_id).name()),
         );
         s.extend(self.goals.iter().map(|x| Stream::goal(&x.goal_id).name()));
+        s.extend(
+            self.authorities
+                .iter()
+                .map(|x| Stream::authority(&x.authority_id).name()),
+        );
         s.sort();
         s
     }
@@ -499,6 +529,23 @@ fn statement_view(s: &StatementRec) -> StatementView {
     }
 }
 
+fn authority_view(a: &AuthorityRec) -> AuthorityView {
+    AuthorityView {
+        authority_id: a.authority_id.clone(),
+        representative: a.representative.clone(),
+        relation: a.relation,
+        basis: a.basis,
+        scope: a.scope.clone(),
+        expires_at: a.expires_at,
+        evidence: a.evidence.as_ref().map(|s| Passage::of(s, None)),
+        granted_by: a.granted_by.clone(),
+        granted_at: a.granted_at,
+        ended_at: a.ended_at,
+        ended_by: a.ended_by.clone(),
+        end_reason: a.end_reason,
+    }
+}
+
 fn concern_view(c: &ConcernRec) -> ConcernView {
     ConcernView {
         concern_id: c.concern_id.clone(),
@@ -568,7 +615,12 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
         discussions: Vec::new(),
         statements: Vec::new(),
         goals: Vec::new(),
+        authorities: Vec::new(),
     };
+    let authorities = person
+        .authorities
+        .iter()
+        .filter_map(|id| p.authorities.get(id));
     match scope {
         None => {
             v.supports = supports.cloned().collect();
@@ -585,8 +637,9 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
                 .collect();
             v.discussions = discussions.map(discussion_view).collect();
             v.goals = goals.map(goal_view).collect();
+            v.authorities = authorities.map(authority_view).collect();
         }
-        Some(Scope::Own) => {
+        Some(scope @ (Scope::Own | Scope::Representative { .. })) => {
             v.supports = supports.cloned().collect();
             v.meetings = meetings.map(meeting_view).collect();
             v.notes = notes
@@ -608,6 +661,13 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
                 .iter()
                 .filter_map(|id| p.sars.get(id))
                 .cloned()
+                .collect();
+            v.authorities = authorities
+                .filter(|a| match scope {
+                    Scope::Representative { representative } => &a.representative == representative,
+                    _ => true,
+                })
+                .map(authority_view)
                 .collect();
         }
         Some(Scope::Support {

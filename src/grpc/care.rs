@@ -1,5 +1,5 @@
 //! The care services of `withus.v1`: Support, Meetings, Groups, Goals, Notes, Consent,
-//! Safeguarding, Records, SubjectAccess, Discussions and Statements. Each handler authenticates, translates the request into a domain command
+//! Safeguarding, Records, SubjectAccess, Discussions, Statements and Authorities. Each handler authenticates, translates the request into a domain command
 //! (its text as plain passages, which the service commits only if the command is accepted), and translates the answer; the domain decides.
 
 use std::sync::Arc;
@@ -121,6 +121,26 @@ impl pb::support_server::Support for CareApi {
         let mut q = r.into_inner();
         let call = call(q.call.take(), digest)?;
         let cmd = commands::support_end(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn propose_transfer(&self, r: Request<pb::ProposeTransferRequest>) -> Res {
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Support/ProposeTransfer")
+            .await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::support_propose_transfer(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn respond_transfer(&self, r: Request<pb::RespondTransferRequest>) -> Res {
+        let (svc, a, digest) = self
+            .who_call(&r, "withus.v1.Support/RespondTransfer")
+            .await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::support_respond_transfer(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 }
@@ -339,6 +359,25 @@ impl pb::statements_server::Statements for CareApi {
         let call = call(q.call.take(), digest)?;
         // No wording prompts: a statement is the person's own words about their record.
         let cmd = commands::statements_add(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+}
+
+#[tonic::async_trait]
+impl pb::authorities_server::Authorities for CareApi {
+    async fn grant(&self, r: Request<pb::GrantAuthorityRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Authorities/Grant").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::authorities_grant(q)?;
+        self.run(&svc, &a, call, cmd).await
+    }
+
+    async fn end(&self, r: Request<pb::EndAuthorityRequest>) -> Res {
+        let (svc, a, digest) = self.who_call(&r, "withus.v1.Authorities/End").await?;
+        let mut q = r.into_inner();
+        let call = call(q.call.take(), digest)?;
+        let cmd = commands::authorities_end(q)?;
         self.run(&svc, &a, call, cmd).await
     }
 }

@@ -461,6 +461,49 @@ pub fn statements_add(q: pb::AddStatementRequest) -> Result<Command, Status> {
     })
 }
 
+/// `withus.v1.Authorities/Grant`.
+pub fn authorities_grant(q: pb::GrantAuthorityRequest) -> Result<Command, Status> {
+    let scope = q
+        .scope
+        .iter()
+        .map(|s| v!(AuthorityScope, "scope", s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Command::GrantAuthority {
+        subject: q.subject,
+        authority_id: q.authority_id,
+        representative: q.representative,
+        relation: v!(Relation, "relation", q.relation)?,
+        basis: v!(AuthorityBasis, "basis", q.basis)?,
+        scope,
+        expires_at: time("expires_at", &q.expires_at)?,
+        evidence: optional_text("evidence", q.evidence),
+    })
+}
+
+/// `withus.v1.Authorities/End`.
+pub fn authorities_end(q: pb::EndAuthorityRequest) -> Result<Command, Status> {
+    Ok(Command::EndAuthority {
+        authority_id: q.authority_id,
+        reason: v!(AuthorityEndReason, "reason", q.reason)?,
+    })
+}
+
+/// `withus.v1.Support/ProposeTransfer`.
+pub fn support_propose_transfer(q: pb::ProposeTransferRequest) -> Result<Command, Status> {
+    Ok(Command::ProposeTransfer {
+        support_id: q.support_id,
+        to_worker: q.to_worker,
+    })
+}
+
+/// `withus.v1.Support/RespondTransfer`.
+pub fn support_respond_transfer(q: pb::RespondTransferRequest) -> Result<Command, Status> {
+    Ok(Command::AnswerTransfer {
+        support_id: q.support_id,
+        accept: q.accept,
+    })
+}
+
 /// The gRPC paths [`decode_command`] translates: every call that executes a command.
 pub const METHODS: &[&str] = &[
     "withus.v1.Support/Refer",
@@ -502,6 +545,10 @@ pub const METHODS: &[&str] = &[
     "withus.v1.Goals/Set",
     "withus.v1.Goals/Review",
     "withus.v1.Goals/Close",
+    "withus.v1.Authorities/Grant",
+    "withus.v1.Authorities/End",
+    "withus.v1.Support/ProposeTransfer",
+    "withus.v1.Support/RespondTransfer",
 ];
 
 fn decode<M: prost::Message + Default>(body: &[u8]) -> Result<M, Status> {
@@ -602,6 +649,18 @@ pub fn decode_command(method: &str, body: &[u8]) -> Option<Result<Command, Statu
         "withus.v1.Goals/Set" => decode::<pb::SetGoalRequest>(body).and_then(goals_set),
         "withus.v1.Goals/Review" => decode::<pb::ReviewGoalRequest>(body).and_then(goals_review),
         "withus.v1.Goals/Close" => decode::<pb::CloseGoalRequest>(body).and_then(goals_close),
+        "withus.v1.Authorities/Grant" => {
+            decode::<pb::GrantAuthorityRequest>(body).and_then(authorities_grant)
+        }
+        "withus.v1.Authorities/End" => {
+            decode::<pb::EndAuthorityRequest>(body).and_then(authorities_end)
+        }
+        "withus.v1.Support/ProposeTransfer" => {
+            decode::<pb::ProposeTransferRequest>(body).and_then(support_propose_transfer)
+        }
+        "withus.v1.Support/RespondTransfer" => {
+            decode::<pb::RespondTransferRequest>(body).and_then(support_respond_transfer)
+        }
         _ => return None,
     })
 }

@@ -102,10 +102,11 @@ pub fn role(field: &str, v: i32) -> Result<Role, Status> {
         Ok(pb::Role::SafeguardingLead) => Ok(Role::SafeguardingLead),
         Ok(pb::Role::Auditor) => Ok(Role::Auditor),
         Ok(pb::Role::Admin) => Ok(Role::Admin),
+        Ok(pb::Role::Representative) => Ok(Role::Representative),
         Ok(pb::Role::Unspecified) | Err(_) => Err(refuse(
             Code::InvalidArgument,
             field,
-            &format!("{v} is not a role; use one of ROLE_SERVICE_USER … ROLE_ADMIN"),
+            &format!("{v} is not a role; use one of ROLE_SERVICE_USER … ROLE_REPRESENTATIVE"),
         )),
     }
 }
@@ -119,6 +120,7 @@ pub fn role_to_pb(r: Role) -> pb::Role {
         Role::SafeguardingLead => pb::Role::SafeguardingLead,
         Role::Auditor => pb::Role::Auditor,
         Role::Admin => pb::Role::Admin,
+        Role::Representative => pb::Role::Representative,
     }
 }
 

@@ -47,7 +47,7 @@ pub use audit::AuditApi;
 pub use care::CareApi;
 
 /// The `withus.v1` services, by their health-check names.
-pub const SERVICES: [&str; 13] = [
+pub const SERVICES: [&str; 14] = [
     "withus.v1.Admin",
     "withus.v1.Audit",
     "withus.v1.Support",
@@ -61,6 +61,7 @@ pub const SERVICES: [&str; 13] = [
     "withus.v1.Statements",
     "withus.v1.Groups",
     "withus.v1.Goals",
+    "withus.v1.Authorities",
 ];
 
 /// How to serve. Plain data, passed explicitly.
@@ -309,6 +310,10 @@ pub async fn run(
         )
         .add_service(
             pb::goals_server::GoalsServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::authorities_server::AuthoritiesServer::new(care.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(

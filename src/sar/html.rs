@@ -23,7 +23,9 @@ use serde_json::Value;
 use super::bundle::{Bundle, BundleEntry};
 use super::page::{self, escape_html as esc};
 use crate::domain::calendar::one_month_after;
-use crate::domain::event::{Activity, ConsentGranted, DiscussedWith, Event, Grantee, Recorded};
+use crate::domain::event::{
+    Activity, AuthorityGranted, ConsentGranted, DiscussedWith, Event, Grantee, Recorded,
+};
 use crate::domain::stream::Stream;
 use crate::domain::types::*;
 use crate::format::{format_millis, parse_millis, to_hex, EntryView};
@@ -266,6 +268,89 @@ impl<'b> Record<'b> {
         })
     }
 
+    /// The authority with this id, as granted (its entry's time and data).
+    fn authority(&self, id: &str) -> Option<(Option<Time>, &AuthorityGranted)> {
+        self.items.iter().find_map(|i| match &i.event {
+            Some(Event::AuthorityGranted(a)) if a.authority_id == id => Some((i.at(), a)),
+            _ => None,
+        })
+    }
+
+    /// Who may act for the person: each authority, who recorded it, on what, for what, until
+    /// when, and whether it ended.
+    fn representatives(&self, out: &mut String) {
+        open(out, "representatives", "Who may act for you");
+        out.push_str(
+            "<p>A carer, a parent or an attorney can act for you only under an authority that \
+             is recorded: your own agreement, a lasting power of attorney for health and \
+             welfare, or parental responsibility. Whatever they look at is listed under <a \
+             href=\"#record-access\">who looked at your record</a>. You can end an authority \
+             you agreed to at any time.</p>\n",
+        );
+        let granted: Vec<(&Item, &AuthorityGranted)> = self
+            .items
+            .iter()
+            .filter_map(|i| match &i.event {
+                Some(Event::AuthorityGranted(a)) => Some((i, a)),
+                _ => None,
+            })
+            .collect();
+        if granted.is_empty() {
+            out.push_str("<p>Nobody has been given authority to act for you in this copy.</p>\n");
+            close(out);
+            return;
+        }
+        let now = Time::parse(&self.bundle.produced_at);
+        out.push_str("<ul class=\"representatives\">\n");
+        for (item, a) in granted {
+            let stream = Stream::authority(&a.authority_id).name();
+            let ended = self.items.iter().find_map(|i| match (&i.event, &i.head) {
+                (Some(Event::AuthorityEnded(e)), Some(h)) if h.stream == stream => {
+                    Some((i, e.reason))
+                }
+                _ => None,
+            });
+            let evidence = match a.evidence.as_ref() {
+                Some(s) => match self.text(s) {
+                    Some(t) => format!(" The document seen: “{}”.", esc(t)),
+                    None => " The description of the document is not in this copy.".into(),
+                },
+                None => String::new(),
+            };
+            let state = match (ended, a.expires_at) {
+                (Some((i, reason)), _) => format!(
+                    "It ended{} ({}), recorded by {}.",
+                    i.at()
+                        .map(|t| format!(" on {}", time_el(t)))
+                        .unwrap_or_default(),
+                    authority_end_words(reason),
+                    self.by(i)
+                ),
+                (None, Some(t)) if now.is_some_and(|n| t <= n) => {
+                    format!("It ended on {}.", time_el(t))
+                }
+                (None, Some(t)) => {
+                    format!("It lasts until {}, unless it is ended sooner.", time_el(t))
+                }
+                (None, None) => "It lasts until it is ended.".into(),
+            };
+            out.push_str(&format!(
+                "<li><p><strong>{} may act for you as your {}.</strong></p><p>{}, {}. Recorded \
+                 {}by {}.{evidence} {state}</p></li>\n",
+                cap(&self.who(&a.representative, Role::Representative.as_str())),
+                relation_words(a.relation),
+                cap(&authority_scope_words(&a.scope)),
+                authority_basis_words(a.basis),
+                item.at()
+                    .map(|t| format!("on {} ", time_el(t)))
+                    .unwrap_or_default(),
+                self.by(item)
+            ));
+        }
+        out.push_str("</ul>\n");
+        close(out);
+    }
+
     fn sections(&self) -> String {
         let mut out = String::from("<div id=\"record\" class=\"record\">\n");
         self.summary(&mut out);
@@ -276,6 +361,7 @@ impl<'b> Record<'b> {
         self.access(&mut out);
         self.discussions(&mut out);
         self.statements(&mut out);
+        self.representatives(&mut out);
         self.withheld_section(&mut out);
         self.requests(&mut out);
         self.about_section(&mut out);
@@ -665,6 +751,35 @@ impl<'b> Record<'b> {
                 "you added your own statement about {} (see <a href=\"#record-statements\">what \
                  you have said</a>)",
                 stream_words(&d.target_stream)
+            ),
+            Event::AuthorityGranted(d) => format!(
+                "{} was given authority to act for you as your {}: {}, {}{} (see <a \
+                 href=\"#record-representatives\">who may act for you</a>)",
+                self.who(&d.representative, Role::Representative.as_str()),
+                relation_words(d.relation),
+                authority_scope_words(&d.scope),
+                authority_basis_words(d.basis),
+                match d.expires_at {
+                    Some(t) => format!(", until {}", time_el(t)),
+                    None => ", until it is ended".into(),
+                }
+            ),
+            Event::AuthorityEnded(d) => format!(
+                "an authority for someone to act for you ended: {}",
+                authority_end_words(d.reason)
+            ),
+            Event::SupportTransferProposed(d) => format!(
+                "it was proposed that {} take over your peer support; nothing changes unless you \
+                 accept",
+                self.who(&d.to_worker, Role::PeerWorker.as_str())
+            ),
+            Event::SupportTransferAccepted(d) => format!(
+                "you accepted the new peer worker proposed for your peer support{}",
+                on_behalf(d.on_behalf)
+            ),
+            Event::SupportTransferDeclined(d) => format!(
+                "you chose to keep your peer worker, declining the change proposed{}",
+                on_behalf(d.on_behalf)
             ),
         }
     }
@@ -1360,6 +1475,15 @@ impl<'b> Record<'b> {
                 }
                 None => format!("a consent you gave (consent {})", esc(&id)),
             },
+            Some(Stream::Authority(id)) => match self.authority(&id) {
+                Some((_, a)) => format!(
+                    "{}, acting for you as your {} ({})",
+                    self.who(&a.representative, Role::Representative.as_str()),
+                    relation_words(a.relation),
+                    authority_basis_words(a.basis)
+                ),
+                None => format!("someone acting for you (authority {})", esc(&id)),
+            },
             Some(Stream::Concern(id)) => {
                 let raised = self.items.iter().find_map(|i| match (&i.event, &i.head) {
                     (Some(Event::SafeguardingRaised(_)), Some(h))
@@ -1576,7 +1700,7 @@ impl<'b> Record<'b> {
 }
 
 /// The sections, by id (after `record-`) and heading, for the page's contents.
-const SECTIONS: [(&str, &str); 10] = [
+const SECTIONS: [(&str, &str); 11] = [
     ("timeline", "What was recorded, in order"),
     ("notes", "Your notes"),
     ("consents", "Your consents"),
@@ -1584,6 +1708,7 @@ const SECTIONS: [(&str, &str); 10] = [
     ("access", "Who looked at your record"),
     ("discussions", "Who talked about you, and why"),
     ("statements", "What you have said about your record"),
+    ("representatives", "Who may act for you"),
     ("withheld", "What is not shown in this copy"),
     ("requests", "Your requests for your record"),
     ("about", "About this record"),
@@ -1968,6 +2093,7 @@ fn role_words(role: &str) -> String {
         Some(Role::SafeguardingLead) => "a safeguarding lead",
         Some(Role::Auditor) => "an information governance auditor",
         Some(Role::Admin) => "a system administrator",
+        Some(Role::Representative) => "someone acting for a person who uses the service",
         None if role.is_empty() => "someone",
         None => return format!("someone with the role “{}”", esc(role)),
     }
@@ -2144,6 +2270,10 @@ fn stream_kind_words(s: &Stream, n: u64) -> String {
         Stream::Statement(_) => ("a statement of yours", "statements of yours"),
         Stream::Goal(_) => ("a recovery goal of yours", "recovery goals of yours"),
         Stream::Group(_) => ("a peer support group", "peer support groups"),
+        Stream::Authority(_) => (
+            "an authority for someone to act for you",
+            "authorities for people to act for you",
+        ),
     };
     if n == 1 {
         one.into()
@@ -2177,6 +2307,49 @@ fn streams_words<S: AsRef<str>>(streams: &[S]) -> String {
         0 => "your record (nothing in it at the time)".into(),
         1 => parts[0].clone(),
         n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
+    }
+}
+
+fn relation_words(r: Relation) -> &'static str {
+    match r {
+        Relation::Carer => "carer",
+        Relation::Parent => "parent",
+        Relation::Attorney => "attorney",
+        Relation::Other => "representative",
+    }
+}
+
+fn authority_basis_words(b: AuthorityBasis) -> &'static str {
+    match b {
+        AuthorityBasis::Consent => "because you agreed to it",
+        AuthorityBasis::LastingPowerOfAttorney => {
+            "under a lasting power of attorney for health and welfare"
+        }
+        AuthorityBasis::ParentalResponsibility => "because they have parental responsibility",
+    }
+}
+
+fn authority_scope_words(scope: &[AuthorityScope]) -> String {
+    let parts: Vec<&str> = scope
+        .iter()
+        .map(|s| match s {
+            AuthorityScope::ReadRecord => "read your record",
+            AuthorityScope::SubjectAccess => "ask for a copy of your record",
+        })
+        .collect();
+    match parts.as_slice() {
+        [] => "nothing".into(),
+        [one] => format!("they may {one}"),
+        [init @ .., last] => format!("they may {} and {last}", init.join(", ")),
+    }
+}
+
+fn authority_end_words(r: AuthorityEndReason) -> &'static str {
+    match r {
+        AuthorityEndReason::PersonWithdrew => "you took your agreement back",
+        AuthorityEndReason::SteppedDown => "they no longer act for you",
+        AuthorityEndReason::NoLongerValid => "the document it rested on no longer holds",
+        AuthorityEndReason::Other => "another reason",
     }
 }
 
@@ -2236,6 +2409,11 @@ fn type_phrase(event_type: &str) -> Option<&'static str> {
         "goal.set" => "you set a recovery goal",
         "goal.reviewed" => "you looked at how a recovery goal is going",
         "goal.closed" => "a recovery goal was closed",
+        "authority.granted" => "someone was given authority to act for you",
+        "authority.ended" => "an authority for someone to act for you ended",
+        "support.transfer_proposed" => "a new peer worker was proposed for your peer support",
+        "support.transfer_accepted" => "you accepted a new peer worker",
+        "support.transfer_declined" => "you chose to keep your peer worker",
         _ => return None,
     })
 }

@@ -824,6 +824,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
                 Role::SafeguardingLead => pb::Role::SafeguardingLead,
                 Role::Auditor => pb::Role::Auditor,
                 Role::Admin => pb::Role::Admin,
+                Role::Representative => pb::Role::Representative,
             };
             (
                 "withus.v1.Admin/RegisterActor",
@@ -885,6 +886,63 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
                 statement_id: statement_id.clone(),
                 target_stream: target_stream.clone(),
                 segments: segments(list),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::GrantAuthority {
+            subject,
+            authority_id,
+            representative,
+            relation,
+            basis,
+            scope,
+            expires_at,
+            evidence,
+        } => (
+            "withus.v1.Authorities/Grant",
+            pb::GrantAuthorityRequest {
+                authority_id: authority_id.clone(),
+                subject: subject.clone(),
+                representative: representative.clone(),
+                relation: relation.as_str().into(),
+                basis: basis.as_str().into(),
+                scope: scope.iter().map(|s| s.as_str().to_string()).collect(),
+                expires_at: time(expires_at),
+                evidence: text(evidence),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::EndAuthority {
+            authority_id,
+            reason,
+        } => (
+            "withus.v1.Authorities/End",
+            pb::EndAuthorityRequest {
+                authority_id: authority_id.clone(),
+                reason: reason.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::ProposeTransfer {
+            support_id,
+            to_worker,
+        } => (
+            "withus.v1.Support/ProposeTransfer",
+            pb::ProposeTransferRequest {
+                support_id: support_id.clone(),
+                to_worker: to_worker.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::AnswerTransfer { support_id, accept } => (
+            "withus.v1.Support/RespondTransfer",
+            pb::RespondTransferRequest {
+                support_id: support_id.clone(),
+                accept: *accept,
                 ..Default::default()
             }
             .encode_to_vec(),

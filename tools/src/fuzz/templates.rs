@@ -195,6 +195,33 @@ fn make_templates() -> Vec<(&'static str, &'static str, Value)> {
             "goal",
             json!({"outcome": "let_go", "words": [], "on_behalf": true}),
         ),
+        (
+            "authority.granted",
+            "authority",
+            json!({"authority_id": "au-0", "representative": "rp-kim", "relation": "carer",
+                   "basis": "consent", "scope": ["read_record", "subject_access"],
+                   "expires_at": T, "evidence": null}),
+        ),
+        (
+            "authority.ended",
+            "authority",
+            json!({"reason": "person_withdrew"}),
+        ),
+        (
+            "support.transfer_proposed",
+            "support",
+            json!({"to_worker": "pw-ben"}),
+        ),
+        (
+            "support.transfer_accepted",
+            "support",
+            json!({"on_behalf": false}),
+        ),
+        (
+            "support.transfer_declined",
+            "support",
+            json!({"on_behalf": true}),
+        ),
     ]
 }
 
@@ -228,6 +255,10 @@ fn all_words() -> Vec<&'static str> {
     w.extend(Party::ALL.iter().map(|v| v.as_str()));
     w.extend(ActivityKind::ALL.iter().map(|v| v.as_str()));
     w.extend(GoalOutcome::ALL.iter().map(|v| v.as_str()));
+    w.extend(Relation::ALL.iter().map(|v| v.as_str()));
+    w.extend(AuthorityBasis::ALL.iter().map(|v| v.as_str()));
+    w.extend(AuthorityScope::ALL.iter().map(|v| v.as_str()));
+    w.extend(AuthorityEndReason::ALL.iter().map(|v| v.as_str()));
     w
 }
 

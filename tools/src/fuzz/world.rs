@@ -40,6 +40,9 @@ pub const GROUPS: &[&str] = &["g-0", "g-1"];
 pub const DISCUSSIONS: &[&str] = &["d-0", "d-1"];
 pub const STATEMENTS: &[&str] = &["st-0", "st-1"];
 pub const GOALS: &[&str] = &["goal-0", "goal-1"];
+pub const AUTHORITIES: &[&str] = &["au-0", "au-1"];
+/// Representatives (registered by a random `RegisterActor` with that role, or not at all).
+pub const REPRESENTATIVES: &[&str] = &["rp-kim", "rp-lou"];
 
 /// The cast of `tests/common/world.rs`, registered by the first admin.
 const CAST: &[(&str, Role, Option<&str>)] = &[
@@ -548,6 +551,18 @@ fn plausible(p: &Projections, cmd: &Command) -> Vec<String> {
             ]
         }
         Command::AddStatement { .. } => ids(&["su-sam", "su-ola"]),
+        Command::GrantAuthority { subject, .. } => vec![subject.clone(), "admin".into()],
+        Command::EndAuthority { authority_id, .. } => p
+            .authorities
+            .get(authority_id)
+            .map(|a| vec![a.subject.clone(), a.representative.clone(), "admin".into()])
+            .unwrap_or_else(|| ids(&["su-sam", "admin"])),
+        Command::ProposeTransfer { support_id, .. } => {
+            let mut v = support(support_id);
+            v.push("admin".into());
+            v
+        }
+        Command::AnswerTransfer { support_id, .. } => support(support_id),
     }
 }
 
@@ -671,7 +686,7 @@ fn activities(u: &mut Input<'_>) -> Vec<Activity<Passage>> {
 /// Any command, every variant, from the small alphabets.
 pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
     let v = |u: &mut Input<'_>| *u.choose(&[0u64, 1, 2, 3]);
-    match u.below(42) {
+    match u.below(46) {
         0 => Command::RegisterActor {
             id: id(u, ACTORS),
             role: *u.choose(Role::ALL),
@@ -891,6 +906,33 @@ pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
             goal_id: id(u, GOALS),
             outcome: *u.choose(GoalOutcome::ALL),
             words: segments(u),
+        },
+        41 => Command::GrantAuthority {
+            subject: id(u, &ACTORS[1..3]),
+            authority_id: id(u, AUTHORITIES),
+            representative: id(u, REPRESENTATIVES),
+            relation: *u.choose(Relation::ALL),
+            basis: *u.choose(AuthorityBasis::ALL),
+            scope: match u.below(4) {
+                0 => Vec::new(),
+                1 => vec![AuthorityScope::ReadRecord],
+                2 => vec![AuthorityScope::SubjectAccess],
+                _ => AuthorityScope::ALL.to_vec(),
+            },
+            expires_at: opt(u, |u| time(u, now, max)),
+            evidence: opt(u, segment),
+        },
+        42 => Command::EndAuthority {
+            authority_id: id(u, AUTHORITIES),
+            reason: *u.choose(AuthorityEndReason::ALL),
+        },
+        43 => Command::ProposeTransfer {
+            support_id: id(u, SUPPORTS),
+            to_worker: id(u, &ACTORS[3..5]),
+        },
+        44 => Command::AnswerTransfer {
+            support_id: id(u, SUPPORTS),
+            accept: u.below(2) == 0,
         },
         // The commands that make the state interesting, twice as often.
         _ => match u.below(3) {
