@@ -4,7 +4,7 @@
 //! command to the area that handles it. The rules themselves are in the area slices —
 //! [`super::actors`], [`super::support`], [`super::meetings`], [`super::notes`],
 //! [`super::consent`], [`super::safeguarding`], [`super::sar`], [`super::discussions`],
-//! [`super::statements`] — with the checks they share in
+//! [`super::statements`], [`super::retention`] — with the checks they share in
 //! [`super::checks`]. Must not touch: I/O, clocks, randomness — `now` and every id are passed in.
 //! Reads are decided in [`super::access`], not here.
 //!
@@ -19,7 +19,8 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    consent, discussions, meetings, notes, safeguarding, sar, statements, support, Projections,
+    consent, discussions, meetings, notes, retention, safeguarding, sar, statements, support,
+    Projections,
 };
 use crate::format::Hash;
 
@@ -185,6 +186,21 @@ pub enum Command {
         statement_id: String,
         target_stream: String,
         segments: Vec<Passage>,
+    },
+    RecordRetentionDate {
+        subject: String,
+        kind: DateKind,
+        /// `YYYY-MM-DD`.
+        date: String,
+    },
+    PlaceLegalHold {
+        subject: String,
+        hold_id: String,
+        reason: HoldReason,
+    },
+    LiftLegalHold {
+        subject: String,
+        hold_id: String,
     },
 }
 
@@ -441,5 +457,18 @@ pub fn decide(
             target_stream,
             segments,
         } => statements::add_statement(p, caller, statement_id, target_stream, segments, commit),
+        Command::RecordRetentionDate {
+            subject,
+            kind,
+            date,
+        } => retention::record_date(p, caller, subject, kind, date, now),
+        Command::PlaceLegalHold {
+            subject,
+            hold_id,
+            reason,
+        } => retention::place_hold(p, caller, subject, hold_id, reason),
+        Command::LiftLegalHold { subject, hold_id } => {
+            retention::lift_hold(p, caller, subject, hold_id)
+        }
     }
 }

@@ -13,7 +13,8 @@
 //!   refusal naming the rule and field) and its `apply` (event → state, infallible):
 //!   [`actors`], [`support`], [`meetings`], [`notes`], [`consent`], [`safeguarding`], [`sar`],
 //!   [`discussions`] (who discussed the person, on what basis), [`statements`] (the person's own
-//!   words about an item), and [`reads`] (the fold of recorded reads and rule 8's proof);
+//!   words about an item), [`retention`] (the retention period, legal holds, erasure when it
+//!   ends), and [`reads`] (the fold of recorded reads and rule 8's proof);
 //! - [`checks`]: refusals and the checks the areas share;
 //! - [`projection`]: the state every area folds into, its dispatch of each event to its area,
 //!   and its persisted records;
@@ -34,6 +35,7 @@ pub mod meetings;
 pub mod notes;
 pub mod projection;
 pub mod reads;
+pub mod retention;
 pub mod safeguarding;
 pub mod sar;
 pub mod statements;

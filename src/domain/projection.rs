@@ -20,7 +20,8 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    actors, consent, discussions, meetings, notes, reads, safeguarding, sar, statements, support,
+    actors, consent, discussions, meetings, notes, reads, retention, safeguarding, sar, statements,
+    support,
 };
 
 pub use super::actors::{ActorRec, TokenRec};
@@ -29,6 +30,7 @@ pub use super::discussions::DiscussionRec;
 pub use super::meetings::MeetingRec;
 pub use super::notes::{NoteRec, NoteStatus, ProposalRec, ProposalStatus, Removal, RevisionRec};
 pub use super::reads::InvalidRead;
+pub use super::retention::{ErasureRec, HoldRec, RetentionRec};
 pub use super::safeguarding::ConcernRec;
 pub use super::sar::{DisclosureLedger, SarRec, WithholdingRec};
 pub use super::statements::StatementRec;
@@ -38,7 +40,8 @@ pub use super::support::{SupportRec, SupportStatus};
 /// from the log on open.
 /// 3: a person's record is persisted only once their access counters are non-zero.
 /// 4: discussions and statements; a note keeps when each revision was agreed.
-pub const VIEW_SCHEMA: u32 = 4;
+/// 5: retention (dates, legal holds, what was erased and when).
+pub const VIEW_SCHEMA: u32 = 5;
 
 /// What exists about one person: ids of their items, and their access stream.
 ///
@@ -91,6 +94,8 @@ pub struct Projections {
     pub invalid_reads: BTreeMap<u64, InvalidRead>,
     pub discussions: BTreeMap<String, DiscussionRec>,
     pub statements: BTreeMap<String, StatementRec>,
+    /// Subject → their retention: dates, legal holds, erasures.
+    pub retention: BTreeMap<String, RetentionRec>,
     /// Entries that are not domain events or did not fit the state (counted, not applied).
     pub skipped: u64,
     /// Record keys changed since the last [`Projections::take_dirty`].
@@ -115,6 +120,7 @@ pub enum Key {
     Stats,
     Discussion(String),
     Statement(String),
+    Retention(String),
 }
 
 impl Key {
@@ -135,6 +141,7 @@ impl Key {
             Key::Stats => ("stats", String::new()),
             Key::Discussion(i) => ("discussion", i.clone()),
             Key::Statement(i) => ("statement", i.clone()),
+            Key::Retention(i) => ("retention", i.clone()),
         };
         format!("{kind}/{id}").into_bytes()
     }
@@ -195,6 +202,7 @@ impl Projections {
             Stream::Access(id) => self.people.get(id).map_or(0, |r| r.access_version),
             Stream::Discussion(id) => self.discussions.get(id).map_or(0, |r| r.version),
             Stream::Statement(id) => self.statements.get(id).map_or(0, |r| r.version),
+            Stream::Retention(id) => self.retention.get(id).map_or(0, |r| r.version),
         }
     }
 
@@ -264,6 +272,10 @@ impl Projections {
             Event::RecordAccessed(_) | Event::AccessDenied(_) => reads::apply(self, r, next),
             Event::DiscussionRecorded(_) => discussions::apply(self, r, next),
             Event::StatementAdded(_) => statements::apply(self, r, next),
+            Event::RetentionDateRecorded(_)
+            | Event::LegalHoldPlaced(_)
+            | Event::LegalHoldLifted(_)
+            | Event::RetentionErased(_) => retention::apply(self, r, next),
         }
     }
 
@@ -330,6 +342,7 @@ impl Projections {
                 Key::InvalidRead(s) => copy(&self.invalid_reads, &mut out.invalid_reads, s),
                 Key::Discussion(i) => copy(&self.discussions, &mut out.discussions, i),
                 Key::Statement(i) => copy(&self.statements, &mut out.statements, i),
+                Key::Retention(i) => copy(&self.retention, &mut out.retention, i),
                 // Only the persisted fields: the id sets grow with the person's history.
                 Key::Person(i) => {
                     if let Some(p) = self.people.get(i) {
@@ -383,6 +396,7 @@ impl Projections {
         keys.extend(self.invalid_reads.keys().copied().map(Key::InvalidRead));
         keys.extend(self.discussions.keys().cloned().map(Key::Discussion));
         keys.extend(self.statements.keys().cloned().map(Key::Statement));
+        keys.extend(self.retention.keys().cloned().map(Key::Retention));
         if self.skipped > 0 {
             keys.push(Key::Stats);
         }
@@ -413,6 +427,7 @@ impl Projections {
             }),
             Key::Discussion(i) => j(self.discussions.get(i)?),
             Key::Statement(i) => j(self.statements.get(i)?),
+            Key::Retention(i) => j(self.retention.get(i)?),
         }?;
         Some((k.encode(), v))
     }
@@ -451,6 +466,7 @@ impl Projections {
                 "caseload" => drop(p.caseloads.insert(id, d(&v).map_err(err)?)),
                 "discussion" => drop(p.discussions.insert(id, d(&v).map_err(err)?)),
                 "statement" => drop(p.statements.insert(id, d(&v).map_err(err)?)),
+                "retention" => drop(p.retention.insert(id, d(&v).map_err(err)?)),
                 "invalid" => {
                     let seq: u64 = id.parse().map_err(|_| err("bad seq".into()))?;
                     p.invalid_reads.insert(seq, d(&v).map_err(err)?);

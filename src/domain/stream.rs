@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-/// A stream: its kind and the id of the aggregate (for `consent`, `disclosure` and `access`, the
-/// person's id: one ledger per person).
+/// A stream: its kind and the id of the aggregate (for `consent`, `disclosure`, `access` and
+/// `retention`, the person's id: one ledger per person).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stream {
     Actor(String),
@@ -20,6 +20,7 @@ pub enum Stream {
     Sar(String),
     Discussion(String),
     Statement(String),
+    Retention(String),
 }
 
 impl Stream {
@@ -60,6 +61,10 @@ impl Stream {
     pub fn statement(id: &str) -> Stream {
         Stream::Statement(id.to_string())
     }
+    /// A person's retention: the dates it is counted from, legal holds, erasures.
+    pub fn retention(subject: &str) -> Stream {
+        Stream::Retention(subject.to_string())
+    }
 
     /// The kind, as spelt before the colon.
     pub fn kind(&self) -> &'static str {
@@ -75,6 +80,7 @@ impl Stream {
             Stream::Sar(_) => "sar",
             Stream::Discussion(_) => "discussion",
             Stream::Statement(_) => "statement",
+            Stream::Retention(_) => "retention",
         }
     }
 
@@ -91,7 +97,8 @@ impl Stream {
             | Stream::Access(id)
             | Stream::Sar(id)
             | Stream::Discussion(id)
-            | Stream::Statement(id) => id,
+            | Stream::Statement(id)
+            | Stream::Retention(id) => id,
         }
     }
 
@@ -114,6 +121,7 @@ impl Stream {
             "sar" => Stream::Sar(id),
             "discussion" => Stream::Discussion(id),
             "statement" => Stream::Statement(id),
+            "retention" => Stream::Retention(id),
             _ => return None,
         })
     }
@@ -154,6 +162,7 @@ mod tests {
             Stream::sar("sar-1"),
             Stream::discussion("d-1"),
             Stream::statement("st-1"),
+            Stream::retention("su-sam"),
         ] {
             assert_eq!(Stream::parse(&s.name()), Some(s.clone()));
         }

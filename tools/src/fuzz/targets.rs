@@ -881,6 +881,43 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             }
             .encode_to_vec(),
         ),
+        Command::RecordRetentionDate {
+            subject,
+            kind,
+            date,
+        } => (
+            "withus.v1.Retention/RecordDate",
+            pb::RecordRetentionDateRequest {
+                subject: subject.clone(),
+                kind: kind.as_str().into(),
+                date: date.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::PlaceLegalHold {
+            subject,
+            hold_id,
+            reason,
+        } => (
+            "withus.v1.Retention/PlaceHold",
+            pb::PlaceLegalHoldRequest {
+                subject: subject.clone(),
+                hold_id: hold_id.clone(),
+                reason: reason.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::LiftLegalHold { subject, hold_id } => (
+            "withus.v1.Retention/LiftHold",
+            pb::LiftLegalHoldRequest {
+                subject: subject.clone(),
+                hold_id: hold_id.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
         Command::IssueToken { .. } | Command::RevokeToken { .. } | Command::FulfilSar { .. } => {
             // Not commands a client builds: tokens and bundles are made by the service.
             (

@@ -39,6 +39,16 @@ pub const SEGMENTS: &[&str] = &["s-0", "s-1", "s-2", "s-3"];
 pub const GROUPS: &[&str] = &["g-0", "g-1"];
 pub const DISCUSSIONS: &[&str] = &["d-0", "d-1"];
 pub const STATEMENTS: &[&str] = &["st-0", "st-1"];
+pub const HOLDS: &[&str] = &["h-0", "h-1"];
+pub const DATES: &[&str] = &[
+    "1990-05-17",
+    "2009-02-28",
+    "2008-02-29",
+    "2026-11-20",
+    "2099-01-01",
+    "2007-02-29",
+    "x",
+];
 
 /// The cast of `tests/common/world.rs`, registered by the first admin.
 const CAST: &[(&str, Role, Option<&str>)] = &[
@@ -528,6 +538,10 @@ fn plausible(p: &Projections, cmd: &Command) -> Vec<String> {
             ]
         }
         Command::AddStatement { .. } => ids(&["su-sam", "su-ola"]),
+        Command::RecordRetentionDate { .. } => ids(&["admin", "sg-lee"]),
+        Command::PlaceLegalHold { .. } | Command::LiftLegalHold { .. } => {
+            ids(&["admin", "sg-lee", "au-ida"])
+        }
     }
 }
 
@@ -630,7 +644,7 @@ fn stream(u: &mut Input<'_>) -> String {
 /// Any command, every variant, from the small alphabets.
 pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
     let v = |u: &mut Input<'_>| *u.choose(&[0u64, 1, 2, 3]);
-    match u.below(32) {
+    match u.below(35) {
         0 => Command::RegisterActor {
             id: id(u, ACTORS),
             role: *u.choose(Role::ALL),
@@ -799,6 +813,20 @@ pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
             statement_id: id(u, STATEMENTS),
             target_stream: stream(u),
             segments: segments(u),
+        },
+        31 => Command::RecordRetentionDate {
+            subject: id(u, &ACTORS[1..3]),
+            kind: *u.choose(DateKind::ALL),
+            date: id(u, DATES),
+        },
+        32 => Command::PlaceLegalHold {
+            subject: id(u, &ACTORS[1..3]),
+            hold_id: id(u, HOLDS),
+            reason: *u.choose(HoldReason::ALL),
+        },
+        33 => Command::LiftLegalHold {
+            subject: id(u, &ACTORS[1..3]),
+            hold_id: id(u, HOLDS),
         },
         // The commands that make the state interesting, twice as often.
         _ => match u.below(3) {
