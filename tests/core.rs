@@ -3431,6 +3431,19 @@ fn only_an_admin_runs_the_retention_schedule_and_nobody_erases_by_command() {
         let r = retention::may_run(&g.actor(who)).unwrap_err();
         assert_eq!((r.code, r.rule), (Code::PermissionDenied, "role"), "{who}");
     }
+    // Nobody can be registered as the system actor.
+    let g = g
+        .when(
+            "admin",
+            Command::RegisterActor {
+                id: retention::RETENTION_ACTOR.into(),
+                role: Role::Admin,
+                team: None,
+                display: text("display", 3),
+            },
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "actor.reserved_id", "id");
     // An erasure is not a command: the only way to one is the schedule's own decision.
     refused_with(
         erase(&g, "su-nobody", day("2046-01-01")),

@@ -239,6 +239,11 @@ impl<'b> Record<'b> {
         if id == self.subject {
             return "you".into();
         }
+        if id == crate::domain::retention::RETENTION_ACTOR
+            && role == crate::domain::retention::RETENTION_ROLE
+        {
+            return "withus' retention schedule, automatically".into();
+        }
         match self.people.get(id) {
             Some(Person {
                 name: Some(name), ..

@@ -408,7 +408,10 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
         page.contains("erased at the end of the period your record is kept"),
         "the page says the words were erased under retention"
     );
-    assert!(page.contains("the period your record is kept for ended on"));
+    assert!(
+        page.contains("he period your record is kept for ended on"),
+        "the timeline says when"
+    );
 
     let _ = stop.send(());
     task.await.unwrap().expect("clean shutdown");

@@ -365,6 +365,7 @@ const KINDS: &[&str] = &[
     "caseload",
     "invalid",
     "stats",
+    "retention",
 ];
 
 fn grown_records() -> &'static [(Vec<u8>, Vec<u8>)] {
@@ -561,7 +562,9 @@ fn random_view<'a>(u: &mut Input<'_>, p: &Projections, text: &'a mut String) -> 
         0 => world::id(u, world::ACTORS),
         1 => world::id(u, world::NOTES),
         _ => match kind {
-            "actor" | "consent" | "access" | "disclosure" => u.choose(world::ACTORS).to_string(),
+            "actor" | "consent" | "access" | "disclosure" | "retention" => {
+                u.choose(world::ACTORS).to_string()
+            }
             "support" => u.choose(world::SUPPORTS).to_string(),
             "meeting" => u.choose(world::MEETINGS).to_string(),
             "note" => u.choose(world::NOTES).to_string(),
