@@ -3306,9 +3306,34 @@ fn every_kind_of_text_in_the_record_is_erased() {
         "pw-amara",
         Event::MeetingRecorded(m),
     ));
+    e.push(withheld("su-sam", "concern:k"));
+    e.push(ev(
+        "discussion:d",
+        Some("su-sam"),
+        "ct-cho",
+        Event::DiscussionRecorded(DiscussionRecorded {
+            discussion_id: "d".into(),
+            setting: DiscussionSetting::Mdt,
+            with: DiscussedWith::Team("cmht".into()),
+            held_at: T0,
+            basis: "present".into(),
+            summary: segs(&[("ds", 14)]),
+        }),
+    ));
+    e.push(proposed("n", "su-sam", "su-sam", "r", &["s2"]));
+    e.push(note_ev(
+        "n",
+        "su-sam",
+        "pw-amara",
+        Event::RedactionDeclined(RedactionDeclined {
+            proposal_id: "r".into(),
+            reason: Some(seg("why", 15)),
+        }),
+    ));
     let g = given(e);
+    assert_eq!(g.p.skipped, 0, "every given entry fits the state");
     let d = erase(&g, "su-sam", day("2046-01-01")).unwrap();
-    let mut want: Vec<[u8; 32]> = [0u8, 1, 2, 9, 11, 12, 13]
+    let mut want: Vec<[u8; 32]> = [0u8, 1, 2, 7, 9, 11, 12, 13, 14, 15]
         .iter()
         .map(|n| [*n; 32])
         .collect();
