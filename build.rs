@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "proto/withus/v1/admin.proto",
                 "proto/withus/v1/audit.proto",
                 "proto/withus/v1/care.proto",
+                "proto/withus/v1/retention.proto",
             ],
             &["proto"],
         )?;

@@ -33,7 +33,7 @@ const EXIT_ERROR: u8 = 3;
     about = "withus: co-produced peer-support records on a verifiable log"
 )]
 #[command(
-    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage (also a serve --language file that does not read); 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
+    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage (also a serve --language or --retention file, or a retention plan --policy file, that does not read); 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -86,8 +86,20 @@ enum Command {
         /// A file that does not read is refused at start, naming the line and entry (exit 2).
         #[arg(long, value_name = "FILE")]
         language: Option<PathBuf>,
+        /// The organisation's retention policy (TOML, the format of retention.example.toml):
+        /// years kept after the end of care, after death, and children's birthdays. Keys left
+        /// out keep the default, the NHS Records Management Code of Practice 2021 for
+        /// mental-health records. The server erases what is due daily. A file that does not read
+        /// is refused at start, naming the line (exit 2).
+        #[arg(long, value_name = "FILE")]
+        retention: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Retention: what the retention schedule would erase, and when (for the DPO).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
     },
     /// Administer a running server over gRPC: actors and tokens (admins only).
     Admin {
@@ -241,6 +253,28 @@ enum AdminCommand {
 }
 
 #[derive(Subcommand)]
+enum RetentionCommand {
+    /// List, per person, what the retention schedule would erase and when, or why not (care
+    /// not ended, a legal hold in force, already erased). Read-only: replays the log of a data
+    /// directory no other process has open; prints no content. One line per person: a table,
+    /// or JSON lines with --json.
+    Plan {
+        /// Data directory of the store.
+        #[arg(long, default_value = "./withus-data")]
+        data: PathBuf,
+        /// The retention policy (as for `withus serve --retention`); default the NHS 2021 code's.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// The plan as of this time (YYYY-MM-DDTHH:MM:SS.mmmZ); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum LogCommand {
     /// Write every entry's exact bytes, one per line, in seq order (log-format.md §5).
     /// Works read-only, also on a damaged store.
@@ -314,6 +348,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         } => return admin(server, token, command),
         Command::Demo { server, token } => return demo(server, token),
         Command::Sar { command } => return sar_cmd::run(command),
+        Command::Retention {
+            command:
+                RetentionCommand::Plan {
+                    data,
+                    policy,
+                    at,
+                    json,
+                },
+        } => return retention_plan(data, policy, at, json),
         Command::Serve {
             data,
             listen,
@@ -322,8 +365,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             admin_id,
             about,
             language,
+            retention,
             limits,
         } => {
+            let retention = match retention {
+                Some(path) => match read_policy(&path) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("withus: --retention {}: {e}", path.display());
+                        return Ok(EXIT_USAGE);
+                    }
+                },
+                None => Default::default(),
+            };
             let about = match about {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -350,6 +404,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 admin_id,
                 about,
                 language,
+                retention,
                 limits.limits(),
             );
         }
@@ -510,6 +565,82 @@ fn read_language(path: &std::path::Path) -> Result<withus::language::LanguageLis
     withus::language::LanguageList::parse(&text).map_err(|e| e.to_string())
 }
 
+/// The retention policy from `--retention FILE` / `--policy FILE`, or why it cannot be used.
+fn read_policy(path: &std::path::Path) -> Result<withus::domain::retention::Policy, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    withus::domain::retention::Policy::parse(&text)
+}
+
+/// `withus retention plan`: replays the log read-only and prints the plan.
+fn retention_plan(
+    data: PathBuf,
+    policy: Option<PathBuf>,
+    at: Option<String>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    use withus::domain::retention;
+    let policy = match policy {
+        Some(path) => match read_policy(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("withus: --policy {}: {e}", path.display());
+                return Ok(EXIT_USAGE);
+            }
+        },
+        None => Default::default(),
+    };
+    let at = match at {
+        Some(s) => match withus::domain::types::Time::parse(&s) {
+            Some(t) => t,
+            None => {
+                eprintln!("withus: --at {s:?} is not a time of the form YYYY-MM-DDTHH:MM:SS.mmmZ");
+                return Ok(EXIT_USAGE);
+            }
+        },
+        None => withus::domain::types::Time(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        ),
+    };
+    let store = LogStore::open_read_only(&data)?;
+    let p = withus::service::replay(&store, store.size())?;
+    let plan = retention::plan(&p, &policy, at);
+    let mut out = std::io::stdout().lock();
+    if json {
+        for e in &plan {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+        }
+    } else {
+        writeln!(
+            out,
+            "{:<24} {:<13} {:<18} {:<10} {:<10} {:>8}  note",
+            "person", "state", "rule", "basis", "due", "segments"
+        )?;
+        for e in &plan {
+            let note = match (&e.why, e.holds.is_empty(), e.erased_at) {
+                (Some(why), _, _) => why.clone(),
+                (None, false, _) => format!("legal hold: {}", e.holds.join(", ")),
+                (None, true, Some(t)) => format!("erased {t}"),
+                (None, true, None) => String::new(),
+            };
+            writeln!(
+                out,
+                "{:<24} {:<13} {:<18} {:<10} {:<10} {:>8}  {note}",
+                e.subject,
+                e.state.as_str(),
+                e.rule.map(|r| r.as_str()).unwrap_or("-"),
+                e.basis.as_deref().unwrap_or("-"),
+                e.due.as_deref().unwrap_or("-"),
+                e.segments
+            )?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn serve(
     data: PathBuf,
     listen: std::net::SocketAddr,
@@ -517,6 +648,7 @@ fn serve(
     admin_id: String,
     about: withus::sar::compose::About,
     language: withus::language::LanguageList,
+    retention: withus::domain::retention::Policy,
     limits: withus::grpc::Limits,
 ) -> anyhow::Result<u8> {
     runtime()?.block_on(async move {
@@ -531,6 +663,10 @@ fn serve(
             limits,
             about,
             language,
+            retention: withus::grpc::RetentionConfig {
+                policy: retention,
+                ..Default::default()
+            },
         };
         let server = tokio::spawn(withus::grpc::run(
             listener,

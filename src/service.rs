@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::domain::access::{self, AuditRead, ReadDecision, SarAccess, SarRead, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
 use crate::domain::projection::{ActorRec, VIEW_SCHEMA};
+use crate::domain::retention;
 use crate::domain::stream::Stream;
 use crate::domain::types::{
     is_id, DenialReason, HexHash, Passage, Role, SegmentRef, Time, ID_RULE,
@@ -430,6 +431,15 @@ pub struct Service {
     refusals: RefusalLimiter,
     /// The facts every subject access bundle states (`about`), from the server's configuration.
     about: RwLock<crate::sar::compose::About>,
+    /// The retention periods (`withus serve --retention FILE`, or the NHS 2021 code's).
+    retention: RwLock<retention::Policy>,
+}
+
+/// What one run of the retention schedule erased: per person, the receipts of their
+/// `retention.erased` entries and how many segments went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionRun {
+    pub erased: Vec<(String, usize, Vec<Receipt>)>,
 }
 
 /// A request's `sar.fulfilled` entry and the proof that a checkpoint signed now holds it.
@@ -728,6 +738,7 @@ impl Service {
             clock,
             refusals: RefusalLimiter::default(),
             about: RwLock::new(crate::sar::compose::About::default()),
+            retention: RwLock::new(retention::Policy::default()),
         };
         service.catch_up()?;
         Ok(service)
@@ -738,6 +749,101 @@ impl Service {
         if let Ok(mut g) = self.about.write() {
             *g = about;
         }
+    }
+
+    /// Sets the retention periods the schedule and the plan use.
+    pub fn set_retention(&self, policy: retention::Policy) {
+        if let Ok(mut g) = self.retention.write() {
+            *g = policy;
+        }
+    }
+
+    /// The retention periods in use.
+    pub fn retention_policy(&self) -> Result<retention::Policy> {
+        Ok(*self.retention.read().map_err(|_| poisoned())?)
+    }
+
+    /// The DPO's retention plan as of `at` (default now): per person, what would be erased and
+    /// when, or why not. For auditors and admins; it names no content.
+    pub fn retention_plan(
+        &self,
+        caller: &str,
+        at: Option<Time>,
+    ) -> Result<Vec<retention::PlanEntry>> {
+        let policy = self.retention_policy()?;
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let reader = caller_of(&st.p, caller)?;
+        access::decide_audit(&reader, AuditRead::RetentionPlan)?;
+        Ok(retention::plan(
+            &st.p,
+            &policy,
+            at.unwrap_or_else(|| self.now()),
+        ))
+    }
+
+    /// Runs the retention schedule now, on an admin's request (the server also runs it daily).
+    pub async fn run_retention_as(&self, caller: &str) -> Result<RetentionRun> {
+        {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            retention::may_run(&caller_of(&st.p, caller)?)?;
+        }
+        self.run_retention().await
+    }
+
+    /// Erases, as the system actor `withus-retention`, the content of every record whose
+    /// retention period has ended by now and that no legal hold keeps: one append per person,
+    /// erasing in the same durable step as its `retention.erased` entries.
+    pub async fn run_retention(&self) -> Result<RetentionRun> {
+        let policy = self.retention_policy()?;
+        let due: Vec<String> = {
+            let st = self.state.read().map_err(|_| poisoned())?;
+            retention::run(&st.p, &policy, self.now())
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect()
+        };
+        let mut out = RetentionRun { erased: Vec::new() };
+        for subject in due {
+            if let Some((n, r)) = self.erase_under_retention(&policy, &subject).await? {
+                tracing::info!(subject = %subject, segments = n, "erased under the retention period");
+                out.erased.push((subject, n, r));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One person's erasure, decided again on a conflict; `None` if it is no longer due.
+    async fn erase_under_retention(
+        &self,
+        policy: &retention::Policy,
+        subject: &str,
+    ) -> Result<Option<(usize, Vec<Receipt>)>> {
+        let actor = Actor {
+            id: retention::RETENTION_ACTOR.to_string(),
+            role: retention::RETENTION_ROLE.to_string(),
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let (batch, n) = {
+                let st = self.state.read().map_err(|_| poisoned())?;
+                let Ok(d) = retention::erase_due(&st.p, policy, subject, self.now()) else {
+                    return Ok(None);
+                };
+                let n = d.erase.len();
+                (
+                    build(&st.p, &actor, &Call::default(), d, Vec::new(), None),
+                    n,
+                )
+            };
+            match self.store.append(batch).await {
+                Ok(r) => return Ok(Some((n, r))),
+                Err(StoreError::Conflict { stream, actual, .. }) => {
+                    self.await_stream(&stream, actual).await?;
+                }
+                Err(StoreError::Late { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(contended(&format!("{subject}'s record")))
     }
 
     /// Sets how many refused attempts each actor gets logged (default [`RefusalLimit::default`]).
@@ -1666,6 +1772,10 @@ impl Service {
                         note.removed = now.removed.clone();
                     }
                 }
+                // Likewise what was erased at the end of the retention period since.
+                if let Some(now) = st.p.retention.get(subject) {
+                    p.retention.insert(subject.to_string(), now.clone());
+                }
                 Ok(view::record(&p, subject, scope))
             }
         }
@@ -1675,7 +1785,7 @@ impl Service {
     /// read was allowed and (for anyone but the person) logged.
     fn resolve_text(&self, view: &mut RecordView) -> Result<()> {
         for passage in view.passages_mut() {
-            if passage.removed.is_some() {
+            if passage.removed.is_some() || passage.erased_at.is_some() {
                 continue;
             }
             passage.text = self.store.content(&passage.commit.0)?.map(|c| c.text);

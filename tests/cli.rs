@@ -257,3 +257,101 @@ fn sar_html_writes_one_self_contained_page() {
         );
     }
 }
+
+/// Retention through the service and the CLI: the plan a DPO reads from a data directory, the
+/// schedule's erasure (persisted with the views, so a reopened service knows it), and a policy
+/// file that does not read refused with exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_plan_lists_what_would_be_erased_and_the_run_erases_it() {
+    use withus::domain::types::{EndReason, Time};
+    use withus::domain::Command as Cmd;
+    let w = common::world::World::new().await;
+    w.accepted_support("sp-1", "su-sam", "pw-amara").await;
+    w.meeting("m-1", "sp-1", "pw-amara").await;
+    let segs = w
+        .draft(
+            "n-1",
+            "m-1",
+            "pw-amara",
+            &[("s1", "words about the allotment")],
+        )
+        .await;
+    w.ok(
+        "su-sam",
+        Cmd::EndSupport {
+            support_id: "sp-1".into(),
+            reason: EndReason::GoalsMet,
+        },
+    )
+    .await;
+    // 20 years and a few days later: due. The run erases Sam's name and the passage.
+    w.advance(7_320 * Time::DAY);
+    assert!(w.svc.run_retention_as("au-ida").await.is_err());
+    let run = w.svc.run_retention_as("admin").await.unwrap();
+    assert_eq!(run.erased.len(), 1);
+    assert_eq!((run.erased[0].0.as_str(), run.erased[0].1), ("su-sam", 2));
+    assert!(w.svc.store().content(&segs[0].commit.0).unwrap().is_none());
+    assert!(w.svc.run_retention().await.unwrap().erased.is_empty());
+    let w = w.reopen();
+    let p = w.svc.projections().unwrap();
+    assert_eq!(p.retention["su-sam"].erased.len(), 2);
+    w.svc.close().unwrap();
+
+    let d = w.dir.path().to_str().unwrap();
+    let (code, out, err) = withus(&[
+        "retention",
+        "plan",
+        "--data",
+        d,
+        "--json",
+        "--at",
+        "2047-01-01T00:00:00.000Z",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let sam: serde_json::Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["subject"] == "su-sam")
+        .unwrap();
+    assert_eq!(sam["state"], "erased");
+    assert_eq!(sam["rule"], "adult_end_of_care");
+    // Before the date, with a shorter period of the organisation's: waiting, then due.
+    let policy = w.dir.path().join("policy.toml");
+    std::fs::write(&policy, "adult_years_after_end_of_care = 30\n").unwrap();
+    let (code, out, _) = withus(&[
+        "retention",
+        "plan",
+        "--data",
+        d,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let line = out.lines().find(|l| l.starts_with("su-sam")).unwrap();
+    assert!(line.contains("waiting"), "{out}");
+    let (_, out, _) = withus(&["retention", "plan", "--data", d]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("su-ola") && l.contains("not_scheduled")),
+        "{out}"
+    );
+    std::fs::write(&policy, "adult_years = 30\n").unwrap();
+    let (code, _, err) = withus(&[
+        "retention",
+        "plan",
+        "--data",
+        d,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 1"), "{err}");
+    let (code, _, err) = withus(&[
+        "serve",
+        "--data",
+        d,
+        "--retention",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -4188,3 +4188,622 @@ fn a_transfer_is_not_proposed_to_a_worker_who_already_has_an_open_relationship_w
         .when("pw-amara", propose_transfer("sp", "pw-ben"), now())
         .then_refused(Code::FailedPrecondition, "support.one_open", "to_worker");
 }
+
+// ---- retention --------------------------------------------------------------------------------
+
+use withus::domain::retention::{self, PlanState, Policy};
+
+/// The first millisecond of a UTC day.
+fn day(s: &str) -> Time {
+    Time::parse(&format!("{s}T00:00:00.000Z")).unwrap()
+}
+
+fn record_date(subject: &str, kind: DateKind, date: &str) -> Command {
+    Command::RecordRetentionDate {
+        subject: subject.into(),
+        kind,
+        date: date.into(),
+    }
+}
+
+fn place_hold(subject: &str, hold: &str) -> Command {
+    Command::PlaceLegalHold {
+        subject: subject.into(),
+        hold_id: hold.into(),
+        reason: HoldReason::Inquest,
+    }
+}
+
+fn lift_hold(subject: &str, hold: &str) -> Command {
+    Command::LiftLegalHold {
+        subject: subject.into(),
+        hold_id: hold.into(),
+    }
+}
+
+/// Sam's agreed note, and the relationship ended (on 2026-01-01): care has ended.
+fn with_care_ended() -> Vec<Ev> {
+    let mut e = with_agreed();
+    e.push(ended("sp", "su-sam", "su-sam"));
+    e
+}
+
+/// The live commitments of Sam's record in these worlds: their name ([0; 32]) and the note's
+/// two passages.
+fn sams_text() -> Vec<HexHash> {
+    vec![HexHash([0; 32]), HexHash([1; 32]), HexHash([2; 32])]
+}
+
+fn erase(g: &Given, subject: &str, at: Time) -> Result<Decision, Refusal> {
+    retention::erase_due(&g.p, &Policy::default(), subject, at)
+}
+
+/// Folds an erasure as the system actor would append it.
+fn erased(mut g: Given, d: Decision, at: Time) -> Given {
+    for e in d.events {
+        g.record(
+            (
+                e.stream,
+                e.subject,
+                retention::RETENTION_ACTOR.into(),
+                e.event,
+            ),
+            Some(at),
+        );
+    }
+    g
+}
+
+fn refused_with(out: Result<Decision, Refusal>, code: Code, rule: &str) {
+    match out {
+        Err(r) => assert_eq!((r.code, r.rule), (code, rule), "{r}"),
+        Ok(d) => panic!("expected a refusal under {rule}, got {d:?}"),
+    }
+}
+
+#[test]
+fn an_adults_record_is_erased_20_years_after_the_end_of_care_and_not_a_day_before() {
+    let g = given(with_care_ended());
+    refused_with(
+        erase(&g, "su-sam", day("2045-12-31").plus(Time::DAY - 1)),
+        Code::FailedPrecondition,
+        "retention.due",
+    );
+    let d = erase(&g, "su-sam", day("2046-01-01")).unwrap();
+    assert_eq!(
+        d.events
+            .iter()
+            .map(|e| (e.stream.as_str(), e.subject.as_deref(), &e.event))
+            .collect::<Vec<_>>(),
+        vec![(
+            "retention:su-sam",
+            Some("su-sam"),
+            &Event::RetentionErased(RetentionErased {
+                rule: RetentionRule::AdultEndOfCare,
+                basis: "2026-01-01".into(),
+                due: "2046-01-01".into(),
+                segments: sams_text(),
+            })
+        )]
+    );
+    // Erased exactly as an agreed redaction erases: in the same durable step.
+    assert_eq!(d.erase, vec![[0; 32], [1; 32], [2; 32]]);
+    // Decided again if any of the record's streams moves meanwhile (a note revised).
+    for s in [
+        "note:n",
+        "meeting:m",
+        "support:sp",
+        "actor:su-sam",
+        "consent:su-sam",
+    ] {
+        assert!(d.depends.iter().any(|x| x == s), "{s} in {:?}", d.depends);
+    }
+    // Ola's record is not touched, and her care has not ended.
+    let g = given(with_care_ended()).and(olas_record());
+    refused_with(
+        erase(&g, "su-ola", day("2090-01-01")),
+        Code::FailedPrecondition,
+        "retention.due",
+    );
+    let run = retention::run(&g.p, &Policy::default(), day("2046-01-01"));
+    assert_eq!(run.len(), 1);
+    assert_eq!(run[0].0, "su-sam");
+}
+
+#[test]
+fn a_second_run_erases_nothing_more_and_the_plan_says_it_was_erased() {
+    let g = given(with_care_ended());
+    let at = day("2046-01-02");
+    let d = erase(&g, "su-sam", at).unwrap();
+    let g = erased(g, d, at);
+    let r = &g.p.retention["su-sam"];
+    assert_eq!(r.erased.len(), 3);
+    assert_eq!(r.erased_at(&HexHash([1; 32])), Some(at));
+    assert!(retention::live_segments(&g.p, "su-sam").is_empty());
+    refused_with(
+        erase(&g, "su-sam", at.plus(Time::DAY)),
+        Code::FailedPrecondition,
+        "retention.nothing_left",
+    );
+    assert!(retention::run(&g.p, &Policy::default(), at.plus(Time::DAY)).is_empty());
+    let plan = retention::plan(&g.p, &Policy::default(), at);
+    let sam = plan.iter().find(|e| e.subject == "su-sam").unwrap();
+    assert_eq!((sam.state, sam.segments), (PlanState::Erased, 0));
+    assert_eq!(sam.erased_at, Some(at));
+}
+
+#[test]
+fn care_ends_with_the_latest_relationship_and_only_once_none_is_open() {
+    // Still accepted: no due date, whatever the time.
+    let g = given(with_agreed());
+    refused_with(
+        erase(&g, "su-sam", day("2200-01-01")),
+        Code::FailedPrecondition,
+        "retention.due",
+    );
+    let plan = retention::plan_entry(&g.p, &Policy::default(), "su-sam", day("2200-01-01"));
+    assert_eq!(plan.state, PlanState::NotScheduled);
+    assert!(plan.why.unwrap().contains("still open"));
+    // A second relationship, declined a year later, moves the end of care.
+    let mut later = with_care_ended();
+    later.push(referred("sp2", "su-sam", "pw-ben"));
+    let mut g = given(later);
+    g.record(
+        support_ev(
+            "sp2",
+            "su-sam",
+            "su-sam",
+            Event::SupportDeclined(SupportDeclined { on_behalf: false }),
+        ),
+        Some(day("2027-03-04")),
+    );
+    let s = retention::schedule(&g.p, &Policy::default(), "su-sam").unwrap();
+    assert_eq!(
+        (s.basis.as_str(), s.due.as_str()),
+        ("2027-03-04", "2047-03-04")
+    );
+}
+
+#[test]
+fn a_record_is_erased_10_years_after_death_when_that_is_sooner_even_with_care_open() {
+    let g = given(with_agreed())
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Death, "2030-03-10"),
+            day("2030-04-01"),
+        )
+        .then_emits(&[(
+            "retention:su-sam",
+            Some("su-sam"),
+            Event::RetentionDateRecorded(RetentionDateRecorded {
+                kind: DateKind::Death,
+                date: "2030-03-10".into(),
+            }),
+        )])
+        .and_apply();
+    refused_with(
+        erase(&g, "su-sam", day("2040-03-09")),
+        Code::FailedPrecondition,
+        "retention.due",
+    );
+    let d = erase(&g, "su-sam", day("2040-03-10")).unwrap();
+    let Event::RetentionErased(e) = &d.events[0].event else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        (e.rule, e.basis.as_str(), e.due.as_str()),
+        (RetentionRule::Death, "2030-03-10", "2040-03-10")
+    );
+    // The adult rule, when it comes sooner, wins: care ended 2026, death in 2045.
+    let g = given(with_care_ended())
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Death, "2045-01-01"),
+            day("2045-02-01"),
+        )
+        .then_events(&[Event::RetentionDateRecorded(RetentionDateRecorded {
+            kind: DateKind::Death,
+            date: "2045-01-01".into(),
+        })])
+        .and_apply();
+    let s = retention::schedule(&g.p, &Policy::default(), "su-sam").unwrap();
+    assert_eq!(
+        (s.rule, s.due.as_str()),
+        (RetentionRule::AdultEndOfCare, "2046-01-01")
+    );
+    // An organisation on the earlier code (8 years after death) sets it in its policy.
+    let eight = Policy::parse("years_after_death = 8").unwrap();
+    let s = retention::schedule(&g.p, &eight, "su-sam").unwrap();
+    assert_eq!(
+        (s.rule, s.due.as_str()),
+        (RetentionRule::AdultEndOfCare, "2046-01-01")
+    );
+    let g = given(with_agreed())
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Death, "2030-03-10"),
+            day("2030-04-01"),
+        )
+        .then_events(&[Event::RetentionDateRecorded(RetentionDateRecorded {
+            kind: DateKind::Death,
+            date: "2030-03-10".into(),
+        })])
+        .and_apply();
+    let s = retention::schedule(&g.p, &eight, "su-sam").unwrap();
+    assert_eq!(
+        (s.rule, s.due.as_str()),
+        (RetentionRule::Death, "2038-03-10")
+    );
+}
+
+#[test]
+fn a_childs_record_is_kept_until_their_25th_birthday_or_26th_if_17_at_the_end_of_care() {
+    let at = day("2026-06-01");
+    let schedule = |birth: &str| {
+        let g = given(with_care_ended())
+            .when("admin", record_date("su-sam", DateKind::Birth, birth), at)
+            .then_events(&[Event::RetentionDateRecorded(RetentionDateRecorded {
+                kind: DateKind::Birth,
+                date: birth.into(),
+            })])
+            .and_apply();
+        let s = retention::schedule(&g.p, &Policy::default(), "su-sam").unwrap();
+        (s.rule, s.basis, s.due)
+    };
+    // 15 at the end of care (2026-01-01): until the 25th birthday.
+    assert_eq!(
+        schedule("2010-05-01"),
+        (
+            RetentionRule::ChildBirthday,
+            "2010-05-01".into(),
+            "2035-05-01".into()
+        )
+    );
+    // 17 at the end of care: until the 26th.
+    assert_eq!(
+        schedule("2008-06-01"),
+        (
+            RetentionRule::Child17Birthday,
+            "2008-06-01".into(),
+            "2034-06-01".into()
+        )
+    );
+    // A leap-day birthday falls on 28 February in a year without one.
+    assert_eq!(
+        schedule("2008-02-29"),
+        (
+            RetentionRule::Child17Birthday,
+            "2008-02-29".into(),
+            "2034-02-28".into()
+        )
+    );
+    // 18 on the day care ended: an adult's record.
+    assert_eq!(
+        schedule("2008-01-01"),
+        (
+            RetentionRule::AdultEndOfCare,
+            "2026-01-01".into(),
+            "2046-01-01".into()
+        )
+    );
+    // The child's record is erased on the birthday, not before.
+    let g = given(with_care_ended())
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Birth, "2010-05-01"),
+            at,
+        )
+        .then_events(&[Event::RetentionDateRecorded(RetentionDateRecorded {
+            kind: DateKind::Birth,
+            date: "2010-05-01".into(),
+        })])
+        .and_apply();
+    refused_with(
+        erase(&g, "su-sam", day("2035-04-30")),
+        Code::FailedPrecondition,
+        "retention.due",
+    );
+    assert_eq!(
+        erase(&g, "su-sam", day("2035-05-01")).unwrap().erase.len(),
+        3
+    );
+}
+
+#[test]
+fn a_legal_hold_stops_erasure_and_lifting_it_lets_it_run() {
+    let at = day("2046-02-01");
+    let g = given(with_care_ended())
+        .when("sg-lee", place_hold("su-sam", "h-1"), now())
+        .then_emits(&[(
+            "retention:su-sam",
+            Some("su-sam"),
+            Event::LegalHoldPlaced(LegalHoldPlaced {
+                hold_id: "h-1".into(),
+                reason: HoldReason::Inquest,
+            }),
+        )])
+        .and_apply()
+        .when("admin", place_hold("su-sam", "h-2"), now())
+        .then_events(&[Event::LegalHoldPlaced(LegalHoldPlaced {
+            hold_id: "h-2".into(),
+            reason: HoldReason::Inquest,
+        })])
+        .and_apply();
+    refused_with(
+        erase(&g, "su-sam", at),
+        Code::FailedPrecondition,
+        "legal_hold.in_force",
+    );
+    assert!(retention::run(&g.p, &Policy::default(), at).is_empty());
+    let plan = retention::plan_entry(&g.p, &Policy::default(), "su-sam", at);
+    assert_eq!(
+        (plan.state, plan.holds.clone()),
+        (PlanState::Held, vec!["h-1".to_string(), "h-2".to_string()])
+    );
+    assert_eq!(plan.segments, 3);
+    // One hold lifted: the other still holds it.
+    let g = g
+        .when("admin", lift_hold("su-sam", "h-1"), now())
+        .then_events(&[Event::LegalHoldLifted(LegalHoldLifted {
+            hold_id: "h-1".into(),
+        })])
+        .and_apply();
+    refused_with(
+        erase(&g, "su-sam", at),
+        Code::FailedPrecondition,
+        "legal_hold.in_force",
+    );
+    let g = g
+        .when("sg-lee", lift_hold("su-sam", "h-2"), now())
+        .then_events(&[Event::LegalHoldLifted(LegalHoldLifted {
+            hold_id: "h-2".into(),
+        })])
+        .and_apply();
+    assert_eq!(
+        retention::plan_entry(&g.p, &Policy::default(), "su-sam", at).state,
+        PlanState::Due
+    );
+    assert_eq!(erase(&g, "su-sam", at).unwrap().erase.len(), 3);
+}
+
+#[test]
+fn passages_removed_by_agreement_are_not_erased_again() {
+    let mut e = with_agreed();
+    e.push(proposed("n", "su-sam", "su-sam", "r", &["s1"]));
+    e.push(note_ev(
+        "n",
+        "su-sam",
+        "pw-amara",
+        Event::RedactionAgreed(RedactionAgreed {
+            proposal_id: "r".into(),
+        }),
+    ));
+    e.push(ended("sp", "su-sam", "su-sam"));
+    let g = given(e);
+    let d = erase(&g, "su-sam", day("2046-01-01")).unwrap();
+    assert_eq!(d.erase, vec![[0; 32], [2; 32]]);
+}
+
+#[test]
+fn every_kind_of_text_in_the_record_is_erased() {
+    let mut e = with_care_ended();
+    e.push(raised("k", "su-sam", "sg-lee"));
+    e.push(ev(
+        "statement:st",
+        Some("su-sam"),
+        "su-sam",
+        Event::StatementAdded(StatementAdded {
+            statement_id: "st".into(),
+            target_stream: "note:n".into(),
+            segments: segs(&[("w", 11)]),
+        }),
+    ));
+    e.push(consent_granted(
+        "su-sam",
+        "su-sam",
+        ConsentGranted {
+            consent_id: "c-p".into(),
+            scope: Scope::ShareWithPerson,
+            grantee: Some(Grantee::Person(seg("who", 12))),
+            expires_at: None,
+            on_behalf: false,
+        },
+    ));
+    let mut m = meeting_recorded("m2", "sp", "pw-amara", T0);
+    m.place_detail = Some(seg("place", 13));
+    e.push(ev(
+        "meeting:m2",
+        Some("su-sam"),
+        "pw-amara",
+        Event::MeetingRecorded(m),
+    ));
+    e.push(withheld("su-sam", "concern:k"));
+    e.push(ev(
+        "discussion:d",
+        Some("su-sam"),
+        "ct-cho",
+        Event::DiscussionRecorded(DiscussionRecorded {
+            discussion_id: "d".into(),
+            setting: DiscussionSetting::Mdt,
+            with: DiscussedWith::Team("cmht".into()),
+            held_at: T0,
+            basis: "present".into(),
+            summary: segs(&[("ds", 14)]),
+        }),
+    ));
+    e.push(proposed("n", "su-sam", "su-sam", "r", &["s2"]));
+    e.push(note_ev(
+        "n",
+        "su-sam",
+        "pw-amara",
+        Event::RedactionDeclined(RedactionDeclined {
+            proposal_id: "r".into(),
+            reason: Some(seg("why", 15)),
+        }),
+    ));
+    let g = given(e);
+    assert_eq!(g.p.skipped, 0, "every given entry fits the state");
+    let d = erase(&g, "su-sam", day("2046-01-01")).unwrap();
+    let mut want: Vec<[u8; 32]> = [0u8, 1, 2, 7, 9, 11, 12, 13, 14, 15]
+        .iter()
+        .map(|n| [*n; 32])
+        .collect();
+    want.sort();
+    assert_eq!(d.erase, want);
+}
+
+#[test]
+fn retention_dates_are_recorded_by_an_admin_and_must_be_real_past_dates() {
+    let at = day("2026-06-01");
+    given(with_care_ended())
+        .when(
+            "pw-amara",
+            record_date("su-sam", DateKind::Birth, "2000-01-01"),
+            at,
+        )
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when(
+            "sg-lee",
+            record_date("su-sam", DateKind::Death, "2026-01-01"),
+            at,
+        )
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when(
+            "su-sam",
+            record_date("su-sam", DateKind::Birth, "2000-01-01"),
+            at,
+        )
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when(
+            "admin",
+            record_date("su-nobody", DateKind::Birth, "2000-01-01"),
+            at,
+        )
+        .then_refused(Code::NotFound, "exists", "subject")
+        .when(
+            "admin",
+            record_date("pw-amara", DateKind::Birth, "2000-01-01"),
+            at,
+        )
+        .then_refused(Code::NotFound, "exists", "subject")
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Birth, "2000-02-30"),
+            at,
+        )
+        .then_refused(Code::InvalidArgument, "retention.date", "date")
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Birth, "01/02/2000"),
+            at,
+        )
+        .then_refused(Code::InvalidArgument, "retention.date", "date")
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Death, "2026-06-02"),
+            at,
+        )
+        .then_refused(Code::InvalidArgument, "retention.date_past", "date")
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Birth, "2000-01-01"),
+            at,
+        )
+        .then_events(&[Event::RetentionDateRecorded(RetentionDateRecorded {
+            kind: DateKind::Birth,
+            date: "2000-01-01".into(),
+        })])
+        .and_apply()
+        .when(
+            "admin",
+            record_date("su-sam", DateKind::Death, "1999-12-31"),
+            at,
+        )
+        .then_refused(Code::InvalidArgument, "retention.death_after_birth", "date");
+}
+
+#[test]
+fn legal_holds_are_placed_and_lifted_by_admins_and_safeguarding_leads_only() {
+    let g = given(with_care_ended());
+    let mut g = g;
+    for who in ["su-sam", "pw-amara", "ct-cho", "au-ida"] {
+        g = g.when(who, place_hold("su-sam", "h"), now()).then_refused(
+            Code::PermissionDenied,
+            "role",
+            "caller",
+        );
+    }
+    let g = g
+        .when("admin", place_hold("su-nobody", "h"), now())
+        .then_refused(Code::NotFound, "exists", "subject")
+        .when("admin", place_hold("su-sam", "has space"), now())
+        .then_refused(Code::InvalidArgument, "identifier", "hold_id")
+        .when("admin", lift_hold("su-sam", "h"), now())
+        .then_refused(Code::NotFound, "exists", "hold_id")
+        .when("admin", place_hold("su-sam", "h"), now())
+        .then_events(&[Event::LegalHoldPlaced(LegalHoldPlaced {
+            hold_id: "h".into(),
+            reason: HoldReason::Inquest,
+        })])
+        .and_apply()
+        .when("sg-lee", place_hold("su-sam", "h"), now())
+        .then_refused(Code::AlreadyExists, "unique_id", "hold_id")
+        .when("au-ida", lift_hold("su-sam", "h"), now())
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when("sg-lee", lift_hold("su-sam", "h"), now())
+        .then_events(&[Event::LegalHoldLifted(LegalHoldLifted {
+            hold_id: "h".into(),
+        })])
+        .and_apply();
+    g.when("admin", lift_hold("su-sam", "h"), now())
+        .then_refused(Code::FailedPrecondition, "legal_hold.in_force", "hold_id");
+}
+
+#[test]
+fn only_an_admin_runs_the_retention_schedule_and_nobody_erases_by_command() {
+    let g = given(with_care_ended());
+    assert!(retention::may_run(&g.actor("admin")).is_ok());
+    for who in ["su-sam", "pw-amara", "ct-cho", "sg-lee", "au-ida"] {
+        let r = retention::may_run(&g.actor(who)).unwrap_err();
+        assert_eq!((r.code, r.rule), (Code::PermissionDenied, "role"), "{who}");
+    }
+    // Nobody can be registered as the system actor.
+    let g = g
+        .when(
+            "admin",
+            Command::RegisterActor {
+                id: retention::RETENTION_ACTOR.into(),
+                role: Role::Admin,
+                team: None,
+                display: text("display", 3),
+            },
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "actor.reserved_id", "id");
+    // An erasure is not a command: the only way to one is the schedule's own decision.
+    refused_with(
+        erase(&g, "su-nobody", day("2046-01-01")),
+        Code::NotFound,
+        "exists",
+    );
+}
+
+#[test]
+fn retention_erases_goals_what_was_done_in_meetings_and_every_place_proposed() {
+    let mut e = with_support();
+    e.push(goal_set("g", "sp", "su-sam"));
+    let g = given(e)
+        .when("pw-amara", plan("pm", "sp", now().plus(Time::DAY)), now())
+        .and_apply()
+        .when("su-sam", propose_place("pm", false), now())
+        .and_apply()
+        .when("pw-amara", hold("pm", &["g"], vec![accompanied(50)]), now())
+        .and_apply();
+    let all = retention::record_segments(&g.p, "su-sam");
+    for n in [40u8, 5, 6, 50] {
+        assert!(
+            all.contains(&HexHash([n; 32])),
+            "passage {n} is not erased with the record"
+        );
+    }
+}

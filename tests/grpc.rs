@@ -38,6 +38,7 @@ async fn start_on(dir: tempfile::TempDir) -> (Server, oneshot::Receiver<Ready>) 
         limits: Default::default(),
         about: Default::default(),
         language: Default::default(),
+        retention: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -1231,6 +1232,7 @@ async fn tls_serves_with_the_given_certificate_and_refuses_plaintext() {
         limits: Default::default(),
         about: Default::default(),
         language: Default::default(),
+        retention: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

@@ -37,6 +37,7 @@ async fn start_with(limits: Limits) -> Server {
         limits,
         about: Default::default(),
         language: Default::default(),
+        retention: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -490,6 +491,7 @@ async fn a_tls_key_others_can_read_is_refused_at_startup() {
             limits: Limits::default(),
             about: Default::default(),
             language: Default::default(),
+            retention: Default::default(),
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {

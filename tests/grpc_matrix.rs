@@ -394,6 +394,21 @@ impl World {
                 .await
                 .unwrap();
         }
+        if full {
+            // A legal hold, for Retention.LiftHold.
+            pb::retention_client::RetentionClient::new(self.c())
+                .place_hold(req(
+                    pb::PlaceLegalHoldRequest {
+                        call: c("f-hold"),
+                        subject: p.clone(),
+                        hold_id: "h-0".into(),
+                        reason: "litigation".into(),
+                    },
+                    &self.admin,
+                ))
+                .await
+                .unwrap();
+        }
         Fix {
             p,
             p_token,
@@ -727,6 +742,36 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 segments: vec![seg("st")],
             })
         ),
+        "Retention.RecordDate" => go!(retention_client::RetentionClient.record_date(
+            pb::RecordRetentionDateRequest {
+                call: c("x"),
+                subject: f.p.clone(),
+                kind: "birth".into(),
+                date: "2000-01-01".into(),
+            }
+        )),
+        "Retention.PlaceHold" => go!(retention_client::RetentionClient.place_hold(
+            pb::PlaceLegalHoldRequest {
+                call: c("x"),
+                subject: f.p.clone(),
+                hold_id: format!("h-{id}-{role}"),
+                reason: "inquest".into(),
+            }
+        )),
+        "Retention.LiftHold" => go!(retention_client::RetentionClient.lift_hold(
+            pb::LiftLegalHoldRequest {
+                call: c("x"),
+                subject: f.p.clone(),
+                hold_id: "h-0".into(),
+            }
+        )),
+        "Retention.Plan" => {
+            go!(retention_client::RetentionClient
+                .plan(pb::RetentionPlanRequest { at: String::new() }))
+        }
+        "Retention.Run" => {
+            go!(retention_client::RetentionClient.run(pb::RunRetentionRequest {}))
+        }
         "Records.GetMyBundle" => {
             go!(records_client::RecordsClient.get_my_bundle(pb::GetMyBundleRequest {}))
         }
@@ -872,6 +917,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             limits: Default::default(),
             about: Default::default(),
             language: Default::default(),
+            retention: Default::default(),
         },
         ready_tx,
         async move {
@@ -1082,6 +1128,21 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             Kind::Transfer,
             &["service_user", "peer_worker"],
         ),
+        ("Retention.RecordDate", Kind::Full, &["admin"]),
+        (
+            "Retention.PlaceHold",
+            Kind::Full,
+            &["safeguarding_lead", "admin"],
+        ),
+        (
+            "Retention.LiftHold",
+            Kind::Full,
+            &["safeguarding_lead", "admin"],
+        ),
+        // The DPO's plan: dates and rules, no content; appends nothing.
+        ("Retention.Plan", Kind::Full, &["auditor", "admin"]),
+        // Nothing is due in the fixtures: running appends nothing.
+        ("Retention.Run", Kind::Full, &["admin"]),
     ];
     // Every RPC the server offers is in the matrix.
     let listed: BTreeSet<&str> = matrix
@@ -1119,9 +1180,9 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
             let want_ok = allowed.contains(&role);
             match (&got, want_ok) {
                 (Ok(()), true) => {
-                    if *name == "Notes.CheckWording" {
+                    if ["Notes.CheckWording", "Retention.Plan", "Retention.Run"].contains(name) {
                         let after = audit_size(&w).await;
-                        assert_eq!(after, before, "{name} as {role}: checking appends nothing");
+                        assert_eq!(after, before, "{name} as {role}: appends nothing");
                     }
                 }
                 (Err(e), false) if e.code() == Code::PermissionDenied => {

@@ -36,6 +36,7 @@ async fn start(language: LanguageList) -> Server {
         limits: Default::default(),
         about: Default::default(),
         language,
+        retention: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

@@ -31,6 +31,7 @@ async fn serve(dir: &std::path::Path) -> Server {
         limits: Default::default(),
         about: Default::default(),
         language: Default::default(),
+        retention: Default::default(),
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

@@ -209,6 +209,8 @@ pub enum AuditRead {
     Subscribe,
     /// The list of actors and their roles.
     ListActors,
+    /// The retention plan: who would be erased and when (dates, rules, holds; no content).
+    RetentionPlan,
 }
 
 impl AuditRead {
@@ -224,6 +226,7 @@ impl AuditRead {
             AuditRead::Verify => (AUDITOR_OR_ADMIN, "verify the store"),
             AuditRead::Subscribe => (AUDITOR_OR_ADMIN, "subscribe to the log"),
             AuditRead::ListActors => (AUDITOR_OR_ADMIN, "list actors"),
+            AuditRead::RetentionPlan => (AUDITOR_OR_ADMIN, "read the retention plan"),
         }
     }
 }

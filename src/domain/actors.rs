@@ -76,6 +76,13 @@ pub(super) fn register_actor(
 ) -> R<Decision> {
     role(caller, &[Role::Admin], "register actors")?;
     check_id("id", id)?;
+    if id == super::retention::RETENTION_ACTOR {
+        return Err(invalid(
+            "actor.reserved_id",
+            "id",
+            format!("{id} is the system actor of the retention schedule; choose another id"),
+        ));
+    }
     if p.actors.contains_key(id) {
         return Err(exists("id", format!("actor {id}")));
     }

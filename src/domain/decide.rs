@@ -4,7 +4,7 @@
 //! command to the area that handles it. The rules themselves are in the area slices —
 //! [`super::actors`], [`super::support`], [`super::meetings`], [`super::notes`],
 //! [`super::consent`], [`super::safeguarding`], [`super::sar`], [`super::discussions`],
-//! [`super::statements`], [`super::goals`] — with the checks they share in
+//! [`super::statements`], [`super::goals`], [`super::retention`] — with the checks they share in
 //! [`super::checks`]. Must not touch: I/O, clocks, randomness — `now` and every id are passed in.
 //! Reads are decided in [`super::access`], not here.
 //!
@@ -19,8 +19,8 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    authority, consent, discussions, goals, meetings, notes, safeguarding, sar, statements,
-    support, Projections,
+    authority, consent, discussions, goals, meetings, notes, retention, safeguarding, sar,
+    statements, support, Projections,
 };
 use crate::format::Hash;
 
@@ -264,6 +264,21 @@ pub enum Command {
     AnswerTransfer {
         support_id: String,
         accept: bool,
+    },
+    RecordRetentionDate {
+        subject: String,
+        kind: DateKind,
+        /// `YYYY-MM-DD`.
+        date: String,
+    },
+    PlaceLegalHold {
+        subject: String,
+        hold_id: String,
+        reason: HoldReason,
+    },
+    LiftLegalHold {
+        subject: String,
+        hold_id: String,
     },
 }
 
@@ -636,6 +651,19 @@ pub fn decide(
         } => support::propose_transfer(p, caller, support_id, to_worker),
         Command::AnswerTransfer { support_id, accept } => {
             support::answer_transfer(p, caller, support_id, *accept)
+        }
+        Command::RecordRetentionDate {
+            subject,
+            kind,
+            date,
+        } => retention::record_date(p, caller, subject, kind, date, now),
+        Command::PlaceLegalHold {
+            subject,
+            hold_id,
+            reason,
+        } => retention::place_hold(p, caller, subject, hold_id, reason),
+        Command::LiftLegalHold { subject, hold_id } => {
+            retention::lift_hold(p, caller, subject, hold_id)
         }
     }
 }

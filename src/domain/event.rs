@@ -502,6 +502,53 @@ pub struct SupportTransferDeclined {
     pub on_behalf: bool,
 }
 
+/// `retention.date_recorded` (stream `retention:<subject>`) — a date the person's retention
+/// period is counted from: their birth (children's records) or death. Recorded again, the later
+/// entry corrects the earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionDateRecorded {
+    pub kind: DateKind,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+}
+
+/// `legal_hold.placed` (stream `retention:<subject>`) — nothing of the person's record is erased
+/// under the retention period while the hold is in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHoldPlaced {
+    pub hold_id: String,
+    pub reason: HoldReason,
+}
+
+/// `legal_hold.lifted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHoldLifted {
+    pub hold_id: String,
+}
+
+/// `retention.erased` (stream `retention:<subject>`, by the system actor `withus-retention`) —
+/// the retention period ended: the content of these segments is erased in the same durable
+/// step, exactly as an agreed redaction erases (salts wiped; entries and proofs intact).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionErased {
+    pub rule: RetentionRule,
+    /// The date the period was counted from (`YYYY-MM-DD`): end of care, death or birth.
+    pub basis: String,
+    /// The first day the content was no longer to be kept (`YYYY-MM-DD`).
+    pub due: String,
+    /// The commitments of the segments erased (at most [`MAX_ERASED_PER_EVENT`] an entry; a
+    /// larger record is erased by several entries in one append).
+    pub segments: Vec<HexHash>,
+}
+
+/// Most commitments one `retention.erased` lists (about 8.6 KB of `data`, within the store's
+/// limit on an entry's data).
+pub const MAX_ERASED_PER_EVENT: usize = 128;
+
 macro_rules! events {
     ($($variant:ident($data:ty) = $name:literal),+ $(,)?) => {
         /// Every event of domain.md, typed.
@@ -591,6 +638,10 @@ events! {
     SupportTransferProposed(SupportTransferProposed) = "support.transfer_proposed",
     SupportTransferAccepted(SupportTransferAccepted) = "support.transfer_accepted",
     SupportTransferDeclined(SupportTransferDeclined) = "support.transfer_declined",
+    RetentionDateRecorded(RetentionDateRecorded) = "retention.date_recorded",
+    LegalHoldPlaced(LegalHoldPlaced) = "legal_hold.placed",
+    LegalHoldLifted(LegalHoldLifted) = "legal_hold.lifted",
+    RetentionErased(RetentionErased) = "retention.erased",
 }
 
 impl Event {
@@ -656,7 +707,11 @@ impl Event {
             | Event::AuthorityEnded(_)
             | Event::SupportTransferProposed(_)
             | Event::SupportTransferAccepted(_)
-            | Event::SupportTransferDeclined(_) => Vec::new(),
+            | Event::SupportTransferDeclined(_)
+            | Event::RetentionDateRecorded(_)
+            | Event::LegalHoldPlaced(_)
+            | Event::LegalHoldLifted(_)
+            | Event::RetentionErased(_) => Vec::new(),
         }
     }
 
@@ -718,7 +773,7 @@ mod tests {
         let extra = data.replacen('{', "{\"x\":1,", 1);
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
-        assert_eq!(Event::TYPES.len(), 48);
+        assert_eq!(Event::TYPES.len(), 52);
     }
 
     /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.

@@ -49,6 +49,10 @@ pub struct MeetingRec {
     pub mode: MeetingMode,
     pub place: Place,
     pub place_detail: Option<SegmentRef>,
+    /// Words of places proposed before the one standing: still text about the person, erased
+    /// with the rest of the record when its retention period ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_place_details: Vec<SegmentRef>,
     /// When it happened (held) or is planned for.
     pub occurred_at: Time,
     pub minutes: u32,
@@ -594,6 +598,7 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
                     mode: e.mode,
                     place: e.place,
                     place_detail: e.place_detail.clone(),
+                    earlier_place_details: Vec::new(),
                     occurred_at: e.occurred_at,
                     minutes: e.minutes,
                     recorded_at: r.at,
@@ -627,6 +632,7 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
                     mode: e.mode,
                     place: e.place,
                     place_detail: e.place_detail.clone(),
+                    earlier_place_details: Vec::new(),
                     occurred_at: e.planned_for,
                     minutes: e.minutes,
                     recorded_at: r.at,
@@ -660,7 +666,8 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
             match &r.event {
                 Event::MeetingPlaceProposed(e) => {
                     m.place = e.place;
-                    m.place_detail = e.place_detail.clone();
+                    let earlier = std::mem::replace(&mut m.place_detail, e.place_detail.clone());
+                    m.earlier_place_details.extend(earlier);
                     m.place_proposed_by = if person_spoke(e.on_behalf) {
                         Party::Person
                     } else {

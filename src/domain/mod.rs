@@ -14,7 +14,9 @@
 //!   [`actors`], [`support`], [`meetings`] (planned, held, cancelled, not attended; groups),
 //!   [`goals`] (personal recovery goals in the person's words), [`notes`], [`consent`], [`safeguarding`], [`sar`],
 //!   [`discussions`] (who discussed the person, on what basis), [`statements`] (the person's own
-//!   words about an item), [`authority`] (representatives acting for the person), and [`reads`] (the fold of recorded reads and rule 8's proof);
+//!   words about an item), [`authority`] (representatives acting for the person), [`retention`]
+//!   (the retention period, legal holds, erasure when it ends), and [`reads`] (the fold of
+//!   recorded reads and rule 8's proof);
 //! - [`checks`]: refusals and the checks the areas share;
 //! - [`projection`]: the state every area folds into, its dispatch of each event to its area,
 //!   and its persisted records;
@@ -37,6 +39,7 @@ pub mod meetings;
 pub mod notes;
 pub mod projection;
 pub mod reads;
+pub mod retention;
 pub mod safeguarding;
 pub mod sar;
 pub mod statements;

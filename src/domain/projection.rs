@@ -20,8 +20,8 @@ use super::event::*;
 use super::stream::Stream;
 use super::types::*;
 use super::{
-    actors, authority, consent, discussions, goals, meetings, notes, reads, safeguarding, sar,
-    statements, support,
+    actors, authority, consent, discussions, goals, meetings, notes, reads, retention,
+    safeguarding, sar, statements, support,
 };
 
 pub use super::actors::{ActorRec, TokenRec};
@@ -32,6 +32,7 @@ pub use super::goals::{GoalClosure, GoalRec, GoalReview};
 pub use super::meetings::{GroupRec, MeetingRec};
 pub use super::notes::{NoteRec, NoteStatus, ProposalRec, ProposalStatus, Removal, RevisionRec};
 pub use super::reads::InvalidRead;
+pub use super::retention::{ErasureRec, HoldRec, RetentionRec};
 pub use super::safeguarding::ConcernRec;
 pub use super::sar::{DisclosureLedger, SarRec, WithholdingRec};
 pub use super::statements::StatementRec;
@@ -44,7 +45,8 @@ pub use super::support::{SupportRec, SupportStatus};
 /// 5: meetings as they happen (status, plan, place agreement, goals, activities), groups, goals.
 /// 6: authorities (representatives); a support relationship's pending transfer and former
 ///    workers.
-pub const VIEW_SCHEMA: u32 = 6;
+/// 7: retention (dates, legal holds, what was erased and when).
+pub const VIEW_SCHEMA: u32 = 7;
 
 /// What exists about one person: ids of their items, and their access stream.
 ///
@@ -103,6 +105,8 @@ pub struct Projections {
     pub goals: BTreeMap<String, GoalRec>,
     pub groups: BTreeMap<String, GroupRec>,
     pub authorities: BTreeMap<String, AuthorityRec>,
+    /// Subject → their retention: dates, legal holds, erasures.
+    pub retention: BTreeMap<String, RetentionRec>,
     /// Entries that are not domain events or did not fit the state (counted, not applied).
     pub skipped: u64,
     /// Record keys changed since the last [`Projections::take_dirty`].
@@ -130,6 +134,7 @@ pub enum Key {
     Goal(String),
     Group(String),
     Authority(String),
+    Retention(String),
 }
 
 impl Key {
@@ -153,6 +158,7 @@ impl Key {
             Key::Goal(i) => ("goal", i.clone()),
             Key::Group(i) => ("group", i.clone()),
             Key::Authority(i) => ("authority", i.clone()),
+            Key::Retention(i) => ("retention", i.clone()),
         };
         format!("{kind}/{id}").into_bytes()
     }
@@ -216,6 +222,7 @@ impl Projections {
             Stream::Goal(id) => self.goals.get(id).map_or(0, |r| r.version),
             Stream::Group(id) => self.groups.get(id).map_or(0, |r| r.version),
             Stream::Authority(id) => self.authorities.get(id).map_or(0, |r| r.version),
+            Stream::Retention(id) => self.retention.get(id).map_or(0, |r| r.version),
         }
     }
 
@@ -301,6 +308,10 @@ impl Projections {
             Event::AuthorityGranted(_) | Event::AuthorityEnded(_) => {
                 authority::apply(self, r, next)
             }
+            Event::RetentionDateRecorded(_)
+            | Event::LegalHoldPlaced(_)
+            | Event::LegalHoldLifted(_)
+            | Event::RetentionErased(_) => retention::apply(self, r, next),
         }
     }
 
@@ -370,6 +381,7 @@ impl Projections {
                 Key::Goal(i) => copy(&self.goals, &mut out.goals, i),
                 Key::Group(i) => copy(&self.groups, &mut out.groups, i),
                 Key::Authority(i) => copy(&self.authorities, &mut out.authorities, i),
+                Key::Retention(i) => copy(&self.retention, &mut out.retention, i),
                 // Only the persisted fields: the id sets grow with the person's history.
                 Key::Person(i) => {
                     if let Some(p) = self.people.get(i) {
@@ -426,6 +438,7 @@ impl Projections {
         keys.extend(self.goals.keys().cloned().map(Key::Goal));
         keys.extend(self.groups.keys().cloned().map(Key::Group));
         keys.extend(self.authorities.keys().cloned().map(Key::Authority));
+        keys.extend(self.retention.keys().cloned().map(Key::Retention));
         if self.skipped > 0 {
             keys.push(Key::Stats);
         }
@@ -459,6 +472,7 @@ impl Projections {
             Key::Goal(i) => j(self.goals.get(i)?),
             Key::Group(i) => j(self.groups.get(i)?),
             Key::Authority(i) => j(self.authorities.get(i)?),
+            Key::Retention(i) => j(self.retention.get(i)?),
         }?;
         Some((k.encode(), v))
     }
@@ -500,6 +514,7 @@ impl Projections {
                 "goal" => drop(p.goals.insert(id, d(&v).map_err(err)?)),
                 "group" => drop(p.groups.insert(id, d(&v).map_err(err)?)),
                 "authority" => drop(p.authorities.insert(id, d(&v).map_err(err)?)),
+                "retention" => drop(p.retention.insert(id, d(&v).map_err(err)?)),
                 "invalid" => {
                     let seq: u64 = id.parse().map_err(|_| err("bad seq".into()))?;
                     p.invalid_reads.insert(seq, d(&v).map_err(err)?);

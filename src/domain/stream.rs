@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-/// A stream: its kind and the id of the aggregate (for `consent`, `disclosure` and `access`, the
-/// person's id: one ledger per person).
+/// A stream: its kind and the id of the aggregate (for `consent`, `disclosure`, `access` and
+/// `retention`, the person's id: one ledger per person).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stream {
     Actor(String),
@@ -25,6 +25,7 @@ pub enum Stream {
     /// A peer support group and its facilitators (no subject: it is about nobody).
     Group(String),
     Authority(String),
+    Retention(String),
 }
 
 impl Stream {
@@ -75,6 +76,10 @@ impl Stream {
     pub fn authority(id: &str) -> Stream {
         Stream::Authority(id.to_string())
     }
+    /// A person's retention: the dates it is counted from, legal holds, erasures.
+    pub fn retention(subject: &str) -> Stream {
+        Stream::Retention(subject.to_string())
+    }
 
     /// The kind, as spelt before the colon.
     pub fn kind(&self) -> &'static str {
@@ -93,6 +98,7 @@ impl Stream {
             Stream::Goal(_) => "goal",
             Stream::Group(_) => "group",
             Stream::Authority(_) => "authority",
+            Stream::Retention(_) => "retention",
         }
     }
 
@@ -112,7 +118,8 @@ impl Stream {
             | Stream::Statement(id)
             | Stream::Goal(id)
             | Stream::Group(id)
-            | Stream::Authority(id) => id,
+            | Stream::Authority(id)
+            | Stream::Retention(id) => id,
         }
     }
 
@@ -138,6 +145,7 @@ impl Stream {
             "goal" => Stream::Goal(id),
             "group" => Stream::Group(id),
             "authority" => Stream::Authority(id),
+            "retention" => Stream::Retention(id),
             _ => return None,
         })
     }
@@ -181,6 +189,7 @@ mod tests {
             Stream::goal("g-1"),
             Stream::group("grp-1"),
             Stream::authority("au-1"),
+            Stream::retention("su-sam"),
         ] {
             assert_eq!(Stream::parse(&s.name()), Some(s.clone()));
         }

@@ -427,6 +427,32 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// Which date about a person a retention period is counted from.
+    DateKind {
+        Birth = "birth",
+        Death = "death",
+    }
+);
+
+vocabulary!(
+    /// Why a legal hold keeps a person's record past its retention period.
+    HoldReason {
+        /// Litigation, actual or reasonably expected (a claim, a complaint heading to court).
+        Litigation = "litigation",
+        /// A coroner's inquest.
+        Inquest = "inquest",
+        /// A safeguarding adults review, child safeguarding practice review or serious incident
+        /// investigation.
+        SafeguardingReview = "safeguarding_review",
+        /// A public inquiry asked that records be kept.
+        PublicInquiry = "public_inquiry",
+        /// A regulator's (CQC, ICO) investigation.
+        RegulatorInvestigation = "regulator_investigation",
+        Other = "other",
+    }
+);
+
+vocabulary!(
     /// What an authority to act for the person rests on, which decides who may record it.
     AuthorityBasis {
         /// The person's own consent: granted, and ended, by the person.
@@ -459,6 +485,20 @@ vocabulary!(
         /// The document no longer holds (revoked, the child came of age, capacity regained).
         NoLongerValid = "no_longer_valid",
         Other = "other",
+    }
+);
+
+vocabulary!(
+    /// The rule of the retention policy under which a record's content was erased.
+    RetentionRule {
+        /// An adult's record: years after the end of care.
+        AdultEndOfCare = "adult_end_of_care",
+        /// Years after the person's death (when that comes sooner).
+        Death = "death",
+        /// A child's record: until a birthday.
+        ChildBirthday = "child_birthday",
+        /// A child who was 17 at the end of care: until a later birthday.
+        Child17Birthday = "child_17_birthday",
     }
 );
 

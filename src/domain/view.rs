@@ -23,6 +23,9 @@ pub struct Passage {
     pub text: Option<String>,
     /// "Removed by agreement on <date>": who agreed, when, the length. Never the text.
     pub removed: Option<Removal>,
+    /// "Erased under the retention period on <date>": when its content was erased because the
+    /// record's retention period had ended.
+    pub erased_at: Option<Time>,
 }
 
 impl Passage {
@@ -33,6 +36,7 @@ impl Passage {
             chars: s.chars,
             text: None,
             removed: removed.cloned(),
+            erased_at: None,
         }
     }
 }
@@ -738,6 +742,11 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
         .filter(|s| shown.contains(&s.target_stream))
         .map(statement_view)
         .collect();
+    if let Some(r) = p.retention.get(subject) {
+        for passage in v.passages_mut() {
+            passage.erased_at = r.erased_at(&passage.commit);
+        }
+    }
     v
 }
 

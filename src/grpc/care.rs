@@ -26,7 +26,7 @@ pub struct CareApi {
 }
 
 impl CareApi {
-    async fn who<T>(&self, r: &Request<T>) -> Result<(Arc<Service>, ActorRec), Status> {
+    pub(super) async fn who<T>(&self, r: &Request<T>) -> Result<(Arc<Service>, ActorRec), Status> {
         let svc = self.shared.service()?;
         let a = actor(&svc, r).await?;
         Ok((svc, a))
@@ -34,7 +34,7 @@ impl CareApi {
 
     /// As [`CareApi::who`], for a mutating call: also the digest of the request (`method` is its
     /// gRPC path), which a repeat of its command id must match.
-    async fn who_call<T: prost::Message>(
+    pub(super) async fn who_call<T: prost::Message>(
         &self,
         r: &Request<T>,
         method: &str,
@@ -44,7 +44,7 @@ impl CareApi {
         Ok((svc, a, digest))
     }
 
-    async fn run(
+    pub(super) async fn run(
         &self,
         svc: &Service,
         a: &ActorRec,

@@ -702,6 +702,14 @@ pub fn describe(
                 (Some(t), false) => {
                     let _ = writeln!(out, "    \"{t}\"");
                 }
+                (None, false) if p["erased_at"].is_string() => {
+                    let _ = writeln!(
+                        out,
+                        "    [erased under the retention period on {}, {} characters]",
+                        s(&p["erased_at"]),
+                        p["chars"]
+                    );
+                }
                 (None, false) => {
                     let _ = writeln!(
                         out,

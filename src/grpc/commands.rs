@@ -504,6 +504,32 @@ pub fn support_respond_transfer(q: pb::RespondTransferRequest) -> Result<Command
     })
 }
 
+/// `withus.v1.Retention/RecordDate`.
+pub fn retention_record_date(q: pb::RecordRetentionDateRequest) -> Result<Command, Status> {
+    Ok(Command::RecordRetentionDate {
+        subject: q.subject,
+        kind: v!(DateKind, "kind", q.kind)?,
+        date: q.date,
+    })
+}
+
+/// `withus.v1.Retention/PlaceHold`.
+pub fn retention_place_hold(q: pb::PlaceLegalHoldRequest) -> Result<Command, Status> {
+    Ok(Command::PlaceLegalHold {
+        subject: q.subject,
+        hold_id: q.hold_id,
+        reason: v!(HoldReason, "reason", q.reason)?,
+    })
+}
+
+/// `withus.v1.Retention/LiftHold`.
+pub fn retention_lift_hold(q: pb::LiftLegalHoldRequest) -> Result<Command, Status> {
+    Ok(Command::LiftLegalHold {
+        subject: q.subject,
+        hold_id: q.hold_id,
+    })
+}
+
 /// The gRPC paths [`decode_command`] translates: every call that executes a command.
 pub const METHODS: &[&str] = &[
     "withus.v1.Support/Refer",
@@ -549,6 +575,9 @@ pub const METHODS: &[&str] = &[
     "withus.v1.Authorities/End",
     "withus.v1.Support/ProposeTransfer",
     "withus.v1.Support/RespondTransfer",
+    "withus.v1.Retention/RecordDate",
+    "withus.v1.Retention/PlaceHold",
+    "withus.v1.Retention/LiftHold",
 ];
 
 fn decode<M: prost::Message + Default>(body: &[u8]) -> Result<M, Status> {
@@ -660,6 +689,15 @@ pub fn decode_command(method: &str, body: &[u8]) -> Option<Result<Command, Statu
         }
         "withus.v1.Support/RespondTransfer" => {
             decode::<pb::RespondTransferRequest>(body).and_then(support_respond_transfer)
+        }
+        "withus.v1.Retention/RecordDate" => {
+            decode::<pb::RecordRetentionDateRequest>(body).and_then(retention_record_date)
+        }
+        "withus.v1.Retention/PlaceHold" => {
+            decode::<pb::PlaceLegalHoldRequest>(body).and_then(retention_place_hold)
+        }
+        "withus.v1.Retention/LiftHold" => {
+            decode::<pb::LiftLegalHoldRequest>(body).and_then(retention_lift_hold)
         }
         _ => return None,
     })

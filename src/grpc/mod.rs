@@ -15,6 +15,7 @@ pub mod client;
 pub mod commands;
 mod convert;
 mod incoming;
+mod retention;
 mod status;
 mod wording;
 
@@ -47,7 +48,7 @@ pub use audit::AuditApi;
 pub use care::CareApi;
 
 /// The `withus.v1` services, by their health-check names.
-pub const SERVICES: [&str; 14] = [
+pub const SERVICES: [&str; 15] = [
     "withus.v1.Admin",
     "withus.v1.Audit",
     "withus.v1.Support",
@@ -62,6 +63,7 @@ pub const SERVICES: [&str; 14] = [
     "withus.v1.Groups",
     "withus.v1.Goals",
     "withus.v1.Authorities",
+    "withus.v1.Retention",
 ];
 
 /// How to serve. Plain data, passed explicitly.
@@ -80,6 +82,27 @@ pub struct ServeConfig {
     /// The recovery-focused language list that prompts are drawn from (advisory; see
     /// `crate::language`): `withus serve --language FILE`, or withus' own.
     pub language: crate::language::LanguageList,
+    /// The retention periods and how often the schedule runs: `withus serve --retention FILE`,
+    /// or the NHS 2021 code's, daily.
+    pub retention: RetentionConfig,
+}
+
+/// The retention schedule the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    pub policy: crate::domain::retention::Policy,
+    /// How often it runs (the first run is one interval after the store opens);
+    /// `Retention/Run` runs it at once.
+    pub every: std::time::Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        RetentionConfig {
+            policy: Default::default(),
+            every: std::time::Duration::from_secs(24 * 60 * 60),
+        }
+    }
 }
 
 /// Transport limits: bounds on what clients can make the server hold. Plain data; the
@@ -317,7 +340,11 @@ pub async fn run(
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
-            pb::subject_access_server::SubjectAccessServer::new(care)
+            pb::subject_access_server::SubjectAccessServer::new(care.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            pb::retention_server::RetentionServer::new(care)
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         );
 
@@ -352,6 +379,7 @@ pub async fn run(
     let service = match opened {
         Ok(s) => {
             s.set_about(config.about);
+            s.set_retention(config.retention.policy);
             Arc::new(s)
         }
         Err(e) => {
@@ -394,6 +422,27 @@ pub async fn run(
              health is NOT_SERVING"
         );
         set_status(&failure_reporter, ServingStatus::NotServing).await;
+    });
+    // The retention schedule, daily (the clock it decides by is the store's, so tests that
+    // control the clock call `Retention/Run` instead of waiting).
+    let mut stopped = shared.stopping.clone();
+    let scheduled = service.clone();
+    let every = config.retention.every;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
+            match scheduled.run_retention().await {
+                Ok(run) => tracing::info!(people = run.erased.len(), "retention schedule ran"),
+                Err(e) => {
+                    tracing::error!(error = %e, "the retention schedule failed; it runs again at its next interval")
+                }
+            }
+        }
     });
     let _ = ready.send(Ready {
         addr,

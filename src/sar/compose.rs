@@ -46,9 +46,12 @@ impl Default for About {
                        peer worker agreed, to share what you consented to share, and to keep \
                        you or others safe when there is a duty of care."
                 .into(),
-            retention: "Kept for 8 years after your last contact with the service (NHS \
-                        records management code for adult mental health records), then \
-                        deleted."
+            retention: "Kept for 20 years after your care with the service ends, or 10 years \
+                        after death if that is sooner; a child's record until their 25th \
+                        birthday, or 26th if they were 17 when care ended (the NHS Records \
+                        Management Code of Practice 2021 for mental-health records). Then the \
+                        words are erased; that things happened, and when, stays recorded. A \
+                        legal hold keeps a record longer."
                 .into(),
             source: "You, your peer worker, and the staff named in this record.".into(),
             rights: "You can ask for anything wrong to be corrected (rectification), for \

@@ -135,6 +135,8 @@ struct Record<'b> {
     proposals: Proposals,
     /// Note stream → its number on the page (`record-note-<n>`), in order of first entry.
     notes: Vec<String>,
+    /// Commit (hex) → when a shown `retention.erased` erased it.
+    retained: HashMap<String, Option<Time>>,
 }
 
 impl<'b> Record<'b> {
@@ -161,7 +163,15 @@ impl<'b> Record<'b> {
             withheld,
             proposals: HashMap::new(),
             notes: Vec::new(),
+            retained: HashMap::new(),
         };
+        for item in &record.items {
+            if let Some(Event::RetentionErased(d)) = &item.event {
+                for c in &d.segments {
+                    record.retained.insert(to_hex(&c.0), item.at());
+                }
+            }
+        }
         let actors: Vec<Item> = bundle
             .actors
             .iter()
@@ -230,6 +240,11 @@ impl<'b> Record<'b> {
     fn who(&self, id: &str, role: &str) -> String {
         if id == self.subject {
             return "you".into();
+        }
+        if id == crate::domain::retention::RETENTION_ACTOR
+            && role == crate::domain::retention::RETENTION_ROLE
+        {
+            return "withus' retention schedule, automatically".into();
         }
         match self.people.get(id) {
             Some(Person {
@@ -781,7 +796,44 @@ impl<'b> Record<'b> {
                 "you chose to keep your peer worker, declining the change proposed{}",
                 on_behalf(d.on_behalf)
             ),
+            Event::RetentionDateRecorded(d) => match d.kind {
+                DateKind::Birth => format!(
+                    "your date of birth ({}) was recorded, to count how long your record is kept",
+                    day_el(&d.date)
+                ),
+                DateKind::Death => format!(
+                    "a date of death ({}) was recorded, to count how long the record is kept",
+                    day_el(&d.date)
+                ),
+            },
+            Event::LegalHoldPlaced(d) => format!(
+                "a legal hold was placed on your record ({}): while it is in force nothing of \
+                 your record is erased at the end of the period it is kept for",
+                hold_words(d.reason)
+            ),
+            Event::LegalHoldLifted(_) => "a legal hold on your record was lifted".into(),
+            Event::RetentionErased(d) => format!(
+                "the period your record is kept for ended on {} ({}, counted from {}), and the \
+                 words of {} were erased; that these things happened, and when, stays recorded",
+                day_el(&d.due),
+                retention_rule_words(d.rule),
+                day_el(&d.basis),
+                count(d.segments.len() as u64, "passage", "passages")
+            ),
         }
+    }
+
+    /// A passage erased at the end of the retention period (HTML).
+    fn retention_words(&self, s: &SegmentRef) -> String {
+        let when = match self.retained.get(&to_hex(&s.commit.0)) {
+            Some(Some(t)) => format!(" on {}", date_el(*t)),
+            _ => String::new(),
+        };
+        format!(
+            "The words of this passage were erased at the end of the period your record is kept \
+             for{when}, {}.",
+            count(s.chars, "character", "characters")
+        )
     }
 
     /// An entry whose event this page does not read: known types (at version 1) get what they
@@ -955,6 +1007,11 @@ impl<'b> Record<'b> {
                          {}.</li>\n",
                         count(s.chars, "character", "characters")
                     )),
+                    (None, None) if self.retained.contains_key(&to_hex(&s.commit.0)) => out
+                        .push_str(&format!(
+                            "<li class=\"removed\">{label}{}</li>\n",
+                            self.retention_words(s)
+                        )),
                     (None, None) => out.push_str(&format!(
                         "<li class=\"missing\">{label}The words of this passage are not in this \
                          copy ({}).</li>\n",
@@ -2247,6 +2304,28 @@ fn denial_words(r: DenialReason) -> &'static str {
     }
 }
 
+fn hold_words(r: HoldReason) -> &'static str {
+    match r {
+        HoldReason::Litigation => "because of a legal claim",
+        HoldReason::Inquest => "for a coroner's inquest",
+        HoldReason::SafeguardingReview => "for a safeguarding review",
+        HoldReason::PublicInquiry => "for a public inquiry",
+        HoldReason::RegulatorInvestigation => "for a regulator's investigation",
+        HoldReason::Other => "for another legal reason",
+    }
+}
+
+fn retention_rule_words(r: RetentionRule) -> &'static str {
+    match r {
+        RetentionRule::AdultEndOfCare => "the period after the end of your care",
+        RetentionRule::Death => "the period after a death",
+        RetentionRule::ChildBirthday => "kept until a birthday, as a child's record",
+        RetentionRule::Child17Birthday => {
+            "kept until a birthday, as the record of someone who was 17 when their care ended"
+        }
+    }
+}
+
 /// A part of the record, named by its stream (HTML).
 fn stream_words(stream: &str) -> String {
     match Stream::parse(stream) {
@@ -2274,6 +2353,7 @@ fn stream_kind_words(s: &Stream, n: u64) -> String {
             "an authority for someone to act for you",
             "authorities for people to act for you",
         ),
+        Stream::Retention(_) => ("how long your record is kept", "retention records"),
     };
     if n == 1 {
         one.into()
@@ -2414,6 +2494,10 @@ fn type_phrase(event_type: &str) -> Option<&'static str> {
         "support.transfer_proposed" => "a new peer worker was proposed for your peer support",
         "support.transfer_accepted" => "you accepted a new peer worker",
         "support.transfer_declined" => "you chose to keep your peer worker",
+        "retention.date_recorded" => "a date was recorded to count how long your record is kept",
+        "legal_hold.placed" => "a legal hold was placed on your record",
+        "legal_hold.lifted" => "a legal hold on your record was lifted",
+        "retention.erased" => "the words of your record were erased at the end of its period",
         _ => return None,
     })
 }

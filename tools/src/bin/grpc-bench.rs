@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
                 limits: Default::default(),
                 about: Default::default(),
                 language: Default::default(),
+                retention: Default::default(),
             };
             task = Some(tokio::spawn(withus::grpc::run(
                 listener,

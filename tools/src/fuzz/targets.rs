@@ -365,6 +365,7 @@ const KINDS: &[&str] = &[
     "caseload",
     "invalid",
     "stats",
+    "retention",
 ];
 
 fn grown_records() -> &'static [(Vec<u8>, Vec<u8>)] {
@@ -561,7 +562,9 @@ fn random_view<'a>(u: &mut Input<'_>, p: &Projections, text: &'a mut String) -> 
         0 => world::id(u, world::ACTORS),
         1 => world::id(u, world::NOTES),
         _ => match kind {
-            "actor" | "consent" | "access" | "disclosure" => u.choose(world::ACTORS).to_string(),
+            "actor" | "consent" | "access" | "disclosure" | "retention" => {
+                u.choose(world::ACTORS).to_string()
+            }
             "support" => u.choose(world::SUPPORTS).to_string(),
             "meeting" => u.choose(world::MEETINGS).to_string(),
             "note" => u.choose(world::NOTES).to_string(),
@@ -943,6 +946,43 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::RespondTransferRequest {
                 support_id: support_id.clone(),
                 accept: *accept,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::RecordRetentionDate {
+            subject,
+            kind,
+            date,
+        } => (
+            "withus.v1.Retention/RecordDate",
+            pb::RecordRetentionDateRequest {
+                subject: subject.clone(),
+                kind: kind.as_str().into(),
+                date: date.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::PlaceLegalHold {
+            subject,
+            hold_id,
+            reason,
+        } => (
+            "withus.v1.Retention/PlaceHold",
+            pb::PlaceLegalHoldRequest {
+                subject: subject.clone(),
+                hold_id: hold_id.clone(),
+                reason: reason.as_str().into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::LiftLegalHold { subject, hold_id } => (
+            "withus.v1.Retention/LiftHold",
+            pb::LiftLegalHoldRequest {
+                subject: subject.clone(),
+                hold_id: hold_id.clone(),
                 ..Default::default()
             }
             .encode_to_vec(),

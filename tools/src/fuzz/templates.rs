@@ -222,6 +222,23 @@ fn make_templates() -> Vec<(&'static str, &'static str, Value)> {
             "support",
             json!({"on_behalf": true}),
         ),
+        (
+            "retention.date_recorded",
+            "retention",
+            json!({"kind": "birth", "date": "2008-02-29"}),
+        ),
+        (
+            "legal_hold.placed",
+            "retention",
+            json!({"hold_id": "h-0", "reason": "inquest"}),
+        ),
+        ("legal_hold.lifted", "retention", json!({"hold_id": "h-0"})),
+        (
+            "retention.erased",
+            "retention",
+            json!({"rule": "adult_end_of_care", "basis": "2026-01-01", "due": "2046-01-01",
+                   "segments": [H]}),
+        ),
     ]
 }
 

@@ -43,6 +43,16 @@ pub const GOALS: &[&str] = &["goal-0", "goal-1"];
 pub const AUTHORITIES: &[&str] = &["au-0", "au-1"];
 /// Representatives (registered by a random `RegisterActor` with that role, or not at all).
 pub const REPRESENTATIVES: &[&str] = &["rp-kim", "rp-lou"];
+pub const HOLDS: &[&str] = &["h-0", "h-1"];
+pub const DATES: &[&str] = &[
+    "1990-05-17",
+    "2009-02-28",
+    "2008-02-29",
+    "2026-11-20",
+    "2099-01-01",
+    "2007-02-29",
+    "x",
+];
 
 /// The cast of `tests/common/world.rs`, registered by the first admin.
 const CAST: &[(&str, Role, Option<&str>)] = &[
@@ -563,6 +573,10 @@ fn plausible(p: &Projections, cmd: &Command) -> Vec<String> {
             v
         }
         Command::AnswerTransfer { support_id, .. } => support(support_id),
+        Command::RecordRetentionDate { .. } => ids(&["admin", "sg-lee"]),
+        Command::PlaceLegalHold { .. } | Command::LiftLegalHold { .. } => {
+            ids(&["admin", "sg-lee", "au-ida"])
+        }
     }
 }
 
@@ -686,7 +700,7 @@ fn activities(u: &mut Input<'_>) -> Vec<Activity<Passage>> {
 /// Any command, every variant, from the small alphabets.
 pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
     let v = |u: &mut Input<'_>| *u.choose(&[0u64, 1, 2, 3]);
-    match u.below(46) {
+    match u.below(49) {
         0 => Command::RegisterActor {
             id: id(u, ACTORS),
             role: *u.choose(Role::ALL),
@@ -933,6 +947,20 @@ pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
         44 => Command::AnswerTransfer {
             support_id: id(u, SUPPORTS),
             accept: u.below(2) == 0,
+        },
+        45 => Command::RecordRetentionDate {
+            subject: id(u, &ACTORS[1..3]),
+            kind: *u.choose(DateKind::ALL),
+            date: id(u, DATES),
+        },
+        46 => Command::PlaceLegalHold {
+            subject: id(u, &ACTORS[1..3]),
+            hold_id: id(u, HOLDS),
+            reason: *u.choose(HoldReason::ALL),
+        },
+        47 => Command::LiftLegalHold {
+            subject: id(u, &ACTORS[1..3]),
+            hold_id: id(u, HOLDS),
         },
         // The commands that make the state interesting, twice as often.
         _ => match u.below(3) {

@@ -148,7 +148,7 @@ fn report(p: &Proved) {
         }
     );
     println!(
-        "  openings: {}, each exactly the text committed and its length; {} segment(s) shown without one, erased by an agreed redaction",
+        "  openings: {}, each exactly the text committed and its length; {} segment(s) shown without one, erased by an agreed redaction or at the end of the retention period",
         p.openings, p.erased
     );
     println!("  bundle hash {}", hex::encode(p.hash));

@@ -101,25 +101,26 @@ pub fn check_content(b: &Bundle, segments: &[Segment]) -> Result<(), Failure> {
 /// `redaction.agreed` is among the shown entries) or belongs to a withheld entry." So every
 /// segment of a shown entry or an actor item has an opening unless an agreed redaction among
 /// the shown entries named it (domain.md: `redaction.proposed {proposal_id, segments: [ids]}`,
-/// `redaction.agreed {proposal_id}`, in the note's stream), and none so erased has one. Returns
-/// how many segments were erased.
+/// `redaction.agreed {proposal_id}`, in the note's stream) or a shown `retention.erased` lists
+/// its commitment, and none so erased has one. Returns how many segments were erased.
 pub fn check_openings_complete(
     b: &Bundle,
     shown: &Shown,
     segments: &[Segment],
 ) -> Result<usize, Failure> {
     let erased = erased(shown);
+    let retained = retained(shown);
     let opened: HashSet<H> = b.content.iter().map(|o| o.commit).collect();
     let mut gone = HashSet::new();
     for s in segments {
-        let was_erased = erased.contains(&(s.stream, s.id));
+        let was_erased = erased.contains(&(s.stream, s.id)) || retained.contains(&s.commit);
         match (opened.contains(&s.commit), was_erased) {
             (false, false) => {
                 return fail(
                     "§5",
                     Some(s.seq),
                     format!(
-                        "segment {} has no opening, and no agreed redaction among the shown entries erased it",
+                        "segment {} has no opening, and neither an agreed redaction nor a retention erasure among the shown entries erased it",
                         s.id
                     ),
                 )
@@ -128,7 +129,7 @@ pub fn check_openings_complete(
                 return fail(
                     "§5",
                     Some(s.seq),
-                    format!("segment {} was erased by agreement, yet the bundle opens it", s.id),
+                    format!("segment {} was erased, yet the bundle opens it", s.id),
                 )
             }
             (false, true) => {
@@ -158,6 +159,19 @@ fn erased(shown: &Shown) -> HashSet<(&str, &str)> {
         }
     }
     erased
+}
+
+/// Every commitment a `retention.erased` among the shown entries lists (withus' retention: at
+/// the end of the retention period the content is erased as an agreed redaction erases it, and
+/// the entry names the erased segments by commitment, `data.segments: [hex, ...]`).
+fn retained(shown: &Shown) -> HashSet<H> {
+    shown
+        .values()
+        .filter(|e| e.kind == "retention.erased")
+        .filter_map(|e| e.data.get("segments").and_then(Value::as_array))
+        .flatten()
+        .filter_map(hex32)
+        .collect()
 }
 
 fn proposal(e: &Entry) -> Option<&str> {
