@@ -1113,6 +1113,8 @@ async fn withus_demo_and_withus_admin_work_against_a_running_server() {
         "Get back to the allotment",
         "reviewed ",
         "Went to the job centre with Amara",
+        "(representative) read",
+        "on the basis of authority:au-1-",
     ] {
         assert!(out.contains(words), "missing {words:?} in:\n{out}");
     }

@@ -290,6 +290,7 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
     let run = &new_command_id()[4..12];
     let id = |who: &str| format!("{who}-{run}");
     let (sam, amara, cho, lee) = (id("su-sam"), id("pw-amara"), id("ct-cho"), id("sg-lee"));
+    let kim = id("rp-kim");
     let team = id("cmht-north");
     let mut tokens = std::collections::HashMap::new();
     for (who, role, t, name) in [
@@ -297,6 +298,7 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         (&amara, pb::Role::PeerWorker, "peer-team", "Amara"),
         (&cho, pb::Role::CareTeam, team.as_str(), "Dr Cho"),
         (&lee, pb::Role::SafeguardingLead, "", "Lee"),
+        (&kim, pb::Role::Representative, "", "Kim"),
     ] {
         admin.register_actor(who, role, t, name, None).await?;
         tokens.insert(who.clone(), admin.issue_token(who, "", None).await?.token);
@@ -573,6 +575,30 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
     })?)
     .await
     .map_err(fail("inform the person"))?;
+
+    // Sam's carer, Kim, may read Sam's record on Sam's own consent; the read is logged with that
+    // authority as its basis, and Sam sees it.
+    pb::authorities_client::AuthoritiesClient::new(c_sam.channel.clone())
+        .grant(c_sam.req(pb::GrantAuthorityRequest {
+            call: call(None),
+            authority_id: id("au-1"),
+            subject: sam.clone(),
+            representative: kim.clone(),
+            relation: "carer".into(),
+            basis: "consent".into(),
+            scope: vec!["read_record".into()],
+            expires_at: crate::format::format_millis(now.saturating_add(90 * 86_400_000)),
+            evidence: String::new(),
+        })?)
+        .await
+        .map_err(fail("grant an authority"))?;
+    let c_kim = admin.as_token(&tokens[&kim]);
+    let read = c_kim.record(&sam).await?;
+    if !read.record_json.contains("Get back to the allotment") {
+        return Err(ClientError::Bad(
+            "the carer was not shown the record the authority covers".into(),
+        ));
+    }
 
     // What Sam sees.
     let mine = c_sam.record(&sam).await?;
