@@ -353,6 +353,18 @@ pub fn record_segments(p: &Projections, subject: &str) -> BTreeSet<HexHash> {
     if let Some(a) = p.actors.get(subject) {
         out.insert(a.display.commit);
     }
+    // Not only under the person's item index: a consent or a withholding can exist before any
+    // item does (found by the decision fuzzer's check that retention finds every word).
+    if let Some(l) = p.consents.get(subject) {
+        for c in l.consents.values() {
+            if let Some(Grantee::Person(s)) = &c.grantee {
+                out.insert(s.commit);
+            }
+        }
+    }
+    if let Some(l) = p.disclosures.get(subject) {
+        out.extend(l.items.iter().map(|w| w.justification.commit));
+    }
     let Some(person) = p.people.get(subject) else {
         return out;
     };
@@ -406,16 +418,6 @@ pub fn record_segments(p: &Projections, subject: &str) -> BTreeSet<HexHash> {
         .filter_map(|id| p.statements.get(id))
     {
         out.extend(s.segments.iter().map(|s| s.commit));
-    }
-    if let Some(l) = p.consents.get(subject) {
-        for c in l.consents.values() {
-            if let Some(Grantee::Person(s)) = &c.grantee {
-                out.insert(s.commit);
-            }
-        }
-    }
-    if let Some(l) = p.disclosures.get(subject) {
-        out.extend(l.items.iter().map(|w| w.justification.commit));
     }
     out
 }

@@ -410,6 +410,20 @@ impl World {
                 entries.push(bytes);
             }
         }
+        // Every word recorded about a person is erased with their record when its retention
+        // period ends: retention finds each one (a new area that forgets to tell it fails here).
+        for e in &d.events {
+            let Some(subject) = &e.subject else { continue };
+            let erasable = withus::domain::retention::record_segments(&self.p, subject);
+            for s in e.event.segments() {
+                assert!(
+                    erasable.contains(&s.commit),
+                    "segment {} of an accepted {} about {subject} is not erased with their record",
+                    s.id,
+                    e.event.event_type()
+                );
+            }
+        }
     }
 
     /// Who asks: usually a registered actor the command plausibly needs, else any registered
