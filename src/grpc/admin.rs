@@ -6,13 +6,12 @@ use tonic::{Request, Response, Status};
 
 use super::auth::actor;
 use super::commands;
-use super::convert::{call, receipts, request_digest, role_to_pb, time};
+use super::convert::{call, page_size_of, receipts, request_digest, role_to_pb, time};
 use super::pb;
 use super::status::{refuse, status};
 use super::Shared;
 use crate::domain::Code;
 use crate::format::to_hex;
-use crate::service::MAX_PAGE;
 
 pub struct AdminApi {
     pub(super) shared: Arc<Shared>,
@@ -90,17 +89,7 @@ impl pb::admin_server::Admin for AdminApi {
         let svc = self.shared.service()?;
         let a = actor(&svc, &r).await?;
         let q = r.into_inner();
-        let size = match q.page_size {
-            0 => 100,
-            n if n < 0 => {
-                return Err(refuse(
-                    Code::InvalidArgument,
-                    "page_size",
-                    "must not be negative",
-                ))
-            }
-            n => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
-        };
+        let size = page_size_of(q.page_size)?;
         // The token is the last id of the previous page, hex-encoded (ids are printable ASCII).
         let after = if q.page_token.is_empty() {
             None

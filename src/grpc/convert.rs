@@ -46,17 +46,7 @@ pub fn call(c: Option<pb::CallOptions>, request_digest: Hash) -> Result<Call, St
 /// A list request's `page_size` and `page_token` (AIP-158). The token is opaque to clients; it
 /// is `a` and the seq of the last item of the previous page.
 pub fn page(page_size: i32, page_token: &str) -> Result<Page, Status> {
-    let size = match page_size {
-        0 => Page::default().size,
-        n if n < 0 => {
-            return Err(refuse(
-                Code::InvalidArgument,
-                "page_size",
-                "must not be negative",
-            ))
-        }
-        n => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
-    };
+    let size = page_size_of(page_size)?;
     let after = if page_token.is_empty() {
         None
     } else {
@@ -73,6 +63,20 @@ pub fn page(page_size: i32, page_token: &str) -> Result<Page, Status> {
         Some(seq)
     };
     Ok(Page { size, after })
+}
+
+/// A list request's `page_size` (AIP-158): 0 is the default, at most [`MAX_PAGE`], never
+/// negative.
+pub fn page_size_of(page_size: i32) -> Result<usize, Status> {
+    match page_size {
+        0 => Ok(Page::default().size),
+        n if n < 0 => Err(refuse(
+            Code::InvalidArgument,
+            "page_size",
+            "must not be negative",
+        )),
+        n => Ok(usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE)),
+    }
 }
 
 /// The `next_page_token` that continues after `seq`.

@@ -562,10 +562,7 @@ impl<'b> Record<'b> {
             ),
             Event::SupportEnded(d) => format!("peer support ended: {}", end_words(d.reason)),
             Event::MeetingRecorded(d) => {
-                let detail = match d.place_detail.as_ref().and_then(|s| self.text(s)) {
-                    Some(t) => format!(" (“{}”)", esc(t)),
-                    None => String::new(),
-                };
+                let detail = self.quoted_opt(d.place_detail.as_ref());
                 format!(
                     "you had {} with {} {}, {}{detail}, on {}, for {}{}",
                     kind_words(d.kind),
