@@ -657,7 +657,6 @@ fn serve(
             .with_context(|| format!("cannot listen on {listen}"))?;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let config = withus::grpc::ServeConfig {
-            store: StoreConfig::new(&data),
             tls,
             admin_id,
             limits,
@@ -667,6 +666,7 @@ fn serve(
                 policy: retention,
                 ..Default::default()
             },
+            ..withus::grpc::ServeConfig::new(StoreConfig::new(&data))
         };
         let server = tokio::spawn(withus::grpc::run(
             listener,

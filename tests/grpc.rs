@@ -31,15 +31,7 @@ async fn start_on(dir: tempfile::TempDir) -> (Server, oneshot::Receiver<Ready>) 
     let addr = listener.local_addr().unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let config = ServeConfig {
-        store: StoreConfig::new(dir.path()),
-        tls: None,
-        admin_id: "admin".into(),
-        limits: Default::default(),
-        about: Default::default(),
-        language: Default::default(),
-        retention: Default::default(),
-    };
+    let config = ServeConfig::new(StoreConfig::new(dir.path()));
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
     }));
@@ -1228,13 +1220,8 @@ async fn tls_serves_with_the_given_certificate_and_refuses_plaintext() {
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let config = ServeConfig {
-        store: StoreConfig::new(dir.path()),
         tls: Some((tls.join("server.crt"), key)),
-        admin_id: "admin".into(),
-        limits: Default::default(),
-        about: Default::default(),
-        language: Default::default(),
-        retention: Default::default(),
+        ..ServeConfig::new(StoreConfig::new(dir.path()))
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;

@@ -31,13 +31,8 @@ async fn start_with(limits: Limits) -> Server {
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop, stop_rx) = oneshot::channel::<()>();
     let config = ServeConfig {
-        store: StoreConfig::new(dir.path()),
-        tls: None,
-        admin_id: "admin".into(),
         limits,
-        about: Default::default(),
-        language: Default::default(),
-        retention: Default::default(),
+        ..ServeConfig::new(StoreConfig::new(dir.path()))
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
@@ -485,13 +480,9 @@ async fn a_tls_key_others_can_read_is_refused_at_startup() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (ready_tx, ready_rx) = oneshot::channel();
         let config = ServeConfig {
-            store: StoreConfig::new(dir.path().join("data")),
             tls: Some((tls.join("server.crt"), key.clone())),
-            admin_id: "admin".into(),
             limits: Limits::default(),
-            about: Default::default(),
-            language: Default::default(),
-            retention: Default::default(),
+            ..ServeConfig::new(StoreConfig::new(dir.path().join("data")))
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {

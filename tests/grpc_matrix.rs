@@ -910,15 +910,7 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(withus::grpc::run(
         listener,
-        ServeConfig {
-            store: StoreConfig::new(dir.path()),
-            tls: None,
-            admin_id: "admin".into(),
-            limits: Default::default(),
-            about: Default::default(),
-            language: Default::default(),
-            retention: Default::default(),
-        },
+        ServeConfig::new(StoreConfig::new(dir.path())),
         ready_tx,
         async move {
             let _ = stop_rx.await;

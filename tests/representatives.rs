@@ -52,15 +52,7 @@ async fn start() -> Server {
     let addr = listener.local_addr().unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop, stop_rx) = oneshot::channel::<()>();
-    let config = ServeConfig {
-        store: StoreConfig::new(dir.path()),
-        tls: None,
-        admin_id: "admin".into(),
-        limits: Default::default(),
-        about: Default::default(),
-        language: Default::default(),
-        retention: Default::default(),
-    };
+    let config = ServeConfig::new(StoreConfig::new(dir.path()));
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
     }));

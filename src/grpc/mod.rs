@@ -87,6 +87,23 @@ pub struct ServeConfig {
     pub retention: RetentionConfig,
 }
 
+impl ServeConfig {
+    /// Serving `store` with the defaults of `withus serve`: plain HTTP/2, first admin `admin`,
+    /// default limits, bundle facts, language list and retention. Set the other fields with
+    /// struct update syntax.
+    pub fn new(store: StoreConfig) -> ServeConfig {
+        ServeConfig {
+            store,
+            tls: None,
+            admin_id: "admin".into(),
+            limits: Default::default(),
+            about: Default::default(),
+            language: Default::default(),
+            retention: Default::default(),
+        }
+    }
+}
+
 /// The retention schedule the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionConfig {

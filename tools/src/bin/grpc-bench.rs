@@ -98,15 +98,7 @@ async fn main() -> anyhow::Result<()> {
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let mut store = withus::store::StoreConfig::new(data);
             store.origin = Some("withus.bench/grpc".into());
-            let config = withus::grpc::ServeConfig {
-                store,
-                tls: None,
-                admin_id: "admin".into(),
-                limits: Default::default(),
-                about: Default::default(),
-                language: Default::default(),
-                retention: Default::default(),
-            };
+            let config = withus::grpc::ServeConfig::new(store);
             task = Some(tokio::spawn(withus::grpc::run(
                 listener,
                 config,
