@@ -36,8 +36,19 @@ const EXIT_ERROR: u8 = 3;
     after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage (also a serve --language or --retention file, or a retention plan --policy file, that does not read); 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
 )]
 struct Cli {
+    /// How log lines are written to standard error: `text` for people, `json` (one object per
+    /// line, with the span's fields) for log shippers. RUST_LOG sets what is logged, e.g.
+    /// `RUST_LOG=info,withus::grpc=debug` logs every call.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +75,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: std::net::SocketAddr,
+        /// Also serve HTTP/1.1 on this address: GET /metrics (Prometheus / OpenMetrics text),
+        /// /healthz (200 unless the store has failed) and /readyz (200 only while gRPC health
+        /// says SERVING). Off unless given. Plain HTTP: keep it on a private network.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
         /// PEM certificate chain for TLS (with --tls-key); without both, plain HTTP/2.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -321,13 +337,19 @@ fn main() -> ExitCode {
         Command::Serve { .. } => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -360,6 +382,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve {
             data,
             listen,
+            http,
             tls_cert,
             tls_key,
             admin_id,
@@ -400,6 +423,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             return serve(
                 data,
                 listen,
+                http,
                 tls_cert.zip(tls_key),
                 admin_id,
                 about,
@@ -644,6 +668,7 @@ fn retention_plan(
 fn serve(
     data: PathBuf,
     listen: std::net::SocketAddr,
+    http: Option<std::net::SocketAddr>,
     tls: Option<(PathBuf, PathBuf)>,
     admin_id: String,
     about: withus::sar::compose::About,
@@ -655,6 +680,15 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        let http = match http {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on --http {addr}"))?,
+            ),
+            None => None,
+        };
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let config = withus::grpc::ServeConfig {
             tls,
@@ -666,6 +700,7 @@ fn serve(
                 policy: retention,
                 ..Default::default()
             },
+            http,
             ..withus::grpc::ServeConfig::new(StoreConfig::new(&data))
         };
         let server = tokio::spawn(withus::grpc::run(
@@ -676,6 +711,9 @@ fn serve(
         ));
         if let Ok(ready) = ready_rx.await {
             println!("withus serving on {} (data {})", ready.addr, data.display());
+            if let Some(addr) = http_addr {
+                println!("HTTP on http://{addr} (/metrics, /healthz, /readyz)");
+            }
             println!("verifier key: {}", ready.vkey);
             if let Some(token) = ready.admin_token {
                 println!("admin token (shown once; keep it safe): {token}");

@@ -14,7 +14,7 @@
 //! again against the newer state. Appends from many callers still share group commits.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::domain::access::{self, AuditRead, ReadDecision, SarAccess, SarRead, Scope};
 use crate::domain::event::{AccessDenied, RecordAccessed};
@@ -395,6 +395,8 @@ struct Saves {
     unsaved: BTreeMap<Vec<u8>, Vec<u8>>,
     /// What the last save covered.
     saved_applied: u64,
+    /// The same, readable without waiting for a save in progress (metrics read it).
+    saved_mark: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The background saver: a wake-up channel and the thread, stopped on close or drop.
@@ -423,6 +425,8 @@ pub struct Service {
     applied: Arc<tokio::sync::watch::Sender<u64>>,
     /// Serialises saves of the views.
     saves: Arc<Mutex<Saves>>,
+    /// What the last save of the views covered (a copy of `Saves::saved_applied`).
+    saved_mark: Arc<std::sync::atomic::AtomicU64>,
     /// `None` once stopped (close, drop).
     saver: Option<Saver>,
     /// Decides "now" for rules that depend on time (expiries, review dates, flags).
@@ -433,6 +437,8 @@ pub struct Service {
     about: RwLock<crate::sar::compose::About>,
     /// The retention periods (`withus serve --retention FILE`, or the NHS 2021 code's).
     retention: RwLock<retention::Policy>,
+    /// The server's metrics, told of every refused read; unset outside a server.
+    metrics: OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 /// What one run of the retention schedule erased: per person, the receipts of their
@@ -537,6 +543,8 @@ fn save_views(state: &RwLock<State>, store: &LogStore, saves: &Mutex<Saves>) -> 
     match store.save_views(applied, VIEW_SCHEMA, records.iter().cloned()) {
         Ok(()) => {
             sv.saved_applied = applied;
+            sv.saved_mark
+                .store(applied, std::sync::atomic::Ordering::Relaxed);
             // Deltas grown well past the snapshot: fold them into a new one. Still under `saves`,
             // so no save runs meanwhile; a failure leaves the deltas, which load as well.
             if store.views_compaction_due().unwrap_or(false) {
@@ -709,9 +717,11 @@ impl Service {
         let loaded_applied = p.applied;
         let state = Arc::new(RwLock::new(State { p }));
         let applied = Arc::new(tokio::sync::watch::Sender::new(loaded_applied));
+        let saved_mark = Arc::new(std::sync::atomic::AtomicU64::new(loaded_applied));
         let saves = Arc::new(Mutex::new(Saves {
             unsaved: BTreeMap::new(),
             saved_applied: loaded_applied,
+            saved_mark: Arc::clone(&saved_mark),
         }));
         let (wake, woken) = std::sync::mpsc::sync_channel(1);
         store.observe(Arc::new(Follower {
@@ -734,11 +744,13 @@ impl Service {
             applier: Mutex::new(()),
             applied,
             saves,
+            saved_mark,
             saver: Some(Saver { wake, thread }),
             clock,
             refusals: RefusalLimiter::default(),
             about: RwLock::new(crate::sar::compose::About::default()),
             retention: RwLock::new(retention::Policy::default()),
+            metrics: OnceLock::new(),
         };
         service.catch_up()?;
         Ok(service)
@@ -748,6 +760,26 @@ impl Service {
     pub fn set_about(&self, about: crate::sar::compose::About) {
         if let Ok(mut g) = self.about.write() {
             *g = about;
+        }
+    }
+
+    /// Counts refused reads in `metrics` from now on (set once; later calls are ignored).
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// The store's gauges for a metrics scrape: log size, disk use, how far the views are
+    /// behind the log and how much of them is unsaved.
+    pub fn store_sample(&self) -> crate::metrics::StoreSample {
+        let log_entries = self.store.size();
+        let applied = *self.applied.borrow();
+        let saved = self.saved_mark.load(std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::StoreSample {
+            log_entries,
+            disk_bytes: self.store.disk_bytes().unwrap_or(0),
+            views_lag_entries: log_entries.saturating_sub(applied),
+            views_unsaved_entries: applied.saturating_sub(saved),
+            failed: self.store.failure().is_some(),
         }
     }
 
@@ -1604,6 +1636,7 @@ impl Service {
             Ok(st) => st.p.is_person(subject),
             Err(_) => return poisoned(),
         };
+        let metrics = self.metrics.get();
         let (logged, suppressed, limited) =
             match self.refusals.take(&reader.id, subject, self.now().0) {
                 Allowance::Log { suppressed } => (reason, suppressed, None),
@@ -1611,9 +1644,15 @@ impl Service {
                     (DenialReason::RateLimited, 0, Some(retry_after_ms))
                 }
                 Allowance::Limited { retry_after_ms } => {
-                    return ServiceError::RateLimited { retry_after_ms }
+                    if let Some(m) = metrics {
+                        m.read_refused_unlogged();
+                    }
+                    return ServiceError::RateLimited { retry_after_ms };
                 }
             };
+        if let Some(m) = metrics {
+            m.read_refused(logged);
+        }
         let who = Actor {
             id: reader.id.clone(),
             role: reader.role.as_str().to_string(),

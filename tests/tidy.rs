@@ -1,6 +1,7 @@
 //! Boundaries the code map promises, checked by reading the source (as rust-analyzer's tidy
 //! tests do): who may do what is decided in `src/domain/` alone; only `src/store/` uses sled;
-//! only `src/grpc/` (and the binary, which parses wire enums) uses tonic or prost. A failure
+//! only `src/grpc/` (and the binary, which parses wire enums) uses tonic or prost;
+//! only `src/http/` and `src/grpc/` use axum or hyper. A failure
 //! names the file and line.
 
 use std::path::{Path, PathBuf};
@@ -96,6 +97,24 @@ fn only_the_store_uses_sled() {
     assert!(
         found.is_empty(),
         "sled outside src/store/:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_the_http_port_and_the_grpc_layer_use_axum() {
+    let found: Vec<String> = source_lines()
+        .into_iter()
+        .filter(|(path, _, line)| {
+            !path.starts_with("src/http/")
+                && !path.starts_with("src/grpc/")
+                && (line.contains("axum::") || line.contains("hyper::"))
+        })
+        .map(|(path, n, line)| format!("{path}:{n}: {}", line.trim()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "HTTP server types outside src/http/ and src/grpc/:\n{}",
         found.join("\n")
     );
 }

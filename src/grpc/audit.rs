@@ -278,7 +278,10 @@ impl pb::audit_server::Audit for AuditApi {
         let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER);
         let mut committed = svc.store().size_watch();
         let mut stopping = self.shared.stopping.clone();
+        let open = self.shared.metrics.subscription_opened();
         tokio::spawn(async move {
+            // Counted open until this task ends (the client left, shutdown, or a refusal).
+            let _open = open;
             loop {
                 let size = svc.store().size();
                 if next < size {

@@ -9,8 +9,14 @@ use crate::domain::projection::ActorRec;
 use crate::service::Service;
 
 /// The actor behind the request's bearer token, or `UNAUTHENTICATED` saying what to fix.
+/// The actor's role (never their id) goes on the call's span (see `observe`).
 pub async fn actor<T>(service: &Service, request: &Request<T>) -> Result<ActorRec, Status> {
-    service.authenticate(token(request)?).await.map_err(status)
+    let actor = service
+        .authenticate(token(request)?)
+        .await
+        .map_err(status)?;
+    tracing::Span::current().record("role", actor.role.as_str());
+    Ok(actor)
 }
 
 /// The request's bearer token, or `UNAUTHENTICATED` saying what to fix. A long-lived call (a

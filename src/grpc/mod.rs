@@ -15,6 +15,7 @@ pub mod client;
 pub mod commands;
 mod convert;
 mod incoming;
+mod observe;
 mod retention;
 mod status;
 mod wording;
@@ -32,6 +33,8 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::Status;
 use tonic_health::ServingStatus;
 
+use crate::http::Readiness;
+use crate::metrics::Metrics;
 use crate::service::{Call, Service, ServiceError};
 use crate::store::StoreConfig;
 
@@ -85,6 +88,9 @@ pub struct ServeConfig {
     /// The retention periods and how often the schedule runs: `withus serve --retention FILE`,
     /// or the NHS 2021 code's, daily.
     pub retention: RetentionConfig,
+    /// The HTTP port (`/metrics`, `/healthz`, `/readyz`), already bound: `withus serve --http
+    /// ADDR`. `None` serves no HTTP.
+    pub http: Option<TcpListener>,
 }
 
 impl ServeConfig {
@@ -100,6 +106,7 @@ impl ServeConfig {
             about: Default::default(),
             language: Default::default(),
             retention: Default::default(),
+            http: None,
         }
     }
 }
@@ -227,6 +234,8 @@ pub(crate) struct Shared {
     stopping: watch::Receiver<bool>,
     /// The language list prompts are drawn from (advice on the wire, never stored).
     language: crate::language::LanguageList,
+    /// The server's metrics (subscriptions count themselves open here).
+    metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -240,11 +249,30 @@ impl Shared {
     }
 }
 
-/// Health of the server ("") and of every `withus.v1` service, all at once.
-async fn set_status(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {
-    reporter.set_service_status("", status).await;
-    for name in SERVICES {
-        reporter.set_service_status(name, status).await;
+/// Health of the server ("") and of every `withus.v1` service, all at once, as gRPC health
+/// and the HTTP port's `/readyz` and `/healthz` report it.
+struct Health {
+    reporter: tonic_health::server::HealthReporter,
+    readiness: watch::Sender<Readiness>,
+}
+
+impl Health {
+    async fn set(&self, readiness: Readiness) {
+        // Once stopping, nothing but stopping: a late failure report must not revive it.
+        if *self.readiness.borrow() == Readiness::Stopping {
+            return;
+        }
+        self.readiness.send_replace(readiness);
+        let status = match readiness {
+            Readiness::Serving => ServingStatus::Serving,
+            Readiness::Starting | Readiness::Failed | Readiness::Stopping => {
+                ServingStatus::NotServing
+            }
+        };
+        self.reporter.set_service_status("", status).await;
+        for name in SERVICES {
+            self.reporter.set_service_status(name, status).await;
+        }
     }
 }
 
@@ -260,8 +288,15 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Task(format!("listener address: {e}")))?;
-    let (reporter, health) = tonic_health::server::health_reporter();
-    set_status(&reporter, ServingStatus::NotServing).await;
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Arc::new(Health {
+        reporter,
+        readiness: watch::Sender::new(Readiness::Starting),
+    });
+    health.set(Readiness::Starting).await;
+    let metrics = Metrics::new();
+    let mut store_config = config.store;
+    store_config.meter = Some(metrics.clone());
 
     // Both reflection versions describe the same services: ours and health.
     let reflection = || {
@@ -279,12 +314,16 @@ pub async fn run(
         service: OnceLock::new(),
         stopping,
         language: config.language,
+        metrics: metrics.clone(),
     });
     let care = CareApi {
         shared: shared.clone(),
     };
     let limits = config.limits;
     let mut builder = Server::builder()
+        .layer(observe::ObserveLayer {
+            metrics: metrics.clone(),
+        })
         .max_concurrent_streams(limits.max_concurrent_streams)
         .timeout(limits.request_timeout)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
@@ -297,7 +336,7 @@ pub async fn run(
             .map_err(|e| ServeError::Tls(e.to_string()))?;
     }
     let router = builder
-        .add_service(health)
+        .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
@@ -369,7 +408,7 @@ pub async fn run(
     // that would otherwise never finish, so the graceful drain can: subscriptions (told where to
     // resume) and health watches (told NOT_SERVING, then their streams close).
     let (failed_tx, failed_rx) = oneshot::channel::<()>();
-    let stop_reporter = reporter.clone();
+    let stop_health = health.clone();
     let stop = async move {
         tokio::select! {
             _ = shutdown => {}
@@ -377,8 +416,8 @@ pub async fn run(
         }
         tracing::info!("ending subscriptions and health watches");
         let _ = stopping_tx.send(true);
-        set_status(&stop_reporter, ServingStatus::NotServing).await;
-        let mut reporter = stop_reporter;
+        stop_health.set(Readiness::Stopping).await;
+        let mut reporter = stop_health.reporter.clone();
         reporter.clear_service_status("").await;
         for name in SERVICES {
             reporter.clear_service_status(name).await;
@@ -387,9 +426,26 @@ pub async fn run(
     // Connections within `max_connections`, each handshaking in time, TCP_NODELAY set.
     let incoming = incoming::incoming(listener, limits.max_connections, limits.handshake_timeout);
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop));
+    // The HTTP port answers from now on too (`/readyz`: 503 until the store is open).
+    let http = config.http.map(|listener| {
+        let service = Arc::clone(&shared);
+        let sample = Arc::new(move || {
+            service
+                .service
+                .get()
+                .map(|s| s.store_sample())
+                .unwrap_or_default()
+        });
+        tokio::spawn(crate::http::serve(
+            listener,
+            metrics.clone(),
+            sample,
+            health.readiness.subscribe(),
+        ))
+    });
 
     // Open the store (blocking work) while health already answers NOT_SERVING.
-    let store = config.store;
+    let store = store_config;
     let opened = tokio::task::spawn_blocking(move || Service::open(store))
         .await
         .map_err(|e| ServeError::Task(format!("opening the store: {e}")))?;
@@ -397,11 +453,13 @@ pub async fn run(
         Ok(s) => {
             s.set_about(config.about);
             s.set_retention(config.retention.policy);
+            s.set_metrics(metrics.clone());
             Arc::new(s)
         }
         Err(e) => {
             let _ = failed_tx.send(());
             let _ = server.await;
+            stop_http(http).await;
             return Err(e.into());
         }
     };
@@ -410,6 +468,7 @@ pub async fn run(
         Err(e) => {
             let _ = failed_tx.send(());
             let _ = server.await;
+            stop_http(http).await;
             return Err(e.into());
         }
     };
@@ -418,13 +477,13 @@ pub async fn run(
         .vkey()
         .map_err(|e| ServeError::Open(e.into()))?;
     let _ = shared.service.set(service.clone());
-    set_status(&reporter, ServingStatus::Serving).await;
+    health.set(Readiness::Serving).await;
     tracing::info!(%addr, "serving");
     // Health follows the store: once a storage failure has poisoned it (every write refused
     // until restart), NOT_SERVING, so whatever routes by health stops sending calls here.
     let mut failure = service.store().failure_watch();
     let mut stopped = shared.stopping.clone();
-    let failure_reporter = reporter.clone();
+    let failure_health = health.clone();
     tokio::spawn(async move {
         let why = tokio::select! {
             failed = failure.wait_for(Option::is_some) => match failed {
@@ -438,7 +497,7 @@ pub async fn run(
             "the store has failed and refuses every write until the server is restarted; \
              health is NOT_SERVING"
         );
-        set_status(&failure_reporter, ServingStatus::NotServing).await;
+        failure_health.set(Readiness::Failed).await;
     });
     // The retention schedule, daily (the clock it decides by is the store's, so tests that
     // control the clock call `Retention/Run` instead of waiting).
@@ -471,6 +530,7 @@ pub async fn run(
         .await
         .map_err(|e| ServeError::Task(format!("server task: {e}")))?;
     drop(failed_tx);
+    stop_http(http).await;
     // In-flight calls have finished; the handlers' clones of the service are gone or going.
     drop(shared);
     let close = tokio::task::spawn_blocking(move || match Arc::try_unwrap(service) {
@@ -485,6 +545,18 @@ pub async fn run(
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for the HTTP port to finish its requests in flight (it stops once readiness says
+/// stopping); a failure of its own is logged, never the server's.
+async fn stop_http(http: Option<tokio::task::JoinHandle<std::io::Result<()>>>) {
+    if let Some(task) = http {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the HTTP port failed"),
+            Err(e) => tracing::error!(error = %e, "the HTTP port's task failed"),
+        }
+    }
 }
 
 /// On the first start (or whenever no active admin has a valid token, e.g. the process died

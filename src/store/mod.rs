@@ -121,6 +121,9 @@ pub struct StoreConfig {
     pub max_group_events: usize,
     /// The clock that stamps `at`.
     pub clock: Arc<dyn Clock>,
+    /// Told each commit's size and its flush and fsync times (the server's metrics); `None`
+    /// measures nothing.
+    pub meter: Option<Arc<dyn CommitMeter>>,
 }
 
 impl StoreConfig {
@@ -131,6 +134,7 @@ impl StoreConfig {
             durability: Durability::Fsync,
             max_group_events: 1024,
             clock: Arc::new(SystemClock),
+            meter: None,
         }
     }
 }
@@ -261,6 +265,18 @@ impl StoredEntry {
     pub fn leaf_hash(&self) -> Hash {
         leaf_hash(&self.bytes)
     }
+}
+
+/// Measures durable commits, for metrics; the store knows no metrics library.
+pub trait CommitMeter: Send + Sync {
+    /// `entries` became durable in one commit: sled's flush took `flush`, the fsync after it
+    /// `fsync` (`None` under [`Durability::Flush`]). Runs on the committer thread: keep it short.
+    fn commit_durable(
+        &self,
+        entries: u64,
+        flush: std::time::Duration,
+        fsync: Option<std::time::Duration>,
+    );
 }
 
 /// Told of entries as they become durable, so a reader of every entry (the command service's
@@ -532,6 +548,7 @@ impl LogStore {
             config.durability,
             config.max_group_events,
             config.clock,
+            config.meter,
         )?;
         let handle = std::thread::Builder::new()
             .name("withus-log-writer".into())
@@ -688,6 +705,11 @@ impl LogStore {
     /// Entries durable so far (the tree size readers see).
     pub fn size(&self) -> u64 {
         self.shared.committed.load(Ordering::Acquire)
+    }
+
+    /// Bytes sled's files take on disk (its data file and blob files): cheap, for metrics.
+    pub fn disk_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self.shared.db.size_on_disk()?)
     }
 
     /// The durable size, as a watch that changes after every commit (for live followers).

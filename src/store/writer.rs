@@ -316,6 +316,8 @@ struct Applied {
 struct Committer {
     shared: Arc<Shared>,
     durability: Durability,
+    /// Told each commit's size and timings (metrics), if anyone measures.
+    meter: Option<Arc<dyn super::CommitMeter>>,
     /// Blob files already fsynced, so each is synced once.
     synced_blobs: std::collections::HashSet<std::ffi::OsString>,
     failed: Arc<Mutex<Option<String>>>,
@@ -430,13 +432,22 @@ impl Committer {
 
     fn make_durable(&mut self, items: &[Applied]) -> Result<(), StoreError> {
         if items.iter().any(|i| i.wrote) {
+            let started = std::time::Instant::now();
             self.shared.db.flush()?;
+            let flushed = std::time::Instant::now();
+            let mut fsync = None;
             if self.durability == Durability::Fsync {
                 if let Some(f) = &self.shared.db_file {
                     f.sync_data()
                         .map_err(|e| StoreError::io(self.shared.dir.join("sled/db"), e))?;
                 }
                 self.sync_new_blobs()?;
+                fsync = Some(flushed.elapsed());
+            }
+            if let Some(meter) = &self.meter {
+                let before = self.shared.committed.load(Ordering::Acquire);
+                let after = items.iter().map(|i| i.size).max().unwrap_or(before);
+                meter.commit_durable(after.saturating_sub(before), flushed - started, fsync);
             }
         }
         // Erasures acknowledged in these groups: overwrite the salts before answering.
@@ -467,6 +478,7 @@ impl Writer {
         durability: Durability,
         max_group: usize,
         clock: Arc<dyn Clock>,
+        meter: Option<Arc<dyn super::CommitMeter>>,
     ) -> Result<Writer, StoreError> {
         let spawn_err =
             |e: std::io::Error| StoreError::Engine(format!("cannot start a store thread: {e}"));
@@ -474,6 +486,7 @@ impl Writer {
         let committer = Committer {
             shared: Arc::clone(&shared),
             durability,
+            meter,
             synced_blobs: std::collections::HashSet::new(),
             failed: Arc::clone(&failed),
         };
