@@ -12,6 +12,7 @@ use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
+use tonic_types::StatusExt as _;
 use withus::checkpoint::NoteVerifier;
 use withus::format::parse_hex;
 use withus::grpc::{pb, Ready, ServeConfig};
@@ -462,6 +463,18 @@ async fn calls_are_authenticated_authorised_and_bad_input_changes_nothing() {
         let e = adm.register_actor(req).await.unwrap_err();
         assert_eq!(e.code(), code, "{e}");
         assert!(!e.message().is_empty());
+        // AIP-193: every refusal carries an ErrorInfo a program can switch on.
+        let info = e.get_details_error_info().expect("an ErrorInfo");
+        assert_eq!(info.domain, "withus", "{e}");
+        assert!(
+            !info.reason.is_empty()
+                && info
+                    .reason
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+            "{info:?}"
+        );
+        assert!(info.metadata.contains_key("field"), "{info:?}");
     }
     let e = adm
         .revoke_token(pb::RevokeTokenRequest {
@@ -1292,6 +1305,14 @@ async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Aborted, "{e}");
+    let info = e.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.reason, "STREAM_VERSION_CONFLICT");
+    assert_eq!(info.metadata["field"], "call.expected_version");
+    assert_eq!(info.metadata["expected_version"], "0");
+    assert_eq!(
+        info.metadata["actual_version"], "1",
+        "read it again: it is at 1"
+    );
     assert_eq!(tree_size(&s, &sam).await, size);
     let fresh = Some(pb::CallOptions {
         command_id: "o2".into(),
@@ -1315,6 +1336,73 @@ async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     assert!(e.message().contains("[no_basis]"), "{}", e.message());
+    let info = e.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.reason, "NO_BASIS", "{info:?}");
+    assert_eq!(info.metadata["rule"], "no_basis");
+    s.stop().await;
+}
+
+/// AIP-193 over the wire: each kind of refusal has its reason and metadata, an INVALID_ARGUMENT
+/// names its field in a BadRequest, and a refused read of a person who exists carries exactly
+/// the details of one who does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_carry_error_info_a_program_can_switch_on() {
+    let s = start().await;
+    let mut adm = admin(&s, &s.admin_token()).await;
+    let mut bad_role = register("pw-b", pb::Role::PeerWorker, "peer", "c-1");
+    bad_role.role = 99;
+    let e = adm.register_actor(bad_role).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let info = e.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("INVALID_FIELD", "withus")
+    );
+    assert_eq!(info.metadata["field"], "role");
+    let bad = e.get_details_bad_request().expect("a BadRequest");
+    assert_eq!(bad.field_violations.len(), 1);
+    assert_eq!(bad.field_violations[0].field, "role");
+    assert!(!bad.field_violations[0].description.is_empty());
+
+    let clinician = actor_with_token(&s, "ct-jo", pb::Role::CareTeam, "crisis").await;
+    actor_with_token(&s, "su-sam", pb::Role::ServiceUser, "").await;
+    let mut records =
+        pb::records_client::RecordsClient::with_interceptor(s.channel().await, bearer(&clinician));
+    let request = |subject: &str| pb::GetRecordRequest {
+        subject: subject.into(),
+        as_of_seq: None,
+        as_of_time: String::new(),
+    };
+    let known = records.get_record(request("su-sam")).await.unwrap_err();
+    let unknown = records.get_record(request("su-nobody")).await.unwrap_err();
+    assert_eq!(known.code(), Code::PermissionDenied);
+    let (known_info, unknown_info) = (
+        known.get_details_error_info().expect("an ErrorInfo"),
+        unknown.get_details_error_info().expect("an ErrorInfo"),
+    );
+    assert_eq!(known_info.reason, "ACCESS_DENIED");
+    assert_eq!(known_info.metadata["field"], "subject");
+    assert!(known_info.metadata.contains_key("denial_reason"));
+    assert_eq!(
+        (&known_info.reason, &known_info.domain, &known_info.metadata),
+        (
+            &unknown_info.reason,
+            &unknown_info.domain,
+            &unknown_info.metadata
+        ),
+        "the details tell no more than the message: not whether the person exists"
+    );
+    assert_eq!(
+        known.message().replace("su-sam", "X"),
+        unknown.message().replace("su-nobody", "X")
+    );
+
+    let mut anonymous = pb::audit_client::AuditClient::new(s.channel().await);
+    let e = anonymous
+        .get_checkpoint(pb::GetCheckpointRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
     s.stop().await;
 }
 

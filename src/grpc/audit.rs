@@ -67,11 +67,15 @@ impl Stream for Subscription {
         }
         if stop {
             self.done = true;
-            return Poll::Ready(Some(Err(Status::unavailable(format!(
-                "the server is shutting down; subscribe again with from_seq {} to continue \
-                 where this stream stopped",
-                self.next
-            )))));
+            return Poll::Ready(Some(Err(super::status::with_reason(
+                Code::Unavailable,
+                "SHUTTING_DOWN",
+                format!(
+                    "the server is shutting down; subscribe again with from_seq {} to continue \
+                     where this stream stopped",
+                    self.next
+                ),
+            ))));
         }
         let polled = Pin::new(&mut self.entries).poll_next(cx);
         if let Poll::Ready(Some(Ok(e))) = &polled {

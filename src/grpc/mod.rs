@@ -242,8 +242,11 @@ impl Shared {
     /// The service, or `UNAVAILABLE` while the store is still opening.
     pub(crate) fn service(&self) -> Result<Arc<Service>, Status> {
         self.service.get().cloned().ok_or_else(|| {
-            Status::unavailable(
-                "withus is starting: the store is opening and its views are catching up; retry shortly",
+            status::with_reason(
+                crate::domain::Code::Unavailable,
+                "STARTING",
+                "withus is starting: the store is opening and its views are catching up; retry shortly"
+                    .into(),
             )
         })
     }
