@@ -893,7 +893,13 @@ async fn the_seeds_story_over_grpc() {
         .unwrap()
         .into_inner();
     assert_eq!(read.basis, "consent:c-1");
-    assert_eq!(read.receipts.unwrap().receipts.len(), 1);
+    let logged = read.receipts.unwrap().receipts;
+    assert_eq!(logged.len(), 1);
+    // Where the read was logged, not how many reads the person's access stream holds.
+    assert_eq!(
+        (logged[0].stream.as_str(), logged[0].stream_version),
+        ("", 0)
+    );
     consent
         .revoke(pb::RevokeConsentRequest {
             call: opts("c2"),
@@ -1281,7 +1287,7 @@ async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
     let sam = actor_with_token(&s, "su-sam", pb::Role::ServiceUser, "").await;
     let mut support =
         pb::support_client::SupportClient::with_interceptor(s.channel().await, bearer(&amara));
-    support
+    let referred = support
         .refer(pb::ReferRequest {
             call: opts("r1"),
             support_id: "sp-1".into(),
@@ -1290,7 +1296,14 @@ async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
             source: "care_team".into(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    // The receipt says which stream moved and how far, so a client needs nothing else.
+    let receipt = &referred.receipts[0];
+    assert_eq!(
+        (receipt.stream.as_str(), receipt.stream_version),
+        ("support:sp-1", 1)
+    );
     let size = tree_size(&s, &sam).await;
     // The client saw the stream empty; it now holds one event.
     let stale = Some(pb::CallOptions {
@@ -1316,15 +1329,17 @@ async fn a_stale_expected_version_is_aborted_over_grpc_and_changes_nothing() {
     assert_eq!(tree_size(&s, &sam).await, size);
     let fresh = Some(pb::CallOptions {
         command_id: "o2".into(),
-        expected_version: Some(1),
+        expected_version: Some(receipt.stream_version),
     });
-    support
+    let offered = support
         .offer(pb::SupportRequest {
             call: fresh,
             support_id: "sp-1".into(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    assert_eq!(offered.receipts[0].stream_version, 2);
     // Unknown ids: the same answer as an id that is not the caller's (no_basis), so it tells
     // them nothing about who exists.
     let e = support

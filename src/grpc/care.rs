@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::auth::actor;
 use super::commands;
 use super::commands::required_time;
-use super::convert::{call, page, page_token, receipts, request_digest};
+use super::convert::{call, page, page_token, read_receipts, receipts, request_digest};
 use super::pb;
 use super::status::{refuse, status};
 use super::wording;
@@ -501,7 +501,7 @@ impl pb::records_server::Records for CareApi {
         Ok(Response::new(pb::RecordResponse {
             record_json,
             basis: read.basis.unwrap_or_default(),
-            receipts: Some(receipts(read.receipts)),
+            receipts: Some(read_receipts(read.receipts)),
         }))
     }
 

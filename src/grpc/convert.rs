@@ -92,10 +92,24 @@ pub fn receipts(r: Vec<Receipt>) -> pb::Receipts {
                 seq: r.seq,
                 leaf_hash: to_hex(&r.leaf_hash),
                 tree_size: r.tree_size,
+                stream_version: r.version.saturating_add(1),
+                stream: r.stream,
             })
             .collect(),
         wording: None,
     }
+}
+
+/// The receipts of a logged read: where its entries are, not which stream they joined — the
+/// access stream's version would tell the reader how often anyone has read the person, which
+/// only the person and auditors may know (`GetAccessLog`).
+pub fn read_receipts(r: Vec<Receipt>) -> pb::Receipts {
+    let mut out = receipts(r);
+    for receipt in &mut out.receipts {
+        receipt.stream.clear();
+        receipt.stream_version = 0;
+    }
+    out
 }
 
 pub fn role(field: &str, v: i32) -> Result<Role, Status> {

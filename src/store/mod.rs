@@ -238,7 +238,7 @@ pub struct AppendBatch {
 }
 
 /// Proof that an entry was appended: where, its leaf hash, and the tree size after its batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     /// Where the entry is in the log.
     pub seq: u64,
@@ -246,6 +246,10 @@ pub struct Receipt {
     pub leaf_hash: Hash,
     /// The tree size after the batch: the smallest checkpoint that can include it.
     pub tree_size: u64,
+    /// The entry's stream…
+    pub stream: String,
+    /// …and its `version` there (from 0): the stream holds `version + 1` events after it.
+    pub version: u64,
 }
 
 /// An entry as stored: its seq and exact bytes.
@@ -1173,10 +1177,14 @@ impl Shared {
         let end = first.saturating_add(count);
         (first..end)
             .map(|seq| {
+                let entry = self.entry(seq)?;
+                let view = entry.view()?;
                 Ok(Receipt {
                     seq,
-                    leaf_hash: self.entry(seq)?.leaf_hash(),
+                    leaf_hash: entry.leaf_hash(),
                     tree_size: end,
+                    stream: view.stream.to_string(),
+                    version: view.version,
                 })
             })
             .collect()

@@ -756,6 +756,8 @@ impl Writer {
                     seq,
                     leaf_hash: leaf,
                     tree_size: 0,
+                    stream: e.stream.clone(),
+                    version,
                 });
             }
             let end = tip.size();
