@@ -12,6 +12,7 @@ pub mod format;
 pub mod grpc;
 pub mod language;
 pub mod merkle;
+pub mod oidc;
 pub mod sar;
 pub mod service;
 pub mod store;

@@ -85,6 +85,8 @@ pub struct ServeConfig {
     /// The retention periods and how often the schedule runs: `withus serve --retention FILE`,
     /// or the NHS 2021 code's, daily.
     pub retention: RetentionConfig,
+    /// OpenID Connect sign-in beside bearer tokens (`withus serve --oidc FILE`); `None`: off.
+    pub oidc: Option<crate::oidc::Verifier>,
 }
 
 impl ServeConfig {
@@ -100,6 +102,7 @@ impl ServeConfig {
             about: Default::default(),
             language: Default::default(),
             retention: Default::default(),
+            oidc: None,
         }
     }
 }
@@ -397,6 +400,7 @@ pub async fn run(
         Ok(s) => {
             s.set_about(config.about);
             s.set_retention(config.retention.policy);
+            s.set_oidc(config.oidc);
             Arc::new(s)
         }
         Err(e) => {
