@@ -107,15 +107,7 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop, stop_rx) = oneshot::channel::<()>();
-    let config = withus::grpc::ServeConfig {
-        store,
-        tls: None,
-        admin_id: "admin".into(),
-        limits: Default::default(),
-        about: Default::default(),
-        language: Default::default(),
-        retention: Default::default(),
-    };
+    let config = withus::grpc::ServeConfig::new(store);
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
     }));

@@ -223,15 +223,7 @@ async fn story(dir: &std::path::Path) -> Story {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop, stop_rx) = oneshot::channel::<()>();
-    let config = withus::grpc::ServeConfig {
-        store: withus::store::StoreConfig::new(dir),
-        tls: None,
-        admin_id: "admin".into(),
-        limits: Default::default(),
-        about: Default::default(),
-        language: Default::default(),
-        retention: Default::default(),
-    };
+    let config = withus::grpc::ServeConfig::new(withus::store::StoreConfig::new(dir));
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
         let _ = stop_rx.await;
     }));
