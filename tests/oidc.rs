@@ -509,3 +509,44 @@ fn an_oidc_file_that_does_not_read_is_refused_at_start_with_exit_2() {
         );
     }
 }
+
+/// Invariant 17 with a JWT: the subscription authenticates the token again before each chunk,
+/// so it ends `UNAUTHENTICATED` once the link is cut, sending nothing committed after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_by_a_jwt_ends_once_its_link_is_cut() {
+    use tokio_stream::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), true).await;
+    let adm = cast(&s).await;
+    let ida = es256(&claims("ida@trust.example"));
+    let mut sub = pb::audit_client::AuditClient::new(s.channel().await)
+        .subscribe(bearer(pb::SubscribeRequest { from_seq: 0 }, &ida))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sub.next().await.unwrap().unwrap().seq, 0);
+    let cut_at = adm
+        .unlink_identity("au-ida", ISSUER, None)
+        .await
+        .unwrap()
+        .receipts[0]
+        .seq;
+    adm.register_actor("pw-after", pb::Role::PeerWorker, "peer", "P", None)
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+            .await
+            .expect("the stream ends within 5 s")
+        {
+            Some(Ok(e)) => assert!(e.seq < cut_at, "entry {} sent after the cut", e.seq),
+            Some(Err(st)) => {
+                assert_eq!(st.code(), Code::Unauthenticated, "{st}");
+                assert!(st.message().contains("no actor is linked"), "{st}");
+                break;
+            }
+            None => panic!("the stream ended without saying why"),
+        }
+    }
+    s.stop().await;
+}
