@@ -281,8 +281,9 @@ enum AdminCommand {
         #[arg(long)]
         command_id: Option<String>,
     },
-    /// List the registered actors: id, role, team, active, usable tokens (never a token, a
-    /// token hash or a name). Admins and auditors.
+    /// List the registered actors: id, role, team, active, usable tokens, the OpenID Connect
+    /// issuers they can sign in through (never a token, a token hash, an identity or a name).
+    /// Admins and auditors.
     List,
 }
 
@@ -580,11 +581,11 @@ fn admin(server: String, token: String, command: AdminCommand) -> anyhow::Result
                 c.unlink_identity(&actor, &issuer, command_id).await.map(|r| print_receipts(&r))
             }
             AdminCommand::List => c.list_actors().await.map(|actors| {
-                println!("{:<24} {:<18} {:<18} {:<8} {:>6}", "id", "role", "team", "active", "tokens");
+                println!("{:<24} {:<18} {:<18} {:<8} {:>6}  sign-in through", "id", "role", "team", "active", "tokens");
                 for a in &actors {
                     let role = a.role().as_str_name().trim_start_matches("ROLE_").to_lowercase();
                     let active = if a.active { "yes" } else { "no" };
-                    println!("{:<24} {:<18} {:<18} {:<8} {:>6}", a.id, role, a.team, active, a.usable_tokens);
+                    println!("{:<24} {:<18} {:<18} {:<8} {:>6}  {}", a.id, role, a.team, active, a.usable_tokens, a.linked_issuers.join(" "));
                 }
             }),
         };

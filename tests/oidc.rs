@@ -424,8 +424,18 @@ async fn only_admins_link_and_unlinking_or_deactivation_cuts_a_link_which_surviv
     let adm = s.admin(&admin_token).await;
     checkpoint(&s, &sam).await.expect("linked after a restart");
 
+    // The actor list names the issuer a link is at, never the identity.
+    let issuers = |list: Vec<pb::ActorSummary>| {
+        list.into_iter()
+            .find(|a| a.id == "su-sam")
+            .map(|a| a.linked_issuers)
+            .unwrap()
+    };
+    assert_eq!(issuers(adm.list_actors().await.unwrap()), [ISSUER]);
+
     // Unlinked: refused; linked again: accepted.
     adm.unlink_identity("su-sam", ISSUER, None).await.unwrap();
+    assert!(issuers(adm.list_actors().await.unwrap()).is_empty());
     let e = checkpoint(&s, &sam).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     assert!(

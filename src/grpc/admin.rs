@@ -155,6 +155,7 @@ impl pb::admin_server::Admin for AdminApi {
                     registered_at: x.registered_at.to_string(),
                     deactivated_at: x.deactivated_at.map(|t| t.to_string()).unwrap_or_default(),
                     usable_tokens: u32::try_from(x.usable_tokens).unwrap_or(u32::MAX),
+                    linked_issuers: x.linked_issuers,
                 })
                 .collect(),
             next_page_token,
