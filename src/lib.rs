@@ -16,6 +16,7 @@ pub mod http;
 pub mod language;
 pub mod merkle;
 pub mod metrics;
+pub mod oidc;
 pub mod sar;
 pub mod service;
 pub mod store;

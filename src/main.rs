@@ -20,8 +20,8 @@ const EXIT_OK: u8 = 0;
 /// Exit code: verification ran and found a problem, or `rebuild --check` found views that
 /// differed from a replay of the log.
 const EXIT_VERIFY_FAILED: u8 = 1;
-/// Exit code: bad usage (clap's own for bad arguments; also a `--language` file that does not
-/// read).
+/// Exit code: bad usage (clap's own for bad arguments; also a `--language`, `--retention` or
+/// `--oidc` file that does not read).
 const EXIT_USAGE: u8 = 2;
 /// Exit code: the store could not be opened or read (see the message).
 const EXIT_ERROR: u8 = 3;
@@ -33,7 +33,7 @@ const EXIT_ERROR: u8 = 3;
     about = "withus: co-produced peer-support records on a verifiable log"
 )]
 #[command(
-    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage (also a serve --language or --retention file, or a retention plan --policy file, that does not read); 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
+    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage (also a serve --language, --retention or --oidc file, or a retention plan --policy file, that does not read); 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
 )]
 struct Cli {
     /// How log lines are written to standard error: `text` for people, `json` (one object per
@@ -109,6 +109,15 @@ enum Command {
         /// is refused at start, naming the line (exit 2).
         #[arg(long, value_name = "FILE")]
         retention: Option<PathBuf>,
+        /// OpenID Connect sign-in (TOML): `issuer` (the URL in its tokens' `iss`), `audience`
+        /// (this server's client id, or a list), `jwks` (the issuer's JWKS file, relative to this
+        /// file or absolute) and optionally `leeway_secs` (clock skew allowed on exp/nbf, default
+        /// 60, at most 300). Beside bearer tokens, the server then accepts the issuer's ID and
+        /// access tokens (JWTs signed RS256 or ES256 by a key of the JWKS) from actors an admin
+        /// linked (`withus admin link-identity`). A file that does not read is refused at start,
+        /// saying what is wrong (exit 2).
+        #[arg(long, value_name = "FILE")]
+        oidc: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -117,7 +126,8 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
-    /// Administer a running server over gRPC: actors and tokens (admins only).
+    /// Administer a running server over gRPC: actors, tokens and sign-in identities (admins
+    /// only).
     Admin {
         /// The server's URL.
         #[arg(long, default_value = "http://127.0.0.1:50051")]
@@ -263,8 +273,33 @@ enum AdminCommand {
         #[arg(long)]
         command_id: Option<String>,
     },
-    /// List the registered actors: id, role, team, active, usable tokens (never a token, a
-    /// token hash or a name). Admins and auditors.
+    /// Link a person's sign-in at an OpenID Connect issuer to an actor: the issuer's tokens
+    /// whose `sub` is SUB then act as the actor (on a server started with --oidc for that
+    /// issuer). The log keeps only a keyed digest of issuer and subject.
+    LinkIdentity {
+        #[arg(long)]
+        actor: String,
+        /// The issuer's URL, exactly as in its tokens' `iss`.
+        #[arg(long)]
+        issuer: String,
+        /// The person's `sub` at that issuer.
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        command_id: Option<String>,
+    },
+    /// Cut an actor's link at an issuer: that identity no longer signs in as them.
+    UnlinkIdentity {
+        #[arg(long)]
+        actor: String,
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        command_id: Option<String>,
+    },
+    /// List the registered actors: id, role, team, active, usable tokens, the OpenID Connect
+    /// issuers they can sign in through (never a token, a token hash, an identity or a name).
+    /// Admins and auditors.
     List,
 }
 
@@ -389,8 +424,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             about,
             language,
             retention,
+            oidc,
             limits,
         } => {
+            let oidc = match oidc {
+                Some(path) => match withus::oidc::Verifier::load(&path) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        eprintln!("withus: --oidc {}: {e}", path.display());
+                        return Ok(EXIT_USAGE);
+                    }
+                },
+                None => None,
+            };
             let retention = match retention {
                 Some(path) => match read_policy(&path) {
                     Ok(p) => p,
@@ -429,6 +475,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 about,
                 language,
                 retention,
+                oidc,
                 limits.limits(),
             );
         }
@@ -551,12 +598,18 @@ fn admin(server: String, token: String, command: AdminCommand) -> anyhow::Result
             AdminCommand::RevokeToken { token_hash, command_id } => {
                 c.revoke_token(&token_hash, command_id).await.map(|r| print_receipts(&r))
             }
+            AdminCommand::LinkIdentity { actor, issuer, subject, command_id } => {
+                c.link_identity(&actor, &issuer, &subject, command_id).await.map(|r| print_receipts(&r))
+            }
+            AdminCommand::UnlinkIdentity { actor, issuer, command_id } => {
+                c.unlink_identity(&actor, &issuer, command_id).await.map(|r| print_receipts(&r))
+            }
             AdminCommand::List => c.list_actors().await.map(|actors| {
-                println!("{:<24} {:<18} {:<18} {:<8} {:>6}", "id", "role", "team", "active", "tokens");
+                println!("{:<24} {:<18} {:<18} {:<8} {:>6}  sign-in through", "id", "role", "team", "active", "tokens");
                 for a in &actors {
                     let role = a.role().as_str_name().trim_start_matches("ROLE_").to_lowercase();
                     let active = if a.active { "yes" } else { "no" };
-                    println!("{:<24} {:<18} {:<18} {:<8} {:>6}", a.id, role, a.team, active, a.usable_tokens);
+                    println!("{:<24} {:<18} {:<18} {:<8} {:>6}  {}", a.id, role, a.team, active, a.usable_tokens, a.linked_issuers.join(" "));
                 }
             }),
         };
@@ -674,6 +727,7 @@ fn serve(
     about: withus::sar::compose::About,
     language: withus::language::LanguageList,
     retention: withus::domain::retention::Policy,
+    oidc: Option<withus::oidc::Verifier>,
     limits: withus::grpc::Limits,
 ) -> anyhow::Result<u8> {
     runtime()?.block_on(async move {
@@ -701,6 +755,7 @@ fn serve(
                 ..Default::default()
             },
             http,
+            oidc,
             ..withus::grpc::ServeConfig::new(StoreConfig::new(&data))
         };
         let server = tokio::spawn(withus::grpc::run(

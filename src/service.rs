@@ -439,6 +439,8 @@ pub struct Service {
     retention: RwLock<retention::Policy>,
     /// The server's metrics, told of every refused read; unset outside a server.
     metrics: OnceLock<Arc<crate::metrics::Metrics>>,
+    /// Verifies OpenID Connect tokens (`withus serve --oidc FILE`); `None`: bearer tokens only.
+    oidc: RwLock<Option<Arc<crate::oidc::Verifier>>>,
 }
 
 /// What one run of the retention schedule erased: per person, the receipts of their
@@ -751,6 +753,7 @@ impl Service {
             about: RwLock::new(crate::sar::compose::About::default()),
             retention: RwLock::new(retention::Policy::default()),
             metrics: OnceLock::new(),
+            oidc: RwLock::new(None),
         };
         service.catch_up()?;
         Ok(service)
@@ -780,6 +783,14 @@ impl Service {
             views_lag_entries: log_entries.saturating_sub(applied),
             views_unsaved_entries: applied.saturating_sub(saved),
             failed: self.store.failure().is_some(),
+        }
+    }
+
+    /// Accepts OpenID Connect tokens verified by `verifier` beside bearer tokens (`None`: only
+    /// bearer tokens).
+    pub fn set_oidc(&self, verifier: Option<crate::oidc::Verifier>) {
+        if let Ok(mut g) = self.oidc.write() {
+            *g = verifier.map(Arc::new);
         }
     }
 
@@ -1035,7 +1046,13 @@ impl Service {
     ///
     /// No catch-up first: every acknowledged call (an issued or revoked token, a deactivation)
     /// is applied before it answers, so the projections already know about it.
+    ///
+    /// A credential with dots is an OpenID Connect JWT: verified by the configured issuer's keys
+    /// at the service's clock, then mapped to an actor only through a linked identity.
     pub async fn authenticate(&self, token: &str) -> Result<ActorRec> {
+        if crate::oidc::looks_like_jwt(token) {
+            return self.authenticate_jwt(token);
+        }
         let hash = format::to_hex(&token_hash(token));
         let st = self.state.read().map_err(|_| poisoned())?;
         let bad = |why: &str| ServiceError::Unauthenticated(why.to_string());
@@ -1054,6 +1071,69 @@ impl Service {
             return Err(bad("the token's actor has been deactivated"));
         }
         Ok(a.clone())
+    }
+
+    fn authenticate_jwt(&self, token: &str) -> Result<ActorRec> {
+        let bad = |why: &str| ServiceError::Unauthenticated(why.to_string());
+        let verifier = self.oidc.read().map_err(|_| poisoned())?.clone().ok_or_else(|| {
+            bad("this server accepts no OpenID Connect tokens (it was started without --oidc); send a withus bearer token")
+        })?;
+        let identity = verifier
+            .verify(token, self.now().0 / 1000)
+            .map_err(|r| ServiceError::Unauthenticated(r.to_string()))?;
+        let digest = format::to_hex(
+            &self
+                .store
+                .identity_digest(&identity.issuer, &identity.subject),
+        );
+        let st = self.state.read().map_err(|_| poisoned())?;
+        let unlinked = "no actor is linked to this identity; ask an admin to link it";
+        let link =
+            st.p.identities
+                .get(&digest)
+                .filter(|l| l.linked())
+                .ok_or_else(|| bad(unlinked))?;
+        let a = st.p.actors.get(&link.actor).ok_or_else(|| bad(unlinked))?;
+        if !a.active {
+            return Err(bad("the identity's actor has been deactivated"));
+        }
+        Ok(a.clone())
+    }
+
+    /// Links the sign-in identity `subject` at `issuer` to `actor` (`identity.linked`): the log
+    /// holds only the store's keyed digest of the two ([`LogStore::identity_digest`]).
+    pub async fn link_identity(
+        &self,
+        caller: &str,
+        call: Call,
+        actor: &str,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Vec<Receipt>> {
+        // Permission first: a caller who may not link learns nothing of the subject's form.
+        let probe = Command::LinkIdentity {
+            actor: actor.to_string(),
+            issuer: issuer.to_string(),
+            identity: [0; 32],
+        };
+        if let Err(e) = self.decide_batch(caller, &Call::default(), &probe) {
+            if e.refuses_caller() {
+                return Err(e);
+            }
+        }
+        crate::oidc::check_subject(subject)
+            .map_err(|m| Refusal::new(Code::InvalidArgument, "identity.subject", "subject", m))?;
+        let identity = self.store.identity_digest(issuer, subject);
+        self.execute(
+            caller,
+            call,
+            Command::LinkIdentity {
+                actor: actor.to_string(),
+                issuer: issuer.to_string(),
+                identity,
+            },
+        )
+        .await
     }
 
     /// Issues a new bearer token for `actor`: 256 random bits, returned once; only its BLAKE3

@@ -952,6 +952,74 @@ fn an_admin_revokes_a_token_once() {
 }
 
 #[test]
+fn an_admin_links_an_identity_to_one_actor_once_per_issuer_and_unlinks_it() {
+    const IDP: &str = "https://idp.example";
+    let link = |actor: &str, h: u8| Command::LinkIdentity {
+        actor: actor.into(),
+        issuer: IDP.into(),
+        identity: [h; 32],
+    };
+    let unlink = |actor: &str| Command::UnlinkIdentity {
+        actor: actor.into(),
+        issuer: IDP.into(),
+    };
+    let linked = |actor: &str, h: u8| IdentityLinked {
+        actor: actor.into(),
+        issuer: IDP.into(),
+        identity: HexHash([h; 32]),
+    };
+    given(cast())
+        .when("su-sam", link("su-sam", 1), now())
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when("admin", link("nobody", 1), now())
+        .then_refused(Code::NotFound, "exists", "actor")
+        .when(
+            "admin",
+            Command::LinkIdentity {
+                actor: "su-sam".into(),
+                issuer: "not a url".into(),
+                identity: [1; 32],
+            },
+            now(),
+        )
+        .then_refused(Code::InvalidArgument, "identity.issuer", "issuer")
+        .when("admin", unlink("su-sam"), now())
+        .then_refused(Code::NotFound, "exists", "issuer")
+        .when("admin", link("su-sam", 1), now())
+        .then_emits(&[(
+            "actor:su-sam",
+            Some("su-sam"),
+            Event::IdentityLinked(linked("su-sam", 1)),
+        )])
+        .and_apply()
+        // One actor per identity, one identity per issuer per actor.
+        .when("admin", link("pw-amara", 1), now())
+        .then_refused(Code::AlreadyExists, "identity.linked", "subject")
+        .when("admin", link("su-sam", 2), now())
+        .then_refused(Code::FailedPrecondition, "identity.one_per_issuer", "actor")
+        .when("pw-amara", unlink("su-sam"), now())
+        .then_refused(Code::PermissionDenied, "role", "caller")
+        .when("admin", unlink("su-sam"), now())
+        .then_emits(&[(
+            "actor:su-sam",
+            Some("su-sam"),
+            Event::IdentityUnlinked(IdentityUnlinked {
+                actor: "su-sam".into(),
+                issuer: IDP.into(),
+                identity: HexHash([1; 32]),
+            }),
+        )])
+        .and_apply()
+        // Once cut, the identity may be linked to anyone (a worker: no subject).
+        .when("admin", link("pw-amara", 1), now())
+        .then_emits(&[(
+            "actor:pw-amara",
+            None,
+            Event::IdentityLinked(linked("pw-amara", 1)),
+        )]);
+}
+
+#[test]
 fn the_first_admin_is_created_only_on_an_empty_log() {
     let d = decide_bootstrap(
         &Projections::new(),

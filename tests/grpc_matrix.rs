@@ -145,6 +145,19 @@ impl World {
         let p_token = self.token(&p).await;
         let pw = self.tokens["peer_worker"].clone();
         let c = |s: &str| call(format!("{s}-{id}"));
+        // A sign-in identity of P, for Admin.UnlinkIdentity.
+        pb::admin_client::AdminClient::new(self.c())
+            .link_identity(req(
+                pb::LinkIdentityRequest {
+                    call: c("f-link"),
+                    actor: p.clone(),
+                    issuer: "https://idp.example".into(),
+                    subject: format!("sub-{p}"),
+                },
+                &self.admin,
+            ))
+            .await
+            .unwrap();
         let mut support = pb::support_client::SupportClient::new(self.c());
         support
             .refer(req(
@@ -462,6 +475,21 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             pb::RevokeTokenRequest {
                 call: c("x"),
                 token_hash: withus::format::to_hex(blake3::hash(f.p_token.as_bytes()).as_bytes())
+            }
+        )),
+        "Admin.LinkIdentity" => go!(admin_client::AdminClient.link_identity(
+            pb::LinkIdentityRequest {
+                call: c("x"),
+                actor: f.p.clone(),
+                issuer: "https://other-idp.example".into(),
+                subject: format!("sub-{id}-{role}"),
+            }
+        )),
+        "Admin.UnlinkIdentity" => go!(admin_client::AdminClient.unlink_identity(
+            pb::UnlinkIdentityRequest {
+                call: c("x"),
+                actor: f.p.clone(),
+                issuer: "https://idp.example".into(),
             }
         )),
         "Admin.ListActors" => go!(
@@ -958,6 +986,8 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("Admin.DeactivateActor", Kind::Full, &["admin"]),
         ("Admin.IssueToken", Kind::Full, &["admin"]),
         ("Admin.RevokeToken", Kind::Full, &["admin"]),
+        ("Admin.LinkIdentity", Kind::Full, &["admin"]),
+        ("Admin.UnlinkIdentity", Kind::Full, &["admin"]),
         ("Admin.ListActors", Kind::Full, &["auditor", "admin"]),
         (
             "Support.Refer",

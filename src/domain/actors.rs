@@ -1,10 +1,11 @@
 //! Actors and their tokens: who is registered, in which role and team, and which bearer tokens
-//! speak for them.
+//! and sign-in identities speak for them.
 //!
-//! Owns: `actor.registered`, `actor.deactivated`, `token.issued`, `token.revoked` — the rules
-//! that refuse them (only an admin; the first admin once) and how they fold into
-//! [`ActorRec`] and [`TokenRec`]. Must not touch: I/O, clocks, randomness, or any other area's
-//! records.
+//! Owns: `actor.registered`, `actor.deactivated`, `token.issued`, `token.revoked`,
+//! `identity.linked`, `identity.unlinked` — the rules that refuse them (only an admin; the first
+//! admin once; an identity speaks for one actor, an actor has one identity per issuer) and how
+//! they fold into [`ActorRec`], [`TokenRec`] and [`IdentityRec`]. Must not touch: I/O, clocks,
+//! randomness, or any other area's records.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +26,28 @@ pub struct ActorRec {
     pub active: bool,
     pub registered_at: Time,
     pub deactivated_at: Option<Time>,
-    /// Length of stream `actor:<id>` (token events are on it too).
+    /// Length of stream `actor:<id>` (token and identity events are on it too).
     pub version: u64,
+    /// Issuer → the keyed digest of the identity linked there (at most one per issuer).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub identities: std::collections::BTreeMap<String, HexHash>,
+}
+
+/// A sign-in identity linked to an actor (`identity.linked`), by its keyed digest. Kept once
+/// unlinked (as a revoked token is), with `unlinked_at` set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRec {
+    pub actor: String,
+    pub issuer: String,
+    pub linked_at: Time,
+    pub unlinked_at: Option<Time>,
+}
+
+impl IdentityRec {
+    /// Whether the link still speaks for its actor (who must also be active).
+    pub fn linked(&self) -> bool {
+        self.unlinked_at.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,7 +216,81 @@ pub(super) fn revoke_token(p: &Projections, caller: &ActorRec, token_hash: &Hash
     ))
 }
 
-/// Folds an actor or token event.
+pub(super) fn link_identity(
+    p: &Projections,
+    caller: &ActorRec,
+    actor: &str,
+    issuer: &str,
+    identity: &Hash,
+) -> R<Decision> {
+    role(caller, &[Role::Admin], "link sign-in identities")?;
+    check_id("actor", actor)?;
+    crate::oidc::check_issuer(issuer).map_err(|m| invalid("identity.issuer", "issuer", m))?;
+    let a = active_actor(p, "actor", actor)?;
+    let linked = p.identities.get(&crate::format::to_hex(identity));
+    if let Some(l) = linked.filter(|l| l.linked()) {
+        return Err(Refusal::new(
+            Code::AlreadyExists,
+            "identity.linked",
+            "subject",
+            format!(
+                "this identity is already linked to actor {}; unlink it first to link it elsewhere",
+                l.actor
+            ),
+        ));
+    }
+    if a.identities.contains_key(issuer) {
+        return Err(precondition(
+            "identity.one_per_issuer",
+            "actor",
+            format!(
+                "actor {actor} is already linked to an identity at this issuer; unlink it first"
+            ),
+        ));
+    }
+    let subject = (a.role == Role::ServiceUser).then(|| actor.to_string());
+    Ok(Decision::one(
+        Stream::actor(actor),
+        subject,
+        Event::IdentityLinked(IdentityLinked {
+            actor: actor.to_string(),
+            issuer: issuer.to_string(),
+            identity: HexHash(*identity),
+        }),
+    ))
+}
+
+/// Cuts a link, also of a deactivated actor (whose link already authenticates nobody), so the
+/// identity can be linked again elsewhere.
+pub(super) fn unlink_identity(
+    p: &Projections,
+    caller: &ActorRec,
+    actor: &str,
+    issuer: &str,
+) -> R<Decision> {
+    role(caller, &[Role::Admin], "unlink sign-in identities")?;
+    check_id("actor", actor)?;
+    crate::oidc::check_issuer(issuer).map_err(|m| invalid("identity.issuer", "issuer", m))?;
+    let a = p
+        .actors
+        .get(actor)
+        .ok_or_else(|| Refusal::not_found("actor", format!("actor {actor}")))?;
+    let identity = a.identities.get(issuer).ok_or_else(|| {
+        Refusal::not_found("issuer", format!("a link of actor {actor} at this issuer"))
+    })?;
+    let subject = (a.role == Role::ServiceUser).then(|| actor.to_string());
+    Ok(Decision::one(
+        Stream::actor(actor),
+        subject,
+        Event::IdentityUnlinked(IdentityUnlinked {
+            actor: actor.to_string(),
+            issuer: issuer.to_string(),
+            identity: *identity,
+        }),
+    ))
+}
+
+/// Folds an actor, token or identity event.
 /// Returns false when the entry does not fit the state (it is then counted as skipped).
 pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
     match &r.event {
@@ -211,6 +306,7 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
                     registered_at: r.at,
                     deactivated_at: None,
                     version: next,
+                    identities: Default::default(),
                 },
             );
             p.dirty.insert(Key::Actor(e.id.clone()));
@@ -254,6 +350,52 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
                 p.dirty.insert(Key::Actor(actor));
             }
             p.dirty.insert(Key::Token(h));
+        }
+        Event::IdentityLinked(e) => {
+            let h = crate::format::to_hex(&e.identity.0);
+            if p.identities.get(&h).is_some_and(|l| l.linked()) {
+                return false;
+            }
+            let Some(a) = p.actors.get_mut(&e.actor) else {
+                return false;
+            };
+            if a.identities.contains_key(&e.issuer) {
+                return false;
+            }
+            a.identities.insert(e.issuer.clone(), e.identity);
+            a.version = next;
+            p.identities.insert(
+                h.clone(),
+                IdentityRec {
+                    actor: e.actor.clone(),
+                    issuer: e.issuer.clone(),
+                    linked_at: r.at,
+                    unlinked_at: None,
+                },
+            );
+            p.dirty.insert(Key::Actor(e.actor.clone()));
+            p.dirty.insert(Key::Identity(h));
+        }
+        Event::IdentityUnlinked(e) => {
+            let h = crate::format::to_hex(&e.identity.0);
+            let Some(l) = p
+                .identities
+                .get_mut(&h)
+                .filter(|l| l.linked() && l.actor == e.actor)
+            else {
+                return false;
+            };
+            let Some(a) = p.actors.get_mut(&e.actor) else {
+                return false;
+            };
+            if a.identities.get(&e.issuer) != Some(&e.identity) {
+                return false;
+            }
+            l.unlinked_at = Some(r.at);
+            a.identities.remove(&e.issuer);
+            a.version = next;
+            p.dirty.insert(Key::Actor(e.actor.clone()));
+            p.dirty.insert(Key::Identity(h));
         }
         _ => return false,
     }

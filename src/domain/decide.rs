@@ -51,6 +51,18 @@ pub enum Command {
     RevokeToken {
         token_hash: Hash,
     },
+    /// Links the identity whose keyed digest is `identity` (the service computes it from the
+    /// subject, which the domain never sees) at `issuer` to `actor`.
+    LinkIdentity {
+        actor: String,
+        issuer: String,
+        identity: Hash,
+    },
+    /// Cuts `actor`'s link at `issuer`.
+    UnlinkIdentity {
+        actor: String,
+        issuer: String,
+    },
     ReferSupport {
         support_id: String,
         subject: String,
@@ -371,6 +383,14 @@ pub fn decide(
             expires_at,
         } => actors::issue_token(p, caller, actor, token_hash, expires_at, now),
         Command::RevokeToken { token_hash } => actors::revoke_token(p, caller, token_hash),
+        Command::LinkIdentity {
+            actor,
+            issuer,
+            identity,
+        } => actors::link_identity(p, caller, actor, issuer, identity),
+        Command::UnlinkIdentity { actor, issuer } => {
+            actors::unlink_identity(p, caller, actor, issuer)
+        }
         Command::ReferSupport {
             support_id,
             subject,

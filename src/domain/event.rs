@@ -49,6 +49,28 @@ pub struct TokenRevoked {
     pub token_hash: HexHash,
 }
 
+/// `identity.linked` — an admin linked a sign-in identity at an OpenID Connect issuer to
+/// `actor`: a token of that issuer naming that subject now speaks for the actor. The subject
+/// itself is never recorded, only a keyed digest of issuer and subject (DOMAIN.md, "Sign-in").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityLinked {
+    pub actor: String,
+    /// The issuer's URL (the tokens' `iss`).
+    pub issuer: String,
+    /// The store's keyed digest of `(issuer, subject)`.
+    pub identity: HexHash,
+}
+
+/// `identity.unlinked` — the link is cut: that identity no longer speaks for the actor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityUnlinked {
+    pub actor: String,
+    pub issuer: String,
+    pub identity: HexHash,
+}
+
 /// `support.referred` — someone asked that the person be offered peer support (stream
 /// `support:<id>`; the entry's subject is the person).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -642,6 +664,8 @@ events! {
     LegalHoldPlaced(LegalHoldPlaced) = "legal_hold.placed",
     LegalHoldLifted(LegalHoldLifted) = "legal_hold.lifted",
     RetentionErased(RetentionErased) = "retention.erased",
+    IdentityLinked(IdentityLinked) = "identity.linked",
+    IdentityUnlinked(IdentityUnlinked) = "identity.unlinked",
 }
 
 impl Event {
@@ -711,7 +735,9 @@ impl Event {
             | Event::RetentionDateRecorded(_)
             | Event::LegalHoldPlaced(_)
             | Event::LegalHoldLifted(_)
-            | Event::RetentionErased(_) => Vec::new(),
+            | Event::RetentionErased(_)
+            | Event::IdentityLinked(_)
+            | Event::IdentityUnlinked(_) => Vec::new(),
         }
     }
 
@@ -773,7 +799,7 @@ mod tests {
         let extra = data.replacen('{', "{\"x\":1,", 1);
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
-        assert_eq!(Event::TYPES.len(), 52);
+        assert_eq!(Event::TYPES.len(), 54);
     }
 
     /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.

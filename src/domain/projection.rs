@@ -24,7 +24,7 @@ use super::{
     safeguarding, sar, statements, support,
 };
 
-pub use super::actors::{ActorRec, TokenRec};
+pub use super::actors::{ActorRec, IdentityRec, TokenRec};
 pub use super::authority::AuthorityRec;
 pub use super::consent::{ConsentLedger, ConsentRec};
 pub use super::discussions::DiscussionRec;
@@ -86,6 +86,8 @@ pub struct Projections {
     pub actors: BTreeMap<String, ActorRec>,
     /// Token hash (hex) → token.
     pub tokens: BTreeMap<String, TokenRec>,
+    /// Identity digest (hex) → the link (`identity.linked`).
+    pub identities: BTreeMap<String, IdentityRec>,
     pub supports: BTreeMap<String, SupportRec>,
     pub meetings: BTreeMap<String, MeetingRec>,
     pub notes: BTreeMap<String, NoteRec>,
@@ -118,6 +120,7 @@ pub struct Projections {
 pub enum Key {
     Actor(String),
     Token(String),
+    Identity(String),
     Support(String),
     Meeting(String),
     Note(String),
@@ -142,6 +145,7 @@ impl Key {
         let (kind, id) = match self {
             Key::Actor(i) => ("actor", i.clone()),
             Key::Token(i) => ("token", i.clone()),
+            Key::Identity(i) => ("identity", i.clone()),
             Key::Support(i) => ("support", i.clone()),
             Key::Meeting(i) => ("meeting", i.clone()),
             Key::Note(i) => ("note", i.clone()),
@@ -264,7 +268,9 @@ impl Projections {
             Event::ActorRegistered(_)
             | Event::ActorDeactivated(_)
             | Event::TokenIssued(_)
-            | Event::TokenRevoked(_) => actors::apply(self, r, next),
+            | Event::TokenRevoked(_)
+            | Event::IdentityLinked(_)
+            | Event::IdentityUnlinked(_) => actors::apply(self, r, next),
             Event::SupportReferred(_)
             | Event::SupportOffered(_)
             | Event::SupportAccepted(_)
@@ -367,6 +373,7 @@ impl Projections {
             match k {
                 Key::Actor(i) => copy(&self.actors, &mut out.actors, i),
                 Key::Token(i) => copy(&self.tokens, &mut out.tokens, i),
+                Key::Identity(i) => copy(&self.identities, &mut out.identities, i),
                 Key::Support(i) => copy(&self.supports, &mut out.supports, i),
                 Key::Meeting(i) => copy(&self.meetings, &mut out.meetings, i),
                 Key::Note(i) => copy(&self.notes, &mut out.notes, i),
@@ -416,6 +423,7 @@ impl Projections {
         let mut keys: Vec<Key> = Vec::new();
         keys.extend(self.actors.keys().cloned().map(Key::Actor));
         keys.extend(self.tokens.keys().cloned().map(Key::Token));
+        keys.extend(self.identities.keys().cloned().map(Key::Identity));
         keys.extend(self.supports.keys().cloned().map(Key::Support));
         keys.extend(self.meetings.keys().cloned().map(Key::Meeting));
         keys.extend(self.notes.keys().cloned().map(Key::Note));
@@ -454,6 +462,7 @@ impl Projections {
         let v = match k {
             Key::Actor(i) => j(self.actors.get(i)?),
             Key::Token(i) => j(self.tokens.get(i)?),
+            Key::Identity(i) => j(self.identities.get(i)?),
             Key::Support(i) => j(self.supports.get(i)?),
             Key::Meeting(i) => j(self.meetings.get(i)?),
             Key::Note(i) => j(self.notes.get(i)?),
@@ -500,6 +509,7 @@ impl Projections {
             match kind {
                 "actor" => drop(p.actors.insert(id, d(&v).map_err(err)?)),
                 "token" => drop(p.tokens.insert(id, d(&v).map_err(err)?)),
+                "identity" => drop(p.identities.insert(id, d(&v).map_err(err)?)),
                 "support" => drop(p.supports.insert(id, d(&v).map_err(err)?)),
                 "meeting" => drop(p.meetings.insert(id, d(&v).map_err(err)?)),
                 "note" => drop(p.notes.insert(id, d(&v).map_err(err)?)),

@@ -761,6 +761,9 @@ pub struct ActorSummary {
     pub deactivated_at: Option<Time>,
     /// Tokens neither revoked nor expired at `now`.
     pub usable_tokens: u64,
+    /// The OpenID Connect issuers at which a sign-in identity is linked to the actor (never
+    /// the identity itself).
+    pub linked_issuers: Vec<String>,
 }
 
 /// Up to `size` actors in id order after `after`, and whether more follow.
@@ -801,6 +804,7 @@ pub fn actors(
             registered_at: a.registered_at,
             deactivated_at: a.deactivated_at,
             usable_tokens: usable.get(a.id.as_str()).copied().unwrap_or(0),
+            linked_issuers: a.identities.keys().cloned().collect(),
         })
         .collect();
     (list, more)

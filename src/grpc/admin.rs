@@ -1,4 +1,5 @@
-//! The `withus.v1.Admin` service: actors and tokens. The domain decides who may (admins).
+//! The `withus.v1.Admin` service: actors, tokens and sign-in identities. The domain decides who
+//! may (admins).
 
 use std::sync::Arc;
 
@@ -82,6 +83,36 @@ impl pb::admin_server::Admin for AdminApi {
         Ok(Response::new(receipts(r)))
     }
 
+    async fn link_identity(
+        &self,
+        r: Request<pb::LinkIdentityRequest>,
+    ) -> Result<Response<pb::Receipts>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        let digest = request_digest(&svc, "withus.v1.Admin/LinkIdentity", &r);
+        let mut req = r.into_inner();
+        let call = call(req.call.take(), digest)?;
+        let r = svc
+            .link_identity(&a.id, call, &req.actor, &req.issuer, &req.subject)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(receipts(r)))
+    }
+
+    async fn unlink_identity(
+        &self,
+        r: Request<pb::UnlinkIdentityRequest>,
+    ) -> Result<Response<pb::Receipts>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        let digest = request_digest(&svc, "withus.v1.Admin/UnlinkIdentity", &r);
+        let mut req = r.into_inner();
+        let call = call(req.call.take(), digest)?;
+        let cmd = commands::admin_unlink_identity(req)?;
+        let r = svc.execute(&a.id, call, cmd).await.map_err(status)?;
+        Ok(Response::new(receipts(r)))
+    }
+
     async fn list_actors(
         &self,
         r: Request<pb::ListActorsRequest>,
@@ -124,6 +155,7 @@ impl pb::admin_server::Admin for AdminApi {
                     registered_at: x.registered_at.to_string(),
                     deactivated_at: x.deactivated_at.map(|t| t.to_string()).unwrap_or_default(),
                     usable_tokens: u32::try_from(x.usable_tokens).unwrap_or(u32::MAX),
+                    linked_issuers: x.linked_issuers,
                 })
                 .collect(),
             next_page_token,

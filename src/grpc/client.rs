@@ -210,6 +210,44 @@ impl Client {
             .into_inner())
     }
 
+    pub async fn link_identity(
+        &self,
+        actor: &str,
+        issuer: &str,
+        subject: &str,
+        command_id: Option<String>,
+    ) -> Result<pb::Receipts, ClientError> {
+        let mut c = pb::admin_client::AdminClient::new(self.channel.clone());
+        let r = self.req(pb::LinkIdentityRequest {
+            call: call(command_id),
+            actor: actor.into(),
+            issuer: issuer.into(),
+            subject: subject.into(),
+        })?;
+        Ok(c.link_identity(r)
+            .await
+            .map_err(Self::fail("link identity"))?
+            .into_inner())
+    }
+
+    pub async fn unlink_identity(
+        &self,
+        actor: &str,
+        issuer: &str,
+        command_id: Option<String>,
+    ) -> Result<pb::Receipts, ClientError> {
+        let mut c = pb::admin_client::AdminClient::new(self.channel.clone());
+        let r = self.req(pb::UnlinkIdentityRequest {
+            call: call(command_id),
+            actor: actor.into(),
+            issuer: issuer.into(),
+        })?;
+        Ok(c.unlink_identity(r)
+            .await
+            .map_err(Self::fail("unlink identity"))?
+            .into_inner())
+    }
+
     /// Every registered actor, page by page.
     pub async fn list_actors(&self) -> Result<Vec<pb::ActorSummary>, ClientError> {
         let mut c = pb::admin_client::AdminClient::new(self.channel.clone());

@@ -421,6 +421,15 @@ pub fn admin_revoke_token(q: pb::RevokeTokenRequest) -> Result<Command, Status> 
     })
 }
 
+/// `withus.v1.Admin/UnlinkIdentity`. (`LinkIdentity` is not here: the command holds the
+/// identity's keyed digest, which only the service can compute.)
+pub fn admin_unlink_identity(q: pb::UnlinkIdentityRequest) -> Result<Command, Status> {
+    Ok(Command::UnlinkIdentity {
+        actor: q.actor,
+        issuer: q.issuer,
+    })
+}
+
 /// `withus.v1.Discussions/Record`.
 pub fn discussions_record(q: pb::RecordDiscussionRequest) -> Result<Command, Status> {
     let with = match (q.with_team.is_empty(), q.with_role.is_empty()) {
@@ -559,6 +568,7 @@ pub const METHODS: &[&str] = &[
     "withus.v1.Admin/RegisterActor",
     "withus.v1.Admin/DeactivateActor",
     "withus.v1.Admin/RevokeToken",
+    "withus.v1.Admin/UnlinkIdentity",
     "withus.v1.Discussions/Record",
     "withus.v1.Statements/Add",
     "withus.v1.Meetings/Plan",
@@ -651,6 +661,9 @@ pub fn decode_command(method: &str, body: &[u8]) -> Option<Result<Command, Statu
         }
         "withus.v1.Admin/RevokeToken" => {
             decode::<pb::RevokeTokenRequest>(body).and_then(admin_revoke_token)
+        }
+        "withus.v1.Admin/UnlinkIdentity" => {
+            decode::<pb::UnlinkIdentityRequest>(body).and_then(admin_unlink_identity)
         }
         "withus.v1.Discussions/Record" => {
             decode::<pb::RecordDiscussionRequest>(body).and_then(discussions_record)

@@ -91,6 +91,8 @@ pub struct ServeConfig {
     /// The HTTP port (`/metrics`, `/healthz`, `/readyz`), already bound: `withus serve --http
     /// ADDR`. `None` serves no HTTP.
     pub http: Option<TcpListener>,
+    /// OpenID Connect sign-in beside bearer tokens (`withus serve --oidc FILE`); `None`: off.
+    pub oidc: Option<crate::oidc::Verifier>,
 }
 
 impl ServeConfig {
@@ -107,6 +109,7 @@ impl ServeConfig {
             language: Default::default(),
             retention: Default::default(),
             http: None,
+            oidc: None,
         }
     }
 }
@@ -457,6 +460,7 @@ pub async fn run(
             s.set_about(config.about);
             s.set_retention(config.retention.policy);
             s.set_metrics(metrics.clone());
+            s.set_oidc(config.oidc);
             Arc::new(s)
         }
         Err(e) => {

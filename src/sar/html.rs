@@ -542,6 +542,16 @@ impl<'b> Record<'b> {
                 )
             }
             Event::TokenRevoked(_) => "a sign-in key was withdrawn".into(),
+            Event::IdentityLinked(d) => format!(
+                "{} can now sign in through an identity provider ({})",
+                self.who(&d.actor, ""),
+                esc(&d.issuer)
+            ),
+            Event::IdentityUnlinked(d) => format!(
+                "{} can no longer sign in through an identity provider ({})",
+                self.who(&d.actor, ""),
+                esc(&d.issuer)
+            ),
             Event::SupportReferred(d) => format!(
                 "you were referred for peer support with {} ({})",
                 self.who(&d.worker, Role::PeerWorker.as_str()),
@@ -2447,6 +2457,8 @@ fn type_phrase(event_type: &str) -> Option<&'static str> {
         "actor.deactivated" => "an account was closed",
         "token.issued" => "a sign-in key was issued",
         "token.revoked" => "a sign-in key was withdrawn",
+        "identity.linked" => "a sign-in through an identity provider was set up",
+        "identity.unlinked" => "a sign-in through an identity provider was removed",
         "support.referred" => "you were referred for peer support",
         "support.offered" => "peer support was offered to you",
         "support.accepted" => "you chose to work with peer support",

@@ -72,6 +72,8 @@ pub const SLED_SEGMENT_SIZE: usize = 8 << 20;
 
 /// The BLAKE3 key-derivation context of the request-digest key.
 const REQUEST_KEY_CONTEXT: &str = "withus 2026-12-01 request digest key v1";
+/// BLAKE3 `derive_key` context of the key of identity digests (see [`LogStore::identity_digest`]).
+const IDENTITY_KEY_CONTEXT: &str = "withus 2026-12-03 identity link key v1";
 
 /// What an identifier must be, as refusals say it (checked by [`format::is_name`]).
 const NAME_RULE: &str = "must be 1-160 printable ASCII characters without spaces";
@@ -321,6 +323,9 @@ struct Shared {
     /// Keys request digests (see [`LogStore::request_digest`]): derived from the signing key, so
     /// it is as secret as that key and needs no file of its own. Zero in a read-only store.
     request_key: [u8; 32],
+    /// Keys identity digests (see [`LogStore::identity_digest`]), derived from the signing key
+    /// like `request_key`. Zero in a read-only store.
+    identity_key: [u8; 32],
     /// The log's origin.
     origin: String,
     /// Entries durable and visible to readers. Readers never look past it, so they never see a
@@ -486,6 +491,7 @@ impl LogStore {
         let seed = read_key(&key_path)?;
         let signer = NoteSigner::new(&origin, &seed)?;
         let request_key = blake3::derive_key(REQUEST_KEY_CONTEXT, &seed);
+        let identity_key = blake3::derive_key(IDENTITY_KEY_CONTEXT, &seed);
 
         let slots_path = dir.join("salts");
         let slots =
@@ -502,6 +508,7 @@ impl LogStore {
             db_file: Some(db_file),
             signer: Some(signer),
             request_key,
+            identity_key,
             origin,
             committed: AtomicU64::new(0),
             commits: tokio::sync::watch::Sender::new(0),
@@ -607,6 +614,7 @@ impl LogStore {
             db_file: None,
             signer,
             request_key: [0; 32],
+            identity_key: [0; 32],
             origin,
             committed: AtomicU64::new(size),
             commits: tokio::sync::watch::Sender::new(size),
@@ -954,6 +962,23 @@ impl LogStore {
         );
         h.update(method.as_bytes());
         h.update(request);
+        *h.finalize().as_bytes()
+    }
+
+    /// The digest that stands for a person's sign-in identity (`identity.linked`): BLAKE3 keyed
+    /// with a secret of this store over `len(issuer) u32 BE ‖ issuer ‖ subject`. Keyed because
+    /// a subject may be guessable (an e-mail address, a staff number) and the log keeps what it
+    /// holds for ever: only whoever holds the data directory's signing key can tell whom a
+    /// digest stands for.
+    pub fn identity_digest(&self, issuer: &str, subject: &str) -> Hash {
+        let mut h = blake3::Hasher::new_keyed(&self.shared.identity_key);
+        h.update(
+            &u32::try_from(issuer.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        h.update(issuer.as_bytes());
+        h.update(subject.as_bytes());
         *h.finalize().as_bytes()
     }
 

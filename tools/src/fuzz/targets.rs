@@ -987,8 +987,21 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             }
             .encode_to_vec(),
         ),
-        Command::IssueToken { .. } | Command::RevokeToken { .. } | Command::FulfilSar { .. } => {
-            // Not commands a client builds: tokens and bundles are made by the service.
+        Command::UnlinkIdentity { actor, issuer } => (
+            "withus.v1.Admin/UnlinkIdentity",
+            pb::UnlinkIdentityRequest {
+                actor: actor.clone(),
+                issuer: issuer.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        Command::IssueToken { .. }
+        | Command::RevokeToken { .. }
+        | Command::FulfilSar { .. }
+        | Command::LinkIdentity { .. } => {
+            // Not commands a client builds: tokens, bundles and identity digests are made by
+            // the service.
             (
                 "withus.v1.Admin/RevokeToken",
                 pb::RevokeTokenRequest {

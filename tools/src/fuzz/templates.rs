@@ -239,6 +239,16 @@ fn make_templates() -> Vec<(&'static str, &'static str, Value)> {
             json!({"rule": "adult_end_of_care", "basis": "2026-01-01", "due": "2046-01-01",
                    "segments": [H]}),
         ),
+        (
+            "identity.linked",
+            "actor",
+            json!({"actor": "su-sam", "issuer": "https://idp.example", "identity": H}),
+        ),
+        (
+            "identity.unlinked",
+            "actor",
+            json!({"actor": "su-sam", "issuer": "https://idp.example", "identity": H}),
+        ),
     ]
 }
 

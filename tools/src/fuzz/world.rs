@@ -453,6 +453,7 @@ impl World {
             registered_at: Time(u.number()),
             deactivated_at: None,
             version: u.number(),
+            identities: Default::default(),
         }
     }
 }
@@ -516,7 +517,9 @@ fn plausible(p: &Projections, cmd: &Command) -> Vec<String> {
         Command::RegisterActor { .. }
         | Command::DeactivateActor { .. }
         | Command::IssueToken { .. }
-        | Command::RevokeToken { .. } => ids(&["admin"]),
+        | Command::RevokeToken { .. }
+        | Command::LinkIdentity { .. }
+        | Command::UnlinkIdentity { .. } => ids(&["admin"]),
         Command::ReferSupport { subject, .. } => {
             vec![subject.clone(), "pw-amara".into(), "ct-cho".into()]
         }
@@ -635,6 +638,9 @@ pub fn time(u: &mut Input<'_>, now: Time, max: u64) -> Time {
 /// What token and bundle hashes are made of, so they collide.
 const TOKENS: &[&str] = &["t-0", "t-1", "t-2", "b-0"];
 
+/// OpenID Connect issuers links name (and one that is not a URL a link accepts).
+const ISSUERS: &[&str] = &["https://idp.example", "https://login.example", "not a url"];
+
 fn hash(u: &mut Input<'_>) -> Hash {
     if u.chance(3, 4) {
         let tag: &&str = u.choose(TOKENS);
@@ -714,7 +720,7 @@ fn activities(u: &mut Input<'_>) -> Vec<Activity<Passage>> {
 /// Any command, every variant, from the small alphabets.
 pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
     let v = |u: &mut Input<'_>| *u.choose(&[0u64, 1, 2, 3]);
-    match u.below(49) {
+    match u.below(51) {
         0 => Command::RegisterActor {
             id: id(u, ACTORS),
             role: *u.choose(Role::ALL),
@@ -975,6 +981,15 @@ pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
         47 => Command::LiftLegalHold {
             subject: id(u, &ACTORS[1..3]),
             hold_id: id(u, HOLDS),
+        },
+        48 => Command::LinkIdentity {
+            actor: id(u, ACTORS),
+            issuer: u.choose(ISSUERS).to_string(),
+            identity: hash(u),
+        },
+        49 => Command::UnlinkIdentity {
+            actor: id(u, ACTORS),
+            issuer: u.choose(ISSUERS).to_string(),
         },
         // The commands that make the state interesting, twice as often.
         _ => match u.below(3) {
