@@ -5,6 +5,7 @@
 //! [`content`], [`domain`], [`language`]. The only module that touches disk: [`store`]. The command service
 //! that carries out domain decisions through the store: [`service`].
 
+pub mod backup;
 pub mod checkpoint;
 pub mod content;
 pub mod domain;
