@@ -339,9 +339,14 @@ impl<R: Read> Reader<R> {
             )));
         }
         let mut payload = vec![0u8; len];
-        read_exact(&mut self.inner, &mut payload, start, "inside a record")?;
+        read_exact(&mut self.inner, &mut payload, start + 5, "inside a record")?;
         let mut stored = [0u8; 32];
-        read_exact(&mut self.inner, &mut stored, start, "inside a record")?;
+        read_exact(
+            &mut self.inner,
+            &mut stored,
+            start + 5 + len as u64,
+            "inside a record",
+        )?;
         let mut h = blake3::Hasher::new();
         h.update(&self.chain);
         h.update(&head);

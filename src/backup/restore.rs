@@ -183,7 +183,6 @@ pub fn restore(
     }
 
     // The key material, before anything is written.
-    let keys_offset = r.offset();
     let mut next = r.next_record()?;
     let seed =
         match (&next, keys) {
@@ -222,10 +221,88 @@ pub fn restore(
             header.vkey
         )));
     }
-    let _ = keys_offset;
 
     let mut out = Restore::create(&config.dir, &header.origin, &seed)?;
-    let fold_backup = export_entries.is_none();
+    let filled = fill(
+        &mut r,
+        next,
+        &mut out,
+        &header,
+        &mut erased,
+        export_entries.is_none(),
+    );
+    let (contents, skipped) = match filled {
+        Ok(counts) => counts,
+        Err(e) => {
+            out.abandon();
+            return Err(e);
+        }
+    };
+
+    let store = out.finish(config)?;
+    let checked = check_restored(&store, &header, &checkpoint.root);
+    let verify = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = store.close();
+            return Err(e);
+        }
+    };
+    let report = RestoreReport {
+        origin: header.origin,
+        entries: store.size(),
+        root: checkpoint.root,
+        vkey: header.vkey,
+        contents,
+        erased_skipped: skipped,
+        erasures: erased.len() as u64,
+        export_entries,
+        verify,
+    };
+    store.close()?;
+    Ok(report)
+}
+
+fn check_restored(
+    store: &LogStore,
+    header: &Header,
+    root: &Hash,
+) -> Result<VerifyReport, RestoreError> {
+    if store.size() != header.tree_size {
+        return Err(RestoreError::Check(format!(
+            "{} entries, the backup's checkpoint covers {}",
+            store.size(),
+            header.tree_size
+        )));
+    }
+    let got = store.root(header.tree_size)?;
+    if got != *root {
+        return Err(RestoreError::Check(format!(
+            "root {} is not the backup checkpoint's {}",
+            to_hex(&got),
+            to_hex(root)
+        )));
+    }
+    if store.vkey()? != header.vkey {
+        return Err(RestoreError::Check("its vkey is not the backup's".into()));
+    }
+    let report = store.verify(&mut |_, _| {})?;
+    if let Some(f) = &report.failure {
+        return Err(RestoreError::Check(format!("withus log verify: {f}")));
+    }
+    Ok(report)
+}
+
+/// Writes the backup's entries, content (less what `erased` and the entries' own erasures name)
+/// and request digests, from the record `next` on, to its End record.
+fn fill<R: Read>(
+    r: &mut Reader<R>,
+    mut next: Option<Record>,
+    out: &mut Restore,
+    header: &Header,
+    erased: &mut BTreeSet<Hash>,
+    fold_backup: bool,
+) -> Result<(u64, u64), RestoreError> {
     let mut fold = Erasures::new();
     let mut contents = 0u64;
     let mut skipped = 0u64;
@@ -322,57 +399,5 @@ pub fn restore(
     if !folded {
         erased.extend(fold.erased().iter().copied());
     }
-
-    let store = out.finish(config)?;
-    let checked = check_restored(&store, &header, &checkpoint.root);
-    let verify = match checked {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = store.close();
-            return Err(e);
-        }
-    };
-    let report = RestoreReport {
-        origin: header.origin,
-        entries: store.size(),
-        root: checkpoint.root,
-        vkey: header.vkey,
-        contents,
-        erased_skipped: skipped,
-        erasures: erased.len() as u64,
-        export_entries,
-        verify,
-    };
-    store.close()?;
-    Ok(report)
-}
-
-fn check_restored(
-    store: &LogStore,
-    header: &Header,
-    root: &Hash,
-) -> Result<VerifyReport, RestoreError> {
-    if store.size() != header.tree_size {
-        return Err(RestoreError::Check(format!(
-            "{} entries, the backup's checkpoint covers {}",
-            store.size(),
-            header.tree_size
-        )));
-    }
-    let got = store.root(header.tree_size)?;
-    if got != *root {
-        return Err(RestoreError::Check(format!(
-            "root {} is not the backup checkpoint's {}",
-            to_hex(&got),
-            to_hex(root)
-        )));
-    }
-    if store.vkey()? != header.vkey {
-        return Err(RestoreError::Check("its vkey is not the backup's".into()));
-    }
-    let report = store.verify(&mut |_, _| {})?;
-    if let Some(f) = &report.failure {
-        return Err(RestoreError::Check(format!("withus log verify: {f}")));
-    }
-    Ok(report)
+    Ok((contents, skipped))
 }

@@ -246,6 +246,21 @@ impl Restore {
         self.maybe_apply()
     }
 
+    /// Gives up: closes what is open and removes `<dir>.restoring`, leaving nothing behind.
+    pub fn abandon(self) {
+        let Restore {
+            tmp,
+            db,
+            log,
+            slots,
+            ..
+        } = self;
+        drop((log, slots, db));
+        if let Err(e) = fs::remove_dir_all(&tmp) {
+            tracing::warn!(dir = %tmp.display(), error = %e, "cannot remove an abandoned restore");
+        }
+    }
+
     /// Entries written so far.
     pub fn size(&self) -> u64 {
         self.next_seq
