@@ -72,3 +72,46 @@ impl Erasures {
         &self.erased
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::RetentionErased;
+    use crate::domain::types::{HexHash, RetentionRule, Time};
+
+    fn recorded(seq: u64, stream: &str, event: Event) -> Recorded {
+        Recorded {
+            seq,
+            at: Time(1),
+            stream: stream.into(),
+            version: 0,
+            subject: Some("su-sam".into()),
+            actor_id: "withus-retention".into(),
+            actor_role: "system".into(),
+            command: None,
+            event,
+        }
+    }
+
+    #[test]
+    fn a_retention_erasure_names_its_commitments_and_other_entries_none() {
+        let mut e = Erasures::new();
+        e.push(0, None);
+        let r = recorded(
+            1,
+            "retention:su-sam",
+            Event::RetentionErased(RetentionErased {
+                rule: RetentionRule::AdultEndOfCare,
+                basis: "2026-01-01".into(),
+                due: "2046-01-01".into(),
+                segments: vec![HexHash([1; 32]), HexHash([2; 32])],
+            }),
+        );
+        assert_eq!(erased_by(&e.p, &r), vec![[1; 32], [2; 32]]);
+        e.push(1, Some(&r));
+        assert_eq!(
+            e.erased().iter().copied().collect::<Vec<_>>(),
+            vec![[1; 32], [2; 32]]
+        );
+    }
+}
