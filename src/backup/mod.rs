@@ -360,7 +360,7 @@ impl<R: Read> Reader<R> {
         }
         self.chain = chain;
         self.offset = start + 5 + len as u64 + 32;
-        let rec = parse(kind, &payload).map_err(|w| damaged(w))?;
+        let rec = parse(kind, &payload).map_err(&damaged)?;
         self.check_order(&rec).map_err(damaged)?;
         if let Record::End { .. } = rec {
             self.done = true;
@@ -416,14 +416,12 @@ impl<R: Read> Reader<R> {
                 entries,
                 contents,
                 requests,
-            } => {
-                if (*entries, *contents, *requests) != self.counts {
-                    return Err(format!(
-                        "the End record counts {entries} entries, {contents} contents and \
-                         {requests} requests; the file holds {}, {} and {}",
-                        self.counts.0, self.counts.1, self.counts.2
-                    ));
-                }
+            } if (*entries, *contents, *requests) != self.counts => {
+                return Err(format!(
+                    "the End record counts {entries} entries, {contents} contents and \
+                     {requests} requests; the file holds {}, {} and {}",
+                    self.counts.0, self.counts.1, self.counts.2
+                ));
             }
             _ => {}
         }

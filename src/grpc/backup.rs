@@ -34,22 +34,41 @@ struct Sender<T> {
     tx: mpsc::Sender<Result<T, Status>>,
     stopping: watch::Receiver<bool>,
     what: &'static str,
+    runtime: tokio::runtime::Handle,
 }
 
 impl<T> Sender<T> {
+    /// Waits while the client is behind (backpressure), but never past the start of shutdown:
+    /// then the stream ends with UNAVAILABLE (or, if the client's buffer is full, just ends —
+    /// which the client sees as a stream without its last chunk).
     fn send(&self, item: T) -> Result<(), ()> {
-        if *self.stopping.borrow() {
-            let _ = self.tx.blocking_send(Err(Status::unavailable(format!(
+        let stopped = || {
+            let _ = self.tx.try_send(Err(Status::unavailable(format!(
                 "the server is shutting down; the {} is incomplete: ask again once it is back",
                 self.what
             ))));
-            return Err(());
+            Err(())
+        };
+        if *self.stopping.borrow() {
+            return stopped();
         }
-        self.tx.blocking_send(Ok(item)).map_err(|_| ())
+        let mut stopping = self.stopping.clone();
+        self.runtime.block_on(async {
+            tokio::select! {
+                sent = self.tx.send(Ok(item)) => sent.map_err(|_| ()),
+                _ = stopping.wait_for(|s| *s) => stopped(),
+            }
+        })
     }
 
     fn fail(&self, s: Status) {
-        let _ = self.tx.blocking_send(Err(s));
+        let mut stopping = self.stopping.clone();
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = self.tx.send(Err(s)) => {}
+                _ = stopping.wait_for(|s| *s) => {}
+            }
+        });
     }
 }
 
@@ -59,7 +78,12 @@ fn spawn<T: Send + 'static>(
     work: impl FnOnce(&Sender<T>) -> Result<(), Status> + Send + 'static,
 ) -> ChunkStream<T> {
     let (tx, rx) = mpsc::channel(BUFFER);
-    let sender = Sender { tx, stopping, what };
+    let sender = Sender {
+        tx,
+        stopping,
+        what,
+        runtime: tokio::runtime::Handle::current(),
+    };
     tokio::task::spawn_blocking(move || {
         if let Err(s) = work(&sender) {
             sender.fail(s);
@@ -94,8 +118,12 @@ pub(super) fn backup(
     let store_of = Arc::clone(&svc);
     let n = store_of.store().size();
     Ok(spawn(stopping, "backup", move |out| {
-        write_backup(&svc, n, &req, &mut |data| {
-            out.send(pb::BackupChunk { data, tree_size: n })
+        write_backup(&svc, n, &req, &mut |data, last| {
+            out.send(pb::BackupChunk {
+                data,
+                tree_size: n,
+                last,
+            })
         })
     }))
 }
@@ -104,7 +132,7 @@ fn write_backup(
     svc: &Service,
     n: u64,
     req: &pb::BackupRequest,
-    send: &mut dyn FnMut(Vec<u8>) -> Result<(), ()>,
+    send: &mut dyn FnMut(Vec<u8>, bool) -> Result<(), ()>,
 ) -> Result<(), Status> {
     let store: &LogStore = svc.store();
     let root = store.root(n).map_err(store_status)?;
@@ -140,7 +168,7 @@ fn write_backup(
         first.extend(enc.encode(&Record::Keys(sealed)));
     }
     let gone = |_| Status::cancelled("the client went away");
-    send(first).map_err(gone)?;
+    send(first, false).map_err(gone)?;
 
     // Entries, and the commitments they hold, in order.
     let mut commits = Vec::new();
@@ -162,22 +190,22 @@ fn write_backup(
             let entries = std::mem::take(&mut batch);
             counts.0 += entries.len() as u64;
             let next_first = batch_first + entries.len() as u64;
-            send(enc.encode(&Record::Entries {
+            let record = enc.encode(&Record::Entries {
                 first: batch_first,
                 entries,
-            }))
-            .map_err(gone)?;
+            });
+            send(record, false).map_err(gone)?;
             batch_first = next_first;
             bytes = 0;
         }
     }
     if !batch.is_empty() {
         counts.0 += batch.len() as u64;
-        send(enc.encode(&Record::Entries {
+        let record = enc.encode(&Record::Entries {
             first: batch_first,
             entries: batch,
-        }))
-        .map_err(gone)?;
+        });
+        send(record, false).map_err(gone)?;
     }
     if counts.0 != n {
         return Err(store_status(StoreError::corrupt(
@@ -197,26 +225,27 @@ fn write_backup(
         contents.push(sealed);
         if bytes >= RECORD_TARGET {
             counts.1 += contents.len() as u64;
-            send(enc.encode(&Record::Contents(std::mem::take(&mut contents)))).map_err(gone)?;
+            let record = enc.encode(&Record::Contents(std::mem::take(&mut contents)));
+            send(record, false).map_err(gone)?;
             bytes = 0;
         }
     }
     if !contents.is_empty() {
         counts.1 += contents.len() as u64;
-        send(enc.encode(&Record::Contents(contents))).map_err(gone)?;
+        send(enc.encode(&Record::Contents(contents)), false).map_err(gone)?;
     }
 
     let requests = store.request_digests(n).map_err(store_status)?;
     for chunk in requests.chunks(REQUESTS_PER_RECORD) {
         counts.2 += chunk.len() as u64;
-        send(enc.encode(&Record::Requests(chunk.to_vec()))).map_err(gone)?;
+        send(enc.encode(&Record::Requests(chunk.to_vec())), false).map_err(gone)?;
     }
-    send(enc.encode(&Record::End {
+    let end = enc.encode(&Record::End {
         entries: counts.0,
         contents: counts.1,
         requests: counts.2,
-    }))
-    .map_err(gone)?;
+    });
+    send(end, true).map_err(gone)?;
     tracing::info!(
         tree_size = n,
         contents = counts.1,

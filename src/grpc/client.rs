@@ -264,12 +264,24 @@ impl Client {
             .await
             .map_err(Self::fail(what))?
             .into_inner();
-        let (mut size, mut bytes) = (0, 0u64);
+        let (mut size, mut bytes, mut last) = (0, 0u64, false);
         while let Some(chunk) = stream.message().await.map_err(Self::fail(what))? {
+            if last {
+                return Err(ClientError::Bad(
+                    "the server sent more after the backup's last chunk".into(),
+                ));
+            }
             size = chunk.tree_size;
+            last = chunk.last;
             out.write_all(&chunk.data)
                 .map_err(|e| ClientError::Bad(format!("writing the backup: {e}")))?;
             bytes += chunk.data.len() as u64;
+        }
+        if !last {
+            return Err(ClientError::Bad(format!(
+                "the backup stream ended after {bytes} bytes without its last chunk (the server \
+                 stopped?); take the backup again"
+            )));
         }
         Ok((size, bytes))
     }
@@ -278,7 +290,7 @@ impl Client {
     /// `entry` with its seq. Returns the tree size and the server's signed checkpoint of it.
     pub async fn export_log(
         &self,
-        entry: &mut dyn FnMut(u64, &[u8]) -> Result<(), ClientError>,
+        entry: &mut EntrySink<'_>,
     ) -> Result<(u64, String), ClientError> {
         let what = "export the log";
         let mut stream = pb::audit_client::AuditClient::new(self.channel.clone())
@@ -338,6 +350,9 @@ impl Client {
         })
     }
 }
+
+/// What receives each exported entry (its seq and exact bytes).
+pub type EntrySink<'a> = dyn FnMut(u64, &[u8]) -> Result<(), ClientError> + 'a;
 
 /// What `Client::verify_log` found.
 #[derive(Debug)]
