@@ -435,10 +435,21 @@ async fn a_backup_taken_during_appends_restores_to_its_checkpoint() {
             n > 0 && n < live_size,
             "backup of {n}, live log {live_size}"
         );
+        let mut segments = 0;
         for e in store.entries(0, n) {
             let e = e.unwrap();
             assert_eq!(e.bytes, live_entries[e.seq as usize], "entry {}", e.seq);
+            // Every segment an entry commits to is there (nothing was erased).
+            for c in withus::store::segment_commits(&e.bytes) {
+                assert!(
+                    store.content(&c).unwrap().is_some(),
+                    "content of seq {}",
+                    e.seq
+                );
+                segments += 1;
+            }
         }
+        assert!(segments >= 5, "names and both passages: {segments}");
         n
     };
     let out = withus(args(&["log", "verify", "--data", p(&restored)])).await;

@@ -51,6 +51,8 @@ pub enum RestoreError {
 #[derive(Debug)]
 pub struct RestoreReport {
     pub origin: String,
+    /// When the backup was taken (its header's `taken_at`).
+    pub taken_at: String,
     /// Entries restored (the backup's tree size).
     pub entries: u64,
     /// The restored root, equal to the backup checkpoint's.
@@ -250,6 +252,7 @@ pub fn restore(
     };
     let report = RestoreReport {
         origin: header.origin,
+        taken_at: header.taken_at,
         entries: store.size(),
         root: checkpoint.root,
         vkey: header.vkey,

@@ -164,6 +164,15 @@ pub fn restore(
                 "ok: verified {} entries; {} content segments",
                 r.verify.entries, r.verify.contents
             );
+            if r.export_entries.is_none() {
+                println!(
+                    "note: erasures recorded after the backup was taken ({}) are not applied; \
+                     unless this backup is newer than every erasure, restore again with \
+                     --erasures-from a later `withus log export` of the live log (README: \
+                     \"Restoring after an erasure\")",
+                    r.taken_at
+                );
+            }
             Ok(EXIT_OK)
         }
         Err(e) => {
