@@ -2,11 +2,11 @@
 //! writes, byte for byte, and what `withus restore` reads. A wire format of its own — never a
 //! domain struct's serde — documented in ARCHITECTURE.md ("Backup and restore").
 //!
-//! Owns: the file's framing and records ([`Record`], [`encode`], [`Reader`]), and sealing the
+//! Owns: the file's framing and records ([`Record`], [`Encoder`], [`Reader`]), and sealing the
 //! store's key material to a passphrase ([`seal_keys`], [`open_keys`]: Argon2id, then
 //! ChaCha20-Poly1305). Must not touch: the disk, sled, the clock or randomness (callers pass
-//! salts and nonces); what the entries mean (restore's erasures are [`restore`]'s, through the
-//! domain).
+//! salts and nonces); what the entries mean. [`restore`] carries a restore out: it reads a file
+//! through [`Reader`], asks the domain what was erased and has the store write.
 //!
 //! Layout: `MAGIC` (8 bytes) ‖ format version (u32 BE), then records, each
 //! `kind (u8) ‖ len (u32 BE) ‖ payload (len bytes) ‖ chain (32)`, where
