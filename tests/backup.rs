@@ -865,3 +865,97 @@ async fn refusals_say_what_and_where() {
     let out = withus(restore(&file, &dir, &pass)).await;
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_a_client_stops_reading_does_not_hold_the_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = serve(&tmp.path().join("live")).await;
+    let c = story(&s).await;
+    // About 3.5 MiB of content, so the backup is many chunks.
+    pb::meetings_client::MeetingsClient::new(s.ch.clone())
+        .record(req(
+            pb::RecordMeetingRequest {
+                call: call("meet-2"),
+                meeting_id: "m-2".into(),
+                support_id: "sp-1".into(),
+                kind: "one_to_one".into(),
+                group_id: String::new(),
+                goals: vec![],
+                activities: vec![],
+                mode: "phone".into(),
+                place: "online".into(),
+                place_detail: String::new(),
+                occurred_at: withus::format::format_millis(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis() as u64
+                        - 1_800_000,
+                ),
+                minutes: 20,
+            },
+            &c.amara,
+        ))
+        .await
+        .unwrap();
+    let segments = (0..56)
+        .map(|i| {
+            seg(
+                &format!("big-{i}"),
+                &format!("{i} {}", "words ".repeat(10_000)),
+            )
+        })
+        .collect();
+    pb::notes_client::NotesClient::new(s.ch.clone())
+        .draft(req(
+            pb::DraftNoteRequest {
+                call: call("draft-2"),
+                note_id: "n-2".into(),
+                meeting_id: "m-2".into(),
+                segments,
+            },
+            &c.amara,
+        ))
+        .await
+        .unwrap();
+
+    let mut stream = pb::admin_client::AdminClient::new(s.ch.clone())
+        .backup(req(
+            pb::BackupRequest {
+                with_keys: false,
+                passphrase: String::new(),
+            },
+            &s.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert!(!first.last);
+    // The client reads no further; the server is asked to stop.
+    let _ = s.stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.task)
+        .await
+        .expect("the shutdown finishes although a backup stream is unread")
+        .unwrap()
+        .unwrap();
+    // What the client then reads never ends with the last chunk.
+    let mut last = false;
+    loop {
+        match stream.message().await {
+            Ok(Some(chunk)) => last |= chunk.last,
+            Ok(None) => break,
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.code(),
+                        Code::Unavailable | Code::Unknown | Code::Cancelled
+                    ),
+                    "{e:?}"
+                );
+                break;
+            }
+        }
+    }
+    assert!(!last, "an interrupted backup is never complete");
+}

@@ -84,12 +84,59 @@ fn spawn<T: Send + 'static>(
         what,
         runtime: tokio::runtime::Handle::current(),
     };
+    let stop = tokio_stream::wrappers::WatchStream::new(sender.stopping.clone());
     tokio::task::spawn_blocking(move || {
         if let Err(s) = work(&sender) {
             sender.fail(s);
         }
     });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+    Box::pin(Stoppable {
+        chunks: tokio_stream::wrappers::ReceiverStream::new(rx),
+        stopping: stop,
+        what,
+        done: false,
+    })
+}
+
+/// The chunks, until the server begins to shut down: then one UNAVAILABLE and the end, dropping
+/// what is buffered, so a client that does not read cannot hold the shutdown (as subscriptions).
+struct Stoppable<T> {
+    chunks: tokio_stream::wrappers::ReceiverStream<Result<T, Status>>,
+    stopping: tokio_stream::wrappers::WatchStream<bool>,
+    what: &'static str,
+    done: bool,
+}
+
+impl<T> Stream for Stoppable<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let mut stop = false;
+        while let Poll::Ready(flag) = Pin::new(&mut self.stopping).poll_next(cx) {
+            match flag {
+                Some(false) => continue,
+                Some(true) | None => {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        if stop {
+            self.done = true;
+            return Poll::Ready(Some(Err(Status::unavailable(format!(
+                "the server is shutting down; the {} is incomplete: ask again once it is back",
+                self.what
+            )))));
+        }
+        Pin::new(&mut self.chunks).poll_next(cx)
+    }
 }
 
 /// `Admin.Backup`, after the caller was allowed.
