@@ -7,6 +7,7 @@
 //! (withus.v1, health, reflection) and [`http`] (metrics and health for operators); what they
 //! count: [`metrics`].
 
+pub mod backup;
 pub mod checkpoint;
 pub mod content;
 pub mod domain;

@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 use withus::format::to_hex;
 use withus::store::{LogStore, StoreConfig, VerifyReport};
 
+#[path = "cli/backup.rs"]
+mod backup_cmd;
 #[path = "cli/sar.rs"]
 mod sar_cmd;
 
@@ -33,7 +35,7 @@ const EXIT_ERROR: u8 = 3;
     about = "withus: co-produced peer-support records on a verifiable log"
 )]
 #[command(
-    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check); 2 bad usage (also a serve --language, --retention or --oidc file, or a retention plan --policy file, that does not read); 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
+    after_help = "Exit codes: 0 success; 1 verification found a problem (log verify, sar verify, sar check-head) or the views had drifted from the log (rebuild --check), or a backup or export given to restore is damaged, altered, truncated or its passphrase wrong; 2 bad usage (also a serve --language, --retention or --oidc file, or a retention plan --policy file, that does not read; a restore without its keys or into a directory that is not empty); 3 the store could not be opened or read, or the server could not be reached; 4 the server refused the call (the message says why)."
 )]
 struct Cli {
     /// How log lines are written to standard error: `text` for people, `json` (one object per
@@ -155,6 +157,64 @@ enum Command {
         /// An admin's bearer token.
         #[arg(long)]
         token: String,
+    },
+    /// Take a consistent backup of a running server (admins): every entry up to the tree size
+    /// when it starts, the sealed content and salts of the segments they commit to, request
+    /// digests and the signed checkpoint; with --with-keys also the signing key, sealed to a
+    /// passphrase (Argon2id, ChaCha20-Poly1305). Appends go on meanwhile. Written to
+    /// FILE.partial (mode 0600), fsynced, then renamed to FILE. The file holds everyone's
+    /// content: keep it as safe as the data directory, and destroy it when it is no longer
+    /// needed (an erasure made after it was taken is not in it; see `withus restore
+    /// --erasures-from`).
+    Backup {
+        /// The server's URL.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// An admin's bearer token.
+        #[arg(long)]
+        token: String,
+        /// The backup file to write; refused if it exists, unless --force.
+        #[arg(long)]
+        out: PathBuf,
+        /// Include the store's signing key, sealed to the passphrase in --passphrase-file.
+        #[arg(long, requires = "passphrase_file")]
+        with_keys: bool,
+        /// A file holding the passphrase (at least 12 characters; one trailing newline is
+        /// ignored). Only with --with-keys.
+        #[arg(long, requires = "with_keys")]
+        passphrase_file: Option<PathBuf>,
+        /// Replace FILE if it exists (atomically: the old file stays until the new one is
+        /// complete).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a fresh store from a backup file into a new data directory, re-applying every
+    /// erasure its log records (and, with --erasures-from, every erasure recorded since, in a
+    /// later `withus log export` of the live log): erased content is never written. Checks the
+    /// key against the backup's vkey before writing anything, then that the restored store's
+    /// root is the backup checkpoint's and that it verifies (`withus log verify`). Refuses a
+    /// directory that is not empty. Exit 1 if the file (or the export) is damaged, altered,
+    /// truncated or opened with the wrong passphrase, naming where; 2 if keys are missing or
+    /// the directory is not empty.
+    Restore {
+        /// The backup file (`withus backup`).
+        file: PathBuf,
+        /// The new data directory (must not exist, or be empty).
+        #[arg(long)]
+        data: PathBuf,
+        /// For a backup taken --with-keys: the file holding its passphrase.
+        #[arg(long, conflicts_with = "key_file")]
+        passphrase_file: Option<PathBuf>,
+        /// For a backup taken without --with-keys: a copy of the live store's checkpoint.key
+        /// (mode 0600).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// A later `withus log export` of the live log (text-free; `--server` works while it
+        /// runs): its first entries must be the backup's (same root), and every erasure it
+        /// records is applied too. Use it whenever anything may have been erased since the
+        /// backup was taken.
+        #[arg(long, value_name = "EXPORT")]
+        erasures_from: Option<PathBuf>,
     },
     /// Rebuild the persisted views from the log; with --check, fail if they had drifted.
     ///
@@ -328,27 +388,43 @@ enum RetentionCommand {
 #[derive(Subcommand)]
 enum LogCommand {
     /// Write every entry's exact bytes, one per line, in seq order (log-format.md §5).
-    /// Works read-only, also on a damaged store.
+    /// Works read-only, also on a damaged store; or, with --server, from a running server
+    /// (auditors and admins), as of its tree size when the export starts: the same bytes.
     Export {
         /// Data directory of the store.
         #[arg(long, default_value = "./withus-data")]
         data: PathBuf,
+        /// Export from a running server instead (its URL), with --token.
+        #[arg(long, requires = "token")]
+        server: Option<String>,
+        /// An auditor's or admin's bearer token (with --server).
+        #[arg(long, requires = "server")]
+        token: Option<String>,
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Check the whole store (every check of log-format.md §6, Merkle nodes, indexes, content
-    /// slots), or with --checkpoint only what was appended since a trusted checkpoint.
+    /// slots), or with --checkpoint only what was appended since a trusted checkpoint; or, with
+    /// --server, a running server's log: every entry streamed (§6's checks) and the server's
+    /// checkpoint of them, which must verify with --vkey and have their root.
     /// Read-only; exits 1 and names the first bad seq when anything is wrong.
     Verify {
         /// Data directory of the store.
         #[arg(long, default_value = "./withus-data")]
         data: PathBuf,
+        /// Verify a running server's log instead (its URL), with --token and --vkey.
+        #[arg(long, requires_all = ["token", "vkey"], conflicts_with = "checkpoint")]
+        server: Option<String>,
+        /// An auditor's or admin's bearer token (with --server).
+        #[arg(long, requires = "server")]
+        token: Option<String>,
         /// A signed checkpoint (file) you trust; only entries after it are checked.
         #[arg(long, requires = "vkey")]
         checkpoint: Option<PathBuf>,
-        /// The verifier key that signed --checkpoint (as printed by `withus log vkey`).
-        #[arg(long, requires = "checkpoint")]
+        /// The verifier key that signed --checkpoint, or that must sign the server's checkpoint
+        /// with --server (as printed by `withus log vkey`; from a source you trust).
+        #[arg(long)]
         vkey: Option<String>,
     },
     /// Print a signed checkpoint (C2SP signed note) of the current tree.
@@ -404,6 +480,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             command,
         } => return admin(server, token, command),
         Command::Demo { server, token } => return demo(server, token),
+        Command::Backup {
+            server,
+            token,
+            out,
+            with_keys,
+            passphrase_file,
+            force,
+        } => return backup_cmd::backup(server, token, out, with_keys, passphrase_file, force),
+        Command::Restore {
+            file,
+            data,
+            passphrase_file,
+            key_file,
+            erasures_from,
+        } => return backup_cmd::restore(file, data, passphrase_file, key_file, erasures_from),
         Command::Sar { command } => return sar_cmd::run(command),
         Command::Retention {
             command:
@@ -481,7 +572,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
     };
     match command {
-        LogCommand::Export { data, out } => {
+        LogCommand::Export {
+            server: Some(server),
+            token: Some(token),
+            out,
+            ..
+        } => backup_cmd::export(server, token, out),
+        LogCommand::Verify {
+            server: Some(server),
+            token: Some(token),
+            vkey: Some(vkey),
+            ..
+        } => backup_cmd::verify(server, token, vkey),
+        LogCommand::Export { data, out, .. } => {
             let store = LogStore::open_read_only(&data)?;
             let mut w: Box<dyn std::io::Write> = match &out {
                 Some(p) => Box::new(
@@ -509,7 +612,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             data,
             checkpoint,
             vkey,
+            ..
         } => {
+            if checkpoint.is_none() && vkey.is_some() {
+                eprintln!("withus: --vkey goes with --checkpoint FILE or --server URL");
+                return Ok(EXIT_USAGE);
+            }
             let store = LogStore::open_read_only(&data)?;
             let bar = progress_bar(store.size());
             let mut tick = |done: u64, total: u64| {

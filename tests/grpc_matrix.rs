@@ -498,6 +498,13 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 page_token: String::new()
             })
         ),
+        "Admin.Backup" => go!(admin_client::AdminClient.backup(pb::BackupRequest {
+            with_keys: false,
+            passphrase: String::new()
+        })),
+        "Audit.ExportLog" => {
+            go!(audit_client::AuditClient.export_log(pb::ExportLogRequest { tree_size: 0 }))
+        }
         "Support.Refer" => {
             let source = if role == "service_user" {
                 "self"
@@ -1101,6 +1108,9 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("Audit.Verify", Kind::Full, &["auditor", "admin"]),
         ("Audit.ComplianceFlags", Kind::Full, &["auditor"]),
         ("Audit.Subscribe", Kind::Full, &["auditor", "admin"]),
+        ("Audit.ExportLog", Kind::Full, &["auditor", "admin"]),
+        // A backup carries everyone's sealed content and salts: the admin's alone.
+        ("Admin.Backup", Kind::Full, &["admin"]),
         (
             "Discussions.Record",
             Kind::Full,

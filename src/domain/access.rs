@@ -211,6 +211,11 @@ pub enum AuditRead {
     ListActors,
     /// The retention plan: who would be erased and when (dates, rules, holds; no content).
     RetentionPlan,
+    /// The log's entries up to a tree size, with its checkpoint (`Audit.ExportLog`; no content).
+    ExportLog,
+    /// A backup of the whole store (`Admin.Backup`): the entries and everyone's sealed content
+    /// with the salts that open it — a copy of the data directory, for the one who runs it.
+    Backup,
 }
 
 impl AuditRead {
@@ -218,6 +223,7 @@ impl AuditRead {
     fn rule(self) -> (&'static [Role], &'static str) {
         const AUDITOR: &[Role] = &[Role::Auditor];
         const AUDITOR_OR_ADMIN: &[Role] = &[Role::Auditor, Role::Admin];
+        const ADMIN: &[Role] = &[Role::Admin];
         match self {
             AuditRead::RecordMetadata => (AUDITOR, "read record metadata"),
             AuditRead::ComplianceFlags => (AUDITOR, "read compliance flags"),
@@ -227,6 +233,8 @@ impl AuditRead {
             AuditRead::Subscribe => (AUDITOR_OR_ADMIN, "subscribe to the log"),
             AuditRead::ListActors => (AUDITOR_OR_ADMIN, "list actors"),
             AuditRead::RetentionPlan => (AUDITOR_OR_ADMIN, "read the retention plan"),
+            AuditRead::ExportLog => (AUDITOR_OR_ADMIN, "export the log"),
+            AuditRead::Backup => (ADMIN, "take a backup of the store"),
         }
     }
 }

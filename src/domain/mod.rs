@@ -33,6 +33,7 @@ pub mod checks;
 pub mod consent;
 pub mod decide;
 pub mod discussions;
+pub mod erasure;
 pub mod event;
 pub mod goals;
 pub mod meetings;

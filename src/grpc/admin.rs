@@ -161,4 +161,19 @@ impl pb::admin_server::Admin for AdminApi {
             next_page_token,
         }))
     }
+
+    type BackupStream = super::backup::ChunkStream<pb::BackupChunk>;
+
+    async fn backup(
+        &self,
+        r: Request<pb::BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        crate::domain::access::decide_audit(&a, crate::domain::access::AuditRead::Backup)
+            .map_err(|r| status(r.into()))?;
+        tracing::info!(actor = %a.id, "backup requested");
+        let stream = super::backup::backup(svc, self.shared.stopping.clone(), r.into_inner())?;
+        Ok(Response::new(stream))
+    }
 }

@@ -337,4 +337,16 @@ impl pb::audit_server::Audit for AuditApi {
             done: false,
         })))
     }
+
+    type ExportLogStream = super::backup::ChunkStream<pb::ExportLogChunk>;
+
+    async fn export_log(
+        &self,
+        r: Request<pb::ExportLogRequest>,
+    ) -> Result<Response<Self::ExportLogStream>, Status> {
+        let (svc, a) = self.who(&r).await?;
+        allow(&a, AuditRead::ExportLog)?;
+        let stream = super::backup::export_log(svc, self.shared.stopping.clone(), r.into_inner())?;
+        Ok(Response::new(stream))
+    }
 }

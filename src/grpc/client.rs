@@ -283,6 +283,124 @@ impl Client {
             .map_err(Self::fail("read record"))?
             .into_inner())
     }
+
+    /// `Admin.Backup`: writes the backup file's bytes to `out` as they arrive. Returns the tree
+    /// size it is of and its length. The caller makes the file durable (and removes it if this
+    /// fails: a stream that breaks leaves a truncated file, which restore refuses).
+    pub async fn backup(
+        &self,
+        with_keys: bool,
+        passphrase: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(u64, u64), ClientError> {
+        let what = "take a backup";
+        let mut stream = pb::admin_client::AdminClient::new(self.channel.clone())
+            .backup(self.req(pb::BackupRequest {
+                with_keys,
+                passphrase: passphrase.to_string(),
+            })?)
+            .await
+            .map_err(Self::fail(what))?
+            .into_inner();
+        let (mut size, mut bytes, mut last) = (0, 0u64, false);
+        while let Some(chunk) = stream.message().await.map_err(Self::fail(what))? {
+            if last {
+                return Err(ClientError::Bad(
+                    "the server sent more after the backup's last chunk".into(),
+                ));
+            }
+            size = chunk.tree_size;
+            last = chunk.last;
+            out.write_all(&chunk.data)
+                .map_err(|e| ClientError::Bad(format!("writing the backup: {e}")))?;
+            bytes += chunk.data.len() as u64;
+        }
+        if !last {
+            return Err(ClientError::Bad(format!(
+                "the backup stream ended after {bytes} bytes without its last chunk (the server \
+                 stopped?); take the backup again"
+            )));
+        }
+        Ok((size, bytes))
+    }
+
+    /// `Audit.ExportLog`: every entry up to the current tree size, in order, each handed to
+    /// `entry` with its seq. Returns the tree size and the server's signed checkpoint of it.
+    pub async fn export_log(
+        &self,
+        entry: &mut EntrySink<'_>,
+    ) -> Result<(u64, String), ClientError> {
+        let what = "export the log";
+        let mut stream = pb::audit_client::AuditClient::new(self.channel.clone())
+            .export_log(self.req(pb::ExportLogRequest { tree_size: 0 })?)
+            .await
+            .map_err(Self::fail(what))?
+            .into_inner();
+        let (mut size, mut checkpoint, mut next) = (None, String::new(), 0u64);
+        while let Some(chunk) = stream.message().await.map_err(Self::fail(what))? {
+            if size.is_none() {
+                size = Some(chunk.tree_size);
+                checkpoint = chunk.checkpoint;
+            }
+            if chunk.first_seq != next {
+                return Err(ClientError::Bad(format!(
+                    "the server sent entries from seq {} where {next} was next",
+                    chunk.first_seq
+                )));
+            }
+            for e in &chunk.entries {
+                entry(next, e)?;
+                next += 1;
+            }
+        }
+        let size = size.unwrap_or(0);
+        if next != size {
+            return Err(ClientError::Bad(format!(
+                "the export stream ended after {next} of {size} entries"
+            )));
+        }
+        Ok((size, checkpoint))
+    }
+
+    /// `withus log verify --server`: streams the log and checks it (log-format.md §6) and the
+    /// server's checkpoint of it, which must verify with `vkey` (a key the caller trusts, not
+    /// one the server sends).
+    pub async fn verify_log(&self, vkey: &str) -> Result<LogCheck, ClientError> {
+        let mut checker = crate::store::EntryChecker::default();
+        let mut failure = None;
+        let (_, checkpoint) = self
+            .export_log(&mut |_, e| {
+                if failure.is_none() {
+                    if let Err(f) = checker.push(e) {
+                        failure = Some(f);
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        if failure.is_none() {
+            failure = checker.check_checkpoint(&checkpoint, vkey).err();
+        }
+        Ok(LogCheck {
+            entries: checker.size(),
+            root: checker.root(),
+            failure,
+        })
+    }
+}
+
+/// What receives each exported entry (its seq and exact bytes).
+pub type EntrySink<'a> = dyn FnMut(u64, &[u8]) -> Result<(), ClientError> + 'a;
+
+/// What `Client::verify_log` found.
+#[derive(Debug)]
+pub struct LogCheck {
+    /// Entries that passed the checks (all of them when `failure` is `None`).
+    pub entries: u64,
+    /// Their Merkle root.
+    pub root: crate::format::Hash,
+    /// The first problem, naming its seq.
+    pub failure: Option<crate::store::Failure>,
 }
 
 /// Reassembles a bundle streamed by `GetBundle` or `GetMyBundle`: its bytes, and the bundle hash

@@ -10,6 +10,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod backup;
 mod care;
 pub mod client;
 pub mod commands;

@@ -15,6 +15,7 @@
 //! - a segment's text is stored only sealed under a key derived from its salt, and the salt
 //!   only in the slot file, which erasure overwrites in place.
 
+mod backup;
 mod error;
 pub mod index;
 mod keys;
@@ -35,8 +36,9 @@ use std::thread::JoinHandle;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+pub use backup::{read_key_file, segment_commits, Restore};
 pub use error::StoreError;
-pub use verify::{Failure, VerifyReport};
+pub use verify::{EntryChecker, Failure, VerifyReport};
 #[doc(hidden)]
 pub use views::codec as views_codec;
 pub use views::ViewRecords;
@@ -435,7 +437,11 @@ fn read_key(path: &Path) -> Result<[u8; 32], StoreError> {
 }
 
 fn write_new_key(dir: &Path, path: &Path) -> Result<(), StoreError> {
-    let seed = random::<32>()?;
+    write_key(dir, path, &random::<32>()?)
+}
+
+/// Writes a key file (owner-only) holding `seed`; refuses to replace one.
+fn write_key(dir: &Path, path: &Path, seed: &[u8; 32]) -> Result<(), StoreError> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -835,3 +835,74 @@ fn postings_from(
         cur: None,
     })
 }
+
+/// The checks of log-format.md §6 over entries given one by one (an export, a server's stream,
+/// a backup), with nothing stored to compare with: each entry against the ones before it, and
+/// the root they add up to. Pure: it reads nothing.
+pub struct EntryChecker {
+    chain: Chain,
+}
+
+impl Default for EntryChecker {
+    fn default() -> Self {
+        EntryChecker {
+            chain: Chain {
+                next_seq: 0,
+                prev: ZERO_HASH,
+                last_at: [0; 24],
+                streams: HashMap::new(),
+                subjects: HashMap::new(),
+                frontier: Frontier::default(),
+                derived_until: 0,
+            },
+        }
+    }
+}
+
+impl EntryChecker {
+    /// Checks the next entry (line `size()` of an export); the failure names its seq.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let seq = self.chain.next_seq;
+        let it = examine(seq, bytes);
+        self.chain.check(&it).map_err(|what| Failure {
+            seq: Some(seq),
+            what,
+        })?;
+        self.chain.frontier.push(it.leaf, |_, _, _| {});
+        Ok(())
+    }
+
+    /// Entries checked so far.
+    pub fn size(&self) -> u64 {
+        self.chain.frontier.size()
+    }
+
+    /// The Merkle root of the entries checked so far.
+    pub fn root(&self) -> Hash {
+        self.chain.frontier.root()
+    }
+
+    /// Compares with a checkpoint signed by `vkey`: the signature must verify, and its size and
+    /// root must be those of the entries checked.
+    pub fn check_checkpoint(&self, note: &str, vkey: &str) -> Result<Checkpoint, Failure> {
+        let fail = |what: String| Failure { seq: None, what };
+        let cp = crate::checkpoint::NoteVerifier::from_vkey(vkey)
+            .and_then(|v| v.open(note))
+            .map_err(|e| fail(format!("the checkpoint does not verify with the vkey: {e}")))?;
+        if cp.size != self.size() {
+            return Err(fail(format!(
+                "the checkpoint covers {} entries, {} were checked",
+                cp.size,
+                self.size()
+            )));
+        }
+        if cp.root != self.root() {
+            return Err(fail(format!(
+                "the entries' Merkle root {} is not the checkpoint's {}",
+                crate::format::to_hex(&self.root()),
+                crate::format::to_hex(&cp.root)
+            )));
+        }
+        Ok(cp)
+    }
+}
