@@ -196,6 +196,10 @@ enum Command {
     /// directory that is not empty. Exit 1 if the file (or the export) is damaged, altered,
     /// truncated or opened with the wrong passphrase, naming where; 2 if keys are missing or
     /// the directory is not empty.
+    ///
+    /// One of --erasures-from or --no-later-erasures is required: restoring a backup alone
+    /// would bring back whatever was erased after it was taken.
+    #[command(group(clap::ArgGroup::new("later_erasures").required(true).args(["erasures_from", "no_later_erasures"])))]
     Restore {
         /// The backup file (`withus backup`).
         file: PathBuf,
@@ -215,6 +219,10 @@ enum Command {
         /// backup was taken.
         #[arg(long, value_name = "EXPORT")]
         erasures_from: Option<PathBuf>,
+        /// Say that nothing was erased after the backup was taken (or that the live log is
+        /// lost, so no later export exists): restore from the backup's own log alone.
+        #[arg(long)]
+        no_later_erasures: bool,
     },
     /// Rebuild the persisted views from the log; with --check, fail if they had drifted.
     ///
@@ -494,6 +502,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             passphrase_file,
             key_file,
             erasures_from,
+            no_later_erasures: _,
         } => return backup_cmd::restore(file, data, passphrase_file, key_file, erasures_from),
         Command::Sar { command } => return sar_cmd::run(command),
         Command::Retention {

@@ -413,6 +413,7 @@ async fn a_backup_taken_during_appends_restores_to_its_checkpoint() {
     let restored = tmp.path().join("restored");
     let out = withus(args(&[
         "restore",
+        "--no-later-erasures",
         p(&file),
         "--data",
         p(&restored),
@@ -579,7 +580,14 @@ async fn an_erasure_after_a_backup_is_reapplied_from_a_later_export() {
     let key_copy = tmp.path().join("checkpoint.key.copy");
     std::fs::copy(live.join("checkpoint.key"), &key_copy).unwrap();
     let r0 = tmp.path().join("r0");
-    let out = withus(args(&["restore", p(&b1), "--data", p(&r0)])).await;
+    let out = withus(args(&[
+        "restore",
+        "--no-later-erasures",
+        p(&b1),
+        "--data",
+        p(&r0),
+    ]))
+    .await;
     assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stderr.contains("checkpoint.key") && out.stderr.contains("--key-file"),
@@ -589,6 +597,7 @@ async fn an_erasure_after_a_backup_is_reapplied_from_a_later_export() {
     assert!(!r0.exists(), "nothing written without a key");
     let out = withus(args(&[
         "restore",
+        "--no-later-erasures",
         p(&b1),
         "--data",
         p(&r0),
@@ -638,6 +647,7 @@ async fn an_erasure_after_a_backup_is_reapplied_from_a_later_export() {
     let r2 = tmp.path().join("r2");
     let out = withus(args(&[
         "restore",
+        "--no-later-erasures",
         p(&b2),
         "--data",
         p(&r2),
@@ -763,6 +773,7 @@ async fn refusals_say_what_and_where() {
     let restore = |f: &Path, dir: &Path, pass: &Path| {
         args(&[
             "restore",
+            "--no-later-erasures",
             p(f),
             "--data",
             p(dir),
@@ -854,6 +865,7 @@ async fn refusals_say_what_and_where() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let dir = tmp.path().join("r-foreign");
     let mut a = restore(&file, &dir, &pass);
+    a.retain(|arg| arg != "--no-later-erasures");
     a.extend(args(&["--erasures-from", p(&foreign)]));
     let out = withus(a).await;
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);

@@ -479,7 +479,9 @@ async fn prompts_come_with_revisions_addenda_and_concerns_and_never_with_a_refus
         .await
         .unwrap_err();
     assert!(!e.message().contains("lives with"), "{e}");
-    assert!(e.details().is_empty());
+    // The details hold the refusal's ErrorInfo, never a prompt or the text.
+    assert!(!String::from_utf8_lossy(e.details()).contains("lives with"));
+    assert!(!String::from_utf8_lossy(e.details()).contains("prompt"));
 
     // A concern's summary is prompted, an outcome's detail too; a call without text is not.
     let sg = s.actor("sg-lee", pb::Role::SafeguardingLead, "").await;

@@ -43,8 +43,9 @@ pub const RECORD_TARGET: usize = 512 * 1024;
 pub const ARGON2_M_KIB: u32 = 64 * 1024;
 pub const ARGON2_T: u32 = 3;
 pub const ARGON2_P: u32 = 1;
-/// Most a file may ask of the machine restoring it (1 GiB, 16 passes, 8 lanes).
-const ARGON2_LIMITS: (u32, u32, u32) = (1024 * 1024, 16, 8);
+/// Most a file may ask of the machine restoring it: what format 1 writes, so a crafted file
+/// cannot make a restore allocate more before its passphrase is even tried.
+const ARGON2_LIMITS: (u32, u32, u32) = (ARGON2_M_KIB, ARGON2_T, ARGON2_P);
 /// Shortest passphrase accepted for sealing key material.
 pub const MIN_PASSPHRASE_CHARS: usize = 12;
 

@@ -241,15 +241,17 @@ pub fn restore(
         }
     };
 
-    let store = out.finish(config)?;
-    let checked = check_restored(&store, &header, &checkpoint.root);
+    // Checked where it was written; only a store that checks out is moved to `--data`.
+    let restored = out.finish(config)?;
+    let checked = check_restored(restored.store(), &header, &checkpoint.root);
     let verify = match checked {
         Ok(v) => v,
         Err(e) => {
-            let _ = store.close();
+            restored.discard();
             return Err(e);
         }
     };
+    let store = restored.store();
     let report = RestoreReport {
         origin: header.origin,
         taken_at: header.taken_at,
@@ -262,7 +264,7 @@ pub fn restore(
         export_entries,
         verify,
     };
-    store.close()?;
+    restored.place()?;
     Ok(report)
 }
 

@@ -195,7 +195,16 @@ pub fn restore(
 pub fn export(server: String, token: String, out: Option<PathBuf>) -> anyhow::Result<u8> {
     let mut w: Box<dyn std::io::Write> = match &out {
         Some(p) => {
-            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+            // Owner-only: an export lists every person's event metadata.
+            Box::new(
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
+            )
         }
         None => Box::new(std::io::stdout().lock()),
     };

@@ -228,15 +228,13 @@ pub(super) fn link_identity(
     crate::oidc::check_issuer(issuer).map_err(|m| invalid("identity.issuer", "issuer", m))?;
     let a = active_actor(p, "actor", actor)?;
     let linked = p.identities.get(&crate::format::to_hex(identity));
-    if let Some(l) = linked.filter(|l| l.linked()) {
+    if linked.is_some_and(|l| l.linked()) {
         return Err(Refusal::new(
             Code::AlreadyExists,
             "identity.linked",
             "subject",
-            format!(
-                "this identity is already linked to actor {}; unlink it first to link it elsewhere",
-                l.actor
-            ),
+            // Not naming the actor: a guessed subject must not find out whose it is.
+            "this identity is already linked to another actor; unlink it from them first to link it elsewhere",
         ));
     }
     if a.identities.contains_key(issuer) {

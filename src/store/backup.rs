@@ -266,10 +266,12 @@ impl Restore {
         self.next_seq
     }
 
-    /// Makes everything durable (sled flushed, salts and files synced), moves the directory into
-    /// place, and opens it as a store: open derives postings and Merkle blocks from the entries,
-    /// checking the chain and stream versions as it goes.
-    pub fn finish(mut self, config: StoreConfig) -> Result<LogStore, StoreError> {
+    /// Writes what is pending, syncs the files, and opens the result as a store *where it was
+    /// written* (`<dir>.restoring`): open derives postings and Merkle blocks from the entries,
+    /// checking the chain and stream versions as it goes. Nothing is at `dir` until the caller
+    /// has checked the store and calls [`Restored::place`]; a crash before that leaves only
+    /// `<dir>.restoring`, which no server opens.
+    pub fn finish(mut self, config: StoreConfig) -> Result<Restored, StoreError> {
         self.apply()?;
         self.db.flush()?;
         self.slots
@@ -290,12 +292,51 @@ impl Restore {
         drop((log, slots));
         drop(db);
         fsync_dir(&tmp)?;
-        // `dir` may exist empty (checked in `create`): rename replaces an empty directory.
+        match LogStore::open(StoreConfig {
+            dir: tmp.clone(),
+            ..config
+        }) {
+            Ok(store) => Ok(Restored { store, tmp, dir }),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A restored store, open where it was written, not yet in place.
+pub struct Restored {
+    store: LogStore,
+    tmp: PathBuf,
+    dir: PathBuf,
+}
+
+impl Restored {
+    /// The store, to check before it is placed.
+    pub fn store(&self) -> &LogStore {
+        &self.store
+    }
+
+    /// Closes the checked store and moves it to its directory (an empty `dir` is replaced).
+    pub fn place(self) -> Result<(), StoreError> {
+        let Restored { store, tmp, dir } = self;
+        store.close()?;
+        fsync_dir(&tmp)?;
         fs::rename(&tmp, &dir).map_err(|e| StoreError::io(&dir, e))?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             fsync_dir(parent)?;
         }
-        LogStore::open(StoreConfig { dir, ..config })
+        Ok(())
+    }
+
+    /// Closes and removes a store that did not check out: nothing is left at `dir`.
+    pub fn discard(self) {
+        let Restored { store, tmp, .. } = self;
+        let _ = store.close();
+        if let Err(e) = fs::remove_dir_all(&tmp) {
+            tracing::warn!(dir = %tmp.display(), error = %e, "cannot remove a restore that did not check out");
+        }
     }
 }
 

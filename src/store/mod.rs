@@ -36,7 +36,7 @@ use std::thread::JoinHandle;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-pub use backup::{read_key_file, segment_commits, Restore};
+pub use backup::{read_key_file, segment_commits, Restore, Restored};
 pub use error::StoreError;
 pub use verify::{EntryChecker, Failure, VerifyReport};
 #[doc(hidden)]
