@@ -595,13 +595,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         } => backup_cmd::verify(server, token, vkey),
         LogCommand::Export { data, out, .. } => {
             let store = LogStore::open_read_only(&data)?;
-            let mut w: Box<dyn std::io::Write> = match &out {
-                Some(p) => Box::new(
-                    std::fs::File::create(p)
-                        .with_context(|| format!("cannot create {}", p.display()))?,
-                ),
-                None => Box::new(std::io::stdout().lock()),
-            };
+            let mut w = backup_cmd::export_output(out.as_deref())?;
             let mut w = BufWriter::with_capacity(1 << 20, &mut w);
             let mut n = 0u64;
             for e in store.entries(0, store.size()) {

@@ -393,10 +393,9 @@ const SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 struct Saves {
     /// Records changed before a save that failed, retried with the next one.
     unsaved: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// What the last save covered.
-    saved_applied: u64,
-    /// The same, readable without waiting for a save in progress (metrics read it).
-    saved_mark: Arc<std::sync::atomic::AtomicU64>,
+    /// What the last save covered; shared with the service, which reads it (for metrics)
+    /// without waiting for a save in progress. Written only under `saves`.
+    saved_applied: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The background saver: a wake-up channel and the thread, stopped on close or drop.
@@ -425,8 +424,8 @@ pub struct Service {
     applied: Arc<tokio::sync::watch::Sender<u64>>,
     /// Serialises saves of the views.
     saves: Arc<Mutex<Saves>>,
-    /// What the last save of the views covered (a copy of `Saves::saved_applied`).
-    saved_mark: Arc<std::sync::atomic::AtomicU64>,
+    /// What the last save of the views covered (`Saves::saved_applied`).
+    saved_applied: Arc<std::sync::atomic::AtomicU64>,
     /// `None` once stopped (close, drop).
     saver: Option<Saver>,
     /// Decides "now" for rules that depend on time (expiries, review dates, flags).
@@ -536,7 +535,8 @@ impl CommitObserver for Follower {
 fn save_views(state: &RwLock<State>, store: &LogStore, saves: &Mutex<Saves>) -> Result<()> {
     let mut sv = saves.lock().map_err(|_| poisoned())?;
     let mut part = state.write().map_err(|_| poisoned())?.p.split_dirty();
-    if part.applied == sv.saved_applied && part.dirty_len() == 0 && sv.unsaved.is_empty() {
+    let saved = sv.saved_applied.load(std::sync::atomic::Ordering::Relaxed);
+    if part.applied == saved && part.dirty_len() == 0 && sv.unsaved.is_empty() {
         return Ok(());
     }
     let applied = part.applied;
@@ -544,8 +544,7 @@ fn save_views(state: &RwLock<State>, store: &LogStore, saves: &Mutex<Saves>) -> 
     let records: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut sv.unsaved).into_iter().collect();
     match store.save_views(applied, VIEW_SCHEMA, records.iter().cloned()) {
         Ok(()) => {
-            sv.saved_applied = applied;
-            sv.saved_mark
+            sv.saved_applied
                 .store(applied, std::sync::atomic::Ordering::Relaxed);
             // Deltas grown well past the snapshot: fold them into a new one. Still under `saves`,
             // so no save runs meanwhile; a failure leaves the deltas, which load as well.
@@ -719,11 +718,10 @@ impl Service {
         let loaded_applied = p.applied;
         let state = Arc::new(RwLock::new(State { p }));
         let applied = Arc::new(tokio::sync::watch::Sender::new(loaded_applied));
-        let saved_mark = Arc::new(std::sync::atomic::AtomicU64::new(loaded_applied));
+        let saved_applied = Arc::new(std::sync::atomic::AtomicU64::new(loaded_applied));
         let saves = Arc::new(Mutex::new(Saves {
             unsaved: BTreeMap::new(),
-            saved_applied: loaded_applied,
-            saved_mark: Arc::clone(&saved_mark),
+            saved_applied: Arc::clone(&saved_applied),
         }));
         let (wake, woken) = std::sync::mpsc::sync_channel(1);
         store.observe(Arc::new(Follower {
@@ -746,7 +744,7 @@ impl Service {
             applier: Mutex::new(()),
             applied,
             saves,
-            saved_mark,
+            saved_applied,
             saver: Some(Saver { wake, thread }),
             clock,
             refusals: RefusalLimiter::default(),
@@ -776,7 +774,9 @@ impl Service {
     pub fn store_sample(&self) -> crate::metrics::StoreSample {
         let log_entries = self.store.size();
         let applied = *self.applied.borrow();
-        let saved = self.saved_mark.load(std::sync::atomic::Ordering::Relaxed);
+        let saved = self
+            .saved_applied
+            .load(std::sync::atomic::Ordering::Relaxed);
         crate::metrics::StoreSample {
             log_entries,
             disk_bytes: self.store.disk_bytes().unwrap_or(0),

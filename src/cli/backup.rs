@@ -191,23 +191,26 @@ pub fn restore(
     }
 }
 
+/// Where `withus log export` writes (`--data` or `--server`): the `--out` file, owner-only (an
+/// export lists every person's event metadata), or standard output.
+pub fn export_output(out: Option<&Path>) -> anyhow::Result<Box<dyn std::io::Write>> {
+    Ok(match out {
+        Some(p) => Box::new(
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(p)
+                .with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    })
+}
+
 /// `withus log export --server`: the same bytes as `log export --data` of the same store.
 pub fn export(server: String, token: String, out: Option<PathBuf>) -> anyhow::Result<u8> {
-    let mut w: Box<dyn std::io::Write> = match &out {
-        Some(p) => {
-            // Owner-only: an export lists every person's event metadata.
-            Box::new(
-                OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(p)
-                    .with_context(|| format!("cannot create {}", p.display()))?,
-            )
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let mut w = export_output(out.as_deref())?;
     let mut w = BufWriter::with_capacity(1 << 20, &mut w);
     let result = runtime()?.block_on(async {
         let c = withus::grpc::client::Client::connect(&server, &token).await?;

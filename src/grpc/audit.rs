@@ -54,18 +54,7 @@ impl Stream for Subscription {
         if self.done {
             return Poll::Ready(None);
         }
-        // Drain the flag's changes; any `true` (or the flag's sender gone) means stop.
-        let mut stop = false;
-        while let Poll::Ready(flag) = Pin::new(&mut self.stopping).poll_next(cx) {
-            match flag {
-                Some(false) => continue,
-                Some(true) | None => {
-                    stop = true;
-                    break;
-                }
-            }
-        }
-        if stop {
+        if super::shutdown_begun(&mut self.stopping, cx) {
             self.done = true;
             return Poll::Ready(Some(Err(super::status::with_reason(
                 Code::Unavailable,

@@ -118,22 +118,16 @@ impl<T> Stream for Stoppable<T> {
         if self.done {
             return Poll::Ready(None);
         }
-        let mut stop = false;
-        while let Poll::Ready(flag) = Pin::new(&mut self.stopping).poll_next(cx) {
-            match flag {
-                Some(false) => continue,
-                Some(true) | None => {
-                    stop = true;
-                    break;
-                }
-            }
-        }
-        if stop {
+        if super::shutdown_begun(&mut self.stopping, cx) {
             self.done = true;
-            return Poll::Ready(Some(Err(Status::unavailable(format!(
-                "the server is shutting down; the {} is incomplete: ask again once it is back",
-                self.what
-            )))));
+            return Poll::Ready(Some(Err(super::status::with_reason(
+                Code::Unavailable,
+                "SHUTTING_DOWN",
+                format!(
+                    "the server is shutting down; the {} is incomplete: ask again once it is back",
+                    self.what
+                ),
+            ))));
         }
         Pin::new(&mut self.chunks).poll_next(cx)
     }

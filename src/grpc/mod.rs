@@ -256,6 +256,23 @@ impl Shared {
     }
 }
 
+/// Whether the server has begun to shut down, for a stream's `poll_next`: drains the flag's
+/// changes (registering the waker), and any `true`, or the flag's sender gone, means stop.
+/// Checked before each item, so a client that does not read cannot hold the shutdown.
+pub(crate) fn shutdown_begun(
+    stopping: &mut tokio_stream::wrappers::WatchStream<bool>,
+    cx: &mut std::task::Context<'_>,
+) -> bool {
+    use tokio_stream::Stream as _;
+    while let std::task::Poll::Ready(flag) = std::pin::Pin::new(&mut *stopping).poll_next(cx) {
+        match flag {
+            Some(false) => continue,
+            Some(true) | None => return true,
+        }
+    }
+    false
+}
+
 /// Health of the server ("") and of every `withus.v1` service, all at once, as gRPC health
 /// and the HTTP port's `/readyz` and `/healthz` report it.
 struct Health {
@@ -435,9 +452,9 @@ pub async fn run(
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop));
     // The HTTP port answers from now on too (`/readyz`: 503 until the store is open).
     let http = config.http.map(|listener| {
-        let service = Arc::clone(&shared);
+        let shared = Arc::clone(&shared);
         let sample = Arc::new(move || {
-            service
+            shared
                 .service
                 .get()
                 .map(|s| s.store_sample())

@@ -132,14 +132,7 @@ fn with_details(grpc: Grpc, message: String, details: Details) -> Status {
 /// A metadata value as sent: at most 128 bytes (field names and rules are short; this bounds a
 /// stream name a client chose).
 fn shown_value(v: &str) -> String {
-    if v.len() <= 128 {
-        return v.to_string();
-    }
-    let mut cut = 128 - '…'.len_utf8();
-    while !v.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &v[..cut])
+    cut_to(v.to_string(), 128)
 }
 
 /// Translates a service error: its class is decided once, by [`ServiceError::code`], its
@@ -180,9 +173,14 @@ pub fn refuse(c: Code, field: &str, why: &str) -> Status {
 pub const MAX_MESSAGE_BYTES: usize = 1024;
 
 /// `m`, cut at a character boundary to at most [`MAX_MESSAGE_BYTES`] (ending "…").
-fn capped(mut m: String) -> String {
-    if m.len() > MAX_MESSAGE_BYTES {
-        let mut cut = MAX_MESSAGE_BYTES - '…'.len_utf8();
+fn capped(m: String) -> String {
+    cut_to(m, MAX_MESSAGE_BYTES)
+}
+
+/// `m`, cut at a character boundary to at most `max` bytes, ending "…" when cut.
+fn cut_to(mut m: String, max: usize) -> String {
+    if m.len() > max {
+        let mut cut = max - '…'.len_utf8();
         while !m.is_char_boundary(cut) {
             cut -= 1;
         }
