@@ -14,6 +14,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_protos(
             &[
                 "proto/withus/v1/common.proto",
+                "proto/withus/v1/vocabulary.proto",
+                "proto/withus/v1/record.proto",
                 "proto/withus/v1/admin.proto",
                 "proto/withus/v1/audit.proto",
                 "proto/withus/v1/care.proto",

@@ -24,7 +24,7 @@ use crate::domain::stream::Stream;
 use crate::domain::types::{
     is_id, DenialReason, HexHash, Passage, Role, SegmentRef, Time, ID_RULE,
 };
-use crate::domain::view::{self, Flag, RecordView};
+use crate::domain::view::{self, Flag, RecordView, RecordWindow};
 use crate::domain::{self, Code, Command, Decision, Event, Projections, Recorded, Refusal};
 use crate::format::{self, Actor, Hash};
 use crate::store::{
@@ -226,6 +226,8 @@ pub struct RecordRead {
     pub receipts: Vec<Receipt>,
     /// The basis the read was allowed on (`None` for the person's own read).
     pub basis: Option<String>,
+    /// Whether the record has items after the window read.
+    pub more: bool,
 }
 
 /// One line of a person's access log.
@@ -1306,6 +1308,19 @@ impl Service {
         subject: &str,
         as_of: Option<AsOf>,
     ) -> Result<RecordRead> {
+        self.read_record_window(caller, subject, as_of, RecordWindow::ALL)
+            .await
+    }
+
+    /// One window of a person's record ([`Service::read_record`] for some of its items): only
+    /// the window's items are logged as read and have their text resolved.
+    pub async fn read_record_window(
+        &self,
+        caller: &str,
+        subject: &str,
+        as_of: Option<AsOf>,
+        window: RecordWindow,
+    ) -> Result<RecordRead> {
         if !is_id(subject) {
             return Err(
                 Refusal::new(Code::InvalidArgument, "identifier", "subject", ID_RULE).into(),
@@ -1345,12 +1360,14 @@ impl Service {
             };
             match decision {
                 ReadDecision::Own => {
-                    let mut view = self.compose(subject, Some(&Scope::Own), upto)?;
+                    let composed = self.compose(subject, Some(&Scope::Own), upto)?;
+                    let (mut view, more) = composed.window(window);
                     self.resolve_text(&mut view)?;
                     return Ok(RecordRead {
                         view,
                         receipts: Vec::new(),
                         basis: None,
+                        more,
                     });
                 }
                 ReadDecision::Denied { reason, .. } => {
@@ -1366,7 +1383,8 @@ impl Service {
                     deadline,
                     ..
                 } => {
-                    let mut view = self.compose(subject, Some(&scope), upto)?;
+                    let composed = self.compose(subject, Some(&scope), upto)?;
+                    let (mut view, more) = composed.window(window);
                     // One entry per STREAMS_PER_ACCESS streams read, all in one atomic append, so a
                     // long record stays within an entry's size limit and every stream is named.
                     let streams = view.streams();
@@ -1396,6 +1414,7 @@ impl Service {
                                 view,
                                 receipts,
                                 basis: Some(basis),
+                                more,
                             });
                         }
                         Err(StoreError::Conflict { stream, actual, .. }) => {

@@ -50,16 +50,18 @@ fn seg(id: &str) -> pb::TextSegment {
     }
 }
 
-fn future_ms(days: u64) -> String {
+fn future_ms(days: u64) -> Option<prost_types::Timestamp> {
     in_ms(days * 86_400_000)
 }
 
-fn in_ms(ms: u64) -> String {
+fn in_ms(ms: u64) -> Option<prost_types::Timestamp> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    withus::format::format_millis(now + ms)
+    Some(withus::grpc::convert::timestamp(
+        withus::domain::types::Time(now + ms),
+    ))
 }
 
 /// What a fixture holds about its person P.
@@ -120,7 +122,7 @@ impl World {
                 pb::IssueTokenRequest {
                     call: call(format!("tok-{id}")),
                     actor: id.into(),
-                    expires_at: String::new(),
+                    expires_at: None,
                 },
                 &self.admin,
             ))
@@ -166,7 +168,7 @@ impl World {
                     support_id: sp.clone(),
                     subject: p.clone(),
                     worker: "pw".into(),
-                    source: "care_team".into(),
+                    source: pb::ReferralSource::CareTeam as i32,
                 },
                 &pw,
             ))
@@ -205,12 +207,12 @@ impl World {
                         call: c("f-m"),
                         meeting_id: m.clone(),
                         support_id: sp.clone(),
-                        kind: "one_to_one".into(),
+                        kind: pb::MeetingKind::OneToOne as i32,
                         group_id: String::new(),
                         goals: vec![],
                         activities: vec![],
-                        mode: "phone".into(),
-                        place: "online".into(),
+                        mode: pb::MeetingMode::Phone as i32,
+                        place: pb::Place::Online as i32,
                         place_detail: String::new(),
                         occurred_at: future_ms(0),
                         minutes: 20,
@@ -256,7 +258,7 @@ impl World {
                         note_id: n.clone(),
                         proposal_id: "r-1".into(),
                         segments: vec!["s2".into()],
-                        reason: "not_wanted".into(),
+                        reason: pb::RedactionReason::NotWanted as i32,
                     },
                     &p_token,
                 ))
@@ -268,9 +270,9 @@ impl World {
                         call: c("f-c"),
                         subject: p.clone(),
                         consent_id: "c-1".into(),
-                        scope: "share_with_care_team".into(),
+                        scope: pb::ConsentScope::ShareWithCareTeam as i32,
                         grantee: "cmht-north".into(),
-                        expires_at: String::new(),
+                        expires_at: None,
                     },
                     &p_token,
                 ))
@@ -283,8 +285,8 @@ impl World {
                         call: c(&format!("f-{k}")),
                         concern_id: format!("{k}-{id}"),
                         subject: p.clone(),
-                        category: "other".into(),
-                        urgency: "routine".into(),
+                        category: pb::ConcernCategory::Other as i32,
+                        urgency: pb::Urgency::Routine as i32,
                         summary: vec![seg("k")],
                     },
                     &pw,
@@ -306,7 +308,7 @@ impl World {
                     call: c("f-w"),
                     subject: p.clone(),
                     target_stream: format!("concern:k-2-{id}"),
-                    exemption: "serious_harm".into(),
+                    exemption: pb::Exemption::SeriousHarm as i32,
                     justification: "why".into(),
                     review_by: future_ms(30),
                 },
@@ -326,8 +328,8 @@ impl World {
                         call: c("f-pm"),
                         meeting_id: format!("pm-{id}"),
                         support_id: sp.clone(),
-                        mode: "in_person".into(),
-                        place: "clinic".into(),
+                        mode: pb::MeetingMode::InPerson as i32,
+                        place: pb::Place::Clinic as i32,
                         place_detail: String::new(),
                         planned_for: in_ms(planned_in),
                         minutes: 30,
@@ -359,7 +361,7 @@ impl World {
                         call: c(&format!("f-{s}")),
                         sar_id: format!("{s}-{id}"),
                         subject: p.clone(),
-                        via: "app".into(),
+                        via: pb::SarVia::App as i32,
                     },
                     &p_token,
                 ))
@@ -383,10 +385,13 @@ impl World {
                         authority_id: format!("au-1-{id}"),
                         subject: p.clone(),
                         representative: "rep".into(),
-                        relation: "carer".into(),
-                        basis: "consent".into(),
-                        scope: vec!["read_record".into(), "subject_access".into()],
-                        expires_at: String::new(),
+                        relation: pb::Relation::Carer as i32,
+                        basis: pb::AuthorityBasis::Consent as i32,
+                        scope: vec![
+                            pb::AuthorityScope::ReadRecord as i32,
+                            pb::AuthorityScope::SubjectAccess as i32,
+                        ],
+                        expires_at: None,
                         evidence: String::new(),
                     },
                     &p_token,
@@ -415,7 +420,7 @@ impl World {
                         call: c("f-hold"),
                         subject: p.clone(),
                         hold_id: "h-0".into(),
-                        reason: "litigation".into(),
+                        reason: pb::HoldReason::Litigation as i32,
                     },
                     &self.admin,
                 ))
@@ -461,14 +466,14 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             pb::DeactivateActorRequest {
                 call: c("x"),
                 id: f.spare.clone(),
-                reason: "other".into()
+                reason: pb::DeactivationReason::Other as i32
             }
         )),
         "Admin.IssueToken" => go!(
             admin_client::AdminClient.issue_token(pb::IssueTokenRequest {
                 call: c("x"),
                 actor: f.p.clone(),
-                expires_at: String::new()
+                expires_at: None
             })
         ),
         "Admin.RevokeToken" => go!(admin_client::AdminClient.revoke_token(
@@ -507,16 +512,16 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         }
         "Support.Refer" => {
             let source = if role == "service_user" {
-                "self"
+                pb::ReferralSource::Self_
             } else {
-                "care_team"
+                pb::ReferralSource::CareTeam
             };
             go!(support_client::SupportClient.refer(pb::ReferRequest {
                 call: c("x"),
                 support_id: format!("sp-new-{id}-{role}"),
                 subject: f.p.clone(),
                 worker: "pw2".into(),
-                source: source.into()
+                source: source as i32
             }))
         }
         "Support.Offer" => go!(support_client::SupportClient.offer(pb::SupportRequest {
@@ -534,7 +539,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         "Support.End" => go!(support_client::SupportClient.end(pb::EndSupportRequest {
             call: c("x"),
             support_id: f.sp.clone(),
-            reason: "other".into()
+            reason: pb::EndReason::Other as i32
         })),
         "Support.ProposeTransfer" => go!(support_client::SupportClient.propose_transfer(
             pb::ProposeTransferRequest {
@@ -556,9 +561,9 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 authority_id: format!("au-new-{id}-{role}"),
                 subject: f.p.clone(),
                 representative: "rep".into(),
-                relation: "carer".into(),
-                basis: "consent".into(),
-                scope: vec!["read_record".into()],
+                relation: pb::Relation::Carer as i32,
+                basis: pb::AuthorityBasis::Consent as i32,
+                scope: vec![pb::AuthorityScope::ReadRecord as i32],
                 expires_at: future_ms(30),
                 evidence: String::new()
             }
@@ -569,10 +574,10 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 authority_id: format!("au-new-{id}-{role}"),
                 subject: f.p.clone(),
                 representative: "rep".into(),
-                relation: "attorney".into(),
-                basis: "lasting_power_of_attorney".into(),
-                scope: vec!["subject_access".into()],
-                expires_at: String::new(),
+                relation: pb::Relation::Attorney as i32,
+                basis: pb::AuthorityBasis::LastingPowerOfAttorney as i32,
+                scope: vec![pb::AuthorityScope::SubjectAccess as i32],
+                expires_at: None,
                 evidence: "LPA registered 2025, reference 7000-1234".into()
             }
         )),
@@ -580,7 +585,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             pb::EndAuthorityRequest {
                 call: c("x"),
                 authority_id: format!("au-1-{id}"),
-                reason: "other".into()
+                reason: pb::AuthorityEndReason::Other as i32
             }
         )),
         "Meetings.Record" => go!(meetings_client::MeetingsClient.record(
@@ -588,12 +593,12 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 call: c("x"),
                 meeting_id: format!("m-new-{id}-{role}"),
                 support_id: f.sp.clone(),
-                kind: "one_to_one".into(),
+                kind: pb::MeetingKind::OneToOne as i32,
                 group_id: String::new(),
                 goals: vec![],
                 activities: vec![],
-                mode: "phone".into(),
-                place: "online".into(),
+                mode: pb::MeetingMode::Phone as i32,
+                place: pb::Place::Online as i32,
                 place_detail: String::new(),
                 occurred_at: future_ms(0),
                 minutes: 10
@@ -616,7 +621,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 note_id: f.n2.clone(),
                 proposal_id: "r-9".into(),
                 segments: vec!["s1".into()],
-                reason: "other".into()
+                reason: pb::RedactionReason::Other as i32
             }
         )),
         "Notes.AgreeRedaction" => go!(notes_client::NotesClient.agree_redaction(
@@ -649,16 +654,16 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         "Notes.Close" => go!(notes_client::NotesClient.close(pb::CloseNoteRequest {
             call: c("x"),
             note_id: f.n2.clone(),
-            reason: "other".into()
+            reason: pb::CloseReason::Other as i32
         })),
         "Consent.Grant" => go!(
             consent_client::ConsentClient.grant(pb::GrantConsentRequest {
                 call: c("x"),
                 subject: f.p.clone(),
                 consent_id: format!("c-new-{role}"),
-                scope: "share_with_gp".into(),
+                scope: pb::ConsentScope::ShareWithGp as i32,
                 grantee: String::new(),
-                expires_at: String::new()
+                expires_at: None
             })
         ),
         "Consent.Revoke" => go!(
@@ -673,8 +678,8 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 call: c("x"),
                 concern_id: format!("k-new-{id}-{role}"),
                 subject: f.p.clone(),
-                category: "other".into(),
-                urgency: "routine".into(),
+                category: pb::ConcernCategory::Other as i32,
+                urgency: pb::Urgency::Routine as i32,
                 summary: vec![seg("k")]
             }
         )),
@@ -688,7 +693,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             .record_outcome(pb::OutcomeRequest {
                 call: c("x"),
                 concern_id: format!("k-2-{id}"),
-                outcome: "advice_given".into(),
+                outcome: pb::ConcernOutcome::AdviceGiven as i32,
                 detail: "advice".into()
             })),
         "Safeguarding.InformSubject" => go!(safeguarding_client::SafeguardingClient
@@ -696,14 +701,14 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 call: c("x"),
                 // k-2 is acknowledged: the person is told once a lead has taken it on.
                 concern_id: format!("k-2-{id}"),
-                how: "phone".into()
+                how: pb::InformedHow::Phone as i32
             })),
         "Safeguarding.Withhold" => go!(safeguarding_client::SafeguardingClient.withhold(
             pb::WithholdRequest {
                 call: c("x"),
                 subject: f.p.clone(),
                 target_stream: format!("concern:k-1-{id}"),
-                exemption: "serious_harm".into(),
+                exemption: pb::Exemption::SeriousHarm as i32,
                 justification: "why".into(),
                 review_by: future_ms(10)
             }
@@ -718,8 +723,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         "Records.GetRecord" => go!(records_client::RecordsClient.get_record(
             pb::GetRecordRequest {
                 subject: f.p.clone(),
-                as_of_seq: None,
-                as_of_time: String::new()
+                ..Default::default()
             }
         )),
         "Records.GetAccessLog" => go!(records_client::RecordsClient.get_access_log(
@@ -733,7 +737,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 call: c("x"),
                 sar_id: format!("sar-new-{id}-{role}"),
                 subject: f.p.clone(),
-                via: "app".into()
+                via: pb::SarVia::App as i32
             }
         )),
         "SubjectAccess.Fulfil" => go!(subject_access_client::SubjectAccessClient.fulfil(
@@ -761,9 +765,9 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 call: c("x"),
                 discussion_id: format!("d-{id}-{role}"),
                 subject: f.p.clone(),
-                setting: "mdt".into(),
+                setting: pb::DiscussionSetting::Mdt as i32,
                 with_team: "cmht-north".into(),
-                with_role: String::new(),
+                with_role: pb::Role::Unspecified as i32,
                 held_at: future_ms(0),
                 basis: "consent:c-1".into(),
                 summary: vec![seg("d")],
@@ -781,7 +785,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             pb::RecordRetentionDateRequest {
                 call: c("x"),
                 subject: f.p.clone(),
-                kind: "birth".into(),
+                kind: pb::DateKind::Birth as i32,
                 date: "2000-01-01".into(),
             }
         )),
@@ -790,7 +794,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 call: c("x"),
                 subject: f.p.clone(),
                 hold_id: format!("h-{id}-{role}"),
-                reason: "inquest".into(),
+                reason: pb::HoldReason::Inquest as i32,
             }
         )),
         "Retention.LiftHold" => go!(retention_client::RetentionClient.lift_hold(
@@ -801,8 +805,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             }
         )),
         "Retention.Plan" => {
-            go!(retention_client::RetentionClient
-                .plan(pb::RetentionPlanRequest { at: String::new() }))
+            go!(retention_client::RetentionClient.plan(pb::RetentionPlanRequest::default()))
         }
         "Retention.Run" => {
             go!(retention_client::RetentionClient.run(pb::RunRetentionRequest {}))
@@ -828,7 +831,8 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         "Audit.ListEntries" => go!(audit_client::AuditClient.list_entries(
             pb::ListEntriesRequest {
                 from_seq: 0,
-                limit: 5
+                page_size: 5,
+                page_token: String::new(),
             }
         )),
         "Audit.Verify" => go!(audit_client::AuditClient.verify(pb::VerifyRequest {})),
@@ -843,8 +847,8 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 call: c("x"),
                 meeting_id: format!("pm-new-{id}-{role}"),
                 support_id: f.sp.clone(),
-                mode: "phone".into(),
-                place: "online".into(),
+                mode: pb::MeetingMode::Phone as i32,
+                place: pb::Place::Online as i32,
                 place_detail: String::new(),
                 planned_for: future_ms(1),
                 minutes: 30
@@ -854,7 +858,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
             pb::ProposePlaceRequest {
                 call: c("x"),
                 meeting_id: format!("pm-{id}"),
-                place: "community".into(),
+                place: pb::Place::Community as i32,
                 place_detail: "the café".into(),
                 on_behalf: false
             }
@@ -872,11 +876,10 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 call: c("x"),
                 meeting_id: format!("pm-{id}"),
                 by: if role == "peer_worker" {
-                    "worker"
+                    pb::Party::Worker as i32
                 } else {
-                    "person"
+                    pb::Party::Person as i32
                 }
-                .into()
             }
         )),
         "Meetings.RecordNotAttended" => go!(meetings_client::MeetingsClient.record_not_attended(
@@ -893,7 +896,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 minutes: 30,
                 goals: vec![format!("g-{id}")],
                 activities: vec![pb::Activity {
-                    kind: "accompanying".into(),
+                    kind: pb::ActivityKind::Accompanying as i32,
                     detail: "the GP appointment".into()
                 }]
             }
@@ -919,7 +922,7 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
         "Goals.Close" => go!(goals_client::GoalsClient.close(pb::CloseGoalRequest {
             call: c("x"),
             goal_id: format!("g-{id}"),
-            outcome: "changed".into(),
+            outcome: pb::GoalOutcome::Changed as i32,
             words: vec![]
         })),
         "Notes.AddAddendum" => go!(notes_client::NotesClient.add_addendum(pb::NoteTextRequest {
@@ -1235,7 +1238,8 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
                             .list_entries(req(
                                 pb::ListEntriesRequest {
                                     from_seq: before,
-                                    limit: 1,
+                                    page_size: 1,
+                                    page_token: String::new(),
                                 },
                                 &w.tokens["auditor"],
                             ))

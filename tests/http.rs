@@ -216,7 +216,7 @@ async fn a_scrape_after_a_story_counts_calls_commits_refusals_and_nothing_about_
         .issue_token(pb::IssueTokenRequest {
             call: opts("tok-ct"),
             actor: "ct-dr-jones-77".into(),
-            expires_at: String::new(),
+            expires_at: None,
         })
         .await
         .unwrap()
@@ -231,7 +231,9 @@ async fn a_scrape_after_a_story_counts_calls_commits_refusals_and_nothing_about_
             .get_record(pb::GetRecordRequest {
                 subject: subject.into(),
                 as_of_seq: None,
-                as_of_time: String::new(),
+                as_of_time: None,
+                page_size: 0,
+                page_token: String::new(),
             })
             .await
             .expect_err("no basis to read");

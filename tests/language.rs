@@ -89,7 +89,7 @@ impl Server {
             pb::IssueTokenRequest {
                 call: call(&format!("tok-{id}")),
                 actor: id.into(),
-                expires_at: String::new(),
+                expires_at: None,
             },
             &self.admin,
         ))
@@ -112,7 +112,7 @@ impl Server {
                     support_id: "sp-1".into(),
                     subject: "su-sam".into(),
                     worker: "pw-ana".into(),
-                    source: "self".into(),
+                    source: pb::ReferralSource::Self_ as i32,
                 },
                 &p,
             ))
@@ -148,20 +148,22 @@ impl Server {
                     call: call("met"),
                     meeting_id: "m-1".into(),
                     support_id: "sp-1".into(),
-                    kind: "one_to_one".into(),
+                    kind: pb::MeetingKind::OneToOne as i32,
                     group_id: String::new(),
                     goals: vec![],
                     activities: vec![],
-                    mode: "in_person".into(),
-                    place: "community".into(),
+                    mode: pb::MeetingMode::InPerson as i32,
+                    place: pb::Place::Community as i32,
                     place_detail: String::new(),
-                    occurred_at: withus::format::format_millis(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .unwrap()
-                            .as_millis() as u64
-                            - 60_000,
-                    ),
+                    occurred_at: Some(withus::grpc::convert::timestamp(
+                        withus::domain::types::Time(
+                            std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .unwrap()
+                                .as_millis() as u64
+                                - 60_000,
+                        ),
+                    )),
                     minutes: 45,
                 },
                 &w,
@@ -289,18 +291,21 @@ async fn a_draft_with_stigmatising_wording_is_accepted_as_written_with_prompts_t
             pb::GetRecordRequest {
                 subject: "su-sam".into(),
                 as_of_seq: None,
-                as_of_time: String::new(),
+                as_of_time: None,
+                page_size: 0,
+                page_token: String::new(),
             },
             &p,
         ))
         .await
         .unwrap()
         .into_inner();
-    assert!(mine.record_json.contains(WORDING), "{}", mine.record_json);
+    let shown = format!("{:?}", mine.record);
+    assert!(shown.contains(WORDING), "{shown}");
     for p in &wording.prompts {
-        assert!(!mine.record_json.contains(&p.why));
+        assert!(!shown.contains(&p.why));
         for a in &p.alternatives {
-            assert!(!mine.record_json.contains(a.as_str()), "{a}");
+            assert!(!shown.contains(a.as_str()), "{a}");
         }
     }
 
@@ -310,7 +315,8 @@ async fn a_draft_with_stigmatising_wording_is_accepted_as_written_with_prompts_t
         .list_entries(req(
             pb::ListEntriesRequest {
                 from_seq: 0,
-                limit: 1000,
+                page_size: 1000,
+                page_token: String::new(),
             },
             &s.admin,
         ))
@@ -405,7 +411,7 @@ async fn prompts_come_with_revisions_addenda_and_concerns_and_never_with_a_refus
                 note_id: "n-1".into(),
                 proposal_id: "r-1".into(),
                 segments: vec!["s2".into()],
-                reason: "not_wanted".into(),
+                reason: pb::RedactionReason::NotWanted as i32,
             },
             &p,
         ))
@@ -492,8 +498,8 @@ async fn prompts_come_with_revisions_addenda_and_concerns_and_never_with_a_refus
                 call: call("k-1"),
                 concern_id: "k-1".into(),
                 subject: "su-sam".into(),
-                category: "self_neglect".into(),
-                urgency: "routine".into(),
+                category: pb::ConcernCategory::SelfNeglect as i32,
+                urgency: pb::Urgency::Routine as i32,
                 summary: vec![seg("k1", "A frequent flyer at A&E, refused to engage.")],
             },
             &w,
@@ -526,7 +532,7 @@ async fn prompts_come_with_revisions_addenda_and_concerns_and_never_with_a_refus
             pb::OutcomeRequest {
                 call: call("out-1"),
                 concern_id: "k-1".into(),
-                outcome: "advice_given".into(),
+                outcome: pb::ConcernOutcome::AdviceGiven as i32,
                 detail: "Not attention-seeking: she was asking for help.".into(),
             },
             &sg,

@@ -155,7 +155,8 @@ async fn list_entries(s: &Server, token: &str) -> Result<(), tonic::Status> {
         .list_entries(bearer(
             pb::ListEntriesRequest {
                 from_seq: 0,
-                limit: 1,
+                page_size: 1,
+                page_token: String::new(),
             },
             token,
         ))

@@ -70,15 +70,17 @@ fn seg(id: &str, text: &str) -> pb::TextSegment {
     }
 }
 
-fn now_plus_days(days: u64) -> String {
+fn now_plus_days(days: u64) -> Option<prost_types::Timestamp> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    withus::format::format_millis(now + days * 86_400_000)
+    Some(withus::grpc::convert::timestamp(
+        withus::domain::types::Time(now + days * 86_400_000),
+    ))
 }
 
-fn now() -> String {
+fn now() -> Option<prost_types::Timestamp> {
     now_plus_days(0)
 }
 
@@ -131,7 +133,8 @@ impl Cast {
             .list_entries(req(
                 pb::ListEntriesRequest {
                     from_seq: from,
-                    limit: 1000,
+                    page_size: 1000,
+                    page_token: String::new(),
                 },
                 &self.t("au-ida"),
             ))
@@ -141,20 +144,23 @@ impl Cast {
             .entries
     }
 
-    async fn record_json(&self, who: &str, subject: &str, as_of_seq: Option<u64>) -> String {
+    async fn record(&self, who: &str, subject: &str, as_of_seq: Option<u64>) -> pb::Record {
         self.records()
             .get_record(req(
                 pb::GetRecordRequest {
                     subject: subject.into(),
                     as_of_seq,
-                    as_of_time: String::new(),
+                    as_of_time: None,
+                    page_size: 0,
+                    page_token: String::new(),
                 },
                 &self.t(who),
             ))
             .await
             .unwrap()
             .into_inner()
-            .record_json
+            .record
+            .expect("a record")
     }
 
     async fn grant(
@@ -170,7 +176,7 @@ impl Cast {
                     call: call(id),
                     subject: subject.into(),
                     consent_id: consent_id.into(),
-                    scope: "discuss_in_supervision".into(),
+                    scope: pb::ConsentScope::DiscussInSupervision as i32,
                     ..Default::default()
                 },
                 &self.t(who),
@@ -211,7 +217,7 @@ async fn cast(dir: &std::path::Path) -> Cast {
                 pb::IssueTokenRequest {
                     call: call(&format!("tok-{id}")),
                     actor: id.into(),
-                    expires_at: String::new(),
+                    expires_at: None,
                 },
                 &admin,
             ))
@@ -230,7 +236,7 @@ async fn cast(dir: &std::path::Path) -> Cast {
                 support_id: "sp-1".into(),
                 subject: "su-sam".into(),
                 worker: "pw-amara".into(),
-                source: "self".into(),
+                source: pb::ReferralSource::Self_ as i32,
             },
             &c.t("su-sam"),
         ))
@@ -262,12 +268,12 @@ async fn cast(dir: &std::path::Path) -> Cast {
                 call: call("meet"),
                 meeting_id: "m-1".into(),
                 support_id: "sp-1".into(),
-                kind: "one_to_one".into(),
+                kind: pb::MeetingKind::OneToOne as i32,
                 group_id: String::new(),
                 goals: vec![],
                 activities: vec![],
-                mode: "in_person".into(),
-                place: "community".into(),
+                mode: pb::MeetingMode::InPerson as i32,
+                place: pb::Place::Community as i32,
                 place_detail: String::new(),
                 occurred_at: now(),
                 minutes: 30,
@@ -317,8 +323,8 @@ async fn command_ids_are_per_caller_checked_for_permission_first_and_bound_to_on
                 call: call("x1"),
                 concern_id: "cn-1".into(),
                 subject: "su-sam".into(),
-                category: "self_neglect".into(),
-                urgency: "routine".into(),
+                category: pb::ConcernCategory::SelfNeglect as i32,
+                urgency: pb::Urgency::Routine as i32,
                 summary: vec![seg("s1", "Sam has not been eating.")],
             },
             &c.t("pw-amara"),
@@ -346,7 +352,7 @@ async fn command_ids_are_per_caller_checked_for_permission_first_and_bound_to_on
                 call: call("q1"),
                 sar_id: "sar-1".into(),
                 subject: "su-sam".into(),
-                via: "in_person".into(),
+                via: pb::SarVia::InPerson as i32,
             },
             &c.t("su-sam"),
         ))
@@ -380,7 +386,7 @@ async fn command_ids_are_per_caller_checked_for_permission_first_and_bound_to_on
                 call: call("x1"),
                 subject: "su-sam".into(),
                 consent_id: consent_id.into(),
-                scope: "discuss_in_supervision".into(),
+                scope: pb::ConsentScope::DiscussInSupervision as i32,
                 ..Default::default()
             },
             &tokens["su-sam"],
@@ -403,7 +409,7 @@ async fn time_travel_and_bundles_hide_what_is_withheld_at_the_moment_of_the_read
                 call: call("q1"),
                 sar_id: "sar-1".into(),
                 subject: "su-sam".into(),
-                via: "in_person".into(),
+                via: pb::SarVia::InPerson as i32,
             },
             &c.t("su-sam"),
         ))
@@ -420,17 +426,17 @@ async fn time_travel_and_bundles_hide_what_is_withheld_at_the_moment_of_the_read
         .await
         .unwrap();
     let before = c.size().await;
-    assert!(c
-        .record_json("su-sam", "su-sam", None)
-        .await
-        .contains("night of the fire"));
+    assert!(
+        common::words_shown(&c.record("su-sam", "su-sam", None).await)
+            .contains("night of the fire")
+    );
     c.safeguarding()
         .withhold(req(
             pb::WithholdRequest {
                 call: call("w1"),
                 subject: "su-sam".into(),
                 target_stream: "note:n-1".into(),
-                exemption: "serious_harm".into(),
+                exemption: pb::Exemption::SeriousHarm as i32,
                 justification: "Disclosure now would put Sam at risk.".into(),
                 review_by: now_plus_days(30),
             },
@@ -439,10 +445,13 @@ async fn time_travel_and_bundles_hide_what_is_withheld_at_the_moment_of_the_read
         .await
         .unwrap();
     // As of before the withholding, the note is still withheld: it is withheld now.
-    let past = c.record_json("su-sam", "su-sam", Some(before)).await;
-    assert!(!past.contains("night of the fire"), "{past}");
-    assert!(!past.contains("\"n-1\""), "{past}");
-    assert!(past.contains("\"withheld\":1"), "{past}");
+    let past = c.record("su-sam", "su-sam", Some(before)).await;
+    assert!(
+        !format!("{past:?}").contains("night of the fire"),
+        "{past:?}"
+    );
+    assert!(past.notes.iter().all(|n| n.note_id != "n-1"), "{past:?}");
+    assert_eq!(past.withheld_count, 1, "{past:?}");
     // The bundle of a request fulfilled before the withholding: the same.
     let (bundle, _) = common::collect_bundle(
         c.sar()
@@ -471,7 +480,7 @@ async fn a_worker_whose_relationship_ended_no_longer_acts_on_its_notes_but_the_p
             pb::EndSupportRequest {
                 call: call("end"),
                 support_id: "sp-1".into(),
-                reason: "person_chose".into(),
+                reason: pb::EndReason::PersonChose as i32,
             },
             &c.t("su-sam"),
         ))
@@ -500,7 +509,7 @@ async fn a_worker_whose_relationship_ended_no_longer_acts_on_its_notes_but_the_p
             pb::CloseNoteRequest {
                 call: call("cl1"),
                 note_id: "n-1".into(),
-                reason: "person_unavailable".into(),
+                reason: pb::CloseReason::PersonUnavailable as i32,
             },
             &c.t("pw-amara"),
         ))
@@ -528,7 +537,7 @@ async fn a_worker_whose_relationship_ended_no_longer_acts_on_its_notes_but_the_p
                 note_id: "n-1".into(),
                 proposal_id: "r-w".into(),
                 segments: vec!["s1".into()],
-                reason: "inaccurate".into(),
+                reason: pb::RedactionReason::Inaccurate as i32,
             },
             &c.t("pw-amara"),
         ))
@@ -547,7 +556,7 @@ async fn a_worker_whose_relationship_ended_no_longer_acts_on_its_notes_but_the_p
                 note_id: "n-1".into(),
                 proposal_id: "r-1".into(),
                 segments: vec!["s1".into()],
-                reason: "not_wanted".into(),
+                reason: pb::RedactionReason::NotWanted as i32,
             },
             &c.t("su-sam"),
         ))
@@ -577,7 +586,7 @@ async fn refused_requests_for_a_bundle_or_its_status_are_logged_and_the_hash_hol
                 call: call("q1"),
                 sar_id: "sar-1".into(),
                 subject: "su-sam".into(),
-                via: "in_person".into(),
+                via: pb::SarVia::InPerson as i32,
             },
             &c.t("su-sam"),
         ))
@@ -699,7 +708,7 @@ async fn a_caller_without_a_basis_gets_one_answer_whether_the_person_exists_or_n
                         }),
                         sar_id: format!("sar-{who}-{person}"),
                         subject: person.into(),
-                        via: "in_person".into(),
+                        via: pb::SarVia::InPerson as i32,
                     },
                     &c.t(who),
                 ))
@@ -715,7 +724,7 @@ async fn a_caller_without_a_basis_gets_one_answer_whether_the_person_exists_or_n
                         support_id: format!("sp-{who}-{person}"),
                         subject: person.into(),
                         worker: "pw-amara".into(),
-                        source: "self".into(),
+                        source: pb::ReferralSource::Self_ as i32,
                     },
                     &c.t(who),
                 ))
@@ -730,8 +739,8 @@ async fn a_caller_without_a_basis_gets_one_answer_whether_the_person_exists_or_n
                         }),
                         concern_id: format!("cn-{who}-{person}"),
                         subject: person.into(),
-                        category: "other".into(),
-                        urgency: "routine".into(),
+                        category: pb::ConcernCategory::Other as i32,
+                        urgency: pb::Urgency::Routine as i32,
                         summary: vec![seg("s1", "A worry.")],
                     },
                     &c.t(who),
@@ -773,7 +782,7 @@ async fn refusals_name_nothing_the_caller_did_not_send() {
                 support_id: "sp-9".into(),
                 subject: "su-sam".into(),
                 worker: "pw-amara".into(),
-                source: "self".into(),
+                source: pb::ReferralSource::Self_ as i32,
             },
             &c.t("su-ola"),
         ))
@@ -876,7 +885,7 @@ async fn refused_reads_are_rate_limited_and_the_access_log_is_paged() {
             .unwrap()
             .into_inner();
         assert!(page.lines.len() <= 7);
-        lines.extend(page.lines.into_iter().map(|l| (l.seq, l.basis_or_reason)));
+        lines.extend(page.lines.iter().map(|l| (l.seq, common::why(l))));
         if page.next_page_token.is_empty() {
             break;
         }
@@ -889,5 +898,129 @@ async fn refused_reads_are_rate_limited_and_the_access_log_is_paged() {
         1,
         "{lines:?}"
     );
+    c.s.stop().await;
+}
+
+/// A record read a page at a time (AIP-158): each page is a read of its own, logged for the
+/// items it shows and no others; later pages are read as of the first page's tree size, so a
+/// change in between does not shift them; a token cannot be combined with a time-travel
+/// position, and a made-up token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_read_in_pages_logs_each_page_for_what_it_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cast(dir.path()).await;
+    let page = |token: String| pb::GetRecordRequest {
+        subject: "su-sam".into(),
+        page_size: 1,
+        page_token: token,
+        ..Default::default()
+    };
+    let first = c
+        .records()
+        .get_record(req(page(String::new()), &c.t("pw-amara")))
+        .await
+        .unwrap()
+        .into_inner();
+    let first_record = first.record.clone().expect("a record");
+    assert_eq!(first_record.supports.len(), 1, "{first_record:?}");
+    assert!(first_record.meetings.is_empty() && first_record.notes.is_empty());
+    assert!(!first.next_page_token.is_empty());
+
+    // Meanwhile Amara drafts another note; the pages still fit together as of the first.
+    c.notes()
+        .draft(req(
+            pb::DraftNoteRequest {
+                call: call("n-late"),
+                note_id: "n-late".into(),
+                meeting_id: "m-1".into(),
+                segments: vec![pb::TextSegment {
+                    id: "s1".into(),
+                    text: "Written after the first page was read.".into(),
+                }],
+            },
+            &c.t("pw-amara"),
+        ))
+        .await
+        .unwrap();
+
+    let mut token = first.next_page_token.clone();
+    let mut items = vec![format!("support:{}", first_record.supports[0].support_id)];
+    let mut pages = 1;
+    while !token.is_empty() {
+        let next = c
+            .records()
+            .get_record(req(page(token.clone()), &c.t("pw-amara")))
+            .await
+            .unwrap()
+            .into_inner();
+        let record = next.record.expect("a record");
+        assert_eq!(
+            record.as_of_seq, first_record.as_of_seq,
+            "read as of the first page"
+        );
+        let shown: Vec<String> = record
+            .meetings
+            .iter()
+            .map(|m| format!("meeting:{}", m.meeting_id))
+            .chain(record.notes.iter().map(|n| format!("note:{}", n.note_id)))
+            .chain(
+                record
+                    .supports
+                    .iter()
+                    .map(|s| format!("support:{}", s.support_id)),
+            )
+            .collect();
+        assert_eq!(shown.len(), 1, "{record:?}");
+        items.extend(shown);
+        token = next.next_page_token;
+        pages += 1;
+        assert!(pages < 20, "pagination does not end");
+    }
+    assert_eq!(items, ["support:sp-1", "meeting:m-1", "note:n-1"]);
+
+    // Sam sees one logged read per page, each naming only what that page showed.
+    let log = c
+        .records()
+        .get_access_log(req(
+            pb::AccessLogRequest {
+                subject: "su-sam".into(),
+                ..Default::default()
+            },
+            &c.t("su-sam"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .lines;
+    let reads: Vec<Vec<String>> = log
+        .iter()
+        .filter(|l| l.reader == "pw-amara" && l.kind == pb::AccessKind::Read as i32)
+        .map(|l| l.streams.clone())
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            vec!["support:sp-1".to_string()],
+            vec!["meeting:m-1".to_string()],
+            vec!["note:n-1".to_string()]
+        ]
+    );
+
+    // A token with a time-travel position, or one this server never gave: refused.
+    let mut with_as_of = page(first.next_page_token.clone());
+    with_as_of.as_of_seq = Some(1);
+    let e = c
+        .records()
+        .get_record(req(with_as_of, &c.t("pw-amara")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("page_token"), "{}", e.message());
+    let e = c
+        .records()
+        .get_record(req(page("made-up".into()), &c.t("pw-amara")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
     c.s.stop().await;
 }

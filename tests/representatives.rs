@@ -7,7 +7,6 @@
 
 mod common;
 
-use serde_json::Value;
 use tokio::sync::oneshot;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -38,12 +37,14 @@ fn req<T>(msg: T, token: &str) -> Request<T> {
     r
 }
 
-fn in_ms(ms: u64) -> String {
+fn in_ms(ms: u64) -> Option<prost_types::Timestamp> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    withus::format::format_millis(now + ms)
+    Some(withus::grpc::convert::timestamp(
+        withus::domain::types::Time(now + ms),
+    ))
 }
 
 async fn start() -> Server {
@@ -96,7 +97,7 @@ impl Server {
             pb::IssueTokenRequest {
                 call: call(&format!("tok-{id}")),
                 actor: id.into(),
-                expires_at: String::new(),
+                expires_at: None,
             },
             &self.admin,
         ))
@@ -118,7 +119,7 @@ impl Server {
                     support_id: "sp-1".into(),
                     subject: "su-sam".into(),
                     worker: "pw-ana".into(),
-                    source: "self".into(),
+                    source: pb::ReferralSource::Self_ as i32,
                 },
                 &sam,
             ))
@@ -152,7 +153,9 @@ impl Server {
                 pb::GetRecordRequest {
                     subject: "su-sam".into(),
                     as_of_seq: None,
-                    as_of_time: String::new(),
+                    as_of_time: None,
+                    page_size: 0,
+                    page_token: String::new(),
                 },
                 token,
             ))
@@ -184,7 +187,7 @@ fn grant(
     relation: &str,
     basis: &str,
     scope: &[&str],
-    expires_at: String,
+    expires_at: Option<prost_types::Timestamp>,
     evidence: &str,
 ) -> pb::GrantAuthorityRequest {
     pb::GrantAuthorityRequest {
@@ -192,9 +195,12 @@ fn grant(
         authority_id: id.into(),
         subject: "su-sam".into(),
         representative: rep.into(),
-        relation: relation.into(),
-        basis: basis.into(),
-        scope: scope.iter().map(|s| s.to_string()).collect(),
+        relation: common::wire::<pb::Relation>(relation),
+        basis: common::wire::<pb::AuthorityBasis>(basis),
+        scope: scope
+            .iter()
+            .map(|s| common::wire::<pb::AuthorityScope>(s))
+            .collect(),
         expires_at,
         evidence: evidence.into(),
     }
@@ -218,7 +224,7 @@ async fn a_carer_reads_under_the_persons_consent_logged_until_the_person_ends_it
                 "carer",
                 "consent",
                 &["read_record"],
-                String::new(),
+                None,
                 "",
             ),
             &sam,
@@ -227,22 +233,29 @@ async fn a_carer_reads_under_the_persons_consent_logged_until_the_person_ends_it
         .unwrap();
     let read = s.read(&kim).await.unwrap();
     assert_eq!(read.basis, "authority:au-1");
-    assert!(!read.receipts.unwrap().receipts.is_empty(), "logged");
-    let record: Value = serde_json::from_str(&read.record_json).unwrap();
-    assert_eq!(record["supports"][0]["support_id"], "sp-1");
-    assert_eq!(record["authorities"][0]["authority_id"], "au-1");
+    assert!(
+        !read.receipts.as_ref().unwrap().receipts.is_empty(),
+        "logged"
+    );
+    let record = common::record_of(&read);
+    assert_eq!(record.supports[0].support_id, "sp-1");
+    assert_eq!(record.authorities[0].authority_id, "au-1");
 
     // The person sees who read, under which authority, and the authority itself.
     let log = s.access_log(&sam).await;
-    let reads: Vec<(&str, &str, &str)> = log
+    let reads: Vec<(String, String, String)> = log
         .iter()
         .map(|l| {
             (
-                l.r#type.as_str(),
-                l.reader.as_str(),
-                l.basis_or_reason.as_str(),
+                common::event_of(l).to_string(),
+                l.reader.clone(),
+                common::why(l),
             )
         })
+        .collect();
+    let reads: Vec<(&str, &str, &str)> = reads
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
         .collect();
     assert_eq!(
         reads,
@@ -251,13 +264,13 @@ async fn a_carer_reads_under_the_persons_consent_logged_until_the_person_ends_it
             ("record.accessed", "rp-kim", "authority:au-1")
         ]
     );
-    let own: Value = serde_json::from_str(&s.read(&sam).await.unwrap().record_json).unwrap();
-    let a = &own["authorities"][0];
-    assert_eq!(a["representative"], "rp-kim");
-    assert_eq!(a["basis"], "consent");
-    assert_eq!(a["granted_by"], "su-sam");
-    assert_eq!(a["scope"][0], "read_record");
-    assert!(a["ended_at"].is_null());
+    let own = s.read(&sam).await.unwrap().record.expect("a record");
+    let a = &own.authorities[0];
+    assert_eq!(a.representative, "rp-kim");
+    assert_eq!(a.basis, pb::AuthorityBasis::Consent as i32);
+    assert_eq!(a.granted_by, "su-sam");
+    assert_eq!(a.scope, vec![pb::AuthorityScope::ReadRecord as i32]);
+    assert!(a.ended_at.is_none());
 
     // The representative may not see who else looked.
     let e = s
@@ -280,7 +293,7 @@ async fn a_carer_reads_under_the_persons_consent_logged_until_the_person_ends_it
             pb::EndAuthorityRequest {
                 call: call("end-au-1"),
                 authority_id: "au-1".into(),
-                reason: "person_withdrew".into(),
+                reason: pb::AuthorityEndReason::PersonWithdrew as i32,
             },
             &sam,
         ))
@@ -291,12 +304,15 @@ async fn a_carer_reads_under_the_persons_consent_logged_until_the_person_ends_it
     let log = s.access_log(&sam).await;
     let last = log.last().unwrap();
     assert_eq!(
-        (last.r#type.as_str(), last.reader.as_str()),
+        (common::event_of(last), last.reader.as_str()),
         ("access.denied", "rp-kim")
     );
-    let own: Value = serde_json::from_str(&s.read(&sam).await.unwrap().record_json).unwrap();
-    assert_eq!(own["authorities"][0]["ended_by"], "su-sam");
-    assert_eq!(own["authorities"][0]["end_reason"], "person_withdrew");
+    let own = s.read(&sam).await.unwrap().record.expect("a record");
+    assert_eq!(own.authorities[0].ended_by, "su-sam");
+    assert_eq!(
+        own.authorities[0].end_reason,
+        pb::AuthorityEndReason::PersonWithdrew as i32
+    );
     // The subject access page says who may act for the person, who looked under the authority,
     // and that it ended.
     let (bundle, _) = common::collect_bundle(
@@ -325,7 +341,9 @@ async fn a_carer_reads_under_the_persons_consent_logged_until_the_person_ends_it
             pb::GetRecordRequest {
                 subject: "su-nobody".into(),
                 as_of_seq: None,
-                as_of_time: String::new(),
+                as_of_time: None,
+                page_size: 0,
+                page_token: String::new(),
             },
             &kim,
         ))
@@ -349,7 +367,7 @@ async fn an_attorney_under_an_lpa_requests_subject_access_and_the_bundle_verifie
             "attorney",
             "lasting_power_of_attorney",
             &["subject_access"],
-            String::new(),
+            None,
             evidence,
         )
     };
@@ -381,7 +399,7 @@ async fn an_attorney_under_an_lpa_requests_subject_access_and_the_bundle_verifie
                 call: call("sar"),
                 sar_id: "sar-1".into(),
                 subject: "su-sam".into(),
-                via: "letter".into(),
+                via: pb::SarVia::Letter as i32,
             },
             &lou,
         ))
@@ -430,14 +448,8 @@ async fn an_attorney_under_an_lpa_requests_subject_access_and_the_bundle_verifie
     let log = s.access_log(&sam).await;
     let read: Vec<_> = log
         .iter()
-        .filter(|l| l.r#type == "record.accessed")
-        .map(|l| {
-            (
-                l.reader.as_str(),
-                l.basis_or_reason.as_str(),
-                l.streams.clone(),
-            )
-        })
+        .filter(|l| common::event_of(l) == "record.accessed")
+        .map(|l| (l.reader.as_str(), l.basis.as_str(), l.streams.clone()))
         .collect();
     assert_eq!(read.len(), 2, "status and bundle: {read:?}");
     assert!(read
@@ -493,7 +505,7 @@ async fn an_expired_authority_is_refused() {
                 call: call("sar"),
                 sar_id: "sar-1".into(),
                 subject: "su-sam".into(),
-                via: "app".into(),
+                via: pb::SarVia::App as i32,
             },
             &kim,
         ))
@@ -502,7 +514,7 @@ async fn an_expired_authority_is_refused() {
     assert_eq!(e.code(), Code::PermissionDenied);
     let last = s.access_log(&sam).await.pop().unwrap();
     assert_eq!(
-        (last.r#type.as_str(), last.reader.as_str()),
+        (common::event_of(&last), last.reader.as_str()),
         ("access.denied", "rp-kim")
     );
     s.stop().await;
@@ -543,8 +555,8 @@ async fn cover_moves_to_the_new_worker_only_when_the_person_accepts() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     assert_eq!(s.read(&ana).await.unwrap().basis, "support:sp-1");
-    let own: Value = serde_json::from_str(&s.read(&sam).await.unwrap().record_json).unwrap();
-    assert_eq!(own["supports"][0]["transfer_to"], "pw-ben");
+    let own = s.read(&sam).await.unwrap().record.expect("a record");
+    assert_eq!(own.supports[0].transfer_to, "pw-ben");
 
     support
         .respond_transfer(req(
@@ -562,8 +574,8 @@ async fn cover_moves_to_the_new_worker_only_when_the_person_accepts() {
         s.read(&ana).await.unwrap_err().code(),
         Code::PermissionDenied
     );
-    let own: Value = serde_json::from_str(&s.read(&sam).await.unwrap().record_json).unwrap();
-    assert_eq!(own["supports"][0]["worker"], "pw-ben");
-    assert_eq!(own["supports"][0]["previous_workers"][0][0], "pw-ana");
+    let own = s.read(&sam).await.unwrap().record.expect("a record");
+    assert_eq!(own.supports[0].worker, "pw-ben");
+    assert_eq!(own.supports[0].previous_workers[0].worker, "pw-ana");
     s.stop().await;
 }

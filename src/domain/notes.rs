@@ -18,16 +18,17 @@ use super::stream::Stream;
 use super::support::SupportStatus;
 use super::types::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoteStatus {
-    /// Being co-produced: not yet agreed by both on the latest revision (or an addendum is).
-    Open,
-    /// Both agreed the latest revision.
-    Agreed,
-    /// Closed without agreement.
-    Closed,
-}
+crate::domain::types::vocabulary!(
+    /// Where a note is in its co-production.
+    NoteStatus {
+        /// Being co-produced: not yet agreed by both on the latest revision (or an addendum is).
+        Open = "open",
+        /// Both agreed the latest revision.
+        Agreed = "agreed",
+        /// Closed without agreement.
+        Closed = "closed",
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevisionRec {
@@ -39,14 +40,15 @@ pub struct RevisionRec {
     pub segments: Vec<SegmentRef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProposalStatus {
-    Pending,
-    Agreed,
-    Declined,
-    Withdrawn,
-}
+crate::domain::types::vocabulary!(
+    /// Where a proposed redaction is: waiting for the other party, or decided.
+    ProposalStatus {
+        Pending = "pending",
+        Agreed = "agreed",
+        Declined = "declined",
+        Withdrawn = "withdrawn",
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProposalRec {

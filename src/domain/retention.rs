@@ -461,33 +461,21 @@ fn record_streams(p: &Projections, subject: &str) -> Vec<Stream> {
     out
 }
 
-/// What a person's plan says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanState {
-    /// The next run erases it.
-    Due,
-    /// Kept until the due date.
-    Waiting,
-    /// Due, but a legal hold is in force.
-    Held,
-    /// No due date yet (care has not ended, or nothing to count from).
-    NotScheduled,
-    /// Erased; nothing of it is left to erase.
-    Erased,
-}
-
-impl PlanState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlanState::Due => "due",
-            PlanState::Waiting => "waiting",
-            PlanState::Held => "held",
-            PlanState::NotScheduled => "not_scheduled",
-            PlanState::Erased => "erased",
-        }
+crate::domain::types::vocabulary!(
+    /// What a person's plan says.
+    PlanState {
+        /// The next run erases it.
+        Due = "due",
+        /// Kept until the due date.
+        Waiting = "waiting",
+        /// Due, but a legal hold is in force.
+        Held = "held",
+        /// No due date yet (care has not ended, or nothing to count from).
+        NotScheduled = "not_scheduled",
+        /// Erased; nothing of it is left to erase.
+        Erased = "erased",
     }
-}
+);
 
 /// One person in the DPO's plan: what would be erased and when. Names no content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

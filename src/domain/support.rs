@@ -14,15 +14,16 @@ use super::projection::{Key, Projections};
 use super::stream::Stream;
 use super::types::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SupportStatus {
-    Referred,
-    Offered,
-    Accepted,
-    Declined,
-    Ended,
-}
+crate::domain::types::vocabulary!(
+    /// Where a support relationship is: referred, offered, then accepted or declined; ended.
+    SupportStatus {
+        Referred = "referred",
+        Offered = "offered",
+        Accepted = "accepted",
+        Declined = "declined",
+        Ended = "ended",
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupportRec {

@@ -130,12 +130,27 @@ impl From<crate::content::Segment> for SegmentRef {
     }
 }
 
+/// A closed vocabulary: every value, each with its one `snake_case` name (the name the log and
+/// the views hold). Implemented by [`vocabulary!`]; the wire layer maps each to its proto enum
+/// through this trait alone, so a value added here either gets its wire name or fails the
+/// bijection test there.
+pub trait Vocabulary: Sized + Copy + PartialEq + std::fmt::Debug + 'static {
+    /// Every value, in declaration order.
+    fn all() -> &'static [Self];
+    /// The value's name.
+    fn name(self) -> &'static str;
+    /// The value of a name; `None` for any other string.
+    fn from_name(name: &str) -> Option<Self>;
+}
+
 /// Declares a closed vocabulary: a `snake_case` JSON string enum with `as_str`, `parse` and
 /// `ALL`, so every value the log may hold is listed in exactly one place.
 macro_rules! vocabulary {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize,
+        )]
         pub enum $name {
             $($(#[$vm])* #[serde(rename = $s)] $variant),+
         }
@@ -157,8 +172,20 @@ macro_rules! vocabulary {
                 f.write_str(self.as_str())
             }
         }
+        impl $crate::domain::types::Vocabulary for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+            fn name(self) -> &'static str {
+                self.as_str()
+            }
+            fn from_name(name: &str) -> Option<Self> {
+                Self::parse(name)
+            }
+        }
     };
 }
+pub(crate) use vocabulary;
 
 vocabulary!(
     /// Who an actor is, which decides what they may do (domain.md, "Actors and roles").

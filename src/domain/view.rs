@@ -65,6 +65,9 @@ pub struct MeetingView {
     /// Goals of the person it worked on (ids of [`GoalView`]s).
     pub goals: Vec<String>,
     pub activities: Vec<ActivityView>,
+    /// The number of events its stream holds: `CallOptions.expected_version` for the next
+    /// command on it.
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -86,6 +89,9 @@ pub struct GoalView {
     pub set_at: Time,
     pub reviews: Vec<GoalReviewView>,
     pub closed: Option<GoalClosedView>,
+    /// The number of events its stream holds: `CallOptions.expected_version` for the next
+    /// command on it.
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,6 +141,9 @@ pub struct NoteView {
     /// The current text: latest body revision then addenda; removed passages keep their place.
     pub passages: Vec<Passage>,
     pub proposals: Vec<ProposalView>,
+    /// The number of events its stream holds: `CallOptions.expected_version` for the next
+    /// command on it.
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,6 +158,9 @@ pub struct ConsentView {
     pub granted_at: Time,
     pub revoked_at: Option<Time>,
     pub revoked_by: Option<String>,
+    /// The number of events its stream holds: `CallOptions.expected_version` for the next
+    /// command on it.
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -165,6 +177,9 @@ pub struct ConcernView {
     pub outcome_detail: Option<Passage>,
     pub informed: Option<InformedHow>,
     pub informed_at: Option<Time>,
+    /// The number of events its stream holds: `CallOptions.expected_version` for the next
+    /// command on it.
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -180,6 +195,9 @@ pub struct DiscussionView {
     pub recorded_at: Time,
     /// Set when the basis had lapsed by the time it was recorded (recorded late).
     pub basis_lapsed_at: Option<Time>,
+    /// The number of events its stream holds: `CallOptions.expected_version` for the next
+    /// command on it.
+    pub version: u64,
 }
 
 /// The person's own statement about an item, shown with the item to whoever sees it.
@@ -190,6 +208,9 @@ pub struct StatementView {
     pub segments: Vec<Passage>,
     pub added_by: String,
     pub added_at: Time,
+    /// The number of events its stream holds: `CallOptions.expected_version` for the next
+    /// command on it.
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -220,6 +241,9 @@ pub struct AuthorityView {
     pub ended_at: Option<Time>,
     pub ended_by: Option<String>,
     pub end_reason: Option<AuthorityEndReason>,
+    /// The number of events its stream holds: `CallOptions.expected_version` for the next
+    /// command on it.
+    pub version: u64,
 }
 
 /// A person's record as one reader may see it.
@@ -250,7 +274,69 @@ pub struct RecordView {
     pub authorities: Vec<AuthorityView>,
 }
 
+/// Which items of a record one read shows: `size` items from the `from`th, counted across the
+/// record's lists in their field order (supports, meetings, notes, consents, concerns,
+/// withholdings, subject access requests, discussions, statements, goals, authorities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordWindow {
+    pub from: usize,
+    pub size: usize,
+}
+
+impl RecordWindow {
+    /// The whole record.
+    pub const ALL: RecordWindow = RecordWindow {
+        from: 0,
+        size: usize::MAX,
+    };
+}
+
+/// Keeps the part of `list` the window still covers, counting down what is left to skip and
+/// what room is left.
+fn keep_window<T>(list: &mut Vec<T>, skip: &mut usize, room: &mut usize) {
+    let start = (*skip).min(list.len());
+    *skip -= start;
+    let end = start + (*room).min(list.len() - start);
+    *room -= end - start;
+    list.truncate(end);
+    list.drain(..start);
+}
+
 impl RecordView {
+    /// How many items the record holds, counted across its lists.
+    pub fn items(&self) -> usize {
+        self.supports.len()
+            + self.meetings.len()
+            + self.notes.len()
+            + self.consents.len()
+            + self.concerns.len()
+            + self.withholdings.len()
+            + self.sars.len()
+            + self.discussions.len()
+            + self.statements.len()
+            + self.goals.len()
+            + self.authorities.len()
+    }
+
+    /// The window's items only (the subject, `as_of` and the withheld count stay), and whether
+    /// items follow it.
+    pub fn window(mut self, window: RecordWindow) -> (RecordView, bool) {
+        let more = self.items() > window.from.saturating_add(window.size);
+        let (mut skip, mut room) = (window.from, window.size);
+        keep_window(&mut self.supports, &mut skip, &mut room);
+        keep_window(&mut self.meetings, &mut skip, &mut room);
+        keep_window(&mut self.notes, &mut skip, &mut room);
+        keep_window(&mut self.consents, &mut skip, &mut room);
+        keep_window(&mut self.concerns, &mut skip, &mut room);
+        keep_window(&mut self.withholdings, &mut skip, &mut room);
+        keep_window(&mut self.sars, &mut skip, &mut room);
+        keep_window(&mut self.discussions, &mut skip, &mut room);
+        keep_window(&mut self.statements, &mut skip, &mut room);
+        keep_window(&mut self.goals, &mut skip, &mut room);
+        keep_window(&mut self.authorities, &mut skip, &mut room);
+        (self, more)
+    }
+
     /// Every passage, for the service to resolve text into.
     pub fn passages_mut(&mut self) -> Vec<&mut Passage> {
         let mut out: Vec<&mut Passage> = Vec::new();
@@ -423,6 +509,7 @@ fn note_view_of(n: &NoteRec, segments: Vec<&SegmentRef>) -> NoteView {
                 decline_reason: p.decline_reason.as_ref().map(|s| Passage::of(s, None)),
             })
             .collect(),
+        version: n.version,
     }
 }
 
@@ -453,6 +540,7 @@ fn meeting_view(m: &MeetingRec) -> MeetingView {
                 detail: a.detail.as_ref().map(|s| Passage::of(s, None)),
             })
             .collect(),
+        version: m.version,
     }
 }
 
@@ -486,10 +574,13 @@ fn goal_view(g: &GoalRec) -> GoalView {
             by: c.by.clone(),
             at: c.at,
         }),
+        version: g.version,
     }
 }
 
-fn consent_view(c: &ConsentRec) -> ConsentView {
+/// A consent as a view; `version` is that of the person's consent stream (`consent:<subject>`,
+/// which holds every consent of theirs).
+fn consent_view(c: &ConsentRec, version: u64) -> ConsentView {
     let (team, person) = match &c.grantee {
         Some(super::event::Grantee::Team(t)) => (Some(t.clone()), None),
         Some(super::event::Grantee::Person(s)) => (None, Some(Passage::of(s, None))),
@@ -506,6 +597,7 @@ fn consent_view(c: &ConsentRec) -> ConsentView {
         granted_at: c.granted_at,
         revoked_at: c.revoked_at,
         revoked_by: c.revoked_by.clone(),
+        version,
     }
 }
 
@@ -520,6 +612,7 @@ fn discussion_view(d: &DiscussionRec) -> DiscussionView {
         recorded_by: d.recorded_by.clone(),
         recorded_at: d.recorded_at,
         basis_lapsed_at: d.basis_lapsed_at,
+        version: d.version,
     }
 }
 
@@ -530,6 +623,7 @@ fn statement_view(s: &StatementRec) -> StatementView {
         segments: s.segments.iter().map(|x| Passage::of(x, None)).collect(),
         added_by: s.added_by.clone(),
         added_at: s.added_at,
+        version: s.version,
     }
 }
 
@@ -547,6 +641,7 @@ fn authority_view(a: &AuthorityRec) -> AuthorityView {
         ended_at: a.ended_at,
         ended_by: a.ended_by.clone(),
         end_reason: a.end_reason,
+        version: a.version,
     }
 }
 
@@ -564,6 +659,7 @@ fn concern_view(c: &ConcernRec) -> ConcernView {
         outcome_detail: c.outcome_detail.as_ref().map(|s| Passage::of(s, None)),
         informed: c.informed,
         informed_at: c.informed_at,
+        version: c.version,
     }
 }
 
@@ -585,11 +681,13 @@ pub fn record(p: &Projections, subject: &str, scope: Option<&Scope>) -> RecordVi
         .iter()
         .filter_map(|id| p.discussions.get(id));
     let goals = person.goals.iter().filter_map(|id| p.goals.get(id));
+    let consent_stream_version = p.consents.get(subject).map_or(0, |l| l.version);
     let consents = p
         .consents
         .get(subject)
         .into_iter()
         .flat_map(|l| l.consents.values());
+    let consent_view = |c: &ConsentRec| consent_view(c, consent_stream_version);
     let withholdings = || {
         disclosures
             .into_iter()
@@ -825,24 +923,25 @@ pub struct Flag {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FlagKind {
-    /// A note not agreed or closed within 14 days of drafting.
-    NoteNotSettled,
-    /// A concern not acknowledged within 1 hour / 24 hours / 7 days.
-    ConcernNotAcknowledged,
-    /// A subject access request not fulfilled within one calendar month.
-    SarOverdue,
-    /// A withholding past its review date.
-    WithholdingPastReview,
-    /// A read whose basis was not valid at that moment.
-    ReadWithoutValidBasis,
-    /// An addendum not agreed by both within 14 days of being added.
-    AddendumNotAgreed,
-    /// A discussion whose basis had lapsed by the time it was recorded (recorded late).
-    DiscussionRecordedLate,
-}
+crate::domain::types::vocabulary!(
+    /// What a compliance flag (rule 8) is about.
+    FlagKind {
+        /// A note not agreed or closed within 14 days of drafting.
+        NoteNotSettled = "note_not_settled",
+        /// A concern not acknowledged within 1 hour / 24 hours / 7 days.
+        ConcernNotAcknowledged = "concern_not_acknowledged",
+        /// A subject access request not fulfilled within one calendar month.
+        SarOverdue = "sar_overdue",
+        /// A withholding past its review date.
+        WithholdingPastReview = "withholding_past_review",
+        /// A read whose basis was not valid at that moment.
+        ReadWithoutValidBasis = "read_without_valid_basis",
+        /// An addendum not agreed by both within 14 days of being added.
+        AddendumNotAgreed = "addendum_not_agreed",
+        /// A discussion whose basis had lapsed by the time it was recorded (recorded late).
+        DiscussionRecordedLate = "discussion_recorded_late",
+    }
+);
 
 /// How long a note may stay unsettled.
 pub const NOTE_SETTLE_MS: u64 = 14 * Time::DAY;

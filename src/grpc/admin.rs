@@ -7,7 +7,9 @@ use tonic::{Request, Response, Status};
 
 use super::auth::actor;
 use super::commands;
-use super::convert::{call, page_size_of, receipts, request_digest, role_to_pb, time};
+use super::convert::{
+    call, optional_timestamp, page_size_of, receipts, request_digest, time, timestamp, to_wire,
+};
 use super::pb;
 use super::status::{refuse, status};
 use super::Shared;
@@ -57,7 +59,7 @@ impl pb::admin_server::Admin for AdminApi {
         let digest = request_digest(&svc, "withus.v1.Admin/IssueToken", &r);
         let req = r.into_inner();
         let call = call(req.call, digest)?;
-        let expires_at = time("expires_at", &req.expires_at)?;
+        let expires_at = time("expires_at", req.expires_at)?;
         let (token, r) = svc
             .issue_token(&a.id, call, &req.actor, expires_at)
             .await
@@ -149,11 +151,11 @@ impl pb::admin_server::Admin for AdminApi {
                 .into_iter()
                 .map(|x| pb::ActorSummary {
                     id: x.id,
-                    role: role_to_pb(x.role) as i32,
+                    role: to_wire::<pb::Role>(x.role),
                     team: x.team.unwrap_or_default(),
                     active: x.active,
-                    registered_at: x.registered_at.to_string(),
-                    deactivated_at: x.deactivated_at.map(|t| t.to_string()).unwrap_or_default(),
+                    registered_at: Some(timestamp(x.registered_at)),
+                    deactivated_at: optional_timestamp(x.deactivated_at),
                     usable_tokens: u32::try_from(x.usable_tokens).unwrap_or(u32::MAX),
                     linked_issuers: x.linked_issuers,
                 })

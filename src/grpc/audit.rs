@@ -9,8 +9,9 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::auth::actor;
+use super::convert::{optional_timestamp, page, page_size_of, page_token, timestamp, to_wire};
 use super::pb;
-use super::status::{refuse, status, store_status};
+use super::status::{status, store_status};
 use super::Shared;
 use crate::domain::access::{self, AuditRead};
 use crate::domain::projection::ActorRec;
@@ -19,8 +20,6 @@ use crate::format::to_hex;
 use crate::service::Service;
 use crate::store::{LogStore, StoredEntry};
 
-/// Most entries one `ListEntries` page returns.
-const MAX_PAGE: u32 = 1000;
 /// Entries a subscription reads from the store at a time.
 const SUBSCRIBE_CHUNK: u64 = 256;
 /// Entries buffered per subscriber: the server reads no further ahead of a slow client.
@@ -87,7 +86,7 @@ fn entry_message(e: &StoredEntry) -> Result<pb::Entry, Status> {
     let v = e.view().map_err(|e| Status::data_loss(e.to_string()))?;
     Ok(pb::Entry {
         seq: e.seq,
-        at: v.at.to_string(),
+        at: crate::domain::types::Time::parse(&v.at).map(timestamp),
         r#type: v.event_type.to_string(),
         v: v.v,
         stream: v.stream.to_string(),
@@ -183,27 +182,30 @@ impl pb::audit_server::Audit for AuditApi {
         let (svc, a) = self.who(&r).await?;
         allow(&a, AuditRead::ListEntries)?;
         let req = r.into_inner();
-        let limit = match req.limit {
-            0 => 100,
-            n if n > MAX_PAGE => {
-                return Err(refuse(
-                    Code::InvalidArgument,
-                    "limit",
-                    &format!("at most {MAX_PAGE} entries per page"),
-                ))
-            }
-            n => n,
+        let limit = u64::try_from(page_size_of(req.page_size)?).unwrap_or(u64::MAX);
+        let from = if req.page_token.is_empty() {
+            req.from_seq
+        } else {
+            page(0, &req.page_token)?
+                .after
+                .map_or(0, |seq| seq.saturating_add(1))
         };
         let store = svc.store();
         let size = store.size();
-        let to = req.from_seq.saturating_add(u64::from(limit)).min(size);
+        let to = from.saturating_add(limit).min(size);
         let entries = store
-            .entries(req.from_seq, to)
+            .entries(from, to)
             .map(|e| entry_message(&e.map_err(store_status)?))
             .collect::<Result<Vec<_>, _>>()?;
+        let next_page_token = if to < size && to > from {
+            page_token(to - 1)
+        } else {
+            String::new()
+        };
         Ok(Response::new(pb::ListEntriesResponse {
             entries,
             tree_size: size,
+            next_page_token,
         }))
     }
 
@@ -243,14 +245,11 @@ impl pb::audit_server::Audit for AuditApi {
             flags: flags
                 .into_iter()
                 .map(|f| pb::Flag {
-                    kind: serde_json::to_value(f.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    kind: to_wire::<pb::FlagKind>(f.kind),
                     subject: f.subject,
                     item: f.item,
-                    due_at: f.due_at.to_string(),
-                    done_at: f.done_at.map(|t| t.to_string()).unwrap_or_default(),
+                    due_at: Some(timestamp(f.due_at)),
+                    done_at: optional_timestamp(f.done_at),
                     detail: f.detail,
                 })
                 .collect(),

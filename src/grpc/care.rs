@@ -8,13 +8,16 @@ use tonic::{Request, Response, Status};
 
 use super::auth::actor;
 use super::commands;
-use super::commands::required_time;
-use super::convert::{call, page, page_token, read_receipts, receipts, request_digest};
+use super::convert::{
+    call, optional_timestamp, optional_to_wire, page, page_token, read_receipts, receipts,
+    request_digest, required_time, timestamp,
+};
 use super::pb;
 use super::status::{refuse, status};
 use super::wording;
 use super::Shared;
 use crate::domain::projection::ActorRec;
+use crate::domain::view::RecordWindow;
 use crate::domain::{Code, Command};
 use crate::format::to_hex;
 use crate::service::{AsOf, Call, Service};
@@ -480,28 +483,48 @@ impl pb::records_server::Records for CareApi {
     ) -> Result<Response<pb::RecordResponse>, Status> {
         let (svc, a) = self.who(&r).await?;
         let q = r.into_inner();
-        let as_of = match (q.as_of_seq, q.as_of_time.is_empty()) {
-            (Some(_), false) => {
+        let size = record_page_size(q.page_size)?;
+        let (as_of, from) = if q.page_token.is_empty() {
+            let as_of = match (q.as_of_seq, q.as_of_time) {
+                (Some(_), Some(_)) => {
+                    return Err(refuse(
+                        Code::InvalidArgument,
+                        "as_of_seq",
+                        "give as_of_seq or as_of_time, not both",
+                    ))
+                }
+                (Some(n), None) => Some(AsOf::Seq(n)),
+                (None, Some(t)) => Some(AsOf::Time(required_time("as_of_time", Some(t))?)),
+                (None, None) => None,
+            };
+            (as_of, 0)
+        } else {
+            if q.as_of_seq.is_some() || q.as_of_time.is_some() {
                 return Err(refuse(
                     Code::InvalidArgument,
-                    "as_of_seq",
-                    "give as_of_seq or as_of_time, not both",
-                ))
+                    "page_token",
+                    "a later page is read as of the first page's as_of_seq: leave as_of_seq \
+                     and as_of_time unset",
+                ));
             }
-            (Some(n), true) => Some(AsOf::Seq(n)),
-            (None, false) => Some(AsOf::Time(required_time("as_of_time", &q.as_of_time)?)),
-            (None, true) => None,
+            let (as_of, from) = record_page_token_of(&q.page_token)?;
+            (Some(AsOf::Seq(as_of)), from)
         };
+        let window = RecordWindow { from, size };
         let read = svc
-            .read_record(&a.id, &q.subject, as_of)
+            .read_record_window(&a.id, &q.subject, as_of, window)
             .await
             .map_err(status)?;
-        let record_json = serde_json::to_string(&read.view)
-            .map_err(|e| Status::internal(format!("encoding the record: {e}")))?;
+        let next_page_token = if read.more {
+            record_page_token(read.view.as_of, from.saturating_add(size))
+        } else {
+            String::new()
+        };
         Ok(Response::new(pb::RecordResponse {
-            record_json,
+            record: Some(super::record::record(read.view)),
             basis: read.basis.unwrap_or_default(),
             receipts: Some(read_receipts(read.receipts)),
+            next_page_token,
         }))
     }
 
@@ -517,20 +540,7 @@ impl pb::records_server::Records for CareApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::AccessLogResponse {
-            lines: found
-                .lines
-                .into_iter()
-                .map(|l| pb::AccessLine {
-                    seq: l.seq,
-                    at: l.at.to_string(),
-                    reader: l.reader,
-                    reader_role: l.reader_role,
-                    r#type: l.event_type,
-                    basis_or_reason: l.basis_or_reason,
-                    streams: l.streams,
-                    suppressed: l.suppressed,
-                })
-                .collect(),
+            lines: found.lines.into_iter().map(access_line).collect(),
             next_page_token: found.next.map(page_token).unwrap_or_default(),
         }))
     }
@@ -574,9 +584,9 @@ impl pb::subject_access_server::SubjectAccess for CareApi {
         Ok(Response::new(pb::SarStatus {
             sar_id: s.sar_id,
             subject: s.subject,
-            requested_at: s.requested_at.to_string(),
+            requested_at: Some(timestamp(s.requested_at)),
             due_date: s.due_date,
-            fulfilled_at: s.fulfilled_at.map(|t| t.to_string()).unwrap_or_default(),
+            fulfilled_at: optional_timestamp(s.fulfilled_at),
             bundle_hash: s.bundle_hash.map(|h| to_hex(&h.0)).unwrap_or_default(),
             withheld: s.withheld.unwrap_or(0),
         }))
@@ -638,4 +648,69 @@ fn bundle_stream(bytes: Vec<u8>, recorded_bundle_hash: String) -> BundleStream {
     chunks[0].total_bytes = total;
     chunks[0].recorded_bundle_hash = recorded_bundle_hash;
     Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))
+}
+
+/// Most items on one page of a record, and the default.
+const RECORD_PAGE_MAX: usize = 1000;
+
+/// `GetRecordRequest.page_size`: 0 is [`RECORD_PAGE_MAX`], never negative, at most that.
+fn record_page_size(page_size: i32) -> Result<usize, Status> {
+    match page_size {
+        0 => Ok(RECORD_PAGE_MAX),
+        n if n < 0 => Err(refuse(
+            Code::InvalidArgument,
+            "page_size",
+            "must not be negative",
+        )),
+        n => Ok(usize::try_from(n)
+            .unwrap_or(RECORD_PAGE_MAX)
+            .min(RECORD_PAGE_MAX)),
+    }
+}
+
+/// The token of a record's next page: the tree size the pages are read as of, and the first
+/// item of the next page. Opaque to clients.
+fn record_page_token(as_of: u64, from: usize) -> String {
+    format!("r{as_of}.{from}")
+}
+
+fn record_page_token_of(token: &str) -> Result<(u64, usize), Status> {
+    token
+        .strip_prefix('r')
+        .and_then(|rest| rest.split_once('.'))
+        .and_then(|(as_of, from)| Some((as_of.parse().ok()?, from.parse().ok()?)))
+        .ok_or_else(|| {
+            refuse(
+                Code::InvalidArgument,
+                "page_token",
+                "is not a token this server gave; pass next_page_token unchanged",
+            )
+        })
+}
+
+/// A line of the access log on the wire.
+fn access_line(l: crate::service::AccessLine) -> pb::AccessLine {
+    let refused = l.event_type == "access.denied";
+    let (basis, denial_reason) = if refused {
+        let reason = crate::domain::types::DenialReason::parse(&l.basis_or_reason);
+        (String::new(), optional_to_wire::<pb::DenialReason>(reason))
+    } else {
+        (l.basis_or_reason, 0)
+    };
+    let reader_role = crate::domain::types::Role::parse(&l.reader_role);
+    pb::AccessLine {
+        seq: l.seq,
+        at: Some(timestamp(l.at)),
+        reader: l.reader,
+        reader_role: optional_to_wire::<pb::Role>(reader_role),
+        kind: if refused {
+            pb::AccessKind::Refused as i32
+        } else {
+            pb::AccessKind::Read as i32
+        },
+        basis,
+        denial_reason,
+        streams: l.streams,
+        suppressed: l.suppressed,
+    }
 }

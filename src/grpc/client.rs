@@ -7,7 +7,9 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::Request;
 
+use super::convert;
 use super::pb;
+use crate::domain::types::Vocabulary as _;
 
 /// What went wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +170,14 @@ impl Client {
         let r = self.req(pb::DeactivateActorRequest {
             call: call(command_id),
             id: id.into(),
-            reason: reason.into(),
+            reason: convert::to_wire::<pb::DeactivationReason>(
+                crate::domain::types::DeactivationReason::parse(reason).ok_or_else(|| {
+                    ClientError::Bad(format!(
+                        "{reason:?} is not a reason: use one of {}",
+                        crate::domain::types::DeactivationReason::expected()
+                    ))
+                })?,
+            ),
         })?;
         Ok(c.deactivate_actor(r)
             .await
@@ -186,7 +195,16 @@ impl Client {
         let r = self.req(pb::IssueTokenRequest {
             call: call(command_id),
             actor: actor.into(),
-            expires_at: expires_at.into(),
+            expires_at: match expires_at {
+                "" => None,
+                t => Some(convert::timestamp(
+                    crate::domain::types::Time::parse(t).ok_or_else(|| {
+                        ClientError::Bad(format!(
+                            "{t:?} is not a time of the form YYYY-MM-DDTHH:MM:SS.mmmZ"
+                        ))
+                    })?,
+                )),
+            },
         })?;
         Ok(c.issue_token(r)
             .await
@@ -276,7 +294,9 @@ impl Client {
         let r = self.req(pb::GetRecordRequest {
             subject: subject.into(),
             as_of_seq: None,
-            as_of_time: String::new(),
+            as_of_time: None,
+            page_size: 0,
+            page_token: String::new(),
         })?;
         Ok(c.get_record(r)
             .await
@@ -471,7 +491,7 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         support_id: sp.clone(),
         subject: sam.clone(),
         worker: amara.clone(),
-        source: "care_team".into(),
+        source: pb::ReferralSource::CareTeam as i32,
     })?)
     .await
     .map_err(fail("refer"))?;
@@ -513,10 +533,10 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
             call: call(None),
             meeting_id: m.clone(),
             support_id: sp.clone(),
-            mode: "in_person".into(),
-            place: "clinic".into(),
+            mode: pb::MeetingMode::InPerson as i32,
+            place: pb::Place::Clinic as i32,
             place_detail: String::new(),
-            planned_for: crate::format::format_millis(now.saturating_add(86_400_000)),
+            planned_for: at(now.saturating_add(86_400_000)),
             minutes: 50,
         })?)
         .await
@@ -525,7 +545,7 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         .propose_place(c_sam.req(pb::ProposePlaceRequest {
             call: call(None),
             meeting_id: m.clone(),
-            place: "community".into(),
+            place: pb::Place::Community as i32,
             place_detail: "the café by the park".into(),
             on_behalf: false,
         })?)
@@ -543,16 +563,16 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         .record_held(c_amara.req(pb::HoldMeetingRequest {
             call: call(None),
             meeting_id: m.clone(),
-            occurred_at: crate::format::format_millis(now),
+            occurred_at: at(now),
             minutes: 50,
             goals: vec![goal.clone()],
             activities: vec![
                 pb::Activity {
-                    kind: "accompanying".into(),
+                    kind: pb::ActivityKind::Accompanying as i32,
                     detail: "the job centre appointment".into(),
                 },
                 pb::Activity {
-                    kind: "signposting".into(),
+                    kind: pb::ActivityKind::Signposting as i32,
                     detail: "the Saturday walking group at the park".into(),
                 },
             ],
@@ -594,7 +614,7 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
             note_id: n.clone(),
             proposal_id: "r-1".into(),
             segments: vec!["s2".into()],
-            reason: "not_wanted".into(),
+            reason: pb::RedactionReason::NotWanted as i32,
         })?)
         .await
         .map_err(fail("propose redaction"))?;
@@ -629,9 +649,9 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
             call: call(None),
             subject: sam.clone(),
             consent_id: "c-1".into(),
-            scope: "share_with_care_team".into(),
+            scope: pb::ConsentScope::ShareWithCareTeam as i32,
             grantee: team.clone(),
-            expires_at: String::new(),
+            expires_at: None,
         })?)
         .await
         .map_err(fail("grant consent"))?;
@@ -641,10 +661,10 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         call: call(None),
         discussion_id,
         subject: sam.clone(),
-        setting: "mdt".into(),
+        setting: pb::DiscussionSetting::Mdt as i32,
         with_team: team.clone(),
-        with_role: String::new(),
-        held_at: crate::format::format_millis(now_millis()),
+        with_role: pb::Role::Unspecified as i32,
+        held_at: at(now_millis()),
         basis: "consent:c-1".into(),
         summary: vec![seg(
             "d1",
@@ -670,7 +690,7 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         .map_err(fail("add statement"))?;
     // Whoever is shown the note is shown Sam's statement with it.
     let seen = c_cho.record(&sam).await?;
-    if !seen.record_json.contains("it was talking to Amara") {
+    if !shows(&seen, "it was talking to Amara") {
         return Err(ClientError::Bad(
             "the care team was shown the note without Sam's statement".into(),
         ));
@@ -712,8 +732,8 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         call: call(None),
         concern_id: k.clone(),
         subject: sam.clone(),
-        category: "self_neglect".into(),
-        urgency: "same_day".into(),
+        category: pb::ConcernCategory::SelfNeglect as i32,
+        urgency: pb::Urgency::SameDay as i32,
         summary: vec![seg("k", "Sam has not been eating and the flat is cold.")],
     })?)
     .await
@@ -727,7 +747,7 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
     sg.inform_subject(c_lee.req(pb::InformRequest {
         call: call(None),
         concern_id: k.clone(),
-        how: "in_person".into(),
+        how: pb::InformedHow::InPerson as i32,
     })?)
     .await
     .map_err(fail("inform the person"))?;
@@ -740,17 +760,17 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
             authority_id: id("au-1"),
             subject: sam.clone(),
             representative: kim.clone(),
-            relation: "carer".into(),
-            basis: "consent".into(),
-            scope: vec!["read_record".into()],
-            expires_at: crate::format::format_millis(now.saturating_add(90 * 86_400_000)),
+            relation: pb::Relation::Carer as i32,
+            basis: pb::AuthorityBasis::Consent as i32,
+            scope: vec![pb::AuthorityScope::ReadRecord as i32],
+            expires_at: at(now.saturating_add(90 * 86_400_000)),
             evidence: String::new(),
         })?)
         .await
         .map_err(fail("grant an authority"))?;
     let c_kim = admin.as_token(&tokens[&kim]);
     let read = c_kim.record(&sam).await?;
-    if !read.record_json.contains("Get back to the allotment") {
+    if !shows(&read, "Get back to the allotment") {
         return Err(ClientError::Bad(
             "the carer was not shown the record the authority covers".into(),
         ));
@@ -767,7 +787,10 @@ pub async fn demo(admin: &Client) -> Result<String, ClientError> {
         .await
         .map_err(fail("access log"))?
         .into_inner();
-    describe(&sam, &mine.record_json, &log.lines)
+    let record = mine
+        .record
+        .ok_or_else(|| ClientError::Bad("the record response held no record".into()))?;
+    Ok(describe(&sam, &record, &log.lines))
 }
 
 /// The client's clock, in milliseconds since the Unix epoch (0 before 1970).
@@ -778,48 +801,94 @@ fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// A time in milliseconds since the Unix epoch, on the wire.
+fn at(millis: u64) -> Option<prost_types::Timestamp> {
+    Some(convert::timestamp(crate::domain::types::Time(millis)))
+}
+
+/// Whether a record response shows these words anywhere (a statement, a goal, a note).
+fn shows(read: &pb::RecordResponse, words: &str) -> bool {
+    let Some(record) = &read.record else {
+        return false;
+    };
+    let all = record
+        .statements
+        .iter()
+        .flat_map(|s| s.segments.iter())
+        .chain(record.goals.iter().flat_map(|g| g.words.iter()))
+        .chain(record.notes.iter().flat_map(|n| n.passages.iter()));
+    all.filter_map(|p| p.text.as_deref())
+        .any(|text| text.contains(words))
+}
+
+/// A wire time in the log's form; empty when unset.
+fn when(t: &Option<prost_types::Timestamp>) -> String {
+    let Some(t) = t else {
+        return String::new();
+    };
+    match convert::time("at", Some(*t)) {
+        Ok(Some(t)) => t.to_string(),
+        _ => format!("{}s", t.seconds),
+    }
+}
+
+/// A wire enum value in plain words (`in person`); empty when unset.
+fn words_of<W: convert::WireVocabulary>(value: i32) -> String {
+    convert::optional_from_wire::<W>("value", value)
+        .ok()
+        .flatten()
+        .map(|v| v.name().replace('_', " "))
+        .unwrap_or_default()
+}
+
+/// The words of passages the reader may see, each quoted.
+fn quoted(passages: &[pb::Passage]) -> String {
+    passages
+        .iter()
+        .filter_map(|p| p.text.as_ref().map(|t| format!("\"{t}\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A record and its access log in plain words.
-pub fn describe(
-    subject: &str,
-    record_json: &str,
-    log: &[pb::AccessLine],
-) -> Result<String, ClientError> {
-    let v: serde_json::Value =
-        serde_json::from_str(record_json).map_err(|e| ClientError::Bad(format!("record: {e}")))?;
-    let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+pub fn describe(subject: &str, record: &pb::Record, log: &[pb::AccessLine]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "The record of {subject}, as they see it (log size {}):",
-        v["as_of"]
+        record.as_of_seq
     );
-    for sp in v["supports"].as_array().into_iter().flatten() {
+    for sp in &record.supports {
         let _ = writeln!(
             out,
             "- Peer support {} with {}: {} (referred {}).",
-            s(&sp["support_id"]),
-            s(&sp["worker"]),
-            s(&sp["status"]),
-            s(&sp["referred_at"])
+            sp.support_id,
+            sp.worker,
+            words_of::<pb::SupportStatus>(sp.status),
+            when(&sp.referred_at)
         );
     }
-    for m in v["meetings"].as_array().into_iter().flatten() {
-        let place = m["place_detail"]["text"]
-            .as_str()
+    for m in &record.meetings {
+        let place = m
+            .place_detail
+            .as_ref()
+            .and_then(|p| p.text.as_ref())
             .map(|t| format!(" ({t})"))
             .unwrap_or_default();
-        let agreed = if m["place_agreed"] == true {
+        let agreed = if m.place_agreed {
             ", place agreed by both"
         } else {
             ""
         };
-        let done: Vec<String> = m["activities"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|a| match a["detail"]["text"].as_str() {
-                Some(t) => format!("{} ({t})", s(&a["kind"]).replace('_', " ")),
-                None => s(&a["kind"]).replace('_', " "),
+        let done: Vec<String> = m
+            .activities
+            .iter()
+            .map(|a| {
+                let kind = words_of::<pb::ActivityKind>(a.kind);
+                match a.detail.as_ref().and_then(|d| d.text.as_ref()) {
+                    Some(t) => format!("{kind} ({t})"),
+                    None => kind,
+                }
             })
             .collect();
         let done = if done.is_empty() {
@@ -830,138 +899,124 @@ pub fn describe(
         let _ = writeln!(
             out,
             "- Meeting with {} {} at {}{}{agreed}, {} minutes, {} {}{done}.",
-            s(&m["worker"]),
-            s(&m["mode"]).replace('_', " "),
-            s(&m["place"]),
+            m.worker,
+            words_of::<pb::MeetingMode>(m.mode),
+            words_of::<pb::Place>(m.place),
             place,
-            m["minutes"],
-            s(&m["status"]).replace('_', " "),
-            s(&m["occurred_at"])
+            m.minutes,
+            words_of::<pb::MeetingStatus>(m.status),
+            when(&m.occurred_at)
         );
     }
-    for g in v["goals"].as_array().into_iter().flatten() {
-        let words = |list: &serde_json::Value| -> String {
-            list.as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p["text"].as_str().map(|t| format!("\"{t}\"")))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let state = match g["closed"]["outcome"].as_str() {
-            Some(o) => format!("closed: {}", o.replace('_', " ")),
+    for g in &record.goals {
+        let state = match &g.closed {
+            Some(c) => format!("closed: {}", words_of::<pb::GoalOutcome>(c.outcome)),
             None => "open".into(),
         };
         let _ = writeln!(
             out,
             "- Recovery goal {} ({state}): {}",
-            s(&g["goal_id"]),
-            words(&g["words"])
+            g.goal_id,
+            quoted(&g.words)
         );
-        for r in g["reviews"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "    reviewed {}: {}", s(&r["at"]), words(&r["words"]));
+        for r in &g.reviews {
+            let _ = writeln!(out, "    reviewed {}: {}", when(&r.at), quoted(&r.words));
         }
     }
-    for n in v["notes"].as_array().into_iter().flatten() {
+    for n in &record.notes {
         let _ = writeln!(
             out,
             "- Note {} ({}, revision {}):",
-            s(&n["note_id"]),
-            s(&n["status"]),
-            n["revision"]
+            n.note_id,
+            words_of::<pb::NoteStatus>(n.status),
+            n.revision
         );
-        for p in n["passages"].as_array().into_iter().flatten() {
-            match (p["text"].as_str(), p["removed"].is_object()) {
-                (_, true) => {
+        for p in &n.passages {
+            match (&p.text, &p.removed) {
+                (_, Some(removed)) => {
                     let _ = writeln!(
                         out,
                         "    [removed by agreement on {} (agreed by {}), {} characters]",
-                        s(&p["removed"]["agreed_at"]),
-                        s(&p["removed"]["agreed_by"]),
-                        p["chars"]
+                        when(&removed.agreed_at),
+                        removed.agreed_by,
+                        p.chars
                     );
                 }
-                (Some(t), false) => {
+                (Some(t), None) => {
                     let _ = writeln!(out, "    \"{t}\"");
                 }
-                (None, false) if p["erased_at"].is_string() => {
+                (None, None) if p.erased_at.is_some() => {
                     let _ = writeln!(
                         out,
                         "    [erased under the retention period on {}, {} characters]",
-                        s(&p["erased_at"]),
-                        p["chars"]
+                        when(&p.erased_at),
+                        p.chars
                     );
                 }
-                (None, false) => {
-                    let _ = writeln!(
-                        out,
-                        "    [text no longer stored, {} characters]",
-                        p["chars"]
-                    );
+                (None, None) => {
+                    let _ = writeln!(out, "    [text no longer stored, {} characters]", p.chars);
                 }
             }
         }
     }
-    for c in v["consents"].as_array().into_iter().flatten() {
-        let until = if c["revoked_at"].is_string() {
-            format!("revoked {}", s(&c["revoked_at"]))
+    for c in &record.consents {
+        let until = if c.revoked_at.is_some() {
+            format!("revoked {}", when(&c.revoked_at))
         } else {
             "in force".into()
         };
         let _ = writeln!(
             out,
             "- Consent {}: {} {} (given {}; {until}).",
-            s(&c["consent_id"]),
-            s(&c["scope"]).replace('_', " "),
-            s(&c["team"]),
-            s(&c["granted_at"])
+            c.consent_id,
+            words_of::<pb::ConsentScope>(c.scope),
+            c.team,
+            when(&c.granted_at)
         );
     }
-    for k in v["concerns"].as_array().into_iter().flatten() {
+    for k in &record.concerns {
+        let acknowledged = match when(&k.acknowledged_at) {
+            t if t.is_empty() => "not yet".to_string(),
+            t => t,
+        };
         let _ = writeln!(
             out,
-            "- Safeguarding concern {} ({}, {}), raised by {} on {}; acknowledged: {}.",
-            s(&k["concern_id"]),
-            s(&k["category"]).replace('_', " "),
-            s(&k["urgency"]).replace('_', " "),
-            s(&k["raised_by"]),
-            s(&k["raised_at"]),
-            k["acknowledged_at"].as_str().unwrap_or("not yet")
+            "- Safeguarding concern {} ({}, {}), raised by {} on {}; acknowledged: {acknowledged}.",
+            k.concern_id,
+            words_of::<pb::ConcernCategory>(k.category),
+            words_of::<pb::Urgency>(k.urgency),
+            k.raised_by,
+            when(&k.raised_at),
         );
     }
-    for d in v["discussions"].as_array().into_iter().flatten() {
-        let with = d["with"]["team"]
-            .as_str()
-            .or(d["with"]["role"].as_str())
-            .unwrap_or("");
+    for d in &record.discussions {
+        let with = match &d.with {
+            Some(pb::record::discussion::With::WithTeam(team)) => team.clone(),
+            Some(pb::record::discussion::With::WithRole(role)) => words_of::<pb::Role>(*role),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
             "- Discussed ({}) with {with} on {}, on the basis of {}; recorded by {}.",
-            s(&d["setting"]).replace('_', " "),
-            s(&d["held_at"]),
-            s(&d["basis"]),
-            s(&d["recorded_by"])
+            words_of::<pb::DiscussionSetting>(d.setting),
+            when(&d.held_at),
+            d.basis,
+            d.recorded_by
         );
     }
-    for st in v["statements"].as_array().into_iter().flatten() {
-        let words: Vec<String> = st["segments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p["text"].as_str().map(|t| format!("\"{t}\"")))
-            .collect();
+    for st in &record.statements {
         let _ = writeln!(
             out,
             "- Your statement about {}: {}",
-            s(&st["target_stream"]),
-            words.join(" ")
+            st.target_stream,
+            quoted(&st.segments)
         );
     }
-    if v["withheld"].as_u64().unwrap_or(0) > 0 {
+    if record.withheld_count > 0 {
         let _ = writeln!(
             out,
             "- {} item(s) are withheld from this view under an exemption.",
-            v["withheld"]
+            record.withheld_count
         );
     }
     let _ = writeln!(out, "Who looked at it:");
@@ -969,26 +1024,25 @@ pub fn describe(
         let _ = writeln!(out, "- Nobody but {subject}.");
     }
     for l in log {
-        if l.r#type == "record.accessed" {
+        let role = words_of::<pb::Role>(l.reader_role);
+        if l.kind == pb::AccessKind::Read as i32 {
             let _ = writeln!(
                 out,
-                "- {} {} ({}) read {} on the basis of {}.",
-                l.at,
+                "- {} {} ({role}) read {} on the basis of {}.",
+                when(&l.at),
                 l.reader,
-                l.reader_role,
                 l.streams.join(", "),
-                l.basis_or_reason
+                l.basis
             );
         } else {
             let _ = writeln!(
                 out,
-                "- {} {} ({}) was refused ({}).",
-                l.at,
+                "- {} {} ({role}) was refused ({}).",
+                when(&l.at),
                 l.reader,
-                l.reader_role,
-                l.basis_or_reason.replace('_', " ")
+                words_of::<pb::DenialReason>(l.denial_reason)
             );
         }
     }
-    Ok(out)
+    out
 }

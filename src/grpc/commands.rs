@@ -8,7 +8,7 @@
 
 use tonic::Status;
 
-use super::convert::{hash, role, time, vocab};
+use super::convert::{from_wire, hash, required_time, time};
 use super::pb;
 use super::status::refuse;
 use crate::domain::discussions::DiscussionBasis;
@@ -16,9 +16,10 @@ use crate::domain::event::{Activity, DiscussedWith, Grantee};
 use crate::domain::types::*;
 use crate::domain::{Code, Command};
 
+/// An enum field as its domain vocabulary (`vocabulary.proto`): unset or unknown is refused.
 macro_rules! v {
-    ($ty:ident, $field:expr, $value:expr) => {
-        vocab($field, &$value, $ty::parse, $ty::expected())
+    ($wire:ident, $field:expr, $value:expr) => {
+        from_wire::<pb::$wire>($field, $value)
     };
 }
 
@@ -32,11 +33,6 @@ fn passages(segs: Vec<pb::TextSegment>) -> Vec<Passage> {
 /// An optional text field: empty means none.
 fn optional_text(id: &str, text: String) -> Option<Passage> {
     (!text.is_empty()).then(|| Passage::new(id, text))
-}
-
-/// A required time field.
-pub(super) fn required_time(field: &str, s: &str) -> Result<Time, Status> {
-    time(field, s)?.ok_or_else(|| refuse(Code::InvalidArgument, field, "is required"))
 }
 
 /// `withus.v1.Support/Refer`.
@@ -93,7 +89,7 @@ pub fn meetings_record(q: pb::RecordMeetingRequest) -> Result<Command, Status> {
         mode: v!(MeetingMode, "mode", q.mode)?,
         place: v!(Place, "place", q.place)?,
         place_detail: optional_text("place", q.place_detail),
-        occurred_at: required_time("occurred_at", &q.occurred_at)?,
+        occurred_at: required_time("occurred_at", q.occurred_at)?,
         minutes: q.minutes,
         goals: q.goals,
         activities: activities(q.activities)?,
@@ -122,7 +118,7 @@ pub fn meetings_plan(q: pb::PlanMeetingRequest) -> Result<Command, Status> {
         mode: v!(MeetingMode, "mode", q.mode)?,
         place: v!(Place, "place", q.place)?,
         place_detail: optional_text("place", q.place_detail),
-        planned_for: required_time("planned_for", &q.planned_for)?,
+        planned_for: required_time("planned_for", q.planned_for)?,
         minutes: q.minutes,
     })
 }
@@ -164,7 +160,7 @@ pub fn meetings_record_not_attended(q: pb::MeetingRequest) -> Result<Command, St
 pub fn meetings_record_held(q: pb::HoldMeetingRequest) -> Result<Command, Status> {
     Ok(Command::HoldMeeting {
         meeting_id: q.meeting_id,
-        occurred_at: required_time("occurred_at", &q.occurred_at)?,
+        occurred_at: required_time("occurred_at", q.occurred_at)?,
         minutes: q.minutes,
         goals: q.goals,
         activities: activities(q.activities)?,
@@ -298,7 +294,7 @@ pub fn notes_add_addendum(q: pb::NoteTextRequest) -> Result<Command, Status> {
 
 /// `withus.v1.Consent/Grant`.
 pub fn consent_grant(q: pb::GrantConsentRequest) -> Result<Command, Status> {
-    let scope = v!(Scope, "scope", q.scope)?;
+    let scope = v!(ConsentScope, "scope", q.scope)?;
     let grantee = match scope {
         _ if q.grantee.is_empty() => None,
         Scope::ShareWithPerson => Some(Grantee::Person(Passage::new("grantee", q.grantee))),
@@ -309,7 +305,7 @@ pub fn consent_grant(q: pb::GrantConsentRequest) -> Result<Command, Status> {
         consent_id: q.consent_id,
         scope,
         grantee,
-        expires_at: time("expires_at", &q.expires_at)?,
+        expires_at: time("expires_at", q.expires_at)?,
     };
     Ok(cmd)
 }
@@ -369,7 +365,7 @@ pub fn safeguarding_withhold(q: pb::WithholdRequest) -> Result<Command, Status> 
         target_stream: q.target_stream,
         exemption: v!(Exemption, "exemption", q.exemption)?,
         justification: Passage::new("justification", q.justification),
-        review_by: required_time("review_by", &q.review_by)?,
+        review_by: required_time("review_by", q.review_by)?,
     };
     Ok(cmd)
 }
@@ -397,7 +393,7 @@ pub fn subject_access_request(q: pb::SarRequest) -> Result<Command, Status> {
 pub fn admin_register_actor(q: pb::RegisterActorRequest) -> Result<Command, Status> {
     Ok(Command::RegisterActor {
         id: q.id,
-        role: role("role", q.role)?,
+        role: v!(Role, "role", q.role)?,
         team: (!q.team.is_empty()).then_some(q.team),
         display: Passage::new("display", q.display_name),
     })
@@ -405,12 +401,7 @@ pub fn admin_register_actor(q: pb::RegisterActorRequest) -> Result<Command, Stat
 
 /// `withus.v1.Admin/DeactivateActor`.
 pub fn admin_deactivate_actor(q: pb::DeactivateActorRequest) -> Result<Command, Status> {
-    let reason = vocab(
-        "reason",
-        &q.reason,
-        DeactivationReason::parse,
-        DeactivationReason::expected(),
-    )?;
+    let reason = v!(DeactivationReason, "reason", q.reason)?;
     Ok(Command::DeactivateActor { id: q.id, reason })
 }
 
@@ -432,7 +423,7 @@ pub fn admin_unlink_identity(q: pb::UnlinkIdentityRequest) -> Result<Command, St
 
 /// `withus.v1.Discussions/Record`.
 pub fn discussions_record(q: pb::RecordDiscussionRequest) -> Result<Command, Status> {
-    let with = match (q.with_team.is_empty(), q.with_role.is_empty()) {
+    let with = match (q.with_team.is_empty(), q.with_role == 0) {
         (false, true) => DiscussedWith::Team(q.with_team),
         (true, false) => DiscussedWith::Role(v!(Role, "with_role", q.with_role)?),
         _ => {
@@ -455,7 +446,7 @@ pub fn discussions_record(q: pb::RecordDiscussionRequest) -> Result<Command, Sta
         subject: q.subject,
         setting: v!(DiscussionSetting, "setting", q.setting)?,
         with,
-        held_at: required_time("held_at", &q.held_at)?,
+        held_at: required_time("held_at", q.held_at)?,
         basis,
         summary: passages(q.summary),
     })
@@ -475,7 +466,7 @@ pub fn authorities_grant(q: pb::GrantAuthorityRequest) -> Result<Command, Status
     let scope = q
         .scope
         .iter()
-        .map(|s| v!(AuthorityScope, "scope", s))
+        .map(|s| v!(AuthorityScope, "scope", *s))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Command::GrantAuthority {
         subject: q.subject,
@@ -484,7 +475,7 @@ pub fn authorities_grant(q: pb::GrantAuthorityRequest) -> Result<Command, Status
         relation: v!(Relation, "relation", q.relation)?,
         basis: v!(AuthorityBasis, "basis", q.basis)?,
         scope,
-        expires_at: time("expires_at", &q.expires_at)?,
+        expires_at: time("expires_at", q.expires_at)?,
         evidence: optional_text("evidence", q.evidence),
     })
 }

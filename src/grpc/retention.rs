@@ -6,9 +6,12 @@ use tonic::{Request, Response, Status};
 
 use super::care::CareApi;
 use super::commands;
-use super::convert::{call, receipts, time};
+use super::convert::{
+    call, optional_timestamp, optional_to_wire, page_size_of, receipts, time, to_wire,
+};
 use super::pb;
-use super::status::status;
+use super::status::{refuse, status};
+use crate::domain::Code;
 
 type Res = Result<Response<pb::Receipts>, Status>;
 
@@ -43,21 +46,45 @@ impl pb::retention_server::Retention for CareApi {
         r: Request<pb::RetentionPlanRequest>,
     ) -> Result<Response<pb::RetentionPlan>, Status> {
         let (svc, a) = self.who(&r).await?;
-        let at = time("at", &r.get_ref().at)?;
-        let plan = svc.retention_plan(&a.id, at).map_err(status)?;
+        let q = r.get_ref();
+        let at = time("at", q.at)?;
+        let size = page_size_of(q.page_size)?;
+        let after = if q.page_token.is_empty() {
+            None
+        } else {
+            Some(subject_of_token(&q.page_token)?)
+        };
+        let mut plan = svc.retention_plan(&a.id, at).map_err(status)?;
+        plan.sort_by(|x, y| x.subject.cmp(&y.subject));
+        let mut page: Vec<_> = plan
+            .into_iter()
+            .filter(|e| {
+                after
+                    .as_deref()
+                    .is_none_or(|after| e.subject.as_str() > after)
+            })
+            .take(size.saturating_add(1))
+            .collect();
+        let more = page.len() > size;
+        page.truncate(size);
+        let next_page_token = match (more, page.last()) {
+            (true, Some(last)) => hex::encode(last.subject.as_bytes()),
+            _ => String::new(),
+        };
         Ok(Response::new(pb::RetentionPlan {
-            entries: plan
+            next_page_token,
+            entries: page
                 .into_iter()
                 .map(|e| pb::RetentionPlanEntry {
                     subject: e.subject,
-                    state: e.state.as_str().to_string(),
-                    rule: e.rule.map(|r| r.as_str().to_string()).unwrap_or_default(),
+                    state: to_wire::<pb::PlanState>(e.state),
+                    rule: optional_to_wire::<pb::RetentionRule>(e.rule),
                     basis: e.basis.unwrap_or_default(),
                     due: e.due.unwrap_or_default(),
                     why: e.why.unwrap_or_default(),
                     holds: e.holds,
                     segments: e.segments as u64,
-                    erased_at: e.erased_at.map(|t| t.to_string()).unwrap_or_default(),
+                    erased_at: optional_timestamp(e.erased_at),
                 })
                 .collect(),
         }))
@@ -81,4 +108,18 @@ impl pb::retention_server::Retention for CareApi {
                 .collect(),
         }))
     }
+}
+
+/// The subject a plan page token continues after (the hex of its id, as `ListActors` does).
+fn subject_of_token(token: &str) -> Result<String, Status> {
+    hex::decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            refuse(
+                Code::InvalidArgument,
+                "page_token",
+                "is not a token this server gave; pass next_page_token unchanged",
+            )
+        })
 }

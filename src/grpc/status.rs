@@ -167,8 +167,8 @@ pub fn refuse(c: Code, field: &str, why: &str) -> Status {
 }
 
 /// Longest status message sent. Messages quote identifiers (bounded by the identifier rule)
-/// and cut the client's other values short (`convert::shown`); this bounds whatever slips
-/// through. (A status message travels as a trailer: one too long for the client's header limit
+/// and never other client values (enums are numbers, times are refused by range); this bounds
+/// whatever slips through. (A status message travels as a trailer: one too long for the client's header limit
 /// fails the whole call.)
 pub const MAX_MESSAGE_BYTES: usize = 1024;
 

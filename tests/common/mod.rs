@@ -90,3 +90,89 @@ pub async fn collect_bundle(
         .await
         .expect("the stream holds the whole bundle")
 }
+
+/// The record a `GetRecord` response carries (every answered read carries one).
+pub fn record_of(response: &withus::grpc::pb::RecordResponse) -> &withus::grpc::pb::Record {
+    response
+        .record
+        .as_ref()
+        .expect("a RecordResponse carries its record")
+}
+
+/// Every word a record shows, one passage per line, in the order of `Record`'s fields: what the
+/// reader was shown of its text, for asserting on content wherever it sits.
+pub fn words_shown(record: &withus::grpc::pb::Record) -> String {
+    use withus::grpc::pb::Passage;
+    let mut passages: Vec<&Passage> = Vec::new();
+    for m in &record.meetings {
+        passages.extend(m.place_detail.as_ref());
+        passages.extend(m.activities.iter().filter_map(|a| a.detail.as_ref()));
+    }
+    for n in &record.notes {
+        passages.extend(&n.passages);
+        passages.extend(n.proposals.iter().filter_map(|p| p.decline_reason.as_ref()));
+    }
+    passages.extend(record.consents.iter().filter_map(|c| c.person.as_ref()));
+    for k in &record.concerns {
+        passages.extend(&k.summary);
+        passages.extend(k.outcome_detail.as_ref());
+    }
+    passages.extend(
+        record
+            .withholdings
+            .iter()
+            .filter_map(|w| w.justification.as_ref()),
+    );
+    for d in &record.discussions {
+        passages.extend(&d.summary);
+    }
+    for s in &record.statements {
+        passages.extend(&s.segments);
+    }
+    for g in &record.goals {
+        passages.extend(&g.words);
+        passages.extend(g.reviews.iter().flat_map(|r| &r.words));
+        passages.extend(g.closed.iter().flat_map(|c| &c.words));
+    }
+    passages.extend(
+        record
+            .authorities
+            .iter()
+            .filter_map(|a| a.evidence.as_ref()),
+    );
+    passages
+        .iter()
+        .filter_map(|p| p.text.as_deref())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What an access-log line gives as its why: a read's basis (`consent:c-1`), or a refusal's
+/// reason by its vocabulary name (`no_consent`).
+pub fn why(line: &withus::grpc::pb::AccessLine) -> String {
+    use withus::grpc::pb::DenialReason;
+    match DenialReason::try_from(line.denial_reason) {
+        Ok(DenialReason::Unspecified) | Err(_) => line.basis.clone(),
+        Ok(reason) => reason
+            .as_str_name()
+            .trim_start_matches("DENIAL_REASON_")
+            .to_ascii_lowercase(),
+    }
+}
+
+/// The wire number of a vocabulary value named as the log names it (`"carer"`), for requests
+/// built from test tables; panics on a name the vocabulary does not have.
+pub fn wire<W: withus::grpc::convert::WireVocabulary>(name: &str) -> i32 {
+    use withus::domain::types::Vocabulary as _;
+    let value = W::Domain::from_name(name).unwrap_or_else(|| panic!("no value {name:?}"));
+    withus::grpc::convert::to_wire::<W>(value)
+}
+
+/// The event an access-log line stands for, as the log names it.
+pub fn event_of(line: &withus::grpc::pb::AccessLine) -> &'static str {
+    if line.kind == withus::grpc::pb::AccessKind::Refused as i32 {
+        "access.denied"
+    } else {
+        "record.accessed"
+    }
+}

@@ -88,7 +88,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 async fn plan_of(ch: &Channel, token: &str, who: &str) -> pb::RetentionPlanEntry {
     pb::retention_client::RetentionClient::new(ch.clone())
-        .plan(req(pb::RetentionPlanRequest { at: String::new() }, token))
+        .plan(req(pb::RetentionPlanRequest::default(), token))
         .await
         .unwrap()
         .into_inner()
@@ -144,7 +144,7 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
                 pb::IssueTokenRequest {
                     call: call(&format!("tok-{id}")),
                     actor: id.into(),
-                    expires_at: String::new(),
+                    expires_at: None,
                 },
                 &admin,
             ))
@@ -164,7 +164,7 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
                 support_id: "sp-1".into(),
                 subject: "su-sam".into(),
                 worker: "pw-amara".into(),
-                source: "self".into(),
+                source: pb::ReferralSource::Self_ as i32,
             },
             &t["su-sam"],
         ))
@@ -196,14 +196,16 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
                 call: call("meet"),
                 meeting_id: "m-1".into(),
                 support_id: "sp-1".into(),
-                kind: "one_to_one".into(),
+                kind: pb::MeetingKind::OneToOne as i32,
                 group_id: String::new(),
                 goals: vec![],
                 activities: vec![],
-                mode: "in_person".into(),
-                place: "community".into(),
+                mode: pb::MeetingMode::InPerson as i32,
+                place: pb::Place::Community as i32,
                 place_detail: PLACE_WORDS.into(),
-                occurred_at: withus::format::format_millis(day("2026-01-04")),
+                occurred_at: Some(withus::grpc::convert::timestamp(
+                    withus::domain::types::Time(day("2026-01-04")),
+                )),
                 minutes: 40,
             },
             &t["pw-amara"],
@@ -229,7 +231,7 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
             pb::EndSupportRequest {
                 call: call("end"),
                 support_id: "sp-1".into(),
-                reason: "goals_met".into(),
+                reason: pb::EndReason::GoalsMet as i32,
             },
             &t["su-sam"],
         ))
@@ -239,13 +241,13 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
     // The DPO's plan: kept until 20 years after the end of care.
     let p = plan_of(&ch, &t["au-ida"], "su-sam").await;
     assert_eq!(
+        (p.state, p.rule, p.basis.as_str(), p.due.as_str()),
         (
-            p.state.as_str(),
-            p.rule.as_str(),
-            p.basis.as_str(),
-            p.due.as_str()
-        ),
-        ("waiting", "adult_end_of_care", "2026-02-10", "2046-02-10")
+            pb::PlanState::Waiting as i32,
+            pb::RetentionRule::AdultEndOfCare as i32,
+            "2026-02-10",
+            "2046-02-10"
+        )
     );
     assert_eq!(p.segments, 4, "name, place, two passages");
 
@@ -257,7 +259,7 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
                 call: call("hold"),
                 subject: "su-sam".into(),
                 hold_id: "claim-1".into(),
-                reason: "litigation".into(),
+                reason: pb::HoldReason::Litigation as i32,
             },
             &t["sg-lee"],
         ))
@@ -266,8 +268,8 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
     clock.0.store(day("2046-02-10"), Ordering::SeqCst);
     let p = plan_of(&ch, &admin, "su-sam").await;
     assert_eq!(
-        (p.state.as_str(), p.holds.clone()),
-        ("held", vec!["claim-1".to_string()])
+        (p.state, p.holds.clone()),
+        (pb::PlanState::Held as i32, vec!["claim-1".to_string()])
     );
     let run = retention
         .run(req(pb::RunRetentionRequest {}, &admin))
@@ -322,14 +324,15 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
     assert!(again.erased.is_empty());
     assert_eq!(size(ch.clone(), t["au-ida"].clone()).await, before);
     let p = plan_of(&ch, &admin, "su-sam").await;
-    assert_eq!((p.state.as_str(), p.segments), ("erased", 0));
+    assert_eq!((p.state, p.segments), (pb::PlanState::Erased as i32, 0));
 
     // The entry is the system actor's, on Sam's retention stream.
     let log = pb::audit_client::AuditClient::new(ch.clone())
         .list_entries(req(
             pb::ListEntriesRequest {
                 from_seq: erased_seq,
-                limit: 1,
+                page_size: 1,
+                page_token: String::new(),
             },
             &t["au-ida"],
         ))
@@ -364,18 +367,25 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
         .await
         .unwrap()
         .into_inner();
-    let view: serde_json::Value = serde_json::from_str(&record.record_json).unwrap();
-    let passages = view["notes"][0]["passages"].as_array().unwrap();
+    let view = record.record.expect("a record");
+    let passages = &view.notes[0].passages;
     assert_eq!(passages.len(), 2);
+    let erased_day =
+        withus::grpc::convert::timestamp(withus::domain::types::Time(day("2046-02-10")));
     for p in passages {
-        assert!(p["text"].is_null(), "{p}");
+        assert_eq!(p.text, None, "{p:?}");
+        let erased_at = p.erased_at.expect("erased_at");
         assert!(
-            p["erased_at"].as_str().unwrap().starts_with("2046-02-10"),
-            "{p}"
+            (erased_day.seconds..erased_day.seconds + 86_400).contains(&erased_at.seconds),
+            "{p:?}"
         );
     }
-    assert!(view["meetings"][0]["place_detail"]["text"].is_null());
-    assert!(!record.record_json.contains("allotment"));
+    let place = view.meetings[0]
+        .place_detail
+        .as_ref()
+        .expect("the place's passage");
+    assert_eq!(place.text, None);
+    assert!(!format!("{view:?}").contains("allotment"));
 
     // Sam's bundle: withus' verifier and spec-verify both accept it; its page says what was
     // erased and when.

@@ -35,20 +35,24 @@ fn seg(id: &str, text: &str) -> pb::TextSegment {
     }
 }
 
-fn now() -> String {
+fn now() -> Option<prost_types::Timestamp> {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    withus::format::format_millis(ms)
+    Some(withus::grpc::convert::timestamp(
+        withus::domain::types::Time(ms),
+    ))
 }
 
-fn in_days(days: u64) -> String {
+fn in_days(days: u64) -> Option<prost_types::Timestamp> {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    withus::format::format_millis(ms + days * 86_400_000)
+    Some(withus::grpc::convert::timestamp(
+        withus::domain::types::Time(ms + days * 86_400_000),
+    ))
 }
 
 struct Story {
@@ -88,7 +92,8 @@ impl Story {
             .list_entries(req(
                 pb::ListEntriesRequest {
                     from_seq: from,
-                    limit: 1000,
+                    page_size: 1000,
+                    page_token: String::new(),
                 },
                 &self.t("au-ida"),
             ))
@@ -104,7 +109,9 @@ impl Story {
                 pb::GetRecordRequest {
                     subject: subject.into(),
                     as_of_seq: None,
-                    as_of_time: String::new(),
+                    as_of_time: None,
+                    page_size: 0,
+                    page_token: String::new(),
                 },
                 &self.t(who),
             ))
@@ -121,7 +128,7 @@ impl Story {
                     note_id: note.into(),
                     proposal_id: proposal.into(),
                     segments: vec![segment.into()],
-                    reason: "not_wanted".into(),
+                    reason: pb::RedactionReason::NotWanted as i32,
                 },
                 &self.t(person),
             ))
@@ -140,17 +147,17 @@ impl Story {
             .unwrap();
     }
 
-    async fn meeting(&self, id: &str, support: &str, kind: &str, group: &str) {
+    async fn meeting(&self, id: &str, support: &str, kind: pb::MeetingKind, group: &str) {
         pb::meetings_client::MeetingsClient::new(self.ch.clone())
             .record(req(
                 pb::RecordMeetingRequest {
                     call: call(&format!("meet-{id}")),
                     meeting_id: id.into(),
                     support_id: support.into(),
-                    kind: kind.into(),
+                    kind: kind as i32,
                     group_id: group.into(),
-                    mode: "in_person".into(),
-                    place: "community".into(),
+                    mode: pb::MeetingMode::InPerson as i32,
+                    place: pb::Place::Community as i32,
                     place_detail: String::new(),
                     occurred_at: now(),
                     minutes: 45,
@@ -261,7 +268,7 @@ async fn story(dir: &std::path::Path) -> Story {
                 pb::IssueTokenRequest {
                     call: call(&format!("tok-{id}")),
                     actor: id.into(),
-                    expires_at: String::new(),
+                    expires_at: None,
                 },
                 &admin,
             ))
@@ -288,7 +295,7 @@ async fn story(dir: &std::path::Path) -> Story {
                     support_id: sp.into(),
                     subject: person.into(),
                     worker: "pw-amara".into(),
-                    source: "self".into(),
+                    source: pb::ReferralSource::Self_ as i32,
                 },
                 &s.t(person),
             ))
@@ -315,7 +322,8 @@ async fn story(dir: &std::path::Path) -> Story {
             .await
             .unwrap();
     }
-    s.meeting("m-1", "sp-1", "one_to_one", "").await;
+    s.meeting("m-1", "sp-1", pb::MeetingKind::OneToOne, "")
+        .await;
     pb::groups_client::GroupsClient::new(s.ch.clone())
         .form(req(
             pb::FormGroupRequest {
@@ -328,8 +336,10 @@ async fn story(dir: &std::path::Path) -> Story {
         ))
         .await
         .unwrap();
-    s.meeting("m-2", "sp-1", "group", "g-walk").await;
-    s.meeting("m-3", "sp-2", "group", "g-walk").await;
+    s.meeting("m-2", "sp-1", pb::MeetingKind::Group, "g-walk")
+        .await;
+    s.meeting("m-3", "sp-2", pb::MeetingKind::Group, "g-walk")
+        .await;
     s.draft(
         "n-1",
         "m-1",
@@ -373,9 +383,9 @@ async fn story(dir: &std::path::Path) -> Story {
                 call: call("grant"),
                 subject: "su-sam".into(),
                 consent_id: "c-1".into(),
-                scope: "share_with_care_team".into(),
+                scope: pb::ConsentScope::ShareWithCareTeam as i32,
                 grantee: "cmht".into(),
-                expires_at: String::new(),
+                expires_at: None,
             },
             &s.t("su-sam"),
         ))
@@ -448,7 +458,7 @@ async fn the_persons_bundle_is_evidence_for_them_alone() {
                 call: call("q1"),
                 sar_id: "sar-1".into(),
                 subject: "su-sam".into(),
-                via: "app".into(),
+                via: pb::SarVia::App as i32,
             },
             &s.t("su-sam"),
         ))
@@ -461,7 +471,7 @@ async fn the_persons_bundle_is_evidence_for_them_alone() {
                 call: call("w1"),
                 subject: "su-sam".into(),
                 target_stream: "note:n-4".into(),
-                exemption: "serious_harm".into(),
+                exemption: pb::Exemption::SeriousHarm as i32,
                 justification: "Disclosure now would put Sam at risk.".into(),
                 review_by: in_days(30),
             },
@@ -575,7 +585,7 @@ async fn everyone_else_is_refused_a_bundle_and_the_refusal_is_logged() {
                 call: call("q1"),
                 sar_id: "sar-1".into(),
                 subject: "su-sam".into(),
-                via: "app".into(),
+                via: pb::SarVia::App as i32,
             },
             &s.t("su-sam"),
         ))

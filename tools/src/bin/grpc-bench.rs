@@ -163,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
                             pb::IssueTokenRequest {
                                 call: call(format!("tok-{actor}")),
                                 actor,
-                                expires_at: String::new(),
+                                expires_at: None,
                             },
                             &admin_token,
                         )?)
@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
                     support_id: sp.clone(),
                     subject: p.clone(),
                     worker: w.clone(),
-                    source: "care_team".into(),
+                    source: pb::ReferralSource::CareTeam as i32,
                 },
                 &wt,
             )?)
@@ -216,12 +216,14 @@ async fn main() -> anyhow::Result<()> {
         setup.elapsed().as_secs_f64()
     );
 
-    let occurred = withus::format::format_millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis() as u64
-            - 60_000,
-    );
+    let occurred = Some(withus::grpc::convert::timestamp(
+        withus::domain::types::Time(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as u64
+                - 60_000,
+        ),
+    ));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let start = Instant::now();
     let cpu_start = cpu_time();
@@ -248,7 +250,7 @@ async fn main() -> anyhow::Result<()> {
     for (c, (token, sp)) in clients.into_iter().enumerate() {
         let mut meetings =
             pb::meetings_client::MeetingsClient::new(channels[c % channels.len()].clone());
-        let (run, occurred) = (run.clone(), occurred.clone());
+        let (run, occurred) = (run.clone(), occurred);
         // Parsed once, as a client app's interceptor would, not once per call.
         let auth: MetadataValue<_> = format!("Bearer {token}").parse()?;
         tasks.push(tokio::spawn(async move {
@@ -260,14 +262,14 @@ async fn main() -> anyhow::Result<()> {
                     call: call(id.clone()),
                     meeting_id: id,
                     support_id: sp.clone(),
-                    kind: "one_to_one".into(),
+                    kind: pb::MeetingKind::OneToOne as i32,
                     group_id: String::new(),
                     goals: vec![],
                     activities: vec![],
-                    mode: "phone".into(),
-                    place: "online".into(),
+                    mode: pb::MeetingMode::Phone as i32,
+                    place: pb::Place::Online as i32,
                     place_detail: String::new(),
-                    occurred_at: occurred.clone(),
+                    occurred_at: occurred,
                     minutes: 30,
                 };
                 let mut req = Request::new(req);

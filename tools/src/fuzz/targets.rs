@@ -790,6 +790,7 @@ pub fn request_decodes(method: &str, data: &[u8]) -> bool {
 /// method: so the `grpc` target starts from requests that decode, then mutates their bytes.
 fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
     use prost::Message as _;
+    use withus::grpc::convert::{self, ToWire as _};
     use withus::grpc::pb;
     fn segments(list: &[Passage]) -> Vec<pb::TextSegment> {
         list.iter()
@@ -805,13 +806,13 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
     fn activities(list: &[withus::domain::event::Activity<Passage>]) -> Vec<pb::Activity> {
         list.iter()
             .map(|a| pb::Activity {
-                kind: a.kind.as_str().into(),
+                kind: a.kind.to_wire(),
                 detail: text(&a.detail),
             })
             .collect()
     }
-    fn time(t: &Option<Time>) -> String {
-        t.map(|t| t.to_string()).unwrap_or_default()
+    fn time(t: &Option<Time>) -> Option<prost_types::Timestamp> {
+        t.map(convert::timestamp)
     }
     match cmd {
         Command::RegisterActor {
@@ -845,7 +846,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Admin/DeactivateActor",
             pb::DeactivateActorRequest {
                 id: id.clone(),
-                reason: reason.as_str().into(),
+                reason: reason.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -860,18 +861,18 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             summary,
         } => {
             let (with_team, with_role) = match with {
-                DiscussedWith::Team(t) => (t.clone(), String::new()),
-                DiscussedWith::Role(r) => (String::new(), r.as_str().to_string()),
+                DiscussedWith::Team(t) => (t.clone(), 0),
+                DiscussedWith::Role(r) => (String::new(), r.to_wire()),
             };
             (
                 "withus.v1.Discussions/Record",
                 pb::RecordDiscussionRequest {
                     discussion_id: discussion_id.clone(),
                     subject: subject.clone(),
-                    setting: setting.as_str().into(),
+                    setting: setting.to_wire(),
                     with_team,
                     with_role,
-                    held_at: held_at.to_string(),
+                    held_at: Some(convert::timestamp(*held_at)),
                     basis: basis.name(),
                     summary: segments(summary),
                     ..Default::default()
@@ -908,9 +909,9 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
                 authority_id: authority_id.clone(),
                 subject: subject.clone(),
                 representative: representative.clone(),
-                relation: relation.as_str().into(),
-                basis: basis.as_str().into(),
-                scope: scope.iter().map(|s| s.as_str().to_string()).collect(),
+                relation: relation.to_wire(),
+                basis: basis.to_wire(),
+                scope: scope.iter().map(|s| s.to_wire()).collect(),
                 expires_at: time(expires_at),
                 evidence: text(evidence),
                 ..Default::default()
@@ -924,7 +925,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Authorities/End",
             pb::EndAuthorityRequest {
                 authority_id: authority_id.clone(),
-                reason: reason.as_str().into(),
+                reason: reason.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -958,7 +959,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Retention/RecordDate",
             pb::RecordRetentionDateRequest {
                 subject: subject.clone(),
-                kind: kind.as_str().into(),
+                kind: kind.to_wire(),
                 date: date.clone(),
                 ..Default::default()
             }
@@ -973,7 +974,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::PlaceLegalHoldRequest {
                 subject: subject.clone(),
                 hold_id: hold_id.clone(),
-                reason: reason.as_str().into(),
+                reason: reason.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -1022,7 +1023,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
                 support_id: support_id.clone(),
                 subject: subject.clone(),
                 worker: worker.clone(),
-                source: source.as_str().into(),
+                source: source.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -1055,7 +1056,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Support/End",
             pb::EndSupportRequest {
                 support_id: support_id.clone(),
-                reason: reason.as_str().into(),
+                reason: reason.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -1077,12 +1078,12 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::RecordMeetingRequest {
                 meeting_id: meeting_id.clone(),
                 support_id: support_id.clone(),
-                kind: kind.as_str().into(),
+                kind: kind.to_wire(),
                 group_id: group_id.clone().unwrap_or_default(),
-                mode: mode.as_str().into(),
-                place: place.as_str().into(),
+                mode: mode.to_wire(),
+                place: place.to_wire(),
                 place_detail: text(place_detail),
-                occurred_at: occurred_at.to_string(),
+                occurred_at: Some(convert::timestamp(*occurred_at)),
                 minutes: *minutes,
                 goals: goals.clone(),
                 activities: activities(done),
@@ -1103,10 +1104,10 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::PlanMeetingRequest {
                 meeting_id: meeting_id.clone(),
                 support_id: support_id.clone(),
-                mode: mode.as_str().into(),
-                place: place.as_str().into(),
+                mode: mode.to_wire(),
+                place: place.to_wire(),
                 place_detail: text(place_detail),
-                planned_for: planned_for.to_string(),
+                planned_for: Some(convert::timestamp(*planned_for)),
                 minutes: *minutes,
                 ..Default::default()
             }
@@ -1121,7 +1122,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Meetings/ProposePlace",
             pb::ProposePlaceRequest {
                 meeting_id: meeting_id.clone(),
-                place: place.as_str().into(),
+                place: place.to_wire(),
                 place_detail: text(place_detail),
                 on_behalf: *on_behalf,
                 ..Default::default()
@@ -1144,7 +1145,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Meetings/Cancel",
             pb::CancelMeetingRequest {
                 meeting_id: meeting_id.clone(),
-                by: by.as_str().into(),
+                by: by.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -1167,7 +1168,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Meetings/RecordHeld",
             pb::HoldMeetingRequest {
                 meeting_id: meeting_id.clone(),
-                occurred_at: occurred_at.to_string(),
+                occurred_at: Some(convert::timestamp(*occurred_at)),
                 minutes: *minutes,
                 goals: goals.clone(),
                 activities: activities(done),
@@ -1222,7 +1223,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Goals/Close",
             pb::CloseGoalRequest {
                 goal_id: goal_id.clone(),
-                outcome: outcome.as_str().into(),
+                outcome: outcome.to_wire(),
                 words: segments(words),
                 ..Default::default()
             }
@@ -1277,7 +1278,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
                 note_id: note_id.clone(),
                 proposal_id: proposal_id.clone(),
                 segments: segments.clone(),
-                reason: reason.as_str().into(),
+                reason: reason.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -1333,7 +1334,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Notes/Close",
             pb::CloseNoteRequest {
                 note_id: note_id.clone(),
-                reason: reason.as_str().into(),
+                reason: reason.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -1349,7 +1350,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::GrantConsentRequest {
                 subject: subject.clone(),
                 consent_id: consent_id.clone(),
-                scope: scope.as_str().into(),
+                scope: scope.to_wire(),
                 grantee: match grantee {
                     None => String::new(),
                     Some(Grantee::Team(t)) => t.clone(),
@@ -1383,8 +1384,8 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::RaiseConcernRequest {
                 concern_id: concern_id.clone(),
                 subject: subject.clone(),
-                category: category.as_str().into(),
-                urgency: urgency.as_str().into(),
+                category: category.to_wire(),
+                urgency: urgency.to_wire(),
                 summary: segments(summary),
                 ..Default::default()
             }
@@ -1406,7 +1407,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Safeguarding/RecordOutcome",
             pb::OutcomeRequest {
                 concern_id: concern_id.clone(),
-                outcome: outcome.as_str().into(),
+                outcome: outcome.to_wire(),
                 detail: detail.text.clone(),
                 ..Default::default()
             }
@@ -1416,7 +1417,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             "withus.v1.Safeguarding/InformSubject",
             pb::InformRequest {
                 concern_id: concern_id.clone(),
-                how: how.as_str().into(),
+                how: how.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -1432,9 +1433,9 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::WithholdRequest {
                 subject: subject.clone(),
                 target_stream: target_stream.clone(),
-                exemption: exemption.as_str().into(),
+                exemption: exemption.to_wire(),
                 justification: justification.text.clone(),
-                review_by: review_by.to_string(),
+                review_by: Some(convert::timestamp(*review_by)),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -1460,7 +1461,7 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
             pb::SarRequest {
                 sar_id: sar_id.clone(),
                 subject: subject.clone(),
-                via: via.as_str().into(),
+                via: via.to_wire(),
                 ..Default::default()
             }
             .encode_to_vec(),
