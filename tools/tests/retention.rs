@@ -123,6 +123,8 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
     let mut t: HashMap<&str, String> = HashMap::new();
     for (id, role, team, name) in [
         ("su-sam", pb::Role::ServiceUser, "", "Sam Quillfeather"),
+        ("su-kit", pb::Role::ServiceUser, "", "Kit"),
+        ("su-ola", pb::Role::ServiceUser, "", "Ola"),
         ("pw-amara", pb::Role::PeerWorker, "peer", "Amara"),
         ("sg-lee", pb::Role::SafeguardingLead, "", "Lee"),
         ("au-ida", pb::Role::Auditor, "", "Ida"),
@@ -239,6 +241,29 @@ async fn content_is_erased_when_the_retention_period_ends_and_everything_still_v
         .unwrap();
 
     // The DPO's plan: kept until 20 years after the end of care.
+    // The plan comes in pages (AIP-158), one person each here, in the order of their ids.
+    let (mut planned, mut token) = (Vec::new(), String::new());
+    loop {
+        let page = pb::retention_client::RetentionClient::new(ch.clone())
+            .plan(req(
+                pb::RetentionPlanRequest {
+                    page_size: 1,
+                    page_token: token.clone(),
+                    ..Default::default()
+                },
+                &t["au-ida"],
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.entries.len() <= 1);
+        planned.extend(page.entries.into_iter().map(|e| e.subject));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(planned, ["su-kit", "su-ola", "su-sam"]);
     let p = plan_of(&ch, &t["au-ida"], "su-sam").await;
     assert_eq!(
         (p.state, p.rule, p.basis.as_str(), p.due.as_str()),
