@@ -215,62 +215,59 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// Most bytes a form may post (an ID token is the longest field).
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// A request's way on, or the answer that ends it (boxed: a `Response` is large).
+type Or<T> = Result<T, Box<Response>>;
+
+/// A signed-in person's form post: the service, the session's id, the session, its fields.
+type Posted = (Arc<Service>, String, Session, Vec<(String, String)>);
+
 impl PersonPage {
-    fn service(&self) -> Result<Arc<Service>, Response> {
+    fn service(&self) -> Or<Arc<Service>> {
         (self.service)().ok_or_else(|| {
-            trouble(
+            Box::new(trouble(
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
                 "The service is starting. Please try again in a minute.",
-            )
+            ))
         })
     }
 
     /// The service and the request's live session; signed out, the way to the sign-in page.
-    fn signed_in(&self, headers: &HeaderMap) -> Result<(Arc<Service>, String, Session), Response> {
+    fn signed_in(&self, headers: &HeaderMap) -> Or<(Arc<Service>, String, Session)> {
         let svc = self.service()?;
         let (id, session) = self
             .sessions
             .find(headers)
-            .ok_or_else(|| redirect("/sign-in"))?;
+            .ok_or_else(|| Box::new(redirect("/sign-in")))?;
         Ok((svc, id, session))
     }
 
     /// Checks a form post of a signed-in person: same origin, a live session, its CSRF token.
-    fn posted(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<(Arc<Service>, String, Session, Vec<(String, String)>), Response> {
+    fn posted(&self, headers: &HeaderMap, body: &[u8]) -> Or<Posted> {
         if !sessions::same_origin(headers) || body.len() > MAX_FORM_BYTES {
-            return Err(refused_post());
+            return Err(Box::new(refused_post()));
         }
         let (svc, id, session) = self.signed_in(headers)?;
         let fields = form_fields(body);
         if !sessions::csrf_ok(&session, field(&fields, "csrf")) {
-            return Err(refused_post());
+            return Err(Box::new(refused_post()));
         }
         Ok((svc, id, session, fields))
     }
 
     /// The person's bundle of their record now, read through the service as any read of theirs.
     /// A person who can no longer sign in (deactivated) is signed out.
-    fn bundle(
-        &self,
-        svc: &Service,
-        id: &str,
-        session: &Session,
-    ) -> Result<(Vec<u8>, Bundle), Response> {
+    fn bundle(&self, svc: &Service, id: &str, session: &Session) -> Or<(Vec<u8>, Bundle)> {
         let bytes = svc
             .my_bundle(&session.actor)
-            .map_err(|e| self.failed(e, id, session))?;
+            .map_err(|e| Box::new(self.failed(e, id, session)))?;
         let bundle = Bundle::parse(&bytes).map_err(|e| {
             tracing::error!(error = %e, "a bundle the service made does not parse");
-            trouble(
+            Box::new(trouble(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Some(session),
                 "Your record could not be shown. Please try again later.",
-            )
+            ))
         })?;
         Ok((bytes, bundle))
     }
@@ -387,7 +384,7 @@ fn sign_in(p: &PersonPage, headers: &HeaderMap, body: &[u8], how: PageCredential
     }
     let svc = match p.service() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let person = match svc.sign_in_person(how) {
         Ok(a) => a,
@@ -432,18 +429,18 @@ async fn sign_out(State(p): State<PersonPage>, headers: HeaderMap, body: Bytes) 
             signed_out(redirect("/sign-in"))
         }
         // Signed out already (no session): the sign-in page.
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
 async fn my_record(State(p): State<PersonPage>, headers: HeaderMap) -> Response {
     let (svc, id, s) = match p.signed_in(&headers) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (_, bundle) = match p.bundle(&svc, &id, &s) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = format!(
         "<p>Everything written down about you, in the same words as a copy of your record. \
@@ -476,11 +473,11 @@ async fn discussions(State(p): State<PersonPage>, headers: HeaderMap) -> Respons
 fn part_page(p: &PersonPage, headers: &HeaderMap, part: Part, title: &str, here: &str) -> Response {
     let (svc, id, s) = match p.signed_in(headers) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (_, bundle) = match p.bundle(&svc, &id, &s) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     page(
         StatusCode::OK,
@@ -524,11 +521,11 @@ fn fresh_request_id() -> Option<String> {
 async fn copy_form(State(p): State<PersonPage>, headers: HeaderMap) -> Response {
     let (svc, id, s) = match p.signed_in(&headers) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (_, bundle) = match p.bundle(&svc, &id, &s) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(request) = fresh_request_id() else {
         return trouble(
@@ -551,7 +548,7 @@ async fn copy_form(State(p): State<PersonPage>, headers: HeaderMap) -> Response 
 async fn ask_for_copy(State(p): State<PersonPage>, headers: HeaderMap, body: Bytes) -> Response {
     let (svc, id, s, fields) = match p.posted(&headers, &body) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let request = field(&fields, "request").unwrap_or_default();
     if request.len() != 32 || !request.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -571,7 +568,7 @@ async fn ask_for_copy(State(p): State<PersonPage>, headers: HeaderMap, body: Byt
     }
     let (_, bundle) = match p.bundle(&svc, &id, &s) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(next) = fresh_request_id() else {
         return trouble(
@@ -596,11 +593,11 @@ async fn ask_for_copy(State(p): State<PersonPage>, headers: HeaderMap, body: Byt
 async fn check(State(p): State<PersonPage>, headers: HeaderMap) -> Response {
     let (svc, id, s) = match p.signed_in(&headers) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (bytes, bundle) = match p.bundle(&svc, &id, &s) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let vkey = match svc.store().vkey() {
         Ok(k) => k,
