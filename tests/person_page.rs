@@ -61,6 +61,11 @@ impl Server {
 }
 
 async fn start() -> Server {
+    start_with(None).await
+}
+
+/// A server, with `oidc` for ID tokens.
+async fn start_with(oidc: Option<withus::oidc::Verifier>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -73,6 +78,7 @@ async fn start() -> Server {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let config = ServeConfig {
         http: Some(http),
+        oidc,
         ..ServeConfig::new(store)
     };
     let task = tokio::spawn(withus::grpc::run(listener, config, ready_tx, async move {
@@ -562,6 +568,101 @@ async fn the_page_over_http_signs_in_once_per_code_refuses_forged_posts_and_show
         (a.status, a.headers["location"].as_str()),
         (303, "/sign-in")
     );
+    s.stop().await;
+}
+
+const ISSUER: &str = "https://idp.test.example";
+const AUDIENCE: &str = "withus-test";
+
+/// An ID token of the test issuer for `sub` (tests/fixtures/oidc's RSA key), valid for an hour
+/// by the server's clock.
+fn id_token(sub: &str) -> String {
+    let pem = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc/rsa.pem"))
+        .unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("test-rsa-1".into());
+    let t = T0 / 1000;
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": t, "nbf": t - 5,
+                        "exp": t + 3600});
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_id_token_signs_its_person_in_and_an_unlinked_or_staff_one_does_not() {
+    let config = tempfile::tempdir().unwrap();
+    let oidc = config.path().join("oidc.toml");
+    let jwks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oidc/jwks.json");
+    fs::write(
+        &oidc,
+        format!(
+            "issuer = \"{ISSUER}\"\naudience = [\"{AUDIENCE}\"]\njwks = \"{}\"\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let verifier = withus::oidc::Verifier::load(&oidc).expect("the config reads");
+    let s = start_with(Some(verifier)).await;
+    let c = cast(&s).await;
+    let mut admin = pb::admin_client::AdminClient::new(c.ch.clone());
+    for (actor, sub) in [("su-sam", "sub-sam"), ("ct-cho", "sub-cho")] {
+        admin
+            .link_identity(req(
+                pb::LinkIdentityRequest {
+                    call: opts(&format!("link-{actor}")),
+                    actor: actor.into(),
+                    issuer: ISSUER.into(),
+                    subject: sub.into(),
+                },
+                &c.admin,
+            ))
+            .await
+            .unwrap();
+    }
+    let addr = s.http;
+    let origin = format!("http://{addr}");
+    let post = |token: String| {
+        let origin = origin.clone();
+        async move {
+            http(
+                addr,
+                "POST",
+                "/sign-in/id-token",
+                &[("Origin", origin.as_str())],
+                &format!("id_token={token}"),
+            )
+            .await
+        }
+    };
+    // Not linked, a staff member's, a withus bearer token: not signed in, said in words.
+    let unlinked = post(id_token("sub-nobody")).await;
+    assert_eq!(unlinked.status, 401, "{}", unlinked.body);
+    assert!(
+        unlinked.body.contains("no actor is linked"),
+        "{}",
+        unlinked.body
+    );
+    let staff = post(id_token("sub-cho")).await;
+    assert_eq!(staff.status, 403, "{}", staff.body);
+    assert!(staff
+        .body
+        .contains("This page is for people who use the service"));
+    let bearer = post(c.sam.clone()).await;
+    assert_eq!(bearer.status, 401, "{}", bearer.body);
+    for refused in [&unlinked, &staff, &bearer] {
+        assert!(!refused.headers.contains_key("set-cookie"));
+    }
+    // Sam's linked token signs Sam in, to Sam's record.
+    let signed = post(id_token("sub-sam")).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let cookie = signed.headers["set-cookie"]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let me = http(s.http, "GET", "/me", &[("Cookie", cookie.as_str())], "").await;
+    assert_eq!(me.status, 200);
+    assert!(me.body.contains(SAM_NAME), "{}", me.body);
     s.stop().await;
 }
 
