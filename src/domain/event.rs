@@ -815,7 +815,7 @@ mod tests {
         let extra = data.replacen('{', "{\"x\":1,", 1);
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
-        assert_eq!(Event::TYPES.len(), 54);
+        assert_eq!(Event::TYPES.len(), 55);
     }
 
     /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.
