@@ -2,7 +2,7 @@
 //! attributes, CSRF and cross-origin refusals, signed-out requests sent to sign in, a used or
 //! expired code refused, one person never shown another's data), and in a real browser —
 //! headless Chromium driven over the DevTools protocol (`--remote-debugging-pipe`) signs in with
-//! a code a peer worker issued, reads the record, sees a clinician's read appear once it
+//! a code a peer worker issued (by keyboard alone: Tab to the skip link, Tab to the field, Enter), reads the record, sees a clinician's read appear once it
 //! happens, asks for a copy and checks the record to "Verified". Screenshots of each step are
 //! kept in `target/browser-artifacts/person-page-*.png`.
 //!
@@ -911,6 +911,44 @@ impl Browser {
         self.wait_for(path, &format!("location.pathname === {}", json!(path)));
     }
 
+    /// Presses and releases a key (`Tab` or `Enter`) on the keyboard.
+    fn press(&mut self, key: &str) {
+        let (code, text) = match key {
+            "Enter" => (13, "\r"),
+            _ => (9, ""),
+        };
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyDown", "key": key, "code": key, "windowsVirtualKeyCode": code,
+                   "text": text}),
+        );
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyUp", "key": key, "code": key, "windowsVirtualKeyCode": code}),
+        );
+    }
+
+    /// The `id` (or, without one, the class) of the element that has the keyboard's focus.
+    fn focused(&mut self) -> String {
+        self.eval("document.activeElement ? (document.activeElement.id || document.activeElement.className) : ''")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Presses Enter in the focused field, then waits for the new page at `path`.
+    fn enter(&mut self, path: &str) {
+        let marker = self.eval("window.__before = Math.random(); window.__before");
+        self.press("Enter");
+        self.wait_for(
+            path,
+            &format!(
+                "window.__before !== {marker} && location.pathname === {}",
+                json!(path)
+            ),
+        );
+    }
+
     /// Clicks the element `selector` as a person would (a mouse press and release at its
     /// centre), then waits until the page at `path` is complete.
     fn click(&mut self, selector: &str, path: &str) {
@@ -935,15 +973,6 @@ impl Browser {
                 json!(path)
             ),
         );
-    }
-
-    /// Types `text` into the field `selector` (focused first), as a keyboard would insert it.
-    fn type_into(&mut self, selector: &str, text: &str) {
-        self.eval(&format!(
-            "document.querySelector({}).focus()",
-            json!(selector)
-        ));
-        self.call("Input.insertText", json!({"text": text}));
     }
 
     fn text(&mut self) -> String {
@@ -985,8 +1014,14 @@ async fn in_a_browser_a_person_signs_in_with_a_code_sees_a_clinicians_read_asks_
     // Sign in by typing the code and pressing the button.
     blocking!(b.open(&format!("{base}/me"), "/sign-in"));
     blocking!(b.screenshot("1-sign-in"));
-    blocking!(b.type_into("#code", &code));
-    blocking!(b.click("form[action='/sign-in/code'] button", "/me"));
+    // By keyboard alone: the first Tab reaches the skip link, the next the code's field; type
+    // the code and press Enter.
+    blocking!(b.press("Tab"));
+    assert_eq!(blocking!(b.focused()), "skip");
+    blocking!(b.press("Tab"));
+    assert_eq!(blocking!(b.focused()), "code");
+    blocking!(b.call("Input.insertText", json!({"text": code})));
+    blocking!(b.enter("/me"));
     let record = blocking!(b.text());
     assert!(
         record.contains("My record") && record.contains(SAM_NAME),
