@@ -78,8 +78,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: std::net::SocketAddr,
         /// Also serve HTTP/1.1 on this address: GET /metrics (Prometheus / OpenMetrics text),
-        /// /healthz (200 unless the store has failed) and /readyz (200 only while gRPC health
-        /// says SERVING). Off unless given. Plain HTTP: keep it on a private network.
+        /// /healthz (200 unless the store has failed), /readyz (200 only while gRPC health
+        /// says SERVING), and the person's own page at / (sign in with a code from `admin
+        /// issue-sign-in-code`, or an ID token with --oidc). Off unless given. Plain HTTP: keep
+        /// it on a private network, and put the person's page behind a TLS proxy (its session
+        /// cookie is Secure: browsers send it over HTTPS, or to localhost only).
         #[arg(long, value_name = "ADDR")]
         http: Option<std::net::SocketAddr>,
         /// PEM certificate chain for TLS (with --tls-key); without both, plain HTTP/2.
@@ -331,6 +334,15 @@ enum AdminCommand {
         /// Expiry, YYYY-MM-DDTHH:MM:SS.mmmZ; none: until revoked.
         #[arg(long, default_value = "")]
         expires_at: String,
+        #[arg(long)]
+        command_id: Option<String>,
+    },
+    /// Issue a one-time code with which a person signs in to their own page (`serve --http`):
+    /// usable once, for 15 minutes; prints it once. Admins, and the person's peer worker.
+    IssueSignInCode {
+        /// The person (a service user).
+        #[arg(long)]
+        person: String,
         #[arg(long)]
         command_id: Option<String>,
     },
@@ -706,6 +718,15 @@ fn admin(server: String, token: String, command: AdminCommand) -> anyhow::Result
                     }
                 })
             }
+            AdminCommand::IssueSignInCode { person, command_id } => {
+                c.issue_sign_in_code(&person, command_id).await.map(|r| {
+                    println!("sign-in code for {person} (shown once, usable once): {}", r.code);
+                    println!("it stops working at {}", r.expires_at);
+                    if let Some(r) = &r.receipts {
+                        print_receipts(r);
+                    }
+                })
+            }
             AdminCommand::RevokeToken { token_hash, command_id } => {
                 c.revoke_token(&token_hash, command_id).await.map(|r| print_receipts(&r))
             }
@@ -878,7 +899,7 @@ fn serve(
         if let Ok(ready) = ready_rx.await {
             println!("withus serving on {} (data {})", ready.addr, data.display());
             if let Some(addr) = http_addr {
-                println!("HTTP on http://{addr} (/metrics, /healthz, /readyz)");
+                println!("HTTP on http://{addr} (/metrics, /healthz, /readyz; the person's own page at /)");
             }
             println!("verifier key: {}", ready.vkey);
             if let Some(token) = ready.admin_token {

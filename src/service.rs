@@ -209,6 +209,15 @@ pub fn token_hash(token: &str) -> Hash {
     *blake3::hash(token.as_bytes()).as_bytes()
 }
 
+/// What a person signs in to their own page with.
+#[derive(Debug, Clone, Copy)]
+pub enum PageCredential<'a> {
+    /// A one-time code an admin or their peer worker issued ([`Service::issue_signin_code`]).
+    Code(&'a str),
+    /// An OpenID Connect ID token of the configured issuer, for a linked identity.
+    IdToken(&'a str),
+}
+
 /// Which prefix of the log a time-travel read shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {
@@ -442,6 +451,39 @@ pub struct Service {
     metrics: OnceLock<Arc<crate::metrics::Metrics>>,
     /// Verifies OpenID Connect tokens (`withus serve --oidc FILE`); `None`: bearer tokens only.
     oidc: RwLock<Option<Arc<crate::oidc::Verifier>>>,
+    /// One-time sign-in codes not yet used, by their keyed digest: kept in memory only, so a
+    /// restart voids every code not yet used (each is short-lived; its issue stays logged).
+    signin_codes: Mutex<BTreeMap<Hash, PendingCode>>,
+}
+
+/// A sign-in code waiting to be used.
+#[derive(Debug, Clone)]
+struct PendingCode {
+    person: String,
+    expires_at: Time,
+}
+
+/// How long a one-time sign-in code is usable.
+pub const SIGNIN_CODE_MS: u64 = 15 * 60 * 1000;
+
+/// Most unused sign-in codes held at once; past it, the oldest-expiring are dropped first.
+const MAX_PENDING_CODES: usize = 10_000;
+
+/// The characters of a sign-in code: 32 of them (no 0/O, 1/I), 5 bits each.
+const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// Characters in a sign-in code (60 bits from the operating system's CSPRNG).
+const CODE_CHARS: usize = 12;
+
+/// A sign-in code as typed, in its one form: letters upper-cased, spaces and dashes dropped.
+/// `None` if anything else is in it or its length is wrong.
+fn normal_code(typed: &str) -> Option<String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (code.len() == CODE_CHARS && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
 }
 
 /// What one run of the retention schedule erased: per person, the receipts of their
@@ -754,6 +796,7 @@ impl Service {
             retention: RwLock::new(retention::Policy::default()),
             metrics: OnceLock::new(),
             oidc: RwLock::new(None),
+            signin_codes: Mutex::new(BTreeMap::new()),
         };
         service.catch_up()?;
         Ok(service)
@@ -1187,6 +1230,126 @@ impl Service {
             )
             .await?;
         Ok((token, receipts))
+    }
+
+    /// The store's keyed digest of a sign-in code (in its normal form): all the log keeps of it.
+    fn code_digest(&self, code: &str) -> Hash {
+        self.store.identity_digest("withus:signin-code", code)
+    }
+
+    /// Issues a one-time code with which the person `person` signs in to their own page
+    /// (`withus serve --http`), usable once within [`SIGNIN_CODE_MS`]: an admin, or the person's
+    /// peer worker, may (the domain decides, `signin.code_issued` records who). Returned once, as
+    /// `XXXX-XXXX-XXXX`, with its expiry; only a keyed digest is logged. Like a token, a retried
+    /// command id is refused: the code cannot be shown again.
+    pub async fn issue_signin_code(
+        &self,
+        caller: &str,
+        call: Call,
+        person: &str,
+    ) -> Result<(String, Time, Vec<Receipt>)> {
+        let expires_at = self.now().plus(SIGNIN_CODE_MS);
+        let probe = Command::IssueSignInCode {
+            actor: person.to_string(),
+            code_digest: [0; 32],
+            expires_at,
+        };
+        if let Err(e) = self.decide_batch(caller, &Call::default(), &probe) {
+            if e.refuses_caller() {
+                return Err(e);
+            }
+        }
+        if let Some(id) = &call.command_id {
+            if self.store.command_receipts(caller, id, None)?.is_some() {
+                return Err(Refusal::new(
+                    Code::AlreadyExists,
+                    "signin_code.shown_once",
+                    "command_id",
+                    "a sign-in code was already issued under this command id and is shown only once; issue a new one with a new command id",
+                )
+                .into());
+            }
+        }
+        let mut raw = [0u8; CODE_CHARS];
+        getrandom::getrandom(&mut raw)
+            .map_err(|e| StoreError::Engine(format!("no randomness for a sign-in code: {e}")))?;
+        let code: String = raw
+            .iter()
+            .map(|b| char::from(CODE_ALPHABET[usize::from(b & 31)]))
+            .collect();
+        let digest = self.code_digest(&code);
+        let receipts = self
+            .execute(
+                caller,
+                call,
+                Command::IssueSignInCode {
+                    actor: person.to_string(),
+                    code_digest: digest,
+                    expires_at,
+                },
+            )
+            .await?;
+        {
+            let now = self.now();
+            let mut codes = self.signin_codes.lock().map_err(|_| poisoned())?;
+            codes.retain(|_, c| c.expires_at > now);
+            while codes.len() >= MAX_PENDING_CODES {
+                let first = codes
+                    .iter()
+                    .min_by_key(|(_, c)| c.expires_at)
+                    .map(|(d, _)| *d);
+                match first {
+                    Some(d) => codes.remove(&d),
+                    None => break,
+                };
+            }
+            codes.insert(
+                digest,
+                PendingCode {
+                    person: person.to_string(),
+                    expires_at,
+                },
+            );
+        }
+        let shown = format!("{}-{}-{}", &code[..4], &code[4..8], &code[8..]);
+        Ok((shown, expires_at, receipts))
+    }
+
+    /// Signs a person in to their own page with a one-time code or an OpenID Connect ID token,
+    /// answering the person it speaks for. A code is used up by the attempt that finds it,
+    /// whatever follows; an unknown, used or expired code gets one answer. Only a person has a
+    /// page of their own ([`access::decide_own_bundle`]).
+    pub fn sign_in_person(&self, credential: PageCredential<'_>) -> Result<ActorRec> {
+        let bad = |why: &str| ServiceError::Unauthenticated(why.to_string());
+        let actor = match credential {
+            PageCredential::Code(typed) => {
+                let refused = "this code does not work: it may be mistyped, used already or \
+                               more than 15 minutes old; ask for a new one";
+                let code = normal_code(typed).ok_or_else(|| bad(refused))?;
+                let digest = self.code_digest(&code);
+                let pending = self
+                    .signin_codes
+                    .lock()
+                    .map_err(|_| poisoned())?
+                    .remove(&digest)
+                    .ok_or_else(|| bad(refused))?;
+                if self.now() >= pending.expires_at {
+                    return Err(bad(refused));
+                }
+                let st = self.state.read().map_err(|_| poisoned())?;
+                caller_of(&st.p, &pending.person)?
+            }
+            PageCredential::IdToken(token) => {
+                if !crate::oidc::looks_like_jwt(token.trim()) {
+                    return Err(bad(
+                        "this is not an ID token (three parts separated by dots)",
+                    ));
+                }
+                self.authenticate_jwt(token.trim())?
+            }
+        };
+        access::decide_own_bundle(&actor)?;
+        Ok(actor)
     }
 
     /// Decides `cmd` against the current projections and builds its append, with the stream it

@@ -476,6 +476,12 @@ async fn rpc(w: &World, name: &str, f: &Fix, role: &str, token: &str) -> Result<
                 expires_at: None
             })
         ),
+        "Admin.IssueSignInCode" => go!(admin_client::AdminClient.issue_sign_in_code(
+            pb::IssueSignInCodeRequest {
+                call: c("x"),
+                person: f.p.clone()
+            }
+        )),
         "Admin.RevokeToken" => go!(admin_client::AdminClient.revoke_token(
             pb::RevokeTokenRequest {
                 call: c("x"),
@@ -996,6 +1002,12 @@ async fn every_role_times_every_rpc_is_allowed_or_permission_denied_as_domain_md
         ("Admin.DeactivateActor", Kind::Full, &["admin"]),
         ("Admin.IssueToken", Kind::Full, &["admin"]),
         ("Admin.RevokeToken", Kind::Full, &["admin"]),
+        // The person's peer worker (an accepted relationship in every fixture) or an admin.
+        (
+            "Admin.IssueSignInCode",
+            Kind::Full,
+            &["peer_worker", "admin"],
+        ),
         ("Admin.LinkIdentity", Kind::Full, &["admin"]),
         ("Admin.UnlinkIdentity", Kind::Full, &["admin"]),
         ("Admin.ListActors", Kind::Full, &["auditor", "admin"]),

@@ -2,8 +2,9 @@
 //! and sign-in identities speak for them.
 //!
 //! Owns: `actor.registered`, `actor.deactivated`, `token.issued`, `token.revoked`,
-//! `identity.linked`, `identity.unlinked` — the rules that refuse them (only an admin; the first
-//! admin once; an identity speaks for one actor, an actor has one identity per issuer) and how
+//! `identity.linked`, `identity.unlinked`, `signin.code_issued` — the rules that refuse them
+//! (only an admin, and for a person's sign-in code also their peer worker; the first admin once;
+//! an identity speaks for one actor, an actor has one identity per issuer) and how
 //! they fold into [`ActorRec`], [`TokenRec`] and [`IdentityRec`]. Must not touch: I/O, clocks,
 //! randomness, or any other area's records.
 
@@ -186,6 +187,62 @@ pub(super) fn issue_token(
             expires_at: *expires_at,
         }),
     ))
+}
+
+/// Most a sign-in code may live: it is for signing in now, at a desk or on the phone with the
+/// person, not a standing credential.
+pub const MAX_SIGNIN_CODE_MS: u64 = 60 * 60 * 1000;
+
+/// A one-time sign-in code for the person `actor`'s own page. Issued by an admin, or by the
+/// person's peer worker (an accepted support relationship) — who then could sign in as them, so
+/// the code's issue is an entry in the person's stream naming its issuer. A peer worker without
+/// that relationship gets the one no-basis answer, whether or not the person exists.
+pub(super) fn issue_signin_code(
+    p: &Projections,
+    caller: &ActorRec,
+    actor: &str,
+    code_digest: &Hash,
+    expires_at: Time,
+    now: Time,
+) -> R<Decision> {
+    check_id("actor", actor)?;
+    let mut relied_on = Vec::new();
+    match caller.role {
+        Role::Admin => {}
+        Role::PeerWorker => match active_support(p, &caller.id, actor) {
+            Some(s) => relied_on.push(Stream::support(&s.support_id)),
+            None => return Err(no_basis("actor", format!("person {actor}"))),
+        },
+        _ => {
+            role(
+                caller,
+                &[Role::Admin, Role::PeerWorker],
+                "issue sign-in codes",
+            )?;
+        }
+    }
+    service_user(p, "actor", actor)?;
+    future("expires_at", expires_at, now)?;
+    if expires_at.0 > now.0.saturating_add(MAX_SIGNIN_CODE_MS) {
+        return Err(invalid(
+            "signin_code.expiry",
+            "expires_at",
+            format!(
+                "a sign-in code may live at most {} minutes",
+                MAX_SIGNIN_CODE_MS / 60_000
+            ),
+        ));
+    }
+    Ok(Decision::one(
+        Stream::actor(actor),
+        Some(actor.to_string()),
+        Event::SignInCodeIssued(SignInCodeIssued {
+            actor: actor.to_string(),
+            code_digest: HexHash(*code_digest),
+            expires_at,
+        }),
+    )
+    .depending(relied_on))
 }
 
 pub(super) fn revoke_token(p: &Projections, caller: &ActorRec, token_hash: &Hash) -> R<Decision> {
@@ -373,6 +430,15 @@ pub(super) fn apply(p: &mut Projections, r: &Recorded, next: u64) -> bool {
             );
             p.dirty.insert(Key::Actor(e.actor.clone()));
             p.dirty.insert(Key::Identity(h));
+        }
+        Event::SignInCodeIssued(e) => {
+            // Nothing to keep: the code is redeemed from the service's memory (a restart voids
+            // it); the entry is the person's record of who issued it.
+            let Some(a) = p.actors.get_mut(&e.actor) else {
+                return false;
+            };
+            a.version = next;
+            p.dirty.insert(Key::Actor(e.actor.clone()));
         }
         Event::IdentityUnlinked(e) => {
             let h = crate::format::to_hex(&e.identity.0);

@@ -51,6 +51,13 @@ pub enum Command {
     RevokeToken {
         token_hash: Hash,
     },
+    /// A one-time sign-in code for the person `actor`, by its keyed digest (the service makes
+    /// the code and its digest; the domain never sees the code).
+    IssueSignInCode {
+        actor: String,
+        code_digest: Hash,
+        expires_at: Time,
+    },
     /// Links the identity whose keyed digest is `identity` (the service computes it from the
     /// subject, which the domain never sees) at `issuer` to `actor`.
     LinkIdentity {
@@ -383,6 +390,11 @@ pub fn decide(
             expires_at,
         } => actors::issue_token(p, caller, actor, token_hash, expires_at, now),
         Command::RevokeToken { token_hash } => actors::revoke_token(p, caller, token_hash),
+        Command::IssueSignInCode {
+            actor,
+            code_digest,
+            expires_at,
+        } => actors::issue_signin_code(p, caller, actor, code_digest, *expires_at, now),
         Command::LinkIdentity {
             actor,
             issuer,

@@ -42,6 +42,20 @@ pub struct TokenIssued {
     pub expires_at: Option<Time>,
 }
 
+/// `signin.code_issued` — an admin, or the person's peer worker, issued a one-time code with
+/// which `actor` (a person) signs in to their own page (`withus serve --http`). Only a keyed
+/// digest of the code is recorded, never the code; who issued it is the entry's actor, so the
+/// person sees in their record who could have signed in as them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInCodeIssued {
+    pub actor: String,
+    /// The store's keyed BLAKE3 digest of the code (as of `identity.linked`'s).
+    pub code_digest: HexHash,
+    /// After this the code is refused (it is also refused once used).
+    pub expires_at: Time,
+}
+
 /// `token.revoked`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -666,6 +680,7 @@ events! {
     RetentionErased(RetentionErased) = "retention.erased",
     IdentityLinked(IdentityLinked) = "identity.linked",
     IdentityUnlinked(IdentityUnlinked) = "identity.unlinked",
+    SignInCodeIssued(SignInCodeIssued) = "signin.code_issued",
 }
 
 impl Event {
@@ -737,7 +752,8 @@ impl Event {
             | Event::LegalHoldLifted(_)
             | Event::RetentionErased(_)
             | Event::IdentityLinked(_)
-            | Event::IdentityUnlinked(_) => Vec::new(),
+            | Event::IdentityUnlinked(_)
+            | Event::SignInCodeIssued(_) => Vec::new(),
         }
     }
 
@@ -799,7 +815,7 @@ mod tests {
         let extra = data.replacen('{', "{\"x\":1,", 1);
         assert!(Event::parse("consent.granted", 1, &extra).is_err());
         assert!(Event::parse("consent.grunted", 1, &data).is_err());
-        assert_eq!(Event::TYPES.len(), 54);
+        assert_eq!(Event::TYPES.len(), 55);
     }
 
     /// Every commit of a segment object (`{id, commit, chars}`) anywhere in `data`.

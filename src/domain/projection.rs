@@ -270,7 +270,8 @@ impl Projections {
             | Event::TokenIssued(_)
             | Event::TokenRevoked(_)
             | Event::IdentityLinked(_)
-            | Event::IdentityUnlinked(_) => actors::apply(self, r, next),
+            | Event::IdentityUnlinked(_)
+            | Event::SignInCodeIssued(_) => actors::apply(self, r, next),
             Event::SupportReferred(_)
             | Event::SupportOffered(_)
             | Event::SupportAccepted(_)

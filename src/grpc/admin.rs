@@ -1,5 +1,6 @@
-//! The `withus.v1.Admin` service: actors, tokens and sign-in identities. The domain decides who
-//! may (admins).
+//! The `withus.v1.Admin` service: actors, tokens, sign-in identities and a person's one-time
+//! sign-in codes. The domain decides who may (admins; for a sign-in code also the person's peer
+//! worker).
 
 use std::sync::Arc;
 
@@ -67,6 +68,26 @@ impl pb::admin_server::Admin for AdminApi {
         Ok(Response::new(pb::IssueTokenResponse {
             token_hash: to_hex(&crate::service::token_hash(&token)),
             token,
+            receipts: Some(receipts(r)),
+        }))
+    }
+
+    async fn issue_sign_in_code(
+        &self,
+        r: Request<pb::IssueSignInCodeRequest>,
+    ) -> Result<Response<pb::IssueSignInCodeResponse>, Status> {
+        let svc = self.shared.service()?;
+        let a = actor(&svc, &r).await?;
+        let digest = request_digest(&svc, "withus.v1.Admin/IssueSignInCode", &r);
+        let req = r.into_inner();
+        let call = call(req.call, digest)?;
+        let (code, expires_at, r) = svc
+            .issue_signin_code(&a.id, call, &req.person)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::IssueSignInCodeResponse {
+            code,
+            expires_at: expires_at.to_string(),
             receipts: Some(receipts(r)),
         }))
     }

@@ -212,6 +212,22 @@ impl Client {
             .into_inner())
     }
 
+    pub async fn issue_sign_in_code(
+        &self,
+        person: &str,
+        command_id: Option<String>,
+    ) -> Result<pb::IssueSignInCodeResponse, ClientError> {
+        let mut c = pb::admin_client::AdminClient::new(self.channel.clone());
+        let r = self.req(pb::IssueSignInCodeRequest {
+            call: call(command_id),
+            person: person.into(),
+        })?;
+        Ok(c.issue_sign_in_code(r)
+            .await
+            .map_err(Self::fail("issue sign-in code"))?
+            .into_inner())
+    }
+
     pub async fn revoke_token(
         &self,
         token_hash: &str,

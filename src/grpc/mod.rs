@@ -90,7 +90,7 @@ pub struct ServeConfig {
     /// The retention periods and how often the schedule runs: `withus serve --retention FILE`,
     /// or the NHS 2021 code's, daily.
     pub retention: RetentionConfig,
-    /// The HTTP port (`/metrics`, `/healthz`, `/readyz`), already bound: `withus serve --http
+    /// The HTTP port (`/metrics`, `/healthz`, `/readyz`, the person's page), already bound: `withus serve --http
     /// ADDR`. `None` serves no HTTP.
     pub http: Option<TcpListener>,
     /// OpenID Connect sign-in beside bearer tokens (`withus serve --oidc FILE`); `None`: off.
@@ -453,6 +453,7 @@ pub async fn run(
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop));
     // The HTTP port answers from now on too (`/readyz`: 503 until the store is open).
     let http = config.http.map(|listener| {
+        let person_shared = Arc::clone(&shared);
         let shared = Arc::clone(&shared);
         let sample = Arc::new(move || {
             shared
@@ -461,11 +462,14 @@ pub async fn run(
                 .map(|s| s.store_sample())
                 .unwrap_or_default()
         });
+        let service: crate::http::ServiceSlot =
+            Arc::new(move || person_shared.service.get().cloned());
         tokio::spawn(crate::http::serve(
             listener,
             metrics.clone(),
             sample,
             health.readiness.subscribe(),
+            service,
         ))
     });
 

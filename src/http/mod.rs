@@ -1,11 +1,19 @@
 //! The HTTP port (`withus serve --http ADDR`, off unless given): what operators' tools read
 //! over plain HTTP/1.1 — `GET /metrics` (OpenMetrics text, for Prometheus), `GET /healthz`
-//! (liveness) and `GET /readyz` (readiness, mirroring gRPC health).
+//! (liveness) and `GET /readyz` (readiness, mirroring gRPC health) — and the person's own page
+//! from `/` ([`person`]: sign-in, their record, who looked at it, discussions about them, asking
+//! for a copy, checking it).
 //!
 //! Owns: the routes and their HTTP answers, and the port's lifecycle (it answers from the
 //! moment the server binds, before the store is open, and stops with the gRPC server). Must
-//! not touch: sled, domain rules, or anything about a person — nothing served here is about
-//! anyone (metrics labels come from closed sets, see `crate::metrics`).
+//! not touch: sled, domain rules or permission decisions. The operators' routes say nothing
+//! about anyone (metrics labels come from closed sets, see `crate::metrics`); the person's page
+//! shows a signed-in person their own record only through the same [`Service`] calls the gRPC
+//! API makes, so the same permission decisions (`crate::domain::access`) and the same logging
+//! of reads apply.
+
+mod person;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -18,6 +26,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::metrics::{Metrics, StoreSample};
+#[cfg(doc)]
+use crate::service::Service;
+
+pub(crate) use person::ServiceSlot;
 
 /// Where the server is in its life, as health reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,18 +100,20 @@ async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         [(header::CONTENT_TYPE, PLAIN)],
-        "not found: this port serves /metrics, /healthz and /readyz\n",
+        "not found: this port serves /metrics, /healthz, /readyz and the person's own page at /\n",
     )
         .into_response()
 }
 
 /// Serves the port on `listener` until `readiness` turns [`Readiness::Stopping`] (or its
-/// sender is gone), then lets requests in flight finish.
-pub async fn serve(
+/// sender is gone), then lets requests in flight finish. `service` gives the service once the
+/// store is open (the person's page answers "starting" until then).
+pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     sample: Arc<dyn Fn() -> StoreSample + Send + Sync>,
     readiness: watch::Receiver<Readiness>,
+    service: ServiceSlot,
 ) -> std::io::Result<()> {
     let mut stopping = readiness.clone();
     let port = Port {
@@ -111,8 +125,9 @@ pub async fn serve(
         .route("/metrics", get(scrape))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(not_found)
-        .with_state(port);
+        .with_state(port)
+        .merge(person::routes(service))
+        .fallback(not_found);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stopping.wait_for(|r| *r == Readiness::Stopping).await;

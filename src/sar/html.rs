@@ -46,6 +46,31 @@ pub fn record_sections(bundle: &Bundle) -> String {
     Record::read(bundle).sections()
 }
 
+/// One part of the record, for the person's own page (`crate::http::person`), which shows some
+/// sections on pages of their own, in the same words as the whole record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// "Who looked at your record" (reads and refusals, from the access stream).
+    Access,
+    /// "Who talked about you, and why".
+    Discussions,
+    /// "Your requests for your record".
+    Requests,
+}
+
+/// One section of the record as trusted HTML (every value escaped), as [`record_sections`]
+/// renders it.
+pub fn record_part(bundle: &Bundle, part: Part) -> String {
+    let record = Record::read(bundle);
+    let mut out = String::new();
+    match part {
+        Part::Access => record.access(&mut out),
+        Part::Discussions => record.discussions(&mut out),
+        Part::Requests => record.requests(&mut out),
+    }
+    out
+}
+
 /// A shown entry's envelope, when its bytes are an entry at all.
 struct Head {
     at: Option<Time>,
@@ -542,6 +567,15 @@ impl<'b> Record<'b> {
                 )
             }
             Event::TokenRevoked(_) => "a sign-in key was withdrawn".into(),
+            Event::SignInCodeIssued(d) => {
+                format!(
+                "{} gave out a one-time code to sign in to {} own page as {}, usable once until {}",
+                self.who(&head.actor_id, &head.actor_role),
+                if d.actor == self.subject { "your" } else { "their" },
+                self.who(&d.actor, ""),
+                time_el(d.expires_at)
+            )
+            }
             Event::IdentityLinked(d) => format!(
                 "{} can now sign in through an identity provider ({})",
                 self.who(&d.actor, ""),
@@ -2457,6 +2491,7 @@ fn type_phrase(event_type: &str) -> Option<&'static str> {
         "actor.deactivated" => "an account was closed",
         "token.issued" => "a sign-in key was issued",
         "token.revoked" => "a sign-in key was withdrawn",
+        "signin.code_issued" => "a one-time code to sign in to your own page was given out",
         "identity.linked" => "a sign-in through an identity provider was set up",
         "identity.unlinked" => "a sign-in through an identity provider was removed",
         "support.referred" => "you were referred for peer support",

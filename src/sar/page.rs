@@ -60,6 +60,12 @@ pub fn render(title: &str, content_html: &str, bundle_json: &str, vkey: &str) ->
     fill(TEMPLATE, &values)
 }
 
+/// The page's style sheet, which the person's own page (`crate::http::person`) shares, so the
+/// two look alike.
+pub(crate) fn style() -> &'static str {
+    STYLE
+}
+
 /// The key fingerprint the page shows (computed there by `verify.js` from the key it checks
 /// with; this gives the same for the organisation to publish): the vkey's 4-byte key id
 /// (log-format.md §3) followed by the first 8 bytes of SHA-256 of the 32-byte Ed25519 public

@@ -1000,9 +1000,10 @@ fn request_of(cmd: &Command) -> (&'static str, Vec<u8>) {
         Command::IssueToken { .. }
         | Command::RevokeToken { .. }
         | Command::FulfilSar { .. }
-        | Command::LinkIdentity { .. } => {
-            // Not commands a client builds: tokens, bundles and identity digests are made by
-            // the service.
+        | Command::LinkIdentity { .. }
+        | Command::IssueSignInCode { .. } => {
+            // Not commands a client builds: tokens, bundles, identity and code digests are made
+            // by the service.
             (
                 "withus.v1.Admin/RevokeToken",
                 pb::RevokeTokenRequest {

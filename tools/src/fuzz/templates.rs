@@ -249,6 +249,11 @@ fn make_templates() -> Vec<(&'static str, &'static str, Value)> {
             "actor",
             json!({"actor": "su-sam", "issuer": "https://idp.example", "identity": H}),
         ),
+        (
+            "signin.code_issued",
+            "actor",
+            json!({"actor": "su-sam", "code_digest": H, "expires_at": T}),
+        ),
     ]
 }
 

@@ -520,6 +520,9 @@ fn plausible(p: &Projections, cmd: &Command) -> Vec<String> {
         | Command::RevokeToken { .. }
         | Command::LinkIdentity { .. }
         | Command::UnlinkIdentity { .. } => ids(&["admin"]),
+        Command::IssueSignInCode { actor, .. } => {
+            vec![actor.clone(), "admin".into(), "pw-amara".into()]
+        }
         Command::ReferSupport { subject, .. } => {
             vec![subject.clone(), "pw-amara".into(), "ct-cho".into()]
         }
@@ -720,7 +723,7 @@ fn activities(u: &mut Input<'_>) -> Vec<Activity<Passage>> {
 /// Any command, every variant, from the small alphabets.
 pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
     let v = |u: &mut Input<'_>| *u.choose(&[0u64, 1, 2, 3]);
-    match u.below(51) {
+    match u.below(52) {
         0 => Command::RegisterActor {
             id: id(u, ACTORS),
             role: *u.choose(Role::ALL),
@@ -990,6 +993,11 @@ pub fn command(u: &mut Input<'_>, now: Time, max: u64) -> Command {
         49 => Command::UnlinkIdentity {
             actor: id(u, ACTORS),
             issuer: u.choose(ISSUERS).to_string(),
+        },
+        50 => Command::IssueSignInCode {
+            actor: id(u, ACTORS),
+            code_digest: hash(u),
+            expires_at: time(u, now, max),
         },
         // The commands that make the state interesting, twice as often.
         _ => match u.below(3) {
