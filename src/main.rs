@@ -721,7 +721,10 @@ fn admin(server: String, token: String, command: AdminCommand) -> anyhow::Result
             AdminCommand::IssueSignInCode { person, command_id } => {
                 c.issue_sign_in_code(&person, command_id).await.map(|r| {
                     println!("sign-in code for {person} (shown once, usable once): {}", r.code);
-                    println!("it stops working at {}", r.expires_at);
+                    println!(
+                        "it stops working at {}",
+                        withus::grpc::client::when(&r.expires_at)
+                    );
                     if let Some(r) = &r.receipts {
                         print_receipts(r);
                     }

@@ -169,7 +169,7 @@ async fn cast(s: &Server) -> Cast {
                 pb::IssueTokenRequest {
                     call: opts(&format!("tok-{id}")),
                     actor: id.into(),
-                    expires_at: String::new(),
+                    expires_at: None,
                 },
                 &admin,
             ))
@@ -192,7 +192,7 @@ async fn cast(s: &Server) -> Cast {
                 support_id: "sp-sam".into(),
                 subject: "su-sam".into(),
                 worker: "pw-amara".into(),
-                source: "self".into(),
+                source: pb::ReferralSource::Self_ as i32,
             },
             &sam,
         ))
@@ -210,9 +210,9 @@ async fn cast(s: &Server) -> Cast {
                 call: opts("consent"),
                 subject: "su-sam".into(),
                 consent_id: "c-care".into(),
-                scope: "share_with_care_team".into(),
+                scope: pb::ConsentScope::ShareWithCareTeam as i32,
                 grantee: "cmht-north".into(),
-                expires_at: String::new(),
+                expires_at: None,
             },
             &sam,
         ))
@@ -248,7 +248,9 @@ impl Cast {
                 pb::GetRecordRequest {
                     subject: "su-sam".into(),
                     as_of_seq: None,
-                    as_of_time: String::new(),
+                    as_of_time: None,
+                    page_size: 0,
+                    page_token: String::new(),
                 },
                 &self.cho,
             ))

@@ -87,7 +87,7 @@ impl pb::admin_server::Admin for AdminApi {
             .map_err(status)?;
         Ok(Response::new(pb::IssueSignInCodeResponse {
             code,
-            expires_at: expires_at.to_string(),
+            expires_at: Some(timestamp(expires_at)),
             receipts: Some(receipts(r)),
         }))
     }

@@ -838,7 +838,7 @@ fn shows(read: &pb::RecordResponse, words: &str) -> bool {
 }
 
 /// A wire time in the log's form; empty when unset.
-fn when(t: &Option<prost_types::Timestamp>) -> String {
+pub fn when(t: &Option<prost_types::Timestamp>) -> String {
     let Some(t) = t else {
         return String::new();
     };
