@@ -1,8 +1,8 @@
 //! Boundaries the code map promises, checked by reading the source (as rust-analyzer's tidy
 //! tests do): who may do what is decided in `src/domain/` alone; only `src/store/` uses sled;
 //! only `src/grpc/` (and the binary, which parses wire enums) uses tonic or prost;
-//! only `src/http/` and `src/grpc/` use axum or hyper. A failure
-//! names the file and line.
+//! only `src/http/` and `src/grpc/` use axum or hyper; every declaration of the wire contract
+//! (`proto/withus/v1/`) carries a comment. A failure names the file and line.
 
 use std::path::{Path, PathBuf};
 
@@ -208,4 +208,123 @@ fn the_bundle_verifier_uses_only_the_contract_modules() {
         "the verifier reaches beyond the contract modules:\n{}",
         found.join("\n")
     );
+}
+
+/// A field declaration of a `.proto` file (`[repeated|optional] Type name = N;`), trimmed.
+/// Enum values (`UPPER_CASE = N;`) are not fields.
+fn is_proto_field(line: &str) -> bool {
+    let Some(decl) = line.strip_suffix(';') else {
+        return false;
+    };
+    let Some((left, number)) = decl.split_once(" = ") else {
+        return false;
+    };
+    let words: Vec<&str> = left.split_whitespace().collect();
+    let words = match words.first() {
+        Some(&"repeated") | Some(&"optional") => &words[1..],
+        _ => &words[..],
+    };
+    let name_is_a_field = |name: &str| {
+        name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    words.len() == 2
+        && name_is_a_field(words[1])
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A message, enum, service or rpc declaration of a `.proto` file, trimmed.
+fn is_proto_declaration(line: &str) -> bool {
+    ["message ", "enum ", "service ", "rpc "]
+        .iter()
+        .any(|k| line.starts_with(k))
+}
+
+/// The declarations of one `.proto` file's text that lack a comment, as (line, declaration):
+/// a message, enum, service or rpc whose line above is not a `//` comment, or a field whose
+/// nearest line above that is not a field (a run of fields may share one comment) is not one.
+fn uncommented_proto_declarations(text: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut found = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let field = is_proto_field(line);
+        if !field && !is_proto_declaration(line) {
+            continue;
+        }
+        let mut above = lines[..i].iter().rev();
+        let nearest = if field {
+            above.find(|l| !is_proto_field(l))
+        } else {
+            above.next()
+        };
+        if !nearest.is_some_and(|l| l.starts_with("//")) {
+            found.push((i + 1, line.to_string()));
+        }
+    }
+    found
+}
+
+/// Issue 15: a client developer reads the contract, so every message, enum, service, rpc and
+/// field of `proto/withus/v1/` says what it is (enum values may stay bare).
+#[test]
+fn every_proto_field_message_enum_and_rpc_is_commented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("proto/withus/v1");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read proto/withus/v1")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "proto"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .proto files under {}", dir.display());
+    let mut found = Vec::new();
+    for f in files {
+        let rel = f
+            .strip_prefix(root)
+            .expect("under the crate")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&f).expect("read proto");
+        for (n, line) in uncommented_proto_declarations(&text) {
+            found.push(format!("{rel}:{n}: {line}"));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "proto declarations without a comment directly above:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_proto_comment_check_sees_the_usual_shapes() {
+    // The scan must be able to fail: each shape it exists to catch, and what it lets pass.
+    let text = "\
+// A thing.
+message Thing {
+  // The thing's id and its size.
+  string id = 1;
+  uint64 size = 2;
+
+  repeated google.protobuf.Timestamp at = 3;
+  optional uint64 count = 4;
+}
+message Bare {}
+enum Kind {
+  KIND_UNSPECIFIED = 0;
+}
+service Things {
+  rpc Get(Thing) returns (Thing);
+  // Lists them.
+  rpc List(Thing) returns (stream Thing);
+}
+";
+    let lines: Vec<usize> = uncommented_proto_declarations(text)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(lines, vec![7, 8, 10, 11, 14, 15]);
 }
