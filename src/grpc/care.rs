@@ -9,8 +9,8 @@ use tonic::{Request, Response, Status};
 use super::auth::actor;
 use super::commands;
 use super::convert::{
-    call, optional_timestamp, optional_to_wire, page, page_token, read_receipts, receipts,
-    request_digest, required_time, timestamp,
+    call, optional_timestamp, optional_to_wire, page, page_size_or, page_token, read_receipts,
+    receipts, request_digest, required_time, timestamp,
 };
 use super::pb;
 use super::status::{refuse, status};
@@ -483,7 +483,7 @@ impl pb::records_server::Records for CareApi {
     ) -> Result<Response<pb::RecordResponse>, Status> {
         let (svc, a) = self.who(&r).await?;
         let q = r.into_inner();
-        let size = record_page_size(q.page_size)?;
+        let size = page_size_or(q.page_size, RECORD_PAGE_MAX)?;
         let (as_of, from) = if q.page_token.is_empty() {
             let as_of = match (q.as_of_seq, q.as_of_time) {
                 (Some(_), Some(_)) => {
@@ -650,23 +650,8 @@ fn bundle_stream(bytes: Vec<u8>, recorded_bundle_hash: String) -> BundleStream {
     Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))
 }
 
-/// Most items on one page of a record, and the default.
+/// The default number of items on one page of a record (also the most, as for every list).
 const RECORD_PAGE_MAX: usize = 1000;
-
-/// `GetRecordRequest.page_size`: 0 is [`RECORD_PAGE_MAX`], never negative, at most that.
-fn record_page_size(page_size: i32) -> Result<usize, Status> {
-    match page_size {
-        0 => Ok(RECORD_PAGE_MAX),
-        n if n < 0 => Err(refuse(
-            Code::InvalidArgument,
-            "page_size",
-            "must not be negative",
-        )),
-        n => Ok(usize::try_from(n)
-            .unwrap_or(RECORD_PAGE_MAX)
-            .min(RECORD_PAGE_MAX)),
-    }
-}
 
 /// The token of a record's next page: the tree size the pages are read as of, and the first
 /// item of the next page. Opaque to clients.

@@ -71,8 +71,14 @@ pub fn page(page_size: i32, page_token: &str) -> Result<Page, Status> {
 /// A list request's `page_size` (AIP-158): 0 is the default, at most [`MAX_PAGE`], never
 /// negative.
 pub fn page_size_of(page_size: i32) -> Result<usize, Status> {
+    page_size_or(page_size, Page::default().size)
+}
+
+/// A list request's `page_size` with its own default for 0: never negative, at most
+/// [`MAX_PAGE`].
+pub fn page_size_or(page_size: i32, default: usize) -> Result<usize, Status> {
     match page_size {
-        0 => Ok(Page::default().size),
+        0 => Ok(default),
         n if n < 0 => Err(refuse(
             Code::InvalidArgument,
             "page_size",

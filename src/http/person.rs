@@ -523,26 +523,7 @@ async fn copy_form(State(p): State<PersonPage>, headers: HeaderMap) -> Response 
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let (_, bundle) = match p.bundle(&svc, &id, &s) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let Some(request) = fresh_request_id() else {
-        return trouble(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(&s),
-            "The service could not do this just now. Please try again later.",
-        );
-    };
-    let requests = html::record_part(&bundle, Part::Requests);
-    let body = copy_body(&s, &request, &requests, None);
-    page(
-        StatusCode::OK,
-        "Ask for a copy",
-        "/me/copy",
-        Some(&s),
-        &body,
-    )
+    copy_page(&p, &svc, &id, &s, None)
 }
 
 async fn ask_for_copy(State(p): State<PersonPage>, headers: HeaderMap, body: Bytes) -> Response {
@@ -566,26 +547,32 @@ async fn ask_for_copy(State(p): State<PersonPage>, headers: HeaderMap, body: Byt
     {
         return p.failed(e, &id, &s);
     }
-    let (_, bundle) = match p.bundle(&svc, &id, &s) {
+    copy_page(&p, &svc, &id, &s, Some(&sar_id))
+}
+
+/// The "ask for a copy" page: the person's requests, a form with a fresh request id (so sending
+/// it twice files one request), and, after a request, which one was filed.
+fn copy_page(
+    p: &PersonPage,
+    svc: &Service,
+    id: &str,
+    s: &Session,
+    asked: Option<&str>,
+) -> Response {
+    let (_, bundle) = match p.bundle(svc, id, s) {
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let Some(next) = fresh_request_id() else {
+    let Some(request) = fresh_request_id() else {
         return trouble(
             StatusCode::SERVICE_UNAVAILABLE,
-            Some(&s),
+            Some(s),
             "The service could not do this just now. Please try again later.",
         );
     };
     let requests = html::record_part(&bundle, Part::Requests);
-    let body = copy_body(&s, &next, &requests, Some(&sar_id));
-    page(
-        StatusCode::OK,
-        "Ask for a copy",
-        "/me/copy",
-        Some(&s),
-        &body,
-    )
+    let body = copy_body(s, &request, &requests, asked);
+    page(StatusCode::OK, "Ask for a copy", "/me/copy", Some(s), &body)
 }
 
 /// "Check my record": the subject access page for a bundle of the record now, whose verifier
