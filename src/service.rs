@@ -1725,7 +1725,7 @@ impl Service {
                 st.p.disclosures
                     .get(&s.subject)
                     .map_or(0, |d| d.withheld_count());
-            (s.subject.clone(), st.p.applied, withheld)
+            (s.subject.clone(), self.readable_size(&st.p), withheld)
         };
         let hash = self.bundle_hash(&subject, tree_size)?;
         let receipts = self
@@ -1775,7 +1775,7 @@ impl Service {
             let st = self.state.read().map_err(|_| poisoned())?;
             let reader = caller_of(&st.p, caller)?;
             access::decide_own_bundle(&reader)?;
-            (reader.id, st.p.applied)
+            (reader.id, self.readable_size(&st.p))
         };
         self.bundle(&subject, None, tree_size)
     }
@@ -1959,6 +1959,14 @@ impl Service {
 
     /// Composes `subject`'s bundle v1 over the first `tree_size` entries, with what is withheld
     /// decided now, and serialises it (sar-bundle.md).
+    /// The tree size a read may compose at: what the projections reflect, bounded by what the
+    /// store lets readers see. The commit observer applies a group before the store moves
+    /// `committed` (invariant 14), so for a moment `applied` is ahead of `size()`, and a bundle
+    /// at `applied` would be refused as beyond the log (found by `scale-bench`'s mixed load).
+    fn readable_size(&self, p: &Projections) -> u64 {
+        p.applied.min(self.store.size())
+    }
+
     fn bundle(&self, subject: &str, sar_id: Option<&str>, tree_size: u64) -> Result<Vec<u8>> {
         // Composing reads every entry of the person's chain from the store: let the runtime
         // move its other tasks off this thread meanwhile (a current-thread runtime, as in some

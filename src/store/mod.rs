@@ -256,6 +256,15 @@ pub struct Receipt {
     pub version: u64,
 }
 
+/// One kind of record in [`LogStore::space`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceLine {
+    pub kind: &'static str,
+    pub keys: u64,
+    /// Key and value bytes of the live records.
+    pub bytes: u64,
+}
+
 /// An entry as stored: its seq and exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {
@@ -728,6 +737,41 @@ impl LogStore {
     /// Bytes sled's files take on disk (its data file and blob files): cheap, for metrics.
     pub fn disk_bytes(&self) -> Result<u64, StoreError> {
         Ok(self.shared.db.size_on_disk()?)
+    }
+
+    /// Where the store's bytes go: live keys and bytes (key plus value) of each kind of record,
+    /// by a scan of both trees (seconds on a large store; for `scale-bench`, not for metrics).
+    /// sled's files hold more than this: space of removed and rewritten values not yet
+    /// reclaimed, and its own page framing.
+    pub fn space(&self) -> Result<Vec<SpaceLine>, StoreError> {
+        let mut lines: BTreeMap<&'static str, SpaceLine> = BTreeMap::new();
+        let mut add = |kind: &'static str, key: &[u8], value: &[u8]| {
+            let line = lines.entry(kind).or_insert(SpaceLine {
+                kind,
+                keys: 0,
+                bytes: 0,
+            });
+            line.keys += 1;
+            line.bytes += (key.len() + value.len()) as u64;
+        };
+        for kv in self.shared.log.iter() {
+            let (key, value) = kv?;
+            let kind = match key.first() {
+                Some(&keys::ENTRY) => "log: entries (E)",
+                Some(&keys::CONTENT) => "log: sealed content (C)",
+                Some(&keys::ERASING) => "log: erasure markers (X)",
+                Some(&keys::REQUEST) => "log: request digests (Q)",
+                Some(&keys::MERKLE) => "log: Merkle blocks (N)",
+                Some(&keys::POSTINGS) => "log: postings (P)",
+                _ => "log: other",
+            };
+            add(kind, &key, &value);
+        }
+        for kv in self.views_tree()?.iter() {
+            let (key, value) = kv?;
+            add("views: snapshot, deltas, marker", &key, &value);
+        }
+        Ok(lines.into_values().collect())
     }
 
     /// The durable size, as a watch that changes after every commit (for live followers).

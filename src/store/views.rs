@@ -247,7 +247,7 @@ where
 }
 
 impl LogStore {
-    fn views_tree(&self) -> Result<sled::Tree, StoreError> {
+    pub(super) fn views_tree(&self) -> Result<sled::Tree, StoreError> {
         Ok(self.shared.db.open_tree("views")?)
     }
 
