@@ -1311,7 +1311,20 @@ impl Shared {
                 ))
             }
         };
-        let text = content::open(&salt, &nonce, commit, sealed).ok_or_else(|| {
+        self.open_sealed(commit, &salt, &nonce, sealed)
+    }
+
+    /// Opens sealed content with its salt (read from its slot by the caller) and checks the
+    /// text against the commitment.
+    fn open_sealed(
+        &self,
+        commit: &Hash,
+        salt: &[u8; 32],
+        nonce: &[u8; 12],
+        sealed: &[u8],
+    ) -> Result<Content, StoreError> {
+        let salt = *salt;
+        let text = content::open(&salt, nonce, commit, sealed).ok_or_else(|| {
             StoreError::corrupt(
                 None,
                 format!(

@@ -436,9 +436,19 @@ pub(super) fn full(
         iter: shared.log.scan_prefix([keys::POSTINGS]),
         cur: None,
     };
-    let (_, mut report) = run_chain(shared, chain, blocks, postings, size, progress)?;
+    // The content check needs nothing from the chain: it runs beside it, on its own threads,
+    // so the chain's one order-dependent thread is not followed by a second serial pass.
+    let (chained, contents) = std::thread::scope(|scope| {
+        let contents = scope.spawn(|| check_contents(shared));
+        let chained = run_chain(shared, chain, blocks, postings, size, progress);
+        let contents = contents
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Failed("the content check panicked".into())));
+        (chained, contents)
+    });
+    let (_, mut report) = chained?;
+    let c = contents?;
     if report.failure.is_none() {
-        let c = check_contents(shared)?;
         report.contents = c.contents;
         report.uncommitted_salts = c.uncommitted;
         report.failure = c.failure;
@@ -575,49 +585,132 @@ struct ContentCheck {
 /// Slots no record uses are salts of appends that never committed (the batch that would have
 /// used them was never applied, so no sealed text exists for them): counted, not failed; the
 /// next read-write open wipes them.
+///
+/// The salts are read in one pass first, and the records are checked by one thread per core,
+/// each over a range of commitments (their keys are uniformly spread). A record whose slot in
+/// that first read does not hold its commitment (content appended or a slot reused while a live
+/// store is verified) is checked against the slot as it is now, so the answer is the same as
+/// reading every slot one by one.
 fn check_contents(shared: &Shared) -> Result<ContentCheck, StoreError> {
+    let salts = shared
+        .slots
+        .read_all()
+        .map_err(|e| StoreError::io(shared.dir.join("salts"), e))?;
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
+    let parts: Vec<Result<ContentPart, StoreError>> = std::thread::scope(|scope| {
+        let salts = &salts;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let low = 256 * t / threads;
+                let high = 256 * (t + 1) / threads;
+                scope.spawn(move || check_content_range(shared, salts, low, high))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Failed("a content check thread panicked".into()))
+                })
+            })
+            .collect()
+    });
     let mut check = ContentCheck {
         contents: 0,
         uncommitted: 0,
         failure: None,
     };
-    let mut owned_slots = std::collections::HashSet::new();
-    for kv in shared.log.scan_prefix([keys::CONTENT]) {
-        let (k, v) = kv?;
-        let (Ok(commit), Some((slot, _, _))) =
-            (<Hash>::try_from(&k[1..]), super::split_content(&v))
-        else {
-            check.failure = Some(Failure {
-                seq: None,
-                what: "malformed content record".into(),
-            });
-            return Ok(check);
-        };
-        owned_slots.insert(slot);
-        // A record with an erasure marker is mid-erasure: its salt may already be gone.
-        if shared.log.contains_key(keys::erasing(&commit))? {
-            check.contents += 1;
-            continue;
+    let mut owned = vec![false; salts.len()];
+    for part in parts {
+        let part = part?;
+        check.contents += part.contents;
+        if check.failure.is_none() {
+            check.failure = part.failure;
         }
-        if let Err(e) = shared.unseal(&commit, &v) {
-            check.failure = Some(Failure {
-                seq: None,
-                what: e.to_string(),
-            });
-            return Ok(check);
+        for slot in part.owned {
+            if let Some(o) = usize::try_from(slot).ok().and_then(|i| owned.get_mut(i)) {
+                *o = true;
+            }
         }
-        check.contents += 1;
     }
+    if check.failure.is_some() {
+        return Ok(check);
+    }
+    drop(salts);
+    // Read again: content appended during the check owns slots past the first read.
     let all = shared
         .slots
         .read_all()
         .map_err(|e| StoreError::io(shared.dir.join("salts"), e))?;
-    for (i, slot) in (0u64..).zip(&all) {
-        if *slot != Slot::Free && !owned_slots.contains(&i) {
+    for (i, slot) in all.iter().enumerate() {
+        if *slot != Slot::Free && !owned.get(i).copied().unwrap_or(false) {
             check.uncommitted += 1;
         }
     }
     Ok(check)
+}
+
+/// What one thread of the content check found.
+struct ContentPart {
+    contents: u64,
+    /// Slots the records checked use.
+    owned: Vec<u64>,
+    failure: Option<Failure>,
+}
+
+/// Checks the content records whose commitment's first byte is in `low..high` (0..=256).
+fn check_content_range(
+    shared: &Shared,
+    salts: &[Slot],
+    low: usize,
+    high: usize,
+) -> Result<ContentPart, StoreError> {
+    let mut part = ContentPart {
+        contents: 0,
+        owned: Vec::new(),
+        failure: None,
+    };
+    let start = vec![keys::CONTENT, u8::try_from(low).unwrap_or(u8::MAX)];
+    let end = match u8::try_from(high) {
+        Ok(high) => vec![keys::CONTENT, high],
+        Err(_) => vec![keys::CONTENT + 1],
+    };
+    for kv in shared.log.range(start..end) {
+        let (k, v) = kv?;
+        let (Ok(commit), Some((slot, nonce, sealed))) =
+            (<Hash>::try_from(&k[1..]), super::split_content(&v))
+        else {
+            part.failure = Some(Failure {
+                seq: None,
+                what: "malformed content record".into(),
+            });
+            return Ok(part);
+        };
+        part.owned.push(slot);
+        // A record with an erasure marker is mid-erasure: its salt may already be gone.
+        if shared.log.contains_key(keys::erasing(&commit))? {
+            part.contents += 1;
+            continue;
+        }
+        let read = usize::try_from(slot).ok().and_then(|i| salts.get(i));
+        let opened = match read {
+            Some(Slot::Used { commit: c, salt }) if *c == commit => {
+                shared.open_sealed(&commit, salt, &nonce, sealed)
+            }
+            _ => shared.unseal(&commit, &v),
+        };
+        if let Err(e) = opened {
+            part.failure = Some(Failure {
+                seq: None,
+                what: e.to_string(),
+            });
+            return Ok(part);
+        }
+        part.contents += 1;
+    }
+    Ok(part)
 }
 
 /// Incremental verification from a trusted checkpoint `(m, root)`: proves the stored tree at `m`
