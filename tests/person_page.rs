@@ -938,9 +938,19 @@ impl Browser {
             .to_string()
     }
 
+    /// Marks the current document, so a wait can tell the next document from it. A string,
+    /// not a number: serde_json reads floats to within an ulp, and a marker read back a little
+    /// off made "the marker is gone" true on the old document, before the click's navigation
+    /// (a flaky failure under load, seen as the form page without "Your request was filed").
+    fn mark_document(&mut self) -> Value {
+        let marker = self.eval("window.__before = 'm' + Math.random(); window.__before");
+        assert!(marker.is_string(), "no marker set: {marker}");
+        marker
+    }
+
     /// Presses Enter in the focused field, then waits for the new page at `path`.
     fn enter(&mut self, path: &str) {
-        let marker = self.eval("window.__before = Math.random(); window.__before");
+        let marker = self.mark_document();
         self.press("Enter");
         self.wait_for(
             path,
@@ -954,7 +964,7 @@ impl Browser {
     /// Clicks the element `selector` as a person would (a mouse press and release at its
     /// centre), then waits until the page at `path` is complete.
     fn click(&mut self, selector: &str, path: &str) {
-        let marker = self.eval("window.__before = Math.random(); window.__before");
+        let marker = self.mark_document();
         let at = self.eval(&format!(
             "(() => {{ const r = document.querySelector({}).getBoundingClientRect(); \
              return [r.x + r.width / 2, r.y + r.height / 2]; }})()",
