@@ -231,8 +231,9 @@ enum Command {
     ///
     /// Replays the whole log from zero into fresh projections and replaces the persisted views
     /// with them (rule 1: every view is a projection of the log). First compares them with the
-    /// persisted views brought up to the end of the log the way the service does, and prints
-    /// the new views' digest. No other process may have the data directory open.
+    /// persisted views brought up to the end of the log the way the service does (naming the
+    /// first record that differs), and prints the new views' digest. No other process may have
+    /// the data directory open.
     Rebuild {
         /// Data directory of the store.
         #[arg(long, default_value = "./withus-data")]
@@ -959,13 +960,16 @@ fn rebuild(data: PathBuf, check: bool) -> anyhow::Result<u8> {
         }
         ViewsFound::Loaded {
             saved_applied,
-            identical: true,
+            first_difference: None,
         } => {
             println!("unchanged: the views found (saved at {saved_applied} entries, caught up to the end of the log) were identical");
             true
         }
-        ViewsFound::Loaded { saved_applied, .. } => {
-            println!("CHANGED: the views found (saved at {saved_applied} entries, caught up to the end of the log) differed from a replay");
+        ViewsFound::Loaded {
+            saved_applied,
+            first_difference: Some(key),
+        } => {
+            println!("CHANGED: the views found (saved at {saved_applied} entries, caught up to the end of the log) differed from a replay, first at record {key}");
             false
         }
     };

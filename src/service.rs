@@ -653,12 +653,8 @@ fn fold(store: &LogStore, p: &mut Projections, upto: u64) -> Result<()> {
 /// `withus rebuild`: replays the whole log into fresh projections and replaces the persisted
 /// views with them. Returns what was applied and the digest of the views written.
 pub fn rebuild_views(store: &LogStore) -> Result<(u64, [u8; 32])> {
-    let p = replay(store, store.size())?;
-    store.replace_views(p.applied, VIEW_SCHEMA, p.encode_all())?;
-    let (applied, digest) = store
-        .views_digest()?
-        .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?;
-    Ok((applied, digest))
+    let replayed = replay(store, store.size())?;
+    replace_views_with(store, replayed)
 }
 
 /// What `withus rebuild` found before replacing the views.
@@ -670,9 +666,13 @@ pub enum ViewsFound {
     OtherSchema(u32),
     /// Persisted records that could not be read back.
     Unreadable(String),
-    /// Views loaded and brought up to the end of the log incrementally; `identical` says whether
-    /// they equal the replay from zero byte for byte.
-    Loaded { saved_applied: u64, identical: bool },
+    /// Views loaded and brought up to the end of the log incrementally; `first_difference` is
+    /// the key of the first record (in key order) where they and the replay from zero are not
+    /// byte for byte alike, `None` when every record is.
+    Loaded {
+        saved_applied: u64,
+        first_difference: Option<String>,
+    },
 }
 
 /// The outcome of [`rebuild_views_checked`].
@@ -690,29 +690,44 @@ pub struct RebuildReport {
 pub fn rebuild_views_checked(store: &LogStore) -> Result<RebuildReport> {
     let size = store.size();
     let full = replay(store, size)?;
+    // At most two projections are alive at once (the replay and the persisted views caught
+    // up), and never their whole encodings beside them: the caught-up views are dropped at the
+    // end of this match, and the replay is encoded only once they are gone.
     let found = match store.load_views()? {
         None => ViewsFound::Missing,
         Some(v) if v.schema != VIEW_SCHEMA => ViewsFound::OtherSchema(v.schema),
         Some(v) => match Projections::load(v.applied, v.records) {
             Err(e) => ViewsFound::Unreadable(e.to_string()),
-            Ok(mut p) => {
-                fold(store, &mut p, size)?;
+            Ok(mut caught_up) => {
+                fold(store, &mut caught_up, size)?;
                 ViewsFound::Loaded {
                     saved_applied: v.applied,
-                    identical: p.encode_all() == full.encode_all(),
+                    first_difference: caught_up
+                        .first_difference(&full)
+                        .map(|key| String::from_utf8_lossy(&key).into_owned()),
                 }
             }
         },
     };
-    store.replace_views(full.applied, VIEW_SCHEMA, full.encode_all())?;
-    let (applied, digest) = store
-        .views_digest()?
-        .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?;
+    let (applied, digest) = replace_views_with(store, full)?;
     Ok(RebuildReport {
         applied,
         digest,
         found,
     })
+}
+
+/// Replaces the persisted views with `replayed`, encoded and then dropped before the write, so
+/// the write holds the records' bytes and not the projections beside them.
+fn replace_views_with(store: &LogStore, replayed: Projections) -> Result<(u64, [u8; 32])> {
+    let applied = replayed.applied;
+    let records = replayed.encode_all();
+    drop(replayed);
+    store.replace_views(applied, VIEW_SCHEMA, records)?;
+    let (applied, digest) = store
+        .views_digest()?
+        .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?;
+    Ok((applied, digest))
 }
 
 impl Drop for Service {

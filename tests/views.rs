@@ -193,6 +193,7 @@ async fn withus_rebuild_yields_byte_identical_views_and_check_catches_a_differen
         .replace("\"revision\":1", "\"revision\":7")
         .into_bytes();
     assert_ne!(records[i].1, before.records[i].1);
+    let edited = String::from_utf8_lossy(&records[i].0).into_owned();
     store
         .replace_views(before.applied, before.schema, records)
         .unwrap();
@@ -200,6 +201,10 @@ async fn withus_rebuild_yields_byte_identical_views_and_check_catches_a_differen
     let (code, out) = withus(&["rebuild", "--data", d, "--check"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("CHANGED"), "{out}");
+    assert!(
+        out.contains(&format!("first at record {edited}")),
+        "the report names the record that drifted: {out}"
+    );
     let store = LogStore::open(StoreConfig::new(dir.path())).unwrap();
     assert!(store.load_views().unwrap().unwrap() == before);
     store.close().unwrap();

@@ -229,7 +229,7 @@ fn every_acknowledged_domain_action_survives_sigkill_and_erasures_hold() {
                 matches!(
                     r.found,
                     ViewsFound::Loaded {
-                        identical: true,
+                        first_difference: None,
                         ..
                     }
                 ),
