@@ -471,7 +471,9 @@ impl LogStore {
         let dir = config.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+        let started = std::time::Instant::now();
         let db = sled_open(&dir)?;
+        let sled_opened = started.elapsed();
         let log = db.open_tree("log")?;
 
         let (origin, format) = match read_meta(&log)? {
@@ -555,7 +557,9 @@ impl LogStore {
             );
             writer::clear_derived(&shared)?;
         }
+        let recovering = started.elapsed();
         let tip = writer::recover(&shared, config.max_group_events)?;
+        let recovered = started.elapsed();
         if format < FORMAT_VERSION {
             shared
                 .log
@@ -566,6 +570,13 @@ impl LogStore {
         shared.reconcile_slots()?;
         shared.committed.store(tip.size(), Ordering::Release);
         shared.commits.send_replace(tip.size());
+        tracing::info!(
+            entries = tip.size(),
+            sled_open_ms = sled_opened.as_millis() as u64,
+            head_and_index_ms = (recovered - recovering).as_millis() as u64,
+            erasures_and_salts_ms = (started.elapsed() - recovered).as_millis() as u64,
+            "log opened"
+        );
 
         let (tx, rx) = mpsc::channel(4096);
         let w = writer::Writer::new(
