@@ -780,7 +780,7 @@ impl LogStore {
         }
         for kv in self.views_tree()?.iter() {
             let (key, value) = kv?;
-            add("views: snapshot, deltas, marker", &key, &value);
+            add(views::space_kind(&key), &key, &value);
         }
         Ok(lines.into_values().collect())
     }

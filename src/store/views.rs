@@ -140,6 +140,16 @@ fn chunk_key(tag: u8, seq: u64, chunk: u32) -> [u8; 13] {
     k
 }
 
+/// Which part of the views a key of the views tree belongs to (for [`LogStore::space`]): the
+/// snapshot, the deltas since it, or the rest (the marker, records of the old layout).
+pub(super) fn space_kind(key: &[u8]) -> &'static str {
+    match key.first() {
+        Some(&SNAPSHOT) => "views: snapshot (S)",
+        Some(&DELTA) => "views: deltas since the snapshot (D)",
+        _ => "views: marker and other",
+    }
+}
+
 /// Cuts records into chunks of whole records.
 fn chunks<'a>(records: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();

@@ -58,7 +58,7 @@ fn scale_bench_writes_a_store_that_verifies_and_rebuilds_identically_and_prints_
         "disk (the data directory, closed)",
         "live log: entries (E)",
         "live log: sealed content (C)",
-        "live views",
+        "live views: marker and other",
         "rebuild --check",
     ] {
         assert!(stdout.contains(row), "no row {row:?} in:\n{stdout}");
