@@ -724,10 +724,9 @@ fn replace_views_with(store: &LogStore, replayed: Projections) -> Result<(u64, [
     let records = replayed.encode_all();
     drop(replayed);
     store.replace_views(applied, VIEW_SCHEMA, records)?;
-    let (applied, digest) = store
+    Ok(store
         .views_digest()?
-        .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?;
-    Ok((applied, digest))
+        .ok_or_else(|| StoreError::Failed("views vanished after a rebuild".into()))?)
 }
 
 impl Drop for Service {

@@ -457,9 +457,13 @@ impl Projections {
         if self.skipped > 0 {
             keys.push(Key::Stats);
         }
-        // Keys are unique, so ordering by the encoded key alone is the order of the records.
-        keys.sort_by_cached_key(Key::encode);
-        keys.into_iter().filter_map(move |k| self.encode(&k))
+        // Keys are unique, so ordering by the encoded key alone is the order of the records;
+        // each key is encoded once, for the sort, and handed out with its value.
+        let mut encoded: Vec<(Vec<u8>, Key)> = keys.into_iter().map(|k| (k.encode(), k)).collect();
+        encoded.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        encoded
+            .into_iter()
+            .filter_map(move |(key, k)| Some((key, self.encode_value(&k)?)))
     }
 
     /// The encoded key of the first record (in key order) that these projections and `other`
@@ -487,10 +491,15 @@ impl Projections {
     }
 
     fn encode(&self, k: &Key) -> Option<(Vec<u8>, Vec<u8>)> {
+        Some((k.encode(), self.encode_value(k)?))
+    }
+
+    /// The record's value alone (`None` when the record does not exist).
+    fn encode_value(&self, k: &Key) -> Option<Vec<u8>> {
         fn j<T: Serialize>(v: &T) -> Option<Vec<u8>> {
             serde_json::to_vec(v).ok()
         }
-        let v = match k {
+        match k {
             Key::Actor(i) => j(self.actors.get(i)?),
             Key::Token(i) => j(self.tokens.get(i)?),
             Key::Identity(i) => j(self.identities.get(i)?),
@@ -513,8 +522,7 @@ impl Projections {
             Key::Group(i) => j(self.groups.get(i)?),
             Key::Authority(i) => j(self.authorities.get(i)?),
             Key::Retention(i) => j(self.retention.get(i)?),
-        }?;
-        Some((k.encode(), v))
+        }
     }
 
     /// Reads persisted records back (the inverse of [`Projections::encode_all`]).
